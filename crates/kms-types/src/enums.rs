@@ -1,0 +1,185 @@
+//! AWS KMS enumerations, spelled exactly as the API spells them.
+//!
+//! Request fields carrying these arrive as strings and are parsed with [`parse_enum`], which
+//! produces AWS's `ValidationException` text for a value outside the set.
+
+use crate::KmsError;
+
+/// Declares a string-valued AWS enum with `as_str`, `FromStr`, `ALL` and serde as the string.
+macro_rules! aws_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(missing_docs)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in AWS's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as AWS spells it.
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(()) }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(|()| serde::de::Error::custom(format!("unknown {} '{text}'", stringify!($name))))
+            }
+        }
+    };
+}
+
+/// An enum whose values AWS lists in validation messages.
+pub trait AwsEnum: Sized + Copy + std::str::FromStr + 'static {
+    /// Every value, in AWS's order.
+    fn all() -> &'static [Self];
+    /// The value as AWS spells it.
+    fn text(&self) -> &'static str;
+}
+
+macro_rules! impl_aws_enum {
+    ($($name:ident),+) => { $(impl AwsEnum for $name {
+        fn all() -> &'static [Self] { $name::ALL }
+        fn text(&self) -> &'static str { self.as_str() }
+    })+ };
+}
+
+aws_enum!(
+    /// `KeySpec` (and the deprecated `CustomerMasterKeySpec`).
+    KeySpec {
+        Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256", EccNistP384 = "ECC_NIST_P384", EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1", SymmetricDefault = "SYMMETRIC_DEFAULT",
+        Hmac224 = "HMAC_224", Hmac256 = "HMAC_256", Hmac384 = "HMAC_384", Hmac512 = "HMAC_512",
+        Sm2 = "SM2", MlDsa44 = "ML_DSA_44", MlDsa65 = "ML_DSA_65", MlDsa87 = "ML_DSA_87",
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
+);
+
+aws_enum!(
+    /// `KeyUsageType`.
+    KeyUsage {
+        SignVerify = "SIGN_VERIFY", EncryptDecrypt = "ENCRYPT_DECRYPT",
+        GenerateVerifyMac = "GENERATE_VERIFY_MAC", KeyAgreement = "KEY_AGREEMENT",
+    }
+);
+
+aws_enum!(
+    /// `OriginType`: where a key's material comes from.
+    Origin {
+        AwsKms = "AWS_KMS", External = "EXTERNAL", AwsCloudhsm = "AWS_CLOUDHSM",
+        ExternalKeyStore = "EXTERNAL_KEY_STORE",
+    }
+);
+
+aws_enum!(
+    /// `KeyState`.
+    KeyState {
+        Creating = "Creating", Enabled = "Enabled", Disabled = "Disabled",
+        PendingDeletion = "PendingDeletion", PendingImport = "PendingImport",
+        PendingReplicaDeletion = "PendingReplicaDeletion", Unavailable = "Unavailable",
+        Updating = "Updating",
+    }
+);
+
+aws_enum!(
+    /// `EncryptionAlgorithmSpec`.
+    EncryptionAlgorithm {
+        SymmetricDefault = "SYMMETRIC_DEFAULT", RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256", Sm2pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// `DataKeySpec` for GenerateDataKey.
+    DataKeySpec { Aes256 = "AES_256", Aes128 = "AES_128" }
+);
+
+aws_enum!(
+    /// `KeyManagerType`.
+    KeyManager { Aws = "AWS", Customer = "CUSTOMER" }
+);
+
+aws_enum!(
+    /// `MultiRegionKeyType`.
+    MultiRegionKeyType { Primary = "PRIMARY", Replica = "REPLICA" }
+);
+
+impl_aws_enum!(KeySpec, KeyUsage, Origin, KeyState, EncryptionAlgorithm, DataKeySpec);
+
+/// Parses an enum request field, or returns AWS's `ValidationException` for a value outside
+/// the set. `field` is the camelCase member name AWS reports (e.g. `keySpec`).
+pub fn parse_enum<T: AwsEnum>(value: &str, field: &str) -> Result<T, KmsError> {
+    value.parse::<T>().map_err(|_| {
+        let set: Vec<&str> = T::all().iter().map(|v| v.text()).collect();
+        KmsError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: \
+             Member must satisfy enum value set: [{}]",
+            set.join(", ")
+        ))
+    })
+}
+
+impl KeySpec {
+    /// The key usages AWS accepts for this spec, the first being the default.
+    pub fn valid_usages(&self) -> &'static [KeyUsage] {
+        use KeyUsage::*;
+        match self {
+            KeySpec::SymmetricDefault => &[EncryptDecrypt],
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[EncryptDecrypt, SignVerify],
+            KeySpec::EccNistP256 | KeySpec::EccNistP384 | KeySpec::EccNistP521 => {
+                &[SignVerify, KeyAgreement]
+            }
+            KeySpec::EccSecgP256k1 => &[SignVerify],
+            KeySpec::EccNistEdwards25519 => &[SignVerify],
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                &[GenerateVerifyMac]
+            }
+            KeySpec::Sm2 => &[EncryptDecrypt, SignVerify, KeyAgreement],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[SignVerify],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_text_round_trips() {
+        for spec in KeySpec::ALL {
+            assert_eq!(spec.as_str().parse::<KeySpec>(), Ok(*spec));
+        }
+        assert!("symmetric_default".parse::<KeySpec>().is_err());
+    }
+
+    #[test]
+    fn parse_enum_reports_aws_validation_text() {
+        let err = parse_enum::<KeyUsage>("SIGN", "keyUsage").unwrap_err();
+        let KmsError::Validation(message) = err else { panic!("not a validation error") };
+        assert!(message.contains("Value 'SIGN' at 'keyUsage'"), "{message}");
+        assert!(message.contains("[SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"));
+    }
+}

@@ -1,0 +1,23 @@
+//! The vocabulary of Trent: identifiers, AWS enums, the KMS error type and the request and
+//! response shapes of the AWS KMS JSON 1.1 protocol. No IO, no async, no crypto.
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod blob;
+mod enums;
+mod error;
+mod ids;
+pub mod model;
+mod operation;
+
+pub use blob::Blob;
+pub use enums::{
+    parse_enum, AwsEnum, DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage,
+    MultiRegionKeyType, Origin,
+};
+pub use error::{KmsError, KmsResult};
+pub use ids::{
+    alias_arn, is_valid_key_id, key_arn, validate_alias_name_shape, validate_new_alias_name,
+    KeyReference,
+};
+pub use operation::Operation;

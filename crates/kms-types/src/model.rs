@@ -1,0 +1,240 @@
+//! Request and response shapes of the KMS operations Trent serves, field for field as the AWS
+//! API model names them (PascalCase JSON). Enum-valued request fields are kept as strings and
+//! parsed by the server, so an unknown value gets AWS's ValidationException text rather than a
+//! serialization error.
+
+use crate::{Blob, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, MultiRegionKeyType, Origin};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Seconds since the Unix epoch, as AWS JSON timestamps are sent.
+pub type EpochSeconds = f64;
+
+/// Converts milliseconds since the epoch (as stored) to an AWS JSON timestamp.
+pub fn epoch_seconds(millis: i64) -> EpochSeconds {
+    millis as f64 / 1000.0
+}
+
+/// A resource tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    /// Tag key, 1–128 characters.
+    pub tag_key: String,
+    /// Tag value, 0–256 characters.
+    pub tag_value: String,
+}
+
+/// A key's ARN and region, as listed in `MultiRegionConfiguration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    /// Key ARN.
+    pub arn: String,
+    /// Region of that key.
+    pub region: String,
+}
+
+/// `MultiRegionConfiguration` of a multi-region key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    /// PRIMARY or REPLICA.
+    pub multi_region_key_type: MultiRegionKeyType,
+    /// The primary key.
+    pub primary_key: MultiRegionKey,
+    /// Every replica.
+    pub replica_keys: Vec<MultiRegionKey>,
+}
+
+/// `KeyMetadata` as DescribeKey and CreateKey return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    pub key_id: String,
+    pub arn: String,
+    pub creation_date: EpochSeconds,
+    pub enabled: bool,
+    pub description: String,
+    pub key_usage: KeyUsage,
+    pub key_state: KeyState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<EpochSeconds>,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub customer_master_key_spec: KeySpec,
+    pub key_spec: KeySpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
+    pub multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
+}
+
+macro_rules! request {
+    ($(#[$meta:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(rename_all = "PascalCase", default)]
+        #[allow(missing_docs)]
+        pub struct $name { $(pub $field: $ty),* }
+    };
+}
+
+macro_rules! response {
+    ($(#[$meta:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        #[allow(missing_docs)]
+        pub struct $name { $(#[serde(skip_serializing_if = "crate::model::is_absent")] pub $field: $ty),* }
+    };
+}
+
+/// Serialization helper: omit `None` fields and nothing else.
+pub trait Absent {
+    /// True if the field is omitted from JSON.
+    fn absent(&self) -> bool {
+        false
+    }
+}
+impl<T> Absent for Option<T> {
+    fn absent(&self) -> bool {
+        self.is_none()
+    }
+}
+impl Absent for String {}
+impl Absent for bool {}
+impl Absent for u32 {}
+impl Absent for f64 {}
+impl Absent for Blob {}
+impl Absent for KeyState {}
+impl Absent for KeyMetadata {}
+impl Absent for EncryptionAlgorithm {}
+impl<T> Absent for Vec<T> {}
+
+/// Used by `skip_serializing_if` in responses.
+pub fn is_absent<T: Absent>(value: &T) -> bool {
+    value.absent()
+}
+
+/// An encryption context: string pairs bound to a ciphertext as additional authenticated data.
+pub type EncryptionContext = BTreeMap<String, String>;
+
+request!(CreateKeyRequest {
+    policy: Option<String>, description: Option<String>, key_usage: Option<String>,
+    customer_master_key_spec: Option<String>, key_spec: Option<String>, origin: Option<String>,
+    custom_key_store_id: Option<String>, bypass_policy_lockout_safety_check: Option<bool>,
+    tags: Option<Vec<Tag>>, multi_region: Option<bool>, xks_key_id: Option<String>,
+});
+response!(CreateKeyResponse { key_metadata: KeyMetadata });
+
+request!(DescribeKeyRequest { key_id: Option<String>, grant_tokens: Option<Vec<String>> });
+response!(DescribeKeyResponse { key_metadata: KeyMetadata });
+
+request!(KeyIdRequest { key_id: Option<String> });
+
+request!(ListKeysRequest { limit: Option<i64>, marker: Option<String> });
+/// One entry of ListKeys.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct KeyListEntry {
+    pub key_id: String,
+    pub key_arn: String,
+}
+response!(ListKeysResponse { keys: Vec<KeyListEntry>, next_marker: Option<String>, truncated: bool });
+
+request!(UpdateKeyDescriptionRequest { key_id: Option<String>, description: Option<String> });
+
+request!(ScheduleKeyDeletionRequest { key_id: Option<String>, pending_window_in_days: Option<i64> });
+response!(ScheduleKeyDeletionResponse {
+    key_id: String, deletion_date: Option<EpochSeconds>, key_state: KeyState,
+    pending_window_in_days: u32,
+});
+response!(CancelKeyDeletionResponse { key_id: String });
+
+request!(AliasRequest { alias_name: Option<String>, target_key_id: Option<String> });
+request!(ListAliasesRequest { key_id: Option<String>, limit: Option<i64>, marker: Option<String> });
+/// One entry of ListAliases.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct AliasListEntry {
+    pub alias_name: String,
+    pub alias_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<EpochSeconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_date: Option<EpochSeconds>,
+}
+response!(ListAliasesResponse { aliases: Vec<AliasListEntry>, next_marker: Option<String>, truncated: bool });
+
+request!(TagResourceRequest { key_id: Option<String>, tags: Option<Vec<Tag>> });
+request!(UntagResourceRequest { key_id: Option<String>, tag_keys: Option<Vec<String>> });
+request!(ListResourceTagsRequest { key_id: Option<String>, limit: Option<i64>, marker: Option<String> });
+response!(ListResourceTagsResponse { tags: Vec<Tag>, next_marker: Option<String>, truncated: bool });
+
+request!(GetKeyPolicyRequest { key_id: Option<String>, policy_name: Option<String> });
+response!(GetKeyPolicyResponse { policy: String, policy_name: String });
+request!(PutKeyPolicyRequest {
+    key_id: Option<String>, policy_name: Option<String>, policy: Option<String>,
+    bypass_policy_lockout_safety_check: Option<bool>,
+});
+request!(ListKeyPoliciesRequest { key_id: Option<String>, limit: Option<i64>, marker: Option<String> });
+response!(ListKeyPoliciesResponse { policy_names: Vec<String>, next_marker: Option<String>, truncated: bool });
+
+request!(EncryptRequest {
+    key_id: Option<String>, plaintext: Option<Blob>, encryption_context: Option<EncryptionContext>,
+    grant_tokens: Option<Vec<String>>, encryption_algorithm: Option<String>, dry_run: Option<bool>,
+});
+response!(EncryptResponse { ciphertext_blob: Blob, key_id: String, encryption_algorithm: EncryptionAlgorithm });
+
+request!(DecryptRequest {
+    ciphertext_blob: Option<Blob>, encryption_context: Option<EncryptionContext>,
+    grant_tokens: Option<Vec<String>>, key_id: Option<String>, encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+});
+response!(DecryptResponse {
+    key_id: String, plaintext: Blob, encryption_algorithm: EncryptionAlgorithm,
+    key_material_id: Option<String>,
+});
+
+request!(ReEncryptRequest {
+    ciphertext_blob: Option<Blob>, source_encryption_context: Option<EncryptionContext>,
+    source_key_id: Option<String>, destination_key_id: Option<String>,
+    destination_encryption_context: Option<EncryptionContext>,
+    source_encryption_algorithm: Option<String>, destination_encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(ReEncryptResponse {
+    ciphertext_blob: Blob, source_key_id: String, key_id: String,
+    source_encryption_algorithm: EncryptionAlgorithm, destination_encryption_algorithm: EncryptionAlgorithm,
+    source_key_material_id: Option<String>, destination_key_material_id: Option<String>,
+});
+
+request!(GenerateDataKeyRequest {
+    key_id: Option<String>, encryption_context: Option<EncryptionContext>, number_of_bytes: Option<i64>,
+    key_spec: Option<String>, grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(GenerateDataKeyResponse {
+    ciphertext_blob: Blob, plaintext: Option<Blob>, key_id: String, key_material_id: Option<String>,
+});
+
+request!(GenerateRandomRequest { number_of_bytes: Option<i64>, custom_key_store_id: Option<String> });
+response!(GenerateRandomResponse { plaintext: Blob });
