@@ -1,0 +1,386 @@
+//! [`RootKey`], the region root key: AES-256 loaded from a file of exactly 32 raw bytes, used to
+//! wrap key material for storage.
+//!
+//! The key file must not be readable or writable by group or other (`mode & 0o077 == 0`);
+//! [`RootKey::create_file`] creates it with mode `0600` and fsyncs it and its directory.
+//!
+//! Wrapped material format (persistent, version 1):
+//!
+//! ```text
+//! 0x01 | nonce (12 bytes, random) | AES-256-GCM(material) | tag (16 bytes)
+//! ```
+//!
+//! with AAD = `b"trent-wrap-v1" || context`, so material wrapped for one context (e.g. a key id
+//! and material id) cannot be swapped in for another.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use zeroize::Zeroizing;
+
+use crate::primitives::fill_random;
+use crate::{CryptoError, KeyMaterial};
+
+const ROOT_KEY_LEN: usize = 32;
+const WRAP_VERSION: u8 = 1;
+const WRAP_AAD_PREFIX: &[u8] = b"trent-wrap-v1";
+const TAG_LEN: usize = 16;
+
+/// The region root key (AES-256). `Debug` prints `RootKey(redacted)`.
+pub struct RootKey {
+    bytes: Zeroizing<[u8; ROOT_KEY_LEN]>,
+    key: LessSafeKey,
+}
+
+impl RootKey {
+    /// A fresh random root key (not persisted; for tests and tools).
+    pub fn generate() -> RootKey {
+        let mut bytes = Zeroizing::new([0u8; ROOT_KEY_LEN]);
+        fill_random(bytes.as_mut());
+        RootKey::from_array(bytes)
+    }
+
+    fn from_array(bytes: Zeroizing<[u8; ROOT_KEY_LEN]>) -> RootKey {
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes.as_ref()).expect("32 bytes is a valid AES-256 key");
+        RootKey {
+            bytes,
+            key: LessSafeKey::new(unbound),
+        }
+    }
+
+    /// Loads the root key from `path`: exactly 32 raw bytes in a regular file whose mode grants
+    /// nothing to group or other.
+    pub fn load(path: &Path) -> Result<RootKey, CryptoError> {
+        let mut file = File::open(path).map_err(|e| io_err("cannot open", path, &e))?;
+        // Check the opened file itself, not the path, so a swap between check and read is moot.
+        let meta = file
+            .metadata()
+            .map_err(|e| io_err("cannot stat", path, &e))?;
+        if !meta.is_file() {
+            return Err(CryptoError::RootKey(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(CryptoError::RootKey(format!(
+                "{} has mode {:o}; it must not be accessible by group or other (use chmod 600)",
+                path.display(),
+                mode & 0o7777
+            )));
+        }
+        // Read one byte past the expected length to detect oversized files without trusting
+        // the stat size.
+        let mut buf = Zeroizing::new([0u8; ROOT_KEY_LEN + 1]);
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("cannot read", path, &e)),
+            }
+        }
+        if filled != ROOT_KEY_LEN {
+            return Err(CryptoError::RootKey(format!(
+                "{} must hold exactly {ROOT_KEY_LEN} bytes",
+                path.display()
+            )));
+        }
+        let mut bytes = Zeroizing::new([0u8; ROOT_KEY_LEN]);
+        bytes.copy_from_slice(&buf[..ROOT_KEY_LEN]);
+        Ok(RootKey::from_array(bytes))
+    }
+
+    /// Creates a new random root key at `path` (mode `0600`, fsynced, directory fsynced).
+    /// Fails if the file already exists.
+    pub fn create_file(path: &Path) -> Result<RootKey, CryptoError> {
+        Self::create_file_io(path).map_err(|e| io_err("cannot create", path, &e))
+    }
+
+    fn create_file_io(path: &Path) -> io::Result<RootKey> {
+        let key = RootKey::generate();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        let written = file
+            .write_all(key.bytes.as_ref())
+            .and_then(|()| file.sync_all());
+        if let Err(e) = written {
+            drop(file);
+            // Do not leave a short key file behind for the next start to trip over.
+            let _ = fs::remove_file(path);
+            return Err(e);
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()?;
+        Ok(key)
+    }
+
+    /// Loads the root key at `path`, creating it first if it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<RootKey, CryptoError> {
+        match Self::create_file_io(path) {
+            Ok(key) => Ok(key),
+            // Exists already (or another process created it concurrently): load it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::load(path),
+            Err(e) => Err(io_err("cannot create", path, &e)),
+        }
+    }
+
+    /// Wraps `material` for storage, bound to `context` (see the module doc for the format).
+    pub fn wrap(&self, material: &KeyMaterial, context: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce);
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + material.len() + TAG_LEN);
+        out.push(WRAP_VERSION);
+        out.extend_from_slice(&nonce);
+        let mut in_out = Zeroizing::new(material.as_bytes().to_vec());
+        in_out.reserve(TAG_LEN);
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(wrap_aad(context)),
+                &mut *in_out,
+            )
+            .expect("AES-GCM seal of key material cannot fail");
+        // After sealing the buffer holds ciphertext, which is not secret.
+        out.extend_from_slice(&in_out);
+        out
+    }
+
+    /// Unwraps material produced by [`RootKey::wrap`] with the same root key and `context`.
+    ///
+    /// Any mismatch (wrong root key, wrong context, corrupt or truncated bytes) is
+    /// [`CryptoError::UnwrapFailed`].
+    pub fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<KeyMaterial, CryptoError> {
+        let (version, rest) = wrapped.split_first().ok_or(CryptoError::UnwrapFailed)?;
+        if *version != WRAP_VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::UnwrapFailed);
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::UnwrapFailed)?;
+        // Zeroizing so a failed open leaves nothing behind either.
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let plain_len = self
+            .key
+            .open_in_place(nonce, Aad::from(wrap_aad(context)), &mut buf)
+            .map_err(|_| CryptoError::UnwrapFailed)?
+            .len();
+        buf.truncate(plain_len);
+        Ok(KeyMaterial::from_bytes(std::mem::take(&mut *buf)))
+    }
+}
+
+impl Clone for RootKey {
+    fn clone(&self) -> Self {
+        RootKey::from_array(self.bytes.clone())
+    }
+}
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootKey(redacted)")
+    }
+}
+
+fn wrap_aad(context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(WRAP_AAD_PREFIX.len() + context.len());
+    aad.extend_from_slice(WRAP_AAD_PREFIX);
+    aad.extend_from_slice(context);
+    aad
+}
+
+fn io_err(what: &str, path: &Path, e: &io::Error) -> CryptoError {
+    CryptoError::RootKey(format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> tempfile::TempDir {
+        tempfile::tempdir().expect("tempdir")
+    }
+
+    #[test]
+    fn wrap_unwrap_round_trip() {
+        let root = RootKey::generate();
+        let m = KeyMaterial::generate_symmetric();
+        let w = root.wrap(&m, b"key-1/mat-1");
+        assert_eq!(w.len(), 1 + 12 + 32 + 16);
+        assert_eq!(w[0], 1);
+        let back = root.unwrap(&w, b"key-1/mat-1").expect("unwrap");
+        assert_eq!(back.as_bytes(), m.as_bytes());
+        // Wrapped bytes do not contain the material.
+        assert!(!w.windows(32).any(|win| win == m.as_bytes()));
+    }
+
+    #[test]
+    fn wrap_is_randomized() {
+        let root = RootKey::generate();
+        let m = KeyMaterial::generate_symmetric();
+        assert_ne!(root.wrap(&m, b"c"), root.wrap(&m, b"c"));
+    }
+
+    #[test]
+    fn unwrap_rejects_wrong_context() {
+        let root = RootKey::generate();
+        let m = KeyMaterial::generate_symmetric();
+        let w = root.wrap(&m, b"key-1");
+        assert_eq!(
+            root.unwrap(&w, b"key-2").unwrap_err(),
+            CryptoError::UnwrapFailed
+        );
+        assert_eq!(root.unwrap(&w, b"").unwrap_err(), CryptoError::UnwrapFailed);
+    }
+
+    #[test]
+    fn unwrap_rejects_wrong_root_key() {
+        let m = KeyMaterial::generate_symmetric();
+        let w = RootKey::generate().wrap(&m, b"ctx");
+        assert_eq!(
+            RootKey::generate().unwrap(&w, b"ctx").unwrap_err(),
+            CryptoError::UnwrapFailed
+        );
+    }
+
+    #[test]
+    fn unwrap_rejects_garbage_and_tampering() {
+        let root = RootKey::generate();
+        let m = KeyMaterial::generate_symmetric();
+        let w = root.wrap(&m, b"ctx");
+        for bad in [&[][..], &[1u8][..], &w[..w.len() - 1], &w[..1 + 12 + 15]] {
+            assert_eq!(
+                root.unwrap(bad, b"ctx").unwrap_err(),
+                CryptoError::UnwrapFailed
+            );
+        }
+        for i in 0..w.len() {
+            let mut t = w.clone();
+            t[i] ^= 0x01;
+            assert!(root.unwrap(&t, b"ctx").is_err(), "flip at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn clone_wraps_compatibly() {
+        let root = RootKey::generate();
+        let m = KeyMaterial::generate_symmetric();
+        let w = root.wrap(&m, b"ctx");
+        let back = root.clone().unwrap(&w, b"ctx").expect("unwrap with clone");
+        assert_eq!(back.as_bytes(), m.as_bytes());
+        assert_eq!(format!("{root:?}"), "RootKey(redacted)");
+    }
+
+    #[test]
+    fn create_file_is_0600_and_loads_back() {
+        let dir = tmp();
+        let path = dir.path().join("root.key");
+        let created = RootKey::create_file(&path).expect("create");
+        let meta = fs::metadata(&path).expect("stat");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.len(), 32);
+        let loaded = RootKey::load(&path).expect("load");
+        let m = KeyMaterial::generate_symmetric();
+        let back = loaded
+            .unwrap(&created.wrap(&m, b"x"), b"x")
+            .expect("unwrap");
+        assert_eq!(back.as_bytes(), m.as_bytes());
+    }
+
+    #[test]
+    fn create_file_fails_if_exists() {
+        let dir = tmp();
+        let path = dir.path().join("root.key");
+        RootKey::create_file(&path).expect("create");
+        let before = fs::read(&path).expect("read");
+        assert!(matches!(
+            RootKey::create_file(&path),
+            Err(CryptoError::RootKey(_))
+        ));
+        assert_eq!(
+            fs::read(&path).expect("read"),
+            before,
+            "existing key overwritten"
+        );
+    }
+
+    #[test]
+    fn load_rejects_group_or_other_access() {
+        let dir = tmp();
+        let path = dir.path().join("root.key");
+        RootKey::create_file(&path).expect("create");
+        for mode in [0o644, 0o640, 0o604, 0o610, 0o601] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
+            match RootKey::load(&path) {
+                Err(CryptoError::RootKey(msg)) => assert!(msg.contains("mode"), "{msg}"),
+                other => panic!("mode {mode:o} accepted: {other:?}"),
+            }
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).expect("chmod");
+        RootKey::load(&path).expect("0400 is fine");
+    }
+
+    #[test]
+    fn load_rejects_missing_and_wrong_length() {
+        let dir = tmp();
+        let missing = dir.path().join("missing.key");
+        assert!(matches!(
+            RootKey::load(&missing),
+            Err(CryptoError::RootKey(_))
+        ));
+        for len in [0usize, 31, 33, 64] {
+            let path = dir.path().join(format!("len{len}.key"));
+            fs::write(&path, vec![7u8; len]).expect("write");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+            assert!(
+                matches!(RootKey::load(&path), Err(CryptoError::RootKey(_))),
+                "length {len} accepted"
+            );
+        }
+        assert!(matches!(
+            RootKey::load(dir.path()),
+            Err(CryptoError::RootKey(_))
+        ));
+    }
+
+    #[test]
+    fn load_or_create_creates_then_loads_same_key() {
+        let dir = tmp();
+        let path = dir.path().join("root.key");
+        let first = RootKey::load_or_create(&path).expect("create");
+        let second = RootKey::load_or_create(&path).expect("load");
+        let m = KeyMaterial::generate_symmetric();
+        let back = second
+            .unwrap(&first.wrap(&m, b"c"), b"c")
+            .expect("same key");
+        assert_eq!(back.as_bytes(), m.as_bytes());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(RootKey::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn kms_error_mapping() {
+        use kms_types::KmsError;
+        assert_eq!(
+            KmsError::from(CryptoError::InvalidCiphertext),
+            KmsError::InvalidCiphertext
+        );
+        assert!(matches!(
+            KmsError::from(CryptoError::UnwrapFailed),
+            KmsError::KmsInternal(_)
+        ));
+    }
+}
