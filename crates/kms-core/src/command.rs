@@ -1,0 +1,121 @@
+//! Commands carried by the Raft log and what applying one returns.
+//!
+//! A command holds everything its effect depends on: the proposer has already read the clock,
+//! drawn random ids and wrapped fresh key material.
+
+use crate::KeyRecord;
+use kms_types::KmsError;
+use serde::{Deserialize, Serialize};
+
+/// One mutation of the key store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Does nothing; a leader barrier and a test entry.
+    Noop,
+    /// Adds a new key; fails if the id is taken.
+    CreateKey {
+        /// The complete record, material already wrapped.
+        record: KeyRecord,
+    },
+    /// UpdateKeyDescription.
+    UpdateKeyDescription {
+        /// Target key id.
+        key_id: String,
+        /// New description.
+        description: String,
+    },
+    /// EnableKey (`enabled = true`) or DisableKey.
+    SetKeyEnabled {
+        /// Target key id.
+        key_id: String,
+        /// Whether the key ends up Enabled or Disabled.
+        enabled: bool,
+    },
+    /// ScheduleKeyDeletion.
+    ScheduleKeyDeletion {
+        /// Target key id.
+        key_id: String,
+        /// When the key is to be deleted, ms since the epoch.
+        deletion_ms: i64,
+        /// The waiting period, 7–30 days.
+        pending_window_days: u32,
+    },
+    /// CancelKeyDeletion: the key returns Disabled.
+    CancelKeyDeletion {
+        /// Target key id.
+        key_id: String,
+    },
+    /// Deletes every key pending deletion whose date is at or before `now_ms`, with its aliases.
+    /// Proposed by the leader's deletion task.
+    DeleteDueKeys {
+        /// The leader's clock when it proposed this.
+        now_ms: i64,
+    },
+    /// CreateAlias.
+    CreateAlias {
+        /// `alias/...`.
+        alias_name: String,
+        /// Target key id.
+        target_key_id: String,
+        /// Proposer's clock.
+        now_ms: i64,
+    },
+    /// UpdateAlias.
+    UpdateAlias {
+        /// `alias/...`.
+        alias_name: String,
+        /// New target key id.
+        target_key_id: String,
+        /// Proposer's clock.
+        now_ms: i64,
+    },
+    /// DeleteAlias.
+    DeleteAlias {
+        /// `alias/...`.
+        alias_name: String,
+    },
+    /// TagResource: adds or overwrites tags.
+    TagResource {
+        /// Target key id.
+        key_id: String,
+        /// Tag key and value pairs.
+        tags: Vec<(String, String)>,
+    },
+    /// UntagResource.
+    UntagResource {
+        /// Target key id.
+        key_id: String,
+        /// Tag keys to remove.
+        tag_keys: Vec<String>,
+    },
+    /// PutKeyPolicy.
+    PutKeyPolicy {
+        /// Target key id.
+        key_id: String,
+        /// The validated policy document.
+        policy: String,
+    },
+}
+
+/// What a successfully applied command returns to its proposer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum CommandOutput {
+    /// Nothing to report.
+    #[default]
+    Empty,
+    /// The key as it is after the command.
+    Key(Box<KeyRecord>),
+    /// How many keys a `DeleteDueKeys` removed.
+    Deleted(u32),
+}
+
+/// The state machine's answer to one log entry: the command's output or the KMS error that
+/// rejected it (rejections are deterministic, so every replica agrees on them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response(pub Result<CommandOutput, KmsError>);
+
+impl Default for Response {
+    fn default() -> Self {
+        Response(Ok(CommandOutput::Empty))
+    }
+}

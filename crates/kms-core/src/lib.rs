@@ -1,0 +1,20 @@
+//! The replicated key store as plain Rust: the [`Command`]s the Raft log carries, the [`State`]
+//! they build, the deterministic [`State::apply`] that turns one into the other, and AWS's
+//! key-state table.
+//!
+//! Architecture invariant: no clock, no randomness, no IO and no crypto here. Time, fresh key ids
+//! and wrapped key material are decided by the proposer and arrive inside the command, so every
+//! replica that applies the same log reaches the same state.
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod command;
+pub mod key_state;
+mod record;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use command::{Command, CommandOutput, Response};
+pub use record::{AliasRecord, KeyRecord, WrappedMaterial};
+pub use state::{State, MAX_ALIASES_PER_KEY, MAX_TAGS_PER_KEY};

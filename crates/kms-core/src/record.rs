@@ -1,0 +1,122 @@
+//! What the state holds per key and per alias, and how a key record renders as `KeyMetadata`.
+
+use kms_types::model::{epoch_seconds, KeyMetadata};
+use kms_types::{EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One version of a key's material, wrapped by the region root key. The state never holds
+/// plaintext material.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedMaterial {
+    /// 64 lowercase hex characters; also carried in ciphertexts made with this material.
+    pub material_id: String,
+    /// Root-key-wrapped material (opaque to this crate).
+    pub wrapped: Vec<u8>,
+    /// When this material was created, ms since the epoch.
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for WrappedMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WrappedMaterial({})", self.material_id)
+    }
+}
+
+/// A KMS key as the replicated state holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Region-independent key id (UUID, or `mrk-` + 32 hex).
+    pub key_id: String,
+    /// The key's ARN in this region.
+    pub arn: String,
+    /// Owning account.
+    pub account_id: String,
+    /// Creation time, ms since the epoch.
+    pub creation_ms: i64,
+    /// Free-form description (0–8192 characters).
+    pub description: String,
+    /// Key spec.
+    pub key_spec: KeySpec,
+    /// Key usage.
+    pub key_usage: KeyUsage,
+    /// Origin of the material.
+    pub origin: Origin,
+    /// Key state.
+    pub key_state: KeyState,
+    /// When a key pending deletion is deleted, ms since the epoch.
+    pub deletion_ms: Option<i64>,
+    /// The waiting period given to ScheduleKeyDeletion.
+    pub pending_window_days: Option<u32>,
+    /// Whether this is a multi-region key.
+    pub multi_region: bool,
+    /// The key policy document (JSON text).
+    pub policy: String,
+    /// Tags, by tag key.
+    pub tags: BTreeMap<String, String>,
+    /// Every material version, oldest first; the last is current.
+    pub materials: Vec<WrappedMaterial>,
+}
+
+impl KeyRecord {
+    /// The material used for new ciphertexts.
+    pub fn current_material(&self) -> Option<&WrappedMaterial> {
+        self.materials.last()
+    }
+
+    /// The material with this id, for decryption.
+    pub fn material(&self, material_id: &str) -> Option<&WrappedMaterial> {
+        self.materials.iter().find(|m| m.material_id == material_id)
+    }
+
+    /// Renders the record as AWS's `KeyMetadata`.
+    pub fn metadata(&self) -> KeyMetadata {
+        let encrypts = self.key_usage == KeyUsage::EncryptDecrypt;
+        let symmetric = self.key_spec == KeySpec::SymmetricDefault;
+        KeyMetadata {
+            aws_account_id: self.account_id.clone(),
+            key_id: self.key_id.clone(),
+            arn: self.arn.clone(),
+            creation_date: epoch_seconds(self.creation_ms),
+            enabled: self.key_state == KeyState::Enabled,
+            description: self.description.clone(),
+            key_usage: self.key_usage,
+            key_state: self.key_state,
+            deletion_date: match self.key_state {
+                KeyState::PendingDeletion => self.deletion_ms.map(epoch_seconds),
+                _ => None,
+            },
+            origin: self.origin,
+            key_manager: KeyManager::Customer,
+            customer_master_key_spec: self.key_spec,
+            key_spec: self.key_spec,
+            encryption_algorithms: (encrypts && symmetric)
+                .then(|| vec![EncryptionAlgorithm::SymmetricDefault]),
+            signing_algorithms: None,
+            mac_algorithms: None,
+            key_agreement_algorithms: None,
+            multi_region: self.multi_region,
+            multi_region_configuration: None,
+            pending_deletion_window_in_days: match self.key_state {
+                KeyState::PendingReplicaDeletion => self.pending_window_days,
+                _ => None,
+            },
+            current_key_material_id: if symmetric {
+                self.current_material().map(|m| m.material_id.clone())
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// An alias and the key it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    /// Target key id.
+    pub target_key_id: String,
+    /// Creation time, ms since the epoch.
+    pub creation_ms: i64,
+    /// Last UpdateAlias, ms since the epoch.
+    pub last_updated_ms: i64,
+}
