@@ -1,0 +1,22 @@
+//! The AWS JSON 1.1 front door: HTTP, X-Amz-Target dispatch, SigV4, body limits and error mapping.
+//!
+//! [`router`] turns an [`ApiConfig`] and a [`KmsService`] into an axum [`Router`](axum::Router)
+//! answering `POST /` the way AWS KMS does. Every request is checked, in order, for: its body
+//! size, its `X-Amz-Target`, its SigV4 signature ([`sigv4`]), its `Content-Type` and a JSON
+//! object body; only then is it handed to [`KmsService::call`] as a [`RequestContext`] plus the
+//! parsed JSON. Errors become `{"__type": ..., "message": ...}` with the status
+//! [`KmsError::http_status`](kms_types::KmsError::http_status) gives.
+//!
+//! Architecture invariant: this crate never names openraft or RocksDB types and knows nothing
+//! of how operations are executed; it sees only [`KmsService`].
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod router;
+pub mod sigv4;
+
+pub use router::{
+    router, ApiConfig, Clock, KmsService, RequestContext, DEFAULT_MAX_BODY_BYTES,
+    JSON_CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX,
+};
+pub use sigv4::{CredentialStore, Principal};

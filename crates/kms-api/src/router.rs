@@ -1,0 +1,339 @@
+//! The HTTP boundary: routing, the per-request checks in AWS's order, and the response shape.
+//!
+//! Decisions where AWS is not specific:
+//! - `Content-Type` must be `application/x-amz-json-1.1` or `application/x-amz-json-1.0`
+//!   (media type compared case-insensitively, parameters such as `charset` ignored); a missing
+//!   or different type is a 400 `SerializationException`. It is checked after the signature, so
+//!   an unauthenticated caller learns nothing beyond "sign your request".
+//! - An empty (or all-whitespace) body is the empty object `{}`.
+//! - Anything but `POST /` (other than `GET /health`) is a 400 `UnknownOperationException`.
+//! - A body over [`ApiConfig::max_body_bytes`] is a 413 `RequestEntityTooLargeException`; a
+//!   declared `Content-Length` over the limit is refused before any of the body is read, and a
+//!   streamed body is read only up to the limit.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use kms_types::{KmsError, Operation};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::sigv4::{self, CredentialStore, Principal};
+
+/// The default [`ApiConfig::max_body_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The content type of every JSON response.
+pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The header carrying each response's request id (a UUID v4).
+pub const REQUEST_ID_HEADER: &str = "x-amzn-RequestId";
+
+/// What precedes the operation name in `X-Amz-Target`.
+pub const TARGET_PREFIX: &str = "TrentService.";
+
+/// The accepted request content types (media type only).
+const ACCEPTED_CONTENT_TYPES: [&str; 2] =
+    ["application/x-amz-json-1.1", "application/x-amz-json-1.0"];
+
+/// The server's clock, injected so tests can pin time.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// How the front door authenticates and limits requests.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// Regions a credential scope may name; requests scoped elsewhere are refused.
+    pub accepted_regions: Vec<String>,
+    /// The access keys allowed to call, and their secrets.
+    pub credentials: Arc<dyn CredentialStore + Send + Sync>,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The clock SigV4 checks `X-Amz-Date` against.
+    pub clock: Clock,
+}
+
+impl ApiConfig {
+    /// A configuration with the default body limit and the system clock.
+    pub fn new(
+        accepted_regions: Vec<String>,
+        credentials: Arc<dyn CredentialStore + Send + Sync>,
+    ) -> Self {
+        ApiConfig {
+            accepted_regions,
+            credentials,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+
+    /// Replaces the body limit.
+    pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> Self {
+        self.max_body_bytes = max_body_bytes;
+        self
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("accepted_regions", &self.accepted_regions)
+            .field("credentials", &"<redacted>")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the front door established about a request before handing it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The operation named by `X-Amz-Target`.
+    pub operation: Operation,
+    /// Who signed the request.
+    pub principal: Principal,
+    /// The request id, also returned in the `x-amzn-RequestId` header.
+    pub request_id: String,
+}
+
+/// Executes authenticated KMS operations. The front door knows nothing else about it.
+pub trait KmsService: Send + Sync + 'static {
+    /// Runs `ctx.operation` on the request's JSON object `body` and returns the JSON response.
+    fn call(
+        &self,
+        ctx: RequestContext,
+        body: Value,
+    ) -> impl std::future::Future<Output = Result<Value, KmsError>> + Send;
+}
+
+struct AppState<S> {
+    config: ApiConfig,
+    service: Arc<S>,
+}
+
+/// The KMS HTTP API: `POST /` for every operation, `GET /health` (200 `ok`) for readiness.
+pub fn router<S: KmsService>(config: ApiConfig, service: Arc<S>) -> Router {
+    let state = Arc::new(AppState { config, service });
+    Router::new()
+        .route("/", any(handle::<S>))
+        .route("/health", get(health).fallback(not_an_operation))
+        .fallback(not_an_operation)
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    with_request_id((StatusCode::OK, "ok").into_response(), &new_request_id())
+}
+
+async fn not_an_operation() -> Response {
+    let request_id = new_request_id();
+    let error = KmsError::UnknownOperation(
+        "Trent answers AWS JSON 1.1 requests on POST / only.".to_string(),
+    );
+    tracing::debug!(request_id, outcome = error.aws_code(), "non-API request");
+    error_response(&error, &request_id)
+}
+
+async fn handle<S: KmsService>(
+    State(state): State<Arc<AppState<S>>>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let (parts, body) = request.into_parts();
+    let mut operation = None;
+    let result = process(&state, &request_id, &parts, body, &mut operation).await;
+    let (response, outcome) = match result {
+        Ok(value) => match serde_json::to_vec(&value) {
+            Ok(bytes) => (json_response(StatusCode::OK, bytes, &request_id), "OK"),
+            Err(_) => {
+                let error = KmsError::KmsInternal("The response could not be encoded.".into());
+                (error_response(&error, &request_id), error.aws_code())
+            }
+        },
+        Err(error) => (error_response(&error, &request_id), error.aws_code()),
+    };
+    // Never log bodies or messages: they can hold plaintext and key material.
+    tracing::debug!(
+        request_id,
+        operation = operation.map_or("-", |op| op.name()),
+        status = response.status().as_u16(),
+        outcome,
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "kms request"
+    );
+    response
+}
+
+/// The checks, in order, then the service call.
+async fn process<S: KmsService>(
+    state: &AppState<S>,
+    request_id: &str,
+    parts: &Parts,
+    body: Body,
+    operation: &mut Option<Operation>,
+) -> Result<Value, KmsError> {
+    if parts.method != Method::POST {
+        return Err(KmsError::UnknownOperation(
+            "Trent answers AWS JSON 1.1 requests on POST / only.".to_string(),
+        ));
+    }
+    let config = &state.config;
+    let body = read_body(parts, body, config.max_body_bytes).await?;
+    let op = parse_target(parts)?;
+    *operation = Some(op);
+    let principal = sigv4::verify(
+        parts,
+        &body,
+        config.credentials.as_ref(),
+        &config.accepted_regions,
+        (config.clock)(),
+    )?;
+    check_content_type(parts)?;
+    let json = parse_body(&body)?;
+    drop(body);
+    let ctx = RequestContext {
+        operation: op,
+        principal,
+        request_id: request_id.to_string(),
+    };
+    state.service.call(ctx, json).await
+}
+
+/// Reads the whole body, refusing more than `limit` bytes without buffering them.
+async fn read_body(parts: &Parts, mut body: Body, limit: usize) -> Result<Vec<u8>, KmsError> {
+    let too_large = || {
+        KmsError::RequestEntityTooLarge(format!(
+            "Request body is larger than the maximum of {limit} bytes."
+        ))
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(declared) = declared {
+        if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+            return Err(too_large());
+        }
+    }
+    let capacity = declared
+        .and_then(|d| usize::try_from(d).ok())
+        .unwrap_or(0)
+        .min(limit);
+    let mut buffer = Vec::with_capacity(capacity);
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|_| {
+            KmsError::Serialization("The request body could not be read.".to_string())
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - buffer.len() {
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer)
+}
+
+/// The operation named by `X-Amz-Target: TrentService.<Operation>`.
+fn parse_target(parts: &Parts) -> Result<Operation, KmsError> {
+    let Some(target) = parts.headers.get("x-amz-target") else {
+        return Err(KmsError::UnknownOperation(
+            "Missing X-Amz-Target header.".to_string(),
+        ));
+    };
+    let target = String::from_utf8_lossy(target.as_bytes());
+    target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(|name| name.parse::<Operation>().ok())
+        .ok_or_else(|| {
+            let shown: String = target.chars().take(128).collect();
+            KmsError::UnknownOperation(format!("Unknown operation {shown}"))
+        })
+}
+
+fn check_content_type(parts: &Parts) -> Result<(), KmsError> {
+    let media_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    match media_type {
+        Some(media)
+            if ACCEPTED_CONTENT_TYPES
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(media)) =>
+        {
+            Ok(())
+        }
+        _ => Err(KmsError::Serialization(format!(
+            "Content-Type must be '{}' (or '{}').",
+            ACCEPTED_CONTENT_TYPES[0], ACCEPTED_CONTENT_TYPES[1]
+        ))),
+    }
+}
+
+/// The body as a JSON object; empty means `{}`.
+fn parse_body(body: &[u8]) -> Result<Value, KmsError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(KmsError::Serialization(
+            "The request body must be a JSON object.".to_string(),
+        )),
+        // serde_json's messages give a position and category, never the input itself.
+        Err(e) => Err(KmsError::Serialization(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
+    let response = (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))],
+        body,
+    )
+        .into_response();
+    with_request_id(response, request_id)
+}
+
+fn error_response(error: &KmsError, request_id: &str) -> Response {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({ "__type": error.aws_code(), "message": error.message() });
+    json_response(status, body.to_string().into_bytes(), request_id)
+}
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-amzn-requestid"), value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;
