@@ -1,0 +1,16 @@
+//! Raft for one region: openraft started on the RocksDB store, the HTTP transport between the
+//! region's nodes, leader forwarding of writes, and batched linearizable reads.
+//!
+//! Architecture invariant: this crate moves opaque [`kms_core::Command`]s and knows nothing of
+//! HTTP's KMS dialect, SigV4 or crypto. Any node accepts any command: a follower forwards it to
+//! the leader over the internal `/raft/*` endpoints.
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod network;
+mod node;
+mod read_barrier;
+mod wire;
+
+pub use node::{RaftSettings, RegionRaft};
+pub use openraft::BasicNode;

@@ -1,0 +1,336 @@
+//! [`RegionRaft`]: one node's Raft instance, its internal HTTP endpoints, and the write and read
+//! paths the KMS service uses.
+
+use crate::network::HttpNetworkFactory;
+use crate::read_barrier::ReadBarrier;
+use crate::wire::{decode, encode, ForwardReply, ForwardedWrite, ReadIndexReply, WriteReply};
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::routing::post;
+use axum::Router;
+use kms_core::{Command, CommandOutput};
+use kms_store::{StateReader, TypeConfig};
+use kms_types::KmsError;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Tunables of one region's Raft group.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    /// Leader heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the election timeout (the upper bound is twice this).
+    pub election_timeout_ms: u64,
+    /// Build a snapshot (and allow log compaction) after this many applied entries.
+    pub snapshot_after_entries: u64,
+    /// How long a request waits for a leader before answering a retryable error.
+    pub leader_wait: Duration,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            heartbeat_ms: 100,
+            election_timeout_ms: 500,
+            snapshot_after_entries: 5000,
+            leader_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One node of a region's Raft group.
+pub struct RegionRaft {
+    node_id: u64,
+    raft: Raft<TypeConfig>,
+    reader: StateReader,
+    http: reqwest::Client,
+    settings: RaftSettings,
+    reads: ReadBarrier,
+}
+
+type Shared = Arc<RegionRaft>;
+
+impl RegionRaft {
+    /// Opens the store under `data_dir` and starts Raft. The node joins whatever membership its
+    /// log holds; a fresh region is formed by [`RegionRaft::initialize`].
+    pub async fn start(node_id: u64, data_dir: &Path, settings: RaftSettings) -> anyhow_like::Result<Arc<RegionRaft>> {
+        let config = Config {
+            cluster_name: "trent".into(),
+            heartbeat_interval: settings.heartbeat_ms,
+            election_timeout_min: settings.election_timeout_ms,
+            election_timeout_max: settings.election_timeout_ms * 2,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: 100,
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| format!("invalid raft config: {e}"))?;
+        let (log_store, state_machine) =
+            kms_store::open(data_dir).map_err(|e| format!("opening the store in {}: {e}", data_dir.display()))?;
+        let reader = state_machine.reader();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        let network = HttpNetworkFactory { http: http.clone() };
+        let raft = Raft::new(node_id, Arc::new(config), network, log_store, state_machine)
+            .await
+            .map_err(|e| format!("starting raft: {e}"))?;
+        let node = Arc::new_cyclic(|weak: &std::sync::Weak<RegionRaft>| {
+            let weak = weak.clone();
+            let reads = ReadBarrier::spawn(move || {
+                let weak = weak.clone();
+                async move {
+                    match weak.upgrade() {
+                        Some(node) => node.read_barrier().await,
+                        None => Err(KmsError::KmsInternal("The node is shutting down.".into())),
+                    }
+                }
+            });
+            RegionRaft { node_id, raft, reader, http, settings, reads }
+        });
+        Ok(node)
+    }
+
+    /// Forms a new region from `members` (node id to Raft address). Safe to call on every
+    /// start: it does nothing on a node that already belongs to a cluster.
+    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> anyhow_like::Result<bool> {
+        if self.raft.is_initialized().await.map_err(|e| e.to_string())? {
+            return Ok(false);
+        }
+        let nodes: BTreeMap<u64, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+        match self.raft.initialize(nodes).await {
+            Ok(()) => Ok(true),
+            Err(RaftError::APIError(e)) => {
+                tracing::info!(error = %e, "cluster already initialised");
+                Ok(false)
+            }
+            Err(e) => Err(format!("initialising the cluster: {e}")),
+        }
+    }
+
+    /// Read access to this node's applied state. Only linearizable after [`RegionRaft::linearizable_read`].
+    pub fn reader(&self) -> &StateReader {
+        &self.reader
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The underlying openraft handle (metrics, tests, the leader's background tasks).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// True if this node currently believes it is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+    }
+
+    /// Stops Raft.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+
+    /// Commits `command` through the leader (forwarding if this node is a follower) and returns
+    /// the state machine's answer. Retries only while the command is known not to have been
+    /// proposed; an ambiguous failure is a retryable `KMSInternalException`.
+    pub async fn write(&self, command: Command) -> Result<CommandOutput, KmsError> {
+        let deadline = Instant::now() + self.settings.leader_wait;
+        loop {
+            let leader = match self.raft.client_write(command.clone()).await {
+                Ok(response) => return response.data.0,
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => leader_of(&forward),
+                Err(e) => return Err(KmsError::KmsInternal(format!("The write could not be committed: {e}"))),
+            };
+            if let Some((leader_id, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
+                match self.forward_write(&addr, &command).await? {
+                    ForwardReply::Done(result) => return result,
+                    ForwardReply::NotLeader { .. } => tracing::debug!(leader_id, "forward target is no longer leader"),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(no_leader());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn forward_write(&self, addr: &str, command: &Command) -> Result<WriteReply, KmsError> {
+        let body = encode(&ForwardedWrite { command: command.clone() }).map_err(KmsError::KmsInternal)?;
+        let bytes = self.post(addr, "write", body).await?;
+        decode(&bytes).map_err(|e| KmsError::KmsInternal(format!("Bad reply from the leader: {e}")))
+    }
+
+    async fn post(&self, addr: &str, path: &str, body: Vec<u8>) -> Result<Bytes, KmsError> {
+        let response = self
+            .http
+            .post(format!("http://{addr}/raft/{path}"))
+            .timeout(self.settings.leader_wait)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| KmsError::KmsInternal(format!("The leader could not be reached: {e}")))?;
+        response.bytes().await.map_err(|e| KmsError::KmsInternal(format!("The leader's reply was lost: {e}")))
+    }
+
+    /// Returns once this node's state reflects every write acknowledged (anywhere in the
+    /// region) before the call: a read-index barrier, batched across concurrent callers.
+    pub async fn linearizable_read(&self) -> Result<(), KmsError> {
+        self.reads.wait().await
+    }
+
+    /// One read barrier: obtain a read index from the leader (confirming its leadership with a
+    /// quorum) and wait until this node has applied up to it.
+    async fn read_barrier(&self) -> Result<(), KmsError> {
+        let deadline = Instant::now() + self.settings.leader_wait;
+        loop {
+            let leader = match self.raft.get_read_log_id().await {
+                Ok((read_log_id, _)) => return self.wait_applied(read_log_id.map(|l| l.index), deadline).await,
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => leader_of(&forward),
+                Err(RaftError::APIError(e)) => {
+                    tracing::debug!(error = %e, "read barrier: leadership not confirmed");
+                    None
+                }
+                Err(e) => return Err(KmsError::KmsInternal(format!("The read could not be served: {e}"))),
+            };
+            if let Some((_, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
+                if let Ok(bytes) = self.post(&addr, "read-index", Vec::new()).await {
+                    if let Ok(ForwardReply::Done(result)) = decode::<ReadIndexReply>(&bytes) {
+                        return self.wait_applied(Some(result?), deadline).await;
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(no_leader());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_applied(&self, index: Option<u64>, deadline: Instant) -> Result<(), KmsError> {
+        let Some(index) = index else { return Ok(()) };
+        if self.reader.last_applied_index().is_some_and(|applied| applied >= index) {
+            return Ok(());
+        }
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|_| no_leader())
+    }
+
+    /// The internal endpoints peers call: Raft RPCs, forwarded writes and read-index requests.
+    pub fn internal_router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/raft/append", post(append))
+            .route("/raft/vote", post(vote))
+            .route("/raft/snapshot", post(snapshot))
+            .route("/raft/write", post(forwarded_write))
+            .route("/raft/read-index", post(read_index))
+            .route("/raft/status", axum::routing::get(status))
+            .with_state(self.clone())
+    }
+}
+
+fn leader_of(forward: &ForwardToLeader<u64, BasicNode>) -> Option<(u64, String)> {
+    match (forward.leader_id, &forward.leader_node) {
+        (Some(id), Some(node)) => Some((id, node.addr.clone())),
+        _ => None,
+    }
+}
+
+fn no_leader() -> KmsError {
+    KmsError::DependencyTimeout("The region has no leader right now (election in progress); retry.".into())
+}
+
+/// Maps any handler outcome to a bincode body (HTTP 200) or a 400 for an undecodable request.
+fn reply<T: serde::Serialize>(value: &T) -> (axum::http::StatusCode, Vec<u8>) {
+    match encode(value) {
+        Ok(bytes) => (axum::http::StatusCode::OK, bytes),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.into_bytes()),
+    }
+}
+
+fn bad_request(e: String) -> (axum::http::StatusCode, Vec<u8>) {
+    (axum::http::StatusCode::BAD_REQUEST, e.into_bytes())
+}
+
+async fn append(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+    match decode(&body) {
+        Ok(request) => reply(&node.raft.append_entries(request).await),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn vote(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+    match decode(&body) {
+        Ok(request) => reply(&node.raft.vote(request).await),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn snapshot(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+    match decode(&body) {
+        Ok(request) => reply(&node.raft.install_snapshot(request).await),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn forwarded_write(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+    let request: ForwardedWrite = match decode(&body) {
+        Ok(request) => request,
+        Err(e) => return bad_request(e),
+    };
+    let answer: WriteReply = match node.raft.client_write(request.command).await {
+        Ok(response) => ForwardReply::Done(response.data.0),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+            ForwardReply::NotLeader { leader: leader_of(&forward) }
+        }
+        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!("The write could not be committed: {e}")))),
+    };
+    reply(&answer)
+}
+
+async fn read_index(AxumState(node): AxumState<Shared>) -> (axum::http::StatusCode, Vec<u8>) {
+    let answer: ReadIndexReply = match node.raft.get_read_log_id().await {
+        Ok((read_log_id, _)) => ForwardReply::Done(Ok(read_log_id.map(|l| l.index).unwrap_or(0))),
+        Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+            ForwardReply::NotLeader { leader: leader_of(&forward) }
+        }
+        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!("The read could not be served: {e}")))),
+    };
+    reply(&answer)
+}
+
+/// This node's view of the group, as JSON, for operators and tests.
+async fn status(AxumState(node): AxumState<Shared>) -> axum::Json<serde_json::Value> {
+    let metrics = node.raft.metrics().borrow().clone();
+    axum::Json(serde_json::json!({
+        "node_id": node.node_id,
+        "state": format!("{:?}", metrics.state),
+        "current_term": metrics.current_term,
+        "current_leader": metrics.current_leader,
+        "last_log_index": metrics.last_log_index,
+        "last_applied_index": metrics.last_applied.map(|l| l.index),
+        "snapshot_index": metrics.snapshot.map(|l| l.index),
+        "purged_index": metrics.purged.map(|l| l.index),
+    }))
+}
+
+/// Errors of this crate's setup paths are plain strings with context; the binary adds more.
+mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
