@@ -1,0 +1,148 @@
+//! A node's configuration file (TOML) and the environment overrides `make run` users expect.
+//!
+//! `TRENT_ACCOUNT_ID` replaces the account id; `TRENT_CREDENTIALS` (comma-separated
+//! `access_key_id:secret` pairs) replaces the accepted access keys.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The account id of the seeds, used when neither config nor environment sets one.
+pub const DEFAULT_ACCOUNT_ID: &str = "111122223333";
+
+/// One node's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's Raft id, unique in its region.
+    pub node_id: u64,
+    /// The region this node serves, e.g. `us-east-1`.
+    pub region: String,
+    /// Address of the public KMS API (`host:port`).
+    pub api_addr: String,
+    /// Address of the internal Raft endpoints (`host:port`).
+    pub raft_addr: String,
+    /// Where this node keeps its RocksDB data.
+    pub data_dir: PathBuf,
+    /// The region root key file (32 bytes, mode 0600), shared by the region's nodes.
+    pub root_key_path: PathBuf,
+    /// AWS account id in ARNs.
+    #[serde(default = "default_account")]
+    pub account_id: String,
+    /// If true, this node forms the region from `members` when its store is empty.
+    #[serde(default)]
+    pub bootstrap: bool,
+    /// The region's initial members: node id to Raft address.
+    #[serde(default)]
+    pub members: BTreeMap<u64, String>,
+    /// Accepted access keys.
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+    /// Raft tunables.
+    #[serde(default)]
+    pub raft: RaftTuning,
+}
+
+/// An access key pair accepted by SigV4.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credential {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+/// Optional Raft tunables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RaftTuning {
+    /// Heartbeat period in ms.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the election timeout in ms.
+    pub election_timeout_ms: u64,
+    /// Snapshot after this many applied entries.
+    pub snapshot_after_entries: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        let defaults = kms_raft::RaftSettings::default();
+        RaftTuning {
+            heartbeat_ms: defaults.heartbeat_ms,
+            election_timeout_ms: defaults.election_timeout_ms,
+            snapshot_after_entries: defaults.snapshot_after_entries,
+        }
+    }
+}
+
+fn default_account() -> String {
+    DEFAULT_ACCOUNT_ID.to_string()
+}
+
+impl NodeConfig {
+    /// Reads a config file and applies the environment overrides.
+    pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: NodeConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.apply_env()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self) -> anyhow::Result<()> {
+        if let Ok(account) = std::env::var("TRENT_ACCOUNT_ID") {
+            self.account_id = account;
+        }
+        if let Ok(pairs) = std::env::var("TRENT_CREDENTIALS") {
+            self.credentials = parse_credentials(&pairs)?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("account_id must be 12 digits, got '{}'", self.account_id);
+        }
+        if self.credentials.is_empty() {
+            bail!("no credentials configured: set [[credentials]] or TRENT_CREDENTIALS");
+        }
+        if self.bootstrap && !self.members.contains_key(&self.node_id) {
+            bail!("a bootstrap node must list itself in members");
+        }
+        Ok(())
+    }
+
+    /// The accepted access keys as a lookup table.
+    pub fn credential_map(&self) -> HashMap<String, String> {
+        self.credentials.iter().map(|c| (c.access_key_id.clone(), c.secret_access_key.clone())).collect()
+    }
+}
+
+/// Parses `id:secret,id:secret`.
+pub fn parse_credentials(pairs: &str) -> anyhow::Result<Vec<Credential>> {
+    pairs
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| match pair.trim().split_once(':') {
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                Ok(Credential { access_key_id: id.to_string(), secret_access_key: secret.to_string() })
+            }
+            _ => bail!("TRENT_CREDENTIALS entries must be access_key_id:secret, got '{pair}'"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_parse_and_reject_malformed_pairs() {
+        let parsed = parse_credentials("a:b, c:d").expect("valid pairs");
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[1].access_key_id, "c");
+        assert!(parse_credentials("nocolon").is_err());
+        assert!(parse_credentials(":secret").is_err());
+    }
+}

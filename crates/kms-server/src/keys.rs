@@ -1,0 +1,220 @@
+//! Key lifecycle operations: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription,
+//! EnableKey/DisableKey, ScheduleKeyDeletion/CancelKeyDeletion.
+
+use crate::service::{material_context, Empty, Kms};
+use crate::validate::{self, in_range, length_within, limit, required};
+use kms_core::{Command, KeyRecord, WrappedMaterial};
+use kms_crypto::{KeyMaterial, MaterialId};
+use kms_types::model::*;
+use kms_types::*;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The key spec, usage and origin a CreateKey request asks for, after AWS's defaults.
+struct KeyShape {
+    spec: KeySpec,
+    usage: KeyUsage,
+    origin: Origin,
+}
+
+fn key_shape(request: &CreateKeyRequest, region: &str) -> Result<KeyShape, KmsError> {
+    let spec = match (&request.key_spec, &request.customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return Err(KmsError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."
+                    .into(),
+            ))
+        }
+        (Some(spec), None) => parse_enum::<KeySpec>(spec, "keySpec")?,
+        (None, Some(spec)) => parse_enum::<KeySpec>(spec, "customerMasterKeySpec")?,
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    let usage = match &request.key_usage {
+        Some(usage) => parse_enum::<KeyUsage>(usage, "keyUsage")?,
+        None => KeyUsage::EncryptDecrypt,
+    };
+    let origin = match &request.origin {
+        Some(origin) => parse_enum::<Origin>(origin, "origin")?,
+        None => Origin::AwsKms,
+    };
+    if !spec.valid_usages().contains(&usage) {
+        return Err(KmsError::Validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}. Valid key usages for {spec}: {}.",
+            spec.valid_usages().iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if spec == KeySpec::Sm2 && !region.starts_with("cn-") {
+        return Err(KmsError::Validation(format!("KeySpec SM2 is not supported in region {region}.")));
+    }
+    Ok(KeyShape { spec, usage, origin })
+}
+
+impl Kms {
+    pub(crate) async fn create_key(&self, request: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+        let shape = key_shape(&request, &self.region)?;
+        let description = request.description.clone().unwrap_or_default();
+        length_within(description.chars().count(), 0, 8192, "description")?;
+        let policy = match &request.policy {
+            Some(policy) => {
+                validate::policy(policy)?;
+                policy.clone()
+            }
+            None => validate::default_policy(&self.account_id),
+        };
+        let tags = validate::tags(request.tags.as_deref().unwrap_or_default())?;
+        if tags.len() > kms_core::MAX_TAGS_PER_KEY {
+            return Err(KmsError::Tag(format!("A key can have at most {} tags.", kms_core::MAX_TAGS_PER_KEY)));
+        }
+        if request.custom_key_store_id.is_some() || request.xks_key_id.is_some() {
+            return Err(KmsError::UnsupportedOperation("Custom key stores are not supported by Trent yet.".into()));
+        }
+        match (shape.origin, shape.spec) {
+            (Origin::AwsKms, KeySpec::SymmetricDefault) => {}
+            (Origin::AwsKms, spec) => {
+                return Err(KmsError::UnsupportedOperation(format!("KeySpec {spec} is not supported by Trent yet.")))
+            }
+            (origin, _) => {
+                return Err(KmsError::UnsupportedOperation(format!("Origin {origin} is not supported by Trent yet.")))
+            }
+        }
+        let multi_region = request.multi_region.unwrap_or(false);
+        let key_id = new_key_id(multi_region);
+        let now_ms = self.now_ms();
+        let material = KeyMaterial::generate_symmetric();
+        let material_id = MaterialId::generate().to_hex();
+        let wrapped = self.root_key.wrap(&material, &material_context(&key_id, &material_id));
+        let record = KeyRecord {
+            arn: key_arn(&self.region, &self.account_id, &key_id),
+            key_id,
+            account_id: self.account_id.clone(),
+            creation_ms: now_ms,
+            description,
+            key_spec: shape.spec,
+            key_usage: shape.usage,
+            origin: shape.origin,
+            key_state: KeyState::Enabled,
+            deletion_ms: None,
+            pending_window_days: None,
+            multi_region,
+            policy,
+            tags: tags.into_iter().collect(),
+            materials: vec![WrappedMaterial { material_id, wrapped, created_ms: now_ms }],
+        };
+        let created = self.write_key(Command::CreateKey { record }).await?;
+        Ok(CreateKeyResponse { key_metadata: self.metadata(&created) })
+    }
+
+    /// KeyMetadata for a key of this region, with its multi-region configuration.
+    pub(crate) fn metadata(&self, key: &KeyRecord) -> KeyMetadata {
+        let mut metadata = key.metadata();
+        if key.multi_region {
+            metadata.multi_region_configuration = Some(MultiRegionConfiguration {
+                multi_region_key_type: MultiRegionKeyType::Primary,
+                primary_key: MultiRegionKey { arn: key.arn.clone(), region: self.region.clone() },
+                replica_keys: Vec::new(),
+            });
+        }
+        metadata
+    }
+
+    pub(crate) async fn describe_key(&self, request: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
+        let key = self.resolve(request.key_id, true).await?;
+        Ok(DescribeKeyResponse { key_metadata: self.metadata(&key) })
+    }
+
+    pub(crate) async fn list_keys(&self, request: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+        let limit = limit(request.limit, 100, 1000)?;
+        let marker = request.marker.as_deref();
+        if marker.is_some_and(|m| !is_valid_key_id(m)) {
+            return Err(KmsError::InvalidMarker("The marker is not valid.".into()));
+        }
+        let (page, more) = self
+            .read(|state| {
+                let mut keys = state.keys_after(marker);
+                let page: Vec<KeyListEntry> = keys
+                    .by_ref()
+                    .take(limit)
+                    .map(|k| KeyListEntry { key_id: k.key_id.clone(), key_arn: k.arn.clone() })
+                    .collect();
+                (page, keys.next().is_some())
+            })
+            .await?;
+        let next_marker = more.then(|| page.last().map(|k| k.key_id.clone())).flatten();
+        Ok(ListKeysResponse { keys: page, truncated: next_marker.is_some(), next_marker })
+    }
+
+    pub(crate) async fn update_key_description(&self, request: UpdateKeyDescriptionRequest) -> Result<Empty, KmsError> {
+        let description = required(request.description, "description")?;
+        length_within(description.chars().count(), 0, 8192, "description")?;
+        let key = self.resolve(request.key_id, false).await?;
+        self.write_key(Command::UpdateKeyDescription { key_id: key.key_id, description }).await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn set_enabled(&self, request: KeyIdRequest, enabled: bool) -> Result<Empty, KmsError> {
+        let key = self.resolve(request.key_id, false).await?;
+        self.write_key(Command::SetKeyEnabled { key_id: key.key_id, enabled }).await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn schedule_key_deletion(
+        &self,
+        request: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+        let days = in_range(request.pending_window_in_days.unwrap_or(30), 7, 30, "pendingWindowInDays")? as u32;
+        let key = self.resolve(request.key_id, false).await?;
+        let deletion_ms = self.now_ms() + i64::from(days) * DAY_MS;
+        let command = Command::ScheduleKeyDeletion { key_id: key.key_id, deletion_ms, pending_window_days: days };
+        let key = self.write_key(command).await?;
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: key.arn.clone(),
+            deletion_date: key.deletion_ms.map(epoch_seconds),
+            key_state: key.key_state,
+            pending_window_in_days: days,
+        })
+    }
+
+    pub(crate) async fn cancel_key_deletion(&self, request: KeyIdRequest) -> Result<CancelKeyDeletionResponse, KmsError> {
+        let key = self.resolve(request.key_id, false).await?;
+        let key = self.write_key(Command::CancelKeyDeletion { key_id: key.key_id }).await?;
+        Ok(CancelKeyDeletionResponse { key_id: key.arn })
+    }
+}
+
+/// A fresh key id: a UUID v4, or `mrk-` + 32 hex for a multi-region key.
+fn new_key_id(multi_region: bool) -> String {
+    let id = uuid::Uuid::new_v4();
+    if multi_region {
+        format!("mrk-{}", id.simple())
+    } else {
+        id.hyphenated().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(spec: Option<&str>, usage: Option<&str>) -> CreateKeyRequest {
+        CreateKeyRequest { key_spec: spec.map(String::from), key_usage: usage.map(String::from), ..Default::default() }
+    }
+
+    #[test]
+    fn key_shapes_follow_aws_defaults_and_pairs() {
+        let shape = key_shape(&request(None, None), "us-east-1").expect("default");
+        assert_eq!((shape.spec, shape.usage, shape.origin), (KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt, Origin::AwsKms));
+        assert!(key_shape(&request(Some("HMAC_256"), None), "us-east-1").is_err());
+        assert!(key_shape(&request(Some("HMAC_256"), Some("GENERATE_VERIFY_MAC")), "us-east-1").is_ok());
+        assert!(key_shape(&request(Some("ECC_NIST_P256"), Some("ENCRYPT_DECRYPT")), "us-east-1").is_err());
+        assert!(key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "us-east-1").is_err());
+        assert!(key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "cn-north-1").is_ok());
+        assert!(matches!(key_shape(&request(Some("AES"), None), "us-east-1"), Err(KmsError::Validation(_))));
+    }
+
+    #[test]
+    fn new_key_ids_have_aws_shapes() {
+        assert!(is_valid_key_id(&new_key_id(false)));
+        let mrk = new_key_id(true);
+        assert!(mrk.starts_with("mrk-") && is_valid_key_id(&mrk), "{mrk}");
+    }
+}

@@ -1,0 +1,17 @@
+//! The Trent node: configuration, wiring of Raft, storage, crypto and the KMS API, the KMS
+//! operations themselves, and the local-cluster launcher behind `make run`.
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod aliases;
+pub mod config;
+mod crypto_ops;
+mod deletion;
+mod keys;
+pub mod local;
+pub mod node;
+mod service;
+mod tags_policies;
+mod validate;
+
+pub use service::{system_clock, Clock, Kms};

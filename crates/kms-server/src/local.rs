@@ -1,0 +1,202 @@
+//! The local-cluster launcher behind `make run`: starts every node configured under
+//! `cluster/<region>/`, waits until the region answers, writes `data/cluster.json`, prints how
+//! to reach it, and stops the nodes on Ctrl-C.
+
+use crate::config::NodeConfig;
+use anyhow::{bail, Context};
+use kms_crypto::RootKey;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// One node the launcher started.
+struct Started {
+    config: NodeConfig,
+    child: Child,
+}
+
+/// Reads every `*.toml` under `cluster_dir/<region>/`, sorted by path.
+pub fn read_topology(cluster_dir: &Path) -> anyhow::Result<Vec<(PathBuf, NodeConfig)>> {
+    let mut files = Vec::new();
+    for region in std::fs::read_dir(cluster_dir).with_context(|| format!("reading {}", cluster_dir.display()))? {
+        let region = region?.path();
+        if !region.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&region)? {
+            let file = file?.path();
+            if file.extension().is_some_and(|e| e == "toml") {
+                files.push(file);
+            }
+        }
+    }
+    files.sort();
+    files.into_iter().map(|f| NodeConfig::load(&f).map(|c| (f, c))).collect()
+}
+
+/// Runs the local cluster until SIGINT/SIGTERM.
+pub async fn up(cluster_dir: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let topology = read_topology(cluster_dir)?;
+    if topology.is_empty() {
+        bail!("no node configs under {}", cluster_dir.display());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    for (_, config) in &topology {
+        if let Some(parent) = config.root_key_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        RootKey::load_or_create(&config.root_key_path)
+            .with_context(|| format!("preparing the root key {}", config.root_key_path.display()))?;
+    }
+    let exe = std::env::current_exe().context("locating the trent binary")?;
+    let mut nodes = Vec::new();
+    for (path, config) in topology {
+        let log_path = data_dir.join(format!("{}-node{}.log", config.region, config.node_id));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let child = Command::new(&exe)
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("starting node {}", path.display()))?;
+        nodes.push(Started { config, child });
+    }
+    let ready = wait_ready(&nodes).await;
+    if let Err(e) = ready {
+        stop(&mut nodes).await;
+        return Err(e.context(format!("the cluster did not come up; see the logs in {}", data_dir.display())));
+    }
+    write_cluster_json(&nodes, data_dir)?;
+    print_banner(&nodes, data_dir);
+    wait_for_signal_or_exit(&mut nodes).await;
+    stop(&mut nodes).await;
+    Ok(())
+}
+
+async fn wait_ready(nodes: &[Started]) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for node in nodes {
+        loop {
+            if ready(&http, &node.config).await {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("node {} of {} did not answer", node.config.node_id, node.config.region);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Ready means: a signed ListKeys through this node succeeds (so the region has a leader).
+async fn ready(http: &reqwest::Client, config: &NodeConfig) -> bool {
+    let Some(credential) = config.credentials.first() else { return false };
+    let host = config.api_addr.clone();
+    let body = b"{}";
+    let target = "TrentService.ListKeys";
+    let content_type = "application/x-amz-json-1.1";
+    let headers = [("host", host.as_str()), ("content-type", content_type), ("x-amz-target", target)];
+    let input = kms_api::sigv4::SigningInput { method: "POST", uri: "/", headers: &headers, body };
+    let signed = kms_api::sigv4::sign(
+        &input,
+        (&credential.access_key_id, &credential.secret_access_key),
+        &config.region,
+        "kms",
+        time::OffsetDateTime::now_utc(),
+    );
+    let response = http
+        .post(format!("http://{host}/"))
+        .header("content-type", content_type)
+        .header("x-amz-target", target)
+        .header("x-amz-date", signed.x_amz_date)
+        .header("authorization", signed.authorization)
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    matches!(response, Ok(r) if r.status().is_success())
+}
+
+fn write_cluster_json(nodes: &[Started], data_dir: &Path) -> anyhow::Result<()> {
+    let first = &nodes[0].config;
+    let credential = first.credentials.first().context("no credentials")?;
+    let mut regions = serde_json::Map::new();
+    for node in nodes {
+        let entry = regions
+            .entry(node.config.region.clone())
+            .or_insert_with(|| serde_json::json!({"endpoints": []}));
+        if let Some(list) = entry["endpoints"].as_array_mut() {
+            list.push(serde_json::Value::String(format!("http://{}", node.config.api_addr)));
+        }
+    }
+    let document = serde_json::json!({
+        "account_id": first.account_id,
+        "credentials": {
+            "access_key_id": credential.access_key_id,
+            "secret_access_key": credential.secret_access_key,
+        },
+        "regions": regions,
+    });
+    let path = data_dir.join("cluster.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&document)?).with_context(|| format!("writing {}", path.display()))
+}
+
+fn print_banner(nodes: &[Started], data_dir: &Path) {
+    let first = &nodes[0].config;
+    let credential = &first.credentials[0];
+    println!("\nTrent is running: region {} with {} nodes (data in {}).", first.region, nodes.len(), data_dir.display());
+    for node in nodes {
+        println!("  node {} ({}): http://{}", node.config.node_id, node.config.region, node.config.api_addr);
+    }
+    println!("\nAccount {}; credentials:", first.account_id);
+    println!("  export AWS_ACCESS_KEY_ID={}", credential.access_key_id);
+    println!("  export AWS_SECRET_ACCESS_KEY={}", credential.secret_access_key);
+    println!("  export AWS_DEFAULT_REGION={}", first.region);
+    println!("\nTry:");
+    println!("  aws kms create-key --endpoint-url http://{} --region {}", first.api_addr, first.region);
+    println!("\nCluster description for tools: {}", data_dir.join("cluster.json").display());
+    println!("Press Ctrl-C to stop.");
+}
+
+async fn wait_for_signal_or_exit(nodes: &mut [Started]) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => return,
+            _ = terminate.recv() => return,
+            _ = check.tick() => {
+                for node in nodes.iter_mut() {
+                    if let Ok(Some(status)) = node.child.try_wait() {
+                        eprintln!("node {} of {} exited ({status}); stopping the cluster", node.config.node_id, node.config.region);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Asks every node to stop (SIGTERM), waits up to 10 s, then kills what is left.
+async fn stop(nodes: &mut [Started]) {
+    for node in nodes.iter() {
+        if let Some(pid) = node.child.id() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+    }
+    for node in nodes.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(10), node.child.wait()).await.is_err() {
+            let _ = node.child.kill().await;
+        }
+    }
+    println!("Trent stopped.");
+}

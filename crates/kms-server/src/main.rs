@@ -1,0 +1,56 @@
+//! `trent`: run a node, create a region root key, or run the local cluster of `make run`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "trent", about = "A self-hosted key management service speaking the AWS KMS API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run one node from its config file.
+    Serve {
+        /// The node's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create a region root key file (32 random bytes, mode 0600).
+    RootKey {
+        /// Where to write it; fails if it exists.
+        #[arg(long)]
+        create: PathBuf,
+    },
+    /// Run every node configured under CLUSTER_DIR/<region>/ until Ctrl-C.
+    Up {
+        /// Directory of per-region node configs.
+        #[arg(long, default_value = "cluster")]
+        cluster_dir: PathBuf,
+        /// Where cluster.json and the node logs go.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Commands::Serve { config } => kms_server::node::serve(kms_server::config::NodeConfig::load(&config)?).await,
+        Commands::RootKey { create } => {
+            kms_crypto::RootKey::create_file(&create)?;
+            println!("created {}", create.display());
+            Ok(())
+        }
+        Commands::Up { cluster_dir, data_dir } => kms_server::local::up(&cluster_dir, &data_dir).await,
+    }
+}

@@ -1,0 +1,123 @@
+//! [`Kms`]: the KMS operations of one region, on top of the region's Raft group.
+//!
+//! Writes become [`Command`]s committed through the leader; reads pass a linearizable read
+//! barrier and then look at this node's applied state. Clock and randomness are used here, on
+//! the proposing side, never in the state machine.
+
+use crate::validate::{parse_request, to_json};
+use kms_api::{KmsService, RequestContext};
+use kms_core::{Command, CommandOutput, KeyRecord, State};
+use kms_crypto::{KeyMaterial, RootKey};
+use kms_raft::RegionRaft;
+use kms_types::{KeyReference, KmsError, Operation};
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch; injected so tests can move time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// One region's KMS service as served by one node.
+pub struct Kms {
+    pub(crate) raft: Arc<RegionRaft>,
+    pub(crate) root_key: RootKey,
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+    pub(crate) clock: Clock,
+}
+
+impl Kms {
+    /// Builds the service for `region` in `account_id`.
+    pub fn new(raft: Arc<RegionRaft>, root_key: RootKey, region: String, account_id: String, clock: Clock) -> Kms {
+        Kms { raft, root_key, region, account_id, clock }
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Commits a command and returns its output.
+    pub(crate) async fn write(&self, command: Command) -> Result<CommandOutput, KmsError> {
+        self.raft.write(command).await
+    }
+
+    /// Commits a command that answers with the key it changed.
+    pub(crate) async fn write_key(&self, command: Command) -> Result<KeyRecord, KmsError> {
+        match self.write(command).await? {
+            CommandOutput::Key(record) => Ok(*record),
+            other => Err(KmsError::KmsInternal(format!("Unexpected state machine answer {other:?}"))),
+        }
+    }
+
+    /// Runs `f` on a linearizable view of the state.
+    pub(crate) async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, KmsError> {
+        self.raft.linearizable_read().await?;
+        Ok(self.raft.reader().read(f))
+    }
+
+    /// Resolves a `KeyId` member to a key, linearizably.
+    pub(crate) async fn resolve(&self, key_id: Option<String>, allow_alias: bool) -> Result<KeyRecord, KmsError> {
+        let key_id = crate::validate::required(key_id, "keyId")?;
+        let reference = KeyReference::parse(&key_id)?;
+        self.read(|state| state.resolve(&reference, &self.region, &self.account_id, allow_alias).cloned())
+            .await?
+    }
+
+    /// Unwraps one material version of `key`.
+    pub(crate) fn unwrap_material(&self, key: &KeyRecord, material_id: &str) -> Result<KeyMaterial, KmsError> {
+        let wrapped = key.material(material_id).ok_or(KmsError::InvalidCiphertext)?;
+        self.root_key
+            .unwrap(&wrapped.wrapped, &material_context(&key.key_id, material_id))
+            .map_err(|_| KmsError::KmsInternal("Key material could not be unwrapped with this region's root key.".into()))
+    }
+}
+
+/// What wrapped material is bound to: its key and its material id.
+pub(crate) fn material_context(key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("{key_id}/{material_id}").into_bytes()
+}
+
+impl KmsService for Kms {
+    async fn call(&self, ctx: RequestContext, body: serde_json::Value) -> Result<serde_json::Value, KmsError> {
+        use Operation as Op;
+        match ctx.operation {
+            Op::CreateKey => to_json(self.create_key(parse_request(body)?).await?),
+            Op::DescribeKey => to_json(self.describe_key(parse_request(body)?).await?),
+            Op::ListKeys => to_json(self.list_keys(parse_request(body)?).await?),
+            Op::UpdateKeyDescription => to_json(self.update_key_description(parse_request(body)?).await?),
+            Op::EnableKey => to_json(self.set_enabled(parse_request(body)?, true).await?),
+            Op::DisableKey => to_json(self.set_enabled(parse_request(body)?, false).await?),
+            Op::ScheduleKeyDeletion => to_json(self.schedule_key_deletion(parse_request(body)?).await?),
+            Op::CancelKeyDeletion => to_json(self.cancel_key_deletion(parse_request(body)?).await?),
+            Op::CreateAlias => to_json(self.create_alias(parse_request(body)?).await?),
+            Op::UpdateAlias => to_json(self.update_alias(parse_request(body)?).await?),
+            Op::DeleteAlias => to_json(self.delete_alias(parse_request(body)?).await?),
+            Op::ListAliases => to_json(self.list_aliases(parse_request(body)?).await?),
+            Op::TagResource => to_json(self.tag_resource(parse_request(body)?).await?),
+            Op::UntagResource => to_json(self.untag_resource(parse_request(body)?).await?),
+            Op::ListResourceTags => to_json(self.list_resource_tags(parse_request(body)?).await?),
+            Op::GetKeyPolicy => to_json(self.get_key_policy(parse_request(body)?).await?),
+            Op::PutKeyPolicy => to_json(self.put_key_policy(parse_request(body)?).await?),
+            Op::ListKeyPolicies => to_json(self.list_key_policies(parse_request(body)?).await?),
+            Op::Encrypt => to_json(self.encrypt(parse_request(body)?).await?),
+            Op::Decrypt => to_json(self.decrypt(parse_request(body)?).await?),
+            Op::ReEncrypt => to_json(self.re_encrypt(parse_request(body)?).await?),
+            Op::GenerateDataKey => to_json(self.generate_data_key(parse_request(body)?, true).await?),
+            Op::GenerateDataKeyWithoutPlaintext => to_json(self.generate_data_key(parse_request(body)?, false).await?),
+            Op::GenerateRandom => to_json(self.generate_random(parse_request(body)?)?),
+            other => Err(KmsError::UnsupportedOperation(format!("Trent does not implement {other} yet."))),
+        }
+    }
+}
+
+/// An empty JSON object, the response of operations that return nothing.
+#[derive(serde::Serialize)]
+pub(crate) struct Empty {}
