@@ -1,0 +1,288 @@
+//! Fixtures for Trent's integration tests: real `trent` node processes on loopback, each with
+//! its own RocksDB directory, driven by the official `aws-sdk-kms` client.
+//!
+//! A [`Cluster`] writes node configs into a temp dir, creates the region root key with
+//! `trent root-key`, starts the nodes, and can SIGKILL, SIGTERM and restart any of them.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The region every test cluster serves.
+pub const REGION: &str = "us-east-1";
+/// The account every test cluster uses.
+pub const ACCOUNT: &str = "111122223333";
+/// The access key tests sign with.
+pub const ACCESS_KEY: &str = "AKIATRENTTEST0000001";
+/// Its secret.
+pub const SECRET_KEY: &str = "trent-test-secret";
+
+/// The `trent` binary built beside the test binary (`target/debug/trent`).
+pub fn trent_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug_dir = exe.parent().and_then(Path::parent).unwrap();
+    let binary = debug_dir.join("trent");
+    assert!(binary.exists(), "{} is missing: run `cargo build --workspace --all-targets` first", binary.display());
+    binary
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One node process of a test cluster.
+pub struct Node {
+    /// Raft node id (1-based).
+    pub id: u64,
+    /// Public KMS API address.
+    pub api_addr: String,
+    /// Internal Raft address.
+    pub raft_addr: String,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// A region of real node processes.
+pub struct Cluster {
+    /// The temp dir holding configs, data and logs.
+    pub dir: tempfile::TempDir,
+    /// The nodes, index = id - 1.
+    pub nodes: Vec<Node>,
+}
+
+/// Options for a test cluster.
+#[derive(Clone)]
+pub struct ClusterOptions {
+    /// Number of nodes.
+    pub nodes: u64,
+    /// Snapshot after this many entries (small values exercise snapshots and compaction).
+    pub snapshot_after_entries: u64,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions { nodes: 3, snapshot_after_entries: 5000 }
+    }
+}
+
+impl Cluster {
+    /// Starts a 3-node region and waits until it serves.
+    pub async fn start() -> Cluster {
+        Cluster::start_with(ClusterOptions::default()).await
+    }
+
+    /// Starts a region with `options` and waits until every node serves.
+    pub async fn start_with(options: ClusterOptions) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let root_key = dir.path().join("root.key");
+        let status = Command::new(trent_binary()).arg("root-key").arg("--create").arg(&root_key).output().unwrap();
+        assert!(status.status.success(), "root-key: {}", String::from_utf8_lossy(&status.stderr));
+        let ids: Vec<u64> = (1..=options.nodes).collect();
+        let addrs: Vec<(String, String)> =
+            ids.iter().map(|_| (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))).collect();
+        let members: String =
+            ids.iter().zip(&addrs).map(|(id, (_, raft))| format!("{id} = \"{raft}\"\n")).collect();
+        let mut nodes = Vec::new();
+        for (id, (api_addr, raft_addr)) in ids.iter().zip(addrs) {
+            let config = format!(
+                "node_id = {id}\nregion = \"{REGION}\"\napi_addr = \"{api_addr}\"\nraft_addr = \"{raft_addr}\"\n\
+                 data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
+                 [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
+                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n",
+                data = dir.path().join(format!("node{id}")).display(),
+                key = root_key.display(),
+                boot = *id == 1,
+                snap = options.snapshot_after_entries,
+            );
+            let config_path = dir.path().join(format!("node{id}.toml"));
+            std::fs::write(&config_path, config).unwrap();
+            let log_path = dir.path().join(format!("node{id}.log"));
+            nodes.push(Node { id: *id, api_addr, raft_addr, config_path, log_path, child: None });
+        }
+        let mut cluster = Cluster { dir, nodes };
+        for index in 0..cluster.nodes.len() {
+            cluster.spawn(index);
+        }
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    fn spawn(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log_path).unwrap();
+        let child = Command::new(trent_binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&node.config_path)
+            .env("RUST_LOG", "info,openraft=warn")
+            .env_remove("TRENT_CREDENTIALS")
+            .env_remove("TRENT_ACCOUNT_ID")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+    }
+
+    /// A client talking to node `index` (0-based).
+    pub fn client(&self, index: usize) -> aws_sdk_kms::Client {
+        client_for(&self.nodes[index].api_addr, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// SIGKILLs node `index` and waits for it to die.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM to node `index` and waits for a clean exit; returns its exit status.
+    pub fn terminate(&mut self, index: usize) -> std::process::ExitStatus {
+        let mut child = self.nodes[index].child.take().expect("node is running");
+        let pid = child.id().to_string();
+        Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Restarts a stopped node `index` (same config and data) and waits until it serves.
+    pub async fn restart(&mut self, index: usize) {
+        self.restart_all(&[index]).await;
+    }
+
+    /// Restarts the stopped nodes `indices` together, then waits until each serves (a region
+    /// that lost its quorum serves only once enough of them are back).
+    pub async fn restart_all(&mut self, indices: &[usize]) {
+        for &index in indices {
+            assert!(self.nodes[index].child.is_none(), "node {index} is still running");
+            self.spawn(index);
+        }
+        for &index in indices {
+            self.wait_serving(index).await;
+        }
+    }
+
+    /// Deletes a stopped node's data directory, as if its disk were replaced.
+    pub fn wipe(&mut self, index: usize) {
+        assert!(self.nodes[index].child.is_none(), "node {index} is still running");
+        let dir = self.dir.path().join(format!("node{}", self.nodes[index].id));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Waits until every running node answers a signed ListKeys.
+    pub async fn wait_ready(&self) {
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].child.is_some() {
+                self.wait_serving(index).await;
+            }
+        }
+    }
+
+    async fn wait_serving(&self, index: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = self.client(index);
+        loop {
+            if client.list_keys().send().await.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {index} never served; log:\n{}", self.log(index));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Node `index`'s Raft status (`/raft/status`).
+    pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
+        let url = format!("http://{}/raft/status", self.nodes[index].raft_addr);
+        let response = reqwest::Client::new().get(url).timeout(Duration::from_secs(2)).send().await.ok()?;
+        serde_json::from_slice(&response.bytes().await.ok()?).ok()
+    }
+
+    /// The index of the current leader, waiting for one to be elected among running nodes.
+    pub async fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for index in 0..self.nodes.len() {
+                if self.nodes[index].child.is_none() {
+                    continue;
+                }
+                if let Some(status) = self.status(index).await {
+                    if status["current_leader"].as_u64() == Some(self.nodes[index].id) {
+                        return index;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader elected");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The node's log so far (for assertion messages and panic checks).
+    pub fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(&self.nodes[index].log_path).unwrap_or_default()
+    }
+
+    /// Every byte under node `index`'s data dir, concatenated (to search for plaintext).
+    pub fn data_bytes(&self, index: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.path().join(format!("node{}", self.nodes[index].id))];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    stack.push(entry.unwrap().path());
+                }
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.extend(bytes);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+        }
+    }
+}
+
+/// An `aws-sdk-kms` client for `addr` with the given credentials, in [`REGION`].
+pub fn client_for(addr: &str, access_key: &str, secret_key: &str) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "trent-tests"))
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+/// Sends a raw signed (or unsigned) request to `addr` and returns (status, JSON body).
+pub async fn raw_request(
+    addr: &str,
+    target: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    sign_with: Option<(&str, &str)>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().post(format!("http://{addr}/")).header("content-type", content_type);
+    if let Some(target) = target {
+        request = request.header("x-amz-target", target);
+    }
+    if let Some(credentials) = sign_with {
+        let mut headers = vec![("host", addr), ("content-type", content_type)];
+        if let Some(target) = target {
+            headers.push(("x-amz-target", target));
+        }
+        let input = kms_api::sigv4::SigningInput { method: "POST", uri: "/", headers: &headers, body };
+        let signed = kms_api::sigv4::sign(&input, credentials, REGION, "kms", time::OffsetDateTime::now_utc());
+        request = request.header("x-amz-date", signed.x_amz_date).header("authorization", signed.authorization);
+    }
+    let response = request.body(body.to_vec()).send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
