@@ -4,6 +4,8 @@
 set -euo pipefail
 missing=()
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+# The AWS CLI, for the CLI conformance test and the example `make run` prints.
+command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then

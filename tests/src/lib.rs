@@ -24,12 +24,20 @@ pub fn trent_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let debug_dir = exe.parent().and_then(Path::parent).unwrap();
     let binary = debug_dir.join("trent");
-    assert!(binary.exists(), "{} is missing: run `cargo build --workspace --all-targets` first", binary.display());
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace --all-targets` first",
+        binary.display()
+    );
     binary
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One node process of a test cluster.
@@ -64,7 +72,10 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions { nodes: 3, snapshot_after_entries: 5000 }
+        ClusterOptions {
+            nodes: 3,
+            snapshot_after_entries: 5000,
+        }
     }
 }
 
@@ -78,13 +89,32 @@ impl Cluster {
     pub async fn start_with(options: ClusterOptions) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let root_key = dir.path().join("root.key");
-        let status = Command::new(trent_binary()).arg("root-key").arg("--create").arg(&root_key).output().unwrap();
-        assert!(status.status.success(), "root-key: {}", String::from_utf8_lossy(&status.stderr));
+        let status = Command::new(trent_binary())
+            .arg("root-key")
+            .arg("--create")
+            .arg(&root_key)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "root-key: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let ids: Vec<u64> = (1..=options.nodes).collect();
-        let addrs: Vec<(String, String)> =
-            ids.iter().map(|_| (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))).collect();
-        let members: String =
-            ids.iter().zip(&addrs).map(|(id, (_, raft))| format!("{id} = \"{raft}\"\n")).collect();
+        let addrs: Vec<(String, String)> = ids
+            .iter()
+            .map(|_| {
+                (
+                    format!("127.0.0.1:{}", free_port()),
+                    format!("127.0.0.1:{}", free_port()),
+                )
+            })
+            .collect();
+        let members: String = ids
+            .iter()
+            .zip(&addrs)
+            .map(|(id, (_, raft))| format!("{id} = \"{raft}\"\n"))
+            .collect();
         let mut nodes = Vec::new();
         for (id, (api_addr, raft_addr)) in ids.iter().zip(addrs) {
             let config = format!(
@@ -100,7 +130,14 @@ impl Cluster {
             let config_path = dir.path().join(format!("node{id}.toml"));
             std::fs::write(&config_path, config).unwrap();
             let log_path = dir.path().join(format!("node{id}.log"));
-            nodes.push(Node { id: *id, api_addr, raft_addr, config_path, log_path, child: None });
+            nodes.push(Node {
+                id: *id,
+                api_addr,
+                raft_addr,
+                config_path,
+                log_path,
+                child: None,
+            });
         }
         let mut cluster = Cluster { dir, nodes };
         for index in 0..cluster.nodes.len() {
@@ -112,12 +149,20 @@ impl Cluster {
 
     fn spawn(&mut self, index: usize) {
         let node = &mut self.nodes[index];
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log_path).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log_path)
+            .unwrap();
         let child = Command::new(trent_binary())
             .arg("serve")
             .arg("--config")
             .arg(&node.config_path)
             .env("RUST_LOG", "info,openraft=warn")
+            .env(
+                "TRENT_TEST_CLOCK_OFFSET_FILE",
+                self.dir.path().join(format!("clock-offset-{}", node.id)),
+            )
             .env_remove("TRENT_CREDENTIALS")
             .env_remove("TRENT_ACCOUNT_ID")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -144,7 +189,11 @@ impl Cluster {
     pub fn terminate(&mut self, index: usize) -> std::process::ExitStatus {
         let mut child = self.nodes[index].child.take().expect("node is running");
         let pid = child.id().to_string();
-        Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(&pid)
+            .status()
+            .unwrap();
         child.wait().unwrap()
     }
 
@@ -157,7 +206,10 @@ impl Cluster {
     /// that lost its quorum serves only once enough of them are back).
     pub async fn restart_all(&mut self, indices: &[usize]) {
         for &index in indices {
-            assert!(self.nodes[index].child.is_none(), "node {index} is still running");
+            assert!(
+                self.nodes[index].child.is_none(),
+                "node {index} is still running"
+            );
             self.spawn(index);
         }
         for &index in indices {
@@ -165,10 +217,25 @@ impl Cluster {
         }
     }
 
+    /// Moves node `index`'s clock by `offset_ms` from real time (the `testing` clock hook).
+    pub fn set_clock_offset(&self, index: usize, offset_ms: i64) {
+        let path = self
+            .dir
+            .path()
+            .join(format!("clock-offset-{}", self.nodes[index].id));
+        std::fs::write(path, offset_ms.to_string()).unwrap();
+    }
+
     /// Deletes a stopped node's data directory, as if its disk were replaced.
     pub fn wipe(&mut self, index: usize) {
-        assert!(self.nodes[index].child.is_none(), "node {index} is still running");
-        let dir = self.dir.path().join(format!("node{}", self.nodes[index].id));
+        assert!(
+            self.nodes[index].child.is_none(),
+            "node {index} is still running"
+        );
+        let dir = self
+            .dir
+            .path()
+            .join(format!("node{}", self.nodes[index].id));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -188,7 +255,11 @@ impl Cluster {
             if client.list_keys().send().await.is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "node {index} never served; log:\n{}", self.log(index));
+            assert!(
+                Instant::now() < deadline,
+                "node {index} never served; log:\n{}",
+                self.log(index)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -196,7 +267,12 @@ impl Cluster {
     /// Node `index`'s Raft status (`/raft/status`).
     pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
         let url = format!("http://{}/raft/status", self.nodes[index].raft_addr);
-        let response = reqwest::Client::new().get(url).timeout(Duration::from_secs(2)).send().await.ok()?;
+        let response = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
         serde_json::from_slice(&response.bytes().await.ok()?).ok()
     }
 
@@ -227,7 +303,10 @@ impl Cluster {
     /// Every byte under node `index`'s data dir, concatenated (to search for plaintext).
     pub fn data_bytes(&self, index: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut stack = vec![self.dir.path().join(format!("node{}", self.nodes[index].id))];
+        let mut stack = vec![self
+            .dir
+            .path()
+            .join(format!("node{}", self.nodes[index].id))];
         while let Some(path) = stack.pop() {
             if path.is_dir() {
                 for entry in std::fs::read_dir(&path).unwrap() {
@@ -254,7 +333,13 @@ pub fn client_for(addr: &str, access_key: &str, secret_key: &str) -> aws_sdk_kms
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "trent-tests"))
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "trent-tests",
+        ))
         .endpoint_url(format!("http://{addr}"))
         .build();
     aws_sdk_kms::Client::from_conf(config)
@@ -268,7 +353,9 @@ pub async fn raw_request(
     body: &[u8],
     sign_with: Option<(&str, &str)>,
 ) -> (u16, serde_json::Value) {
-    let mut request = reqwest::Client::new().post(format!("http://{addr}/")).header("content-type", content_type);
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/"))
+        .header("content-type", content_type);
     if let Some(target) = target {
         request = request.header("x-amz-target", target);
     }
@@ -277,12 +364,28 @@ pub async fn raw_request(
         if let Some(target) = target {
             headers.push(("x-amz-target", target));
         }
-        let input = kms_api::sigv4::SigningInput { method: "POST", uri: "/", headers: &headers, body };
-        let signed = kms_api::sigv4::sign(&input, credentials, REGION, "kms", time::OffsetDateTime::now_utc());
-        request = request.header("x-amz-date", signed.x_amz_date).header("authorization", signed.authorization);
+        let input = kms_api::sigv4::SigningInput {
+            method: "POST",
+            uri: "/",
+            headers: &headers,
+            body,
+        };
+        let signed = kms_api::sigv4::sign(
+            &input,
+            credentials,
+            REGION,
+            "kms",
+            time::OffsetDateTime::now_utc(),
+        );
+        request = request
+            .header("x-amz-date", signed.x_amz_date)
+            .header("authorization", signed.authorization);
     }
     let response = request.body(body.to_vec()).send().await.unwrap();
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }

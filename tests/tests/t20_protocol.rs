@@ -6,24 +6,136 @@ use trent_tests::{raw_request, Cluster, ACCESS_KEY, SECRET_KEY};
 
 const JSON: &str = "application/x-amz-json-1.1";
 
+/// One malformed-request case: name, target, content type, body, signing credentials,
+/// expected status and expected `__type`.
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    Vec<u8>,
+    Option<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unauthenticated_requests_get_aws_errors() {
-    let cluster = Cluster::start_with(trent_tests::ClusterOptions { nodes: 1, ..Default::default() }).await;
+    let cluster = Cluster::start_with(trent_tests::ClusterOptions {
+        nodes: 1,
+        ..Default::default()
+    })
+    .await;
     let addr = cluster.nodes[0].api_addr.clone();
     let creds = Some((ACCESS_KEY, SECRET_KEY));
-    let cases: Vec<(&str, Option<&str>, &str, Vec<u8>, Option<(&str, &str)>, u16, &str)> = vec![
-        ("no auth", Some("TrentService.ListKeys"), JSON, b"{}".to_vec(), None, 403, "MissingAuthenticationTokenException"),
-        ("unknown key", Some("TrentService.ListKeys"), JSON, b"{}".to_vec(), Some(("AKIAUNKNOWN", "x")), 400, "UnrecognizedClientException"),
-        ("bad secret", Some("TrentService.ListKeys"), JSON, b"{}".to_vec(), Some((ACCESS_KEY, "wrong")), 400, "InvalidSignatureException"),
-        ("unknown op", Some("TrentService.Frobnicate"), JSON, b"{}".to_vec(), creds, 400, "UnknownOperationException"),
-        ("no target", None, JSON, b"{}".to_vec(), creds, 400, "UnknownOperationException"),
-        ("bad json", Some("TrentService.CreateKey"), JSON, b"{not json".to_vec(), creds, 400, "SerializationException"),
-        ("array body", Some("TrentService.CreateKey"), JSON, b"[1,2]".to_vec(), creds, 400, "SerializationException"),
-        ("wrong type", Some("TrentService.ListKeys"), JSON, br#"{"Limit":"ten"}"#.to_vec(), creds, 400, "SerializationException"),
-        ("bad base64", Some("TrentService.Decrypt"), JSON, br#"{"CiphertextBlob":"!!!"}"#.to_vec(), creds, 400, "SerializationException"),
-        ("missing member", Some("TrentService.DescribeKey"), JSON, b"{}".to_vec(), creds, 400, "ValidationException"),
-        ("bad enum", Some("TrentService.CreateKey"), JSON, br#"{"KeySpec":"AES"}"#.to_vec(), creds, 400, "ValidationException"),
-        ("not implemented", Some("TrentService.CreateGrant"), JSON, b"{}".to_vec(), creds, 400, "UnsupportedOperationException"),
+    let cases: Vec<Case> = vec![
+        (
+            "no auth",
+            Some("TrentService.ListKeys"),
+            JSON,
+            b"{}".to_vec(),
+            None,
+            403,
+            "MissingAuthenticationTokenException",
+        ),
+        (
+            "unknown key",
+            Some("TrentService.ListKeys"),
+            JSON,
+            b"{}".to_vec(),
+            Some(("AKIAUNKNOWN", "x")),
+            400,
+            "UnrecognizedClientException",
+        ),
+        (
+            "bad secret",
+            Some("TrentService.ListKeys"),
+            JSON,
+            b"{}".to_vec(),
+            Some((ACCESS_KEY, "wrong")),
+            400,
+            "InvalidSignatureException",
+        ),
+        (
+            "unknown op",
+            Some("TrentService.Frobnicate"),
+            JSON,
+            b"{}".to_vec(),
+            creds,
+            400,
+            "UnknownOperationException",
+        ),
+        (
+            "no target",
+            None,
+            JSON,
+            b"{}".to_vec(),
+            creds,
+            400,
+            "UnknownOperationException",
+        ),
+        (
+            "bad json",
+            Some("TrentService.CreateKey"),
+            JSON,
+            b"{not json".to_vec(),
+            creds,
+            400,
+            "SerializationException",
+        ),
+        (
+            "array body",
+            Some("TrentService.CreateKey"),
+            JSON,
+            b"[1,2]".to_vec(),
+            creds,
+            400,
+            "SerializationException",
+        ),
+        (
+            "wrong type",
+            Some("TrentService.ListKeys"),
+            JSON,
+            br#"{"Limit":"ten"}"#.to_vec(),
+            creds,
+            400,
+            "SerializationException",
+        ),
+        (
+            "bad base64",
+            Some("TrentService.Decrypt"),
+            JSON,
+            br#"{"CiphertextBlob":"!!!"}"#.to_vec(),
+            creds,
+            400,
+            "SerializationException",
+        ),
+        (
+            "missing member",
+            Some("TrentService.DescribeKey"),
+            JSON,
+            b"{}".to_vec(),
+            creds,
+            400,
+            "ValidationException",
+        ),
+        (
+            "bad enum",
+            Some("TrentService.CreateKey"),
+            JSON,
+            br#"{"KeySpec":"AES"}"#.to_vec(),
+            creds,
+            400,
+            "ValidationException",
+        ),
+        (
+            "not implemented",
+            Some("TrentService.CreateGrant"),
+            JSON,
+            b"{}".to_vec(),
+            creds,
+            400,
+            "UnsupportedOperationException",
+        ),
     ];
     for (name, target, content_type, body, sign, status, error) in cases {
         let (got_status, got) = raw_request(&addr, target, content_type, &body, sign).await;

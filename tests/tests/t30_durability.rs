@@ -35,7 +35,11 @@ async fn leader_kill_mid_workload_loses_no_acknowledged_write() {
     for writer in writers {
         acknowledged.extend(writer.await.unwrap());
     }
-    assert!(acknowledged.len() > 10, "too few writes to mean anything: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 10,
+        "too few writes to mean anything: {}",
+        acknowledged.len()
+    );
 
     // Every acknowledged key is there on the survivors and, after restart, on the old leader.
     let kms = cluster.client(survivor);
@@ -45,7 +49,10 @@ async fn leader_kill_mid_workload_loses_no_acknowledged_write() {
     cluster.restart(leader).await;
     let listed = all_keys(&cluster.client(leader)).await;
     for key_id in &acknowledged {
-        assert!(listed.contains(key_id), "acknowledged key {key_id} missing after leader kill");
+        assert!(
+            listed.contains(key_id),
+            "acknowledged key {key_id} missing after leader kill"
+        );
     }
 }
 
@@ -53,8 +60,18 @@ async fn all_keys(kms: &aws_sdk_kms::Client) -> Vec<String> {
     let mut keys = Vec::new();
     let mut marker = None;
     loop {
-        let page = kms.list_keys().limit(1000).set_marker(marker).send().await.unwrap();
-        keys.extend(page.keys().iter().filter_map(|k| k.key_id().map(String::from)));
+        let page = kms
+            .list_keys()
+            .limit(1000)
+            .set_marker(marker)
+            .send()
+            .await
+            .unwrap();
+        keys.extend(
+            page.keys()
+                .iter()
+                .filter_map(|k| k.key_id().map(String::from)),
+        );
         if !page.truncated() {
             return keys;
         }
@@ -66,32 +83,82 @@ async fn all_keys(kms: &aws_sdk_kms::Client) -> Vec<String> {
 async fn full_region_restart_keeps_keys_aliases_tags_policies_and_ciphertexts() {
     let mut cluster = Cluster::start().await;
     let kms = cluster.client(0);
-    let key = kms.create_key().description("durable").send().await.unwrap().key_metadata.unwrap();
+    let key = kms
+        .create_key()
+        .description("durable")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
     let key_id = key.key_id().to_string();
-    kms.create_alias().alias_name("alias/durable").target_key_id(&key_id).send().await.unwrap();
+    kms.create_alias()
+        .alias_name("alias/durable")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
     let tag = Tag::builder().tag_key("k").tag_value("v").build().unwrap();
-    kms.tag_resource().key_id(&key_id).tags(tag).send().await.unwrap();
+    kms.tag_resource()
+        .key_id(&key_id)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
     let policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}"#;
-    kms.put_key_policy().key_id(&key_id).policy_name("default").policy(policy).send().await.unwrap();
-    let blob = kms.encrypt().key_id("alias/durable").plaintext(Blob::new("kept")).send().await.unwrap().ciphertext_blob.unwrap();
+    kms.put_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    let blob = kms
+        .encrypt()
+        .key_id("alias/durable")
+        .plaintext(Blob::new("kept"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
 
     // A clean stop (SIGTERM) of one node exits 0; the rest die by SIGKILL.
-    assert!(cluster.terminate(1).success(), "SIGTERM did not stop the node cleanly");
+    assert!(
+        cluster.terminate(1).success(),
+        "SIGTERM did not stop the node cleanly"
+    );
     cluster.kill(0);
     cluster.kill(2);
     cluster.restart_all(&[0, 1, 2]).await;
     let kms = cluster.client(2);
-    let meta = kms.describe_key().key_id("alias/durable").send().await.unwrap().key_metadata.unwrap();
+    let meta = kms
+        .describe_key()
+        .key_id("alias/durable")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
     assert_eq!(meta.key_id(), key_id);
     assert_eq!(meta.description(), Some("durable"));
-    let tags = kms.list_resource_tags().key_id(&key_id).send().await.unwrap();
+    let tags = kms
+        .list_resource_tags()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tags.tags().len(), 1);
     let got = kms.get_key_policy().key_id(&key_id).send().await.unwrap();
     assert_eq!(got.policy(), Some(policy));
     let plain = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
     assert_eq!(plain.plaintext().unwrap().as_ref(), b"kept");
     for index in 0..3 {
-        assert!(!cluster.log(index).contains("panicked"), "node {index} panicked:\n{}", cluster.log(index));
+        assert!(
+            !cluster.log(index).contains("panicked"),
+            "node {index} panicked:\n{}",
+            cluster.log(index)
+        );
     }
 }
 
@@ -107,14 +174,21 @@ async fn wait_caught_up(cluster: &Cluster, index: usize, leader: usize, from_sna
         if applied >= target && snapshot_ok {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "node {index} never caught up: {status}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node {index} never caught up: {status}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_and_replaced_nodes_catch_up_from_log_and_snapshot() {
-    let mut cluster = Cluster::start_with(ClusterOptions { nodes: 3, snapshot_after_entries: 20 }).await;
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        nodes: 3,
+        snapshot_after_entries: 20,
+    })
+    .await;
     let leader = cluster.leader().await;
     let other = (leader + 1) % 3;
     let kms = cluster.client(leader);
@@ -125,7 +199,10 @@ async fn lagging_and_replaced_nodes_catch_up_from_log_and_snapshot() {
     }
     // With every follower up to date, the leader snapshots and compacts its log.
     let status = cluster.status(leader).await.unwrap();
-    assert!(status["purged_index"].as_u64().is_some(), "log was not compacted: {status}");
+    assert!(
+        status["purged_index"].as_u64().is_some(),
+        "log was not compacted: {status}"
+    );
 
     // A node down through many writes catches up when it returns.
     cluster.kill(other);
@@ -147,5 +224,9 @@ async fn lagging_and_replaced_nodes_catch_up_from_log_and_snapshot() {
     cluster.kill(other);
     cluster.restart(other).await;
     assert_eq!(all_keys(&cluster.client(other)).await.len(), created);
-    assert!(!cluster.log(other).contains("panicked"), "{}", cluster.log(other));
+    assert!(
+        !cluster.log(other).contains("panicked"),
+        "{}",
+        cluster.log(other)
+    );
 }

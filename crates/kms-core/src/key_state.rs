@@ -47,7 +47,9 @@ pub fn check(key: &KeyRecord, gate: Gate) -> Result<(), KmsError> {
         },
         Gate::CancelDeletion => match state {
             PendingDeletion | PendingReplicaDeletion => Ok(()),
-            _ => Err(KmsError::KmsInvalidState(format!("{arn} is not pending deletion."))),
+            _ => Err(KmsError::KmsInvalidState(format!(
+                "{arn} is not pending deletion."
+            ))),
         },
         Gate::Metadata => match state {
             PendingDeletion | PendingReplicaDeletion => Err(pending_deletion()),

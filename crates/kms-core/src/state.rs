@@ -32,25 +32,37 @@ impl State {
             Command::Noop => Ok(CommandOutput::Empty),
             Command::CreateKey { record } => {
                 if self.keys.contains_key(&record.key_id) {
-                    return Err(KmsError::AlreadyExists(format!("{} already exists.", record.arn)));
+                    return Err(KmsError::AlreadyExists(format!(
+                        "{} already exists.",
+                        record.arn
+                    )));
                 }
                 self.keys.insert(record.key_id.clone(), record.clone());
                 Ok(CommandOutput::Key(Box::new(record.clone())))
             }
-            Command::UpdateKeyDescription { key_id, description } => {
-                self.mutate_key(key_id, Gate::Metadata, |key| key.description = description.clone())
-            }
+            Command::UpdateKeyDescription {
+                key_id,
+                description,
+            } => self.mutate_key(key_id, Gate::Metadata, |key| {
+                key.description = description.clone()
+            }),
             Command::SetKeyEnabled { key_id, enabled } => {
-                let state = if *enabled { KeyState::Enabled } else { KeyState::Disabled };
+                let state = if *enabled {
+                    KeyState::Enabled
+                } else {
+                    KeyState::Disabled
+                };
                 self.mutate_key(key_id, Gate::EnableDisable, |key| key.key_state = state)
             }
-            Command::ScheduleKeyDeletion { key_id, deletion_ms, pending_window_days } => {
-                self.mutate_key(key_id, Gate::ScheduleDeletion, |key| {
-                    key.key_state = KeyState::PendingDeletion;
-                    key.deletion_ms = Some(*deletion_ms);
-                    key.pending_window_days = Some(*pending_window_days);
-                })
-            }
+            Command::ScheduleKeyDeletion {
+                key_id,
+                deletion_ms,
+                pending_window_days,
+            } => self.mutate_key(key_id, Gate::ScheduleDeletion, |key| {
+                key.key_state = KeyState::PendingDeletion;
+                key.deletion_ms = Some(*deletion_ms);
+                key.pending_window_days = Some(*pending_window_days);
+            }),
             Command::CancelKeyDeletion { key_id } => {
                 self.mutate_key(key_id, Gate::CancelDeletion, |key| {
                     key.key_state = KeyState::Disabled;
@@ -58,23 +70,31 @@ impl State {
                     key.pending_window_days = None;
                 })
             }
-            Command::DeleteDueKeys { now_ms } => Ok(CommandOutput::Deleted(self.delete_due_keys(*now_ms))),
-            Command::CreateAlias { alias_name, target_key_id, now_ms } => {
-                self.create_alias(alias_name, target_key_id, *now_ms)
+            Command::DeleteDueKeys { now_ms } => {
+                Ok(CommandOutput::Deleted(self.delete_due_keys(*now_ms)))
             }
-            Command::UpdateAlias { alias_name, target_key_id, now_ms } => {
-                self.update_alias(alias_name, target_key_id, *now_ms)
-            }
+            Command::CreateAlias {
+                alias_name,
+                target_key_id,
+                now_ms,
+            } => self.create_alias(alias_name, target_key_id, *now_ms),
+            Command::UpdateAlias {
+                alias_name,
+                target_key_id,
+                now_ms,
+            } => self.update_alias(alias_name, target_key_id, *now_ms),
             Command::DeleteAlias { alias_name } => match self.aliases.remove(alias_name) {
                 Some(_) => Ok(CommandOutput::Empty),
                 None => Err(alias_not_found(alias_name)),
             },
             Command::TagResource { key_id, tags } => self.tag_resource(key_id, tags),
-            Command::UntagResource { key_id, tag_keys } => self.mutate_key(key_id, Gate::Metadata, |key| {
-                for tag_key in tag_keys {
-                    key.tags.remove(tag_key);
-                }
-            }),
+            Command::UntagResource { key_id, tag_keys } => {
+                self.mutate_key(key_id, Gate::Metadata, |key| {
+                    for tag_key in tag_keys {
+                        key.tags.remove(tag_key);
+                    }
+                })
+            }
             Command::PutKeyPolicy { key_id, policy } => {
                 self.mutate_key(key_id, Gate::Always, |key| key.policy = policy.clone())
             }
@@ -97,18 +117,30 @@ impl State {
         let due: Vec<String> = self
             .keys
             .values()
-            .filter(|k| k.key_state == KeyState::PendingDeletion && k.deletion_ms.is_some_and(|d| d <= now_ms))
+            .filter(|k| {
+                k.key_state == KeyState::PendingDeletion
+                    && k.deletion_ms.is_some_and(|d| d <= now_ms)
+            })
             .map(|k| k.key_id.clone())
             .collect();
         for key_id in &due {
             self.keys.remove(key_id);
         }
-        self.aliases.retain(|_, alias| !due.contains(&alias.target_key_id));
+        self.aliases
+            .retain(|_, alias| !due.contains(&alias.target_key_id));
         due.len() as u32
     }
 
-    fn create_alias(&mut self, alias_name: &str, target_key_id: &str, now_ms: i64) -> Result<CommandOutput, KmsError> {
-        let key = self.keys.get(target_key_id).ok_or_else(|| key_gone(target_key_id))?;
+    fn create_alias(
+        &mut self,
+        alias_name: &str,
+        target_key_id: &str,
+        now_ms: i64,
+    ) -> Result<CommandOutput, KmsError> {
+        let key = self
+            .keys
+            .get(target_key_id)
+            .ok_or_else(|| key_gone(target_key_id))?;
         check(key, Gate::Metadata)?;
         if self.aliases.contains_key(alias_name) {
             return Err(KmsError::AlreadyExists(format!(
@@ -122,15 +154,30 @@ impl State {
                 key.arn
             )));
         }
-        let record = AliasRecord { target_key_id: target_key_id.to_string(), creation_ms: now_ms, last_updated_ms: now_ms };
+        let record = AliasRecord {
+            target_key_id: target_key_id.to_string(),
+            creation_ms: now_ms,
+            last_updated_ms: now_ms,
+        };
         self.aliases.insert(alias_name.to_string(), record);
         Ok(CommandOutput::Empty)
     }
 
-    fn update_alias(&mut self, alias_name: &str, target_key_id: &str, now_ms: i64) -> Result<CommandOutput, KmsError> {
-        let key = self.keys.get(target_key_id).ok_or_else(|| key_gone(target_key_id))?;
+    fn update_alias(
+        &mut self,
+        alias_name: &str,
+        target_key_id: &str,
+        now_ms: i64,
+    ) -> Result<CommandOutput, KmsError> {
+        let key = self
+            .keys
+            .get(target_key_id)
+            .ok_or_else(|| key_gone(target_key_id))?;
         check(key, Gate::Metadata)?;
-        let current = self.aliases.get(alias_name).ok_or_else(|| alias_not_found(alias_name))?;
+        let current = self
+            .aliases
+            .get(alias_name)
+            .ok_or_else(|| alias_not_found(alias_name))?;
         if let Some(old) = self.keys.get(&current.target_key_id) {
             if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
                 return Err(KmsError::Validation(format!(
@@ -139,7 +186,10 @@ impl State {
             }
         }
         if self.alias_count(target_key_id) >= MAX_ALIASES_PER_KEY {
-            return Err(KmsError::LimitExceeded(format!("Key {} already has {MAX_ALIASES_PER_KEY} aliases.", key.arn)));
+            return Err(KmsError::LimitExceeded(format!(
+                "Key {} already has {MAX_ALIASES_PER_KEY} aliases.",
+                key.arn
+            )));
         }
         if let Some(alias) = self.aliases.get_mut(alias_name) {
             alias.target_key_id = target_key_id.to_string();
@@ -148,10 +198,17 @@ impl State {
         Ok(CommandOutput::Empty)
     }
 
-    fn tag_resource(&mut self, key_id: &str, tags: &[(String, String)]) -> Result<CommandOutput, KmsError> {
+    fn tag_resource(
+        &mut self,
+        key_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<CommandOutput, KmsError> {
         let key = self.keys.get(key_id).ok_or_else(|| key_gone(key_id))?;
         check(key, Gate::Metadata)?;
-        let new_keys = tags.iter().filter(|(k, _)| !key.tags.contains_key(k)).count();
+        let new_keys = tags
+            .iter()
+            .filter(|(k, _)| !key.tags.contains_key(k))
+            .count();
         if key.tags.len() + new_keys > MAX_TAGS_PER_KEY {
             return Err(KmsError::LimitExceeded(format!(
                 "A key can have at most {MAX_TAGS_PER_KEY} tags."
@@ -165,7 +222,10 @@ impl State {
     }
 
     fn alias_count(&self, key_id: &str) -> usize {
-        self.aliases.values().filter(|a| a.target_key_id == key_id).count()
+        self.aliases
+            .values()
+            .filter(|a| a.target_key_id == key_id)
+            .count()
     }
 
     /// A key by id.
@@ -179,7 +239,10 @@ impl State {
     }
 
     /// Keys in id order, starting after `after` (exclusive), for ListKeys.
-    pub fn keys_after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a KeyRecord> + 'a {
+    pub fn keys_after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a KeyRecord> + 'a {
         let start = after.map(str::to_string);
         self.keys
             .iter()
@@ -188,14 +251,24 @@ impl State {
     }
 
     /// Aliases in name order, starting after `after`, for ListAliases.
-    pub fn aliases_after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a String, &'a AliasRecord)> + 'a {
+    pub fn aliases_after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a String, &'a AliasRecord)> + 'a {
         let start = after.map(str::to_string);
-        self.aliases.iter().filter(move |(name, _)| start.as_ref().is_none_or(|s| name.as_str() > s.as_str()))
+        self.aliases
+            .iter()
+            .filter(move |(name, _)| start.as_ref().is_none_or(|s| name.as_str() > s.as_str()))
     }
 
     /// The aliases that point at `key_id`, in name order.
-    pub fn aliases_of<'a>(&'a self, key_id: &'a str) -> impl Iterator<Item = (&'a String, &'a AliasRecord)> + 'a {
-        self.aliases.iter().filter(move |(_, a)| a.target_key_id == key_id)
+    pub fn aliases_of<'a>(
+        &'a self,
+        key_id: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a AliasRecord)> + 'a {
+        self.aliases
+            .iter()
+            .filter(move |(_, a)| a.target_key_id == key_id)
     }
 
     /// Number of keys.
@@ -226,37 +299,53 @@ impl State {
                 .aliases
                 .get(name)
                 .ok_or_else(|| KmsError::NotFound(format!("Alias {shown} is not found.")))?;
-            self.keys.get(&alias.target_key_id).ok_or_else(|| key_gone(&alias.target_key_id))
+            self.keys
+                .get(&alias.target_key_id)
+                .ok_or_else(|| key_gone(&alias.target_key_id))
         };
         match reference {
             KeyReference::KeyId(key_id) => {
                 if !is_valid_key_id(key_id) {
                     return Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")));
                 }
-                self.keys
-                    .get(key_id)
-                    .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", key_arn(region, account, key_id))))
+                self.keys.get(key_id).ok_or_else(|| {
+                    KmsError::NotFound(format!(
+                        "Key '{}' does not exist",
+                        key_arn(region, account, key_id)
+                    ))
+                })
             }
-            KeyReference::KeyArn { region: r, account: a, key_id } => {
+            KeyReference::KeyArn {
+                region: r,
+                account: a,
+                key_id,
+            } => {
                 let full = key_arn(r, a, key_id);
                 if r != region || a != account {
                     return Err(KmsError::NotFound(format!("Key '{full}' does not exist")));
                 }
-                self.keys.get(key_id).ok_or_else(|| KmsError::NotFound(format!("Key '{full}' does not exist")))
+                self.keys
+                    .get(key_id)
+                    .ok_or_else(|| KmsError::NotFound(format!("Key '{full}' does not exist")))
             }
             KeyReference::AliasName(name) if allow_alias => {
                 alias_target(name, &kms_types::alias_arn(region, account, name))
             }
-            KeyReference::AliasArn { region: r, account: a, alias_name } if allow_alias => {
+            KeyReference::AliasArn {
+                region: r,
+                account: a,
+                alias_name,
+            } if allow_alias => {
                 let full = kms_types::alias_arn(r, a, alias_name);
                 if r != region || a != account {
                     return Err(KmsError::NotFound(format!("Alias {full} is not found.")));
                 }
                 alias_target(alias_name, &full)
             }
-            KeyReference::AliasName(name) | KeyReference::AliasArn { alias_name: name, .. } => {
-                Err(KmsError::NotFound(format!("Invalid keyId '{name}'")))
-            }
+            KeyReference::AliasName(name)
+            | KeyReference::AliasArn {
+                alias_name: name, ..
+            } => Err(KmsError::NotFound(format!("Invalid keyId '{name}'"))),
         }
     }
 }

@@ -20,7 +20,11 @@ fn record(key_id: &str) -> KeyRecord {
         multi_region: false,
         policy: "{}".into(),
         tags: Default::default(),
-        materials: vec![WrappedMaterial { material_id: "ab".repeat(32), wrapped: vec![1, 2, 3], created_ms: 1_000 }],
+        materials: vec![WrappedMaterial {
+            material_id: "ab".repeat(32),
+            wrapped: vec![1, 2, 3],
+            created_ms: 1_000,
+        }],
     }
 }
 
@@ -30,7 +34,10 @@ const K2: &str = "11111111-2222-3333-4444-666666666666";
 fn state_with_keys() -> State {
     let mut state = State::default();
     for id in [K1, K2] {
-        assert!(state.apply(&Command::CreateKey { record: record(id) }).0.is_ok());
+        assert!(state
+            .apply(&Command::CreateKey { record: record(id) })
+            .0
+            .is_ok());
     }
     state
 }
@@ -47,18 +54,36 @@ fn duplicate_key_id_is_rejected_without_change() {
 #[test]
 fn deletion_lifecycle_follows_aws() {
     let mut state = state_with_keys();
-    let schedule = Command::ScheduleKeyDeletion { key_id: K1.into(), deletion_ms: 5_000, pending_window_days: 7 };
+    let schedule = Command::ScheduleKeyDeletion {
+        key_id: K1.into(),
+        deletion_ms: 5_000,
+        pending_window_days: 7,
+    };
     assert!(state.apply(&schedule).0.is_ok());
     assert_eq!(state.key(K1).unwrap().key_state, KeyState::PendingDeletion);
     // Pending deletion refuses enable, tagging and a second schedule.
-    let enable = Command::SetKeyEnabled { key_id: K1.into(), enabled: true };
-    assert!(matches!(state.apply(&enable).0, Err(KmsError::KmsInvalidState(_))));
-    assert!(matches!(state.apply(&schedule).0, Err(KmsError::KmsInvalidState(_))));
+    let enable = Command::SetKeyEnabled {
+        key_id: K1.into(),
+        enabled: true,
+    };
+    assert!(matches!(
+        state.apply(&enable).0,
+        Err(KmsError::KmsInvalidState(_))
+    ));
+    assert!(matches!(
+        state.apply(&schedule).0,
+        Err(KmsError::KmsInvalidState(_))
+    ));
     // Cancel returns the key Disabled, not Enabled.
-    assert!(state.apply(&Command::CancelKeyDeletion { key_id: K1.into() }).0.is_ok());
+    assert!(state
+        .apply(&Command::CancelKeyDeletion { key_id: K1.into() })
+        .0
+        .is_ok());
     assert_eq!(state.key(K1).unwrap().key_state, KeyState::Disabled);
     assert!(matches!(
-        state.apply(&Command::CancelKeyDeletion { key_id: K1.into() }).0,
+        state
+            .apply(&Command::CancelKeyDeletion { key_id: K1.into() })
+            .0,
         Err(KmsError::KmsInvalidState(_))
     ));
 }
@@ -66,13 +91,27 @@ fn deletion_lifecycle_follows_aws() {
 #[test]
 fn due_keys_are_deleted_with_their_aliases_and_only_when_due() {
     let mut state = state_with_keys();
-    let alias = Command::CreateAlias { alias_name: "alias/a".into(), target_key_id: K1.into(), now_ms: 1 };
+    let alias = Command::CreateAlias {
+        alias_name: "alias/a".into(),
+        target_key_id: K1.into(),
+        now_ms: 1,
+    };
     assert!(state.apply(&alias).0.is_ok());
-    let schedule = Command::ScheduleKeyDeletion { key_id: K1.into(), deletion_ms: 5_000, pending_window_days: 7 };
+    let schedule = Command::ScheduleKeyDeletion {
+        key_id: K1.into(),
+        deletion_ms: 5_000,
+        pending_window_days: 7,
+    };
     assert!(state.apply(&schedule).0.is_ok());
-    assert_eq!(state.apply(&Command::DeleteDueKeys { now_ms: 4_999 }).0, Ok(CommandOutput::Deleted(0)));
+    assert_eq!(
+        state.apply(&Command::DeleteDueKeys { now_ms: 4_999 }).0,
+        Ok(CommandOutput::Deleted(0))
+    );
     assert!(state.key(K1).is_some());
-    assert_eq!(state.apply(&Command::DeleteDueKeys { now_ms: 5_000 }).0, Ok(CommandOutput::Deleted(1)));
+    assert_eq!(
+        state.apply(&Command::DeleteDueKeys { now_ms: 5_000 }).0,
+        Ok(CommandOutput::Deleted(1))
+    );
     assert!(state.key(K1).is_none());
     assert!(state.alias("alias/a").is_none());
     assert!(state.key(K2).is_some());
@@ -81,23 +120,53 @@ fn due_keys_are_deleted_with_their_aliases_and_only_when_due() {
 #[test]
 fn aliases_are_unique_and_resolve() {
     let mut state = state_with_keys();
-    let create = Command::CreateAlias { alias_name: "alias/a".into(), target_key_id: K1.into(), now_ms: 1 };
+    let create = Command::CreateAlias {
+        alias_name: "alias/a".into(),
+        target_key_id: K1.into(),
+        now_ms: 1,
+    };
     assert!(state.apply(&create).0.is_ok());
-    assert!(matches!(state.apply(&create).0, Err(KmsError::AlreadyExists(_))));
+    assert!(matches!(
+        state.apply(&create).0,
+        Err(KmsError::AlreadyExists(_))
+    ));
     let by_alias = state
-        .resolve(&KeyReference::AliasName("alias/a".into()), "us-east-1", "111122223333", true)
+        .resolve(
+            &KeyReference::AliasName("alias/a".into()),
+            "us-east-1",
+            "111122223333",
+            true,
+        )
         .unwrap();
     assert_eq!(by_alias.key_id, K1);
     assert!(matches!(
-        state.resolve(&KeyReference::AliasName("alias/a".into()), "us-east-1", "111122223333", false),
+        state.resolve(
+            &KeyReference::AliasName("alias/a".into()),
+            "us-east-1",
+            "111122223333",
+            false
+        ),
         Err(KmsError::NotFound(_))
     ));
-    let update = Command::UpdateAlias { alias_name: "alias/a".into(), target_key_id: K2.into(), now_ms: 2 };
+    let update = Command::UpdateAlias {
+        alias_name: "alias/a".into(),
+        target_key_id: K2.into(),
+        now_ms: 2,
+    };
     assert!(state.apply(&update).0.is_ok());
     assert_eq!(state.alias("alias/a").unwrap().target_key_id, K2);
-    assert!(state.apply(&Command::DeleteAlias { alias_name: "alias/a".into() }).0.is_ok());
+    assert!(state
+        .apply(&Command::DeleteAlias {
+            alias_name: "alias/a".into()
+        })
+        .0
+        .is_ok());
     assert!(matches!(
-        state.apply(&Command::DeleteAlias { alias_name: "alias/a".into() }).0,
+        state
+            .apply(&Command::DeleteAlias {
+                alias_name: "alias/a".into()
+            })
+            .0,
         Err(KmsError::NotFound(_))
     ));
 }
@@ -106,39 +175,70 @@ fn aliases_are_unique_and_resolve() {
 fn resolve_checks_arn_region_and_account() {
     let state = state_with_keys();
     let arn = KeyReference::parse(&format!("arn:aws:kms:us-west-2:111122223333:key/{K1}")).unwrap();
-    assert!(matches!(state.resolve(&arn, "us-east-1", "111122223333", true), Err(KmsError::NotFound(_))));
+    assert!(matches!(
+        state.resolve(&arn, "us-east-1", "111122223333", true),
+        Err(KmsError::NotFound(_))
+    ));
     let arn = KeyReference::parse(&format!("arn:aws:kms:us-east-1:111122223333:key/{K1}")).unwrap();
-    assert_eq!(state.resolve(&arn, "us-east-1", "111122223333", true).unwrap().key_id, K1);
+    assert_eq!(
+        state
+            .resolve(&arn, "us-east-1", "111122223333", true)
+            .unwrap()
+            .key_id,
+        K1
+    );
 }
 
 #[test]
 fn tag_limit_is_enforced() {
     let mut state = state_with_keys();
-    let tags: Vec<(String, String)> = (0..MAX_TAGS_PER_KEY).map(|i| (format!("k{i}"), "v".into())).collect();
-    assert!(state.apply(&Command::TagResource { key_id: K1.into(), tags }).0.is_ok());
-    let one_more = Command::TagResource { key_id: K1.into(), tags: vec![("extra".into(), "v".into())] };
-    assert!(matches!(state.apply(&one_more).0, Err(KmsError::LimitExceeded(_))));
-    let overwrite = Command::TagResource { key_id: K1.into(), tags: vec![("k0".into(), "w".into())] };
+    let tags: Vec<(String, String)> = (0..MAX_TAGS_PER_KEY)
+        .map(|i| (format!("k{i}"), "v".into()))
+        .collect();
+    assert!(state
+        .apply(&Command::TagResource {
+            key_id: K1.into(),
+            tags
+        })
+        .0
+        .is_ok());
+    let one_more = Command::TagResource {
+        key_id: K1.into(),
+        tags: vec![("extra".into(), "v".into())],
+    };
+    assert!(matches!(
+        state.apply(&one_more).0,
+        Err(KmsError::LimitExceeded(_))
+    ));
+    let overwrite = Command::TagResource {
+        key_id: K1.into(),
+        tags: vec![("k0".into(), "w".into())],
+    };
     assert!(state.apply(&overwrite).0.is_ok());
 }
 
 fn arb_command() -> impl Strategy<Value = Command> {
     let key = prop_oneof![Just(K1.to_string()), Just(K2.to_string())];
     prop_oneof![
-        (key.clone(), any::<bool>()).prop_map(|(key_id, enabled)| Command::SetKeyEnabled { key_id, enabled }),
+        (key.clone(), any::<bool>())
+            .prop_map(|(key_id, enabled)| Command::SetKeyEnabled { key_id, enabled }),
         (key.clone(), 0i64..10).prop_map(|(key_id, d)| Command::ScheduleKeyDeletion {
             key_id,
             deletion_ms: d,
             pending_window_days: 7
         }),
-        key.clone().prop_map(|key_id| Command::CancelKeyDeletion { key_id }),
+        key.clone()
+            .prop_map(|key_id| Command::CancelKeyDeletion { key_id }),
         (0i64..10).prop_map(|now_ms| Command::DeleteDueKeys { now_ms }),
         (key.clone(), "[ab]").prop_map(|(target_key_id, n)| Command::CreateAlias {
             alias_name: format!("alias/{n}"),
             target_key_id,
             now_ms: 0
         }),
-        (key, ".{0,8}").prop_map(|(key_id, description)| Command::UpdateKeyDescription { key_id, description }),
+        (key, ".{0,8}").prop_map(|(key_id, description)| Command::UpdateKeyDescription {
+            key_id,
+            description
+        }),
     ]
 }
 

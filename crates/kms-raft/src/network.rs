@@ -3,11 +3,13 @@
 
 use crate::wire::{decode, encode};
 use kms_store::TypeConfig;
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
@@ -23,7 +25,11 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), http: self.http.clone() }
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            http: self.http.clone(),
+        }
     }
 }
 
@@ -39,13 +45,19 @@ pub(crate) struct PeerClient {
 struct TransportError(String);
 
 impl PeerClient {
-    async fn call<Req, Resp, E>(&self, path: &str, request: &Req, option: &RPCOption) -> Result<Resp, RPCError<u64, BasicNode, E>>
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<u64, BasicNode, E>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let body = encode(request).map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e))))?;
+        let body = encode(request)
+            .map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e))))?;
         let url = format!("http://{}/raft/{path}", self.addr);
         let response = self
             .http
@@ -59,7 +71,10 @@ impl PeerClient {
             let error = TransportError(format!("peer answered HTTP {}", response.status()));
             return Err(RPCError::Network(NetworkError::new(&error)));
         }
-        let bytes = response.bytes().await.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let reply: Result<Resp, E> =
             decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e))))?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -85,7 +100,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         self.call("snapshot", &rpc, &option).await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> RpcResult<VoteResponse<u64>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
         self.call("vote", &rpc, &option).await
     }
 }

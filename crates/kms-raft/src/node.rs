@@ -57,7 +57,11 @@ type Shared = Arc<RegionRaft>;
 impl RegionRaft {
     /// Opens the store under `data_dir` and starts Raft. The node joins whatever membership its
     /// log holds; a fresh region is formed by [`RegionRaft::initialize`].
-    pub async fn start(node_id: u64, data_dir: &Path, settings: RaftSettings) -> anyhow_like::Result<Arc<RegionRaft>> {
+    pub async fn start(
+        node_id: u64,
+        data_dir: &Path,
+        settings: RaftSettings,
+    ) -> anyhow_like::Result<Arc<RegionRaft>> {
         let config = Config {
             cluster_name: "trent".into(),
             heartbeat_interval: settings.heartbeat_ms,
@@ -70,8 +74,8 @@ impl RegionRaft {
         }
         .validate()
         .map_err(|e| format!("invalid raft config: {e}"))?;
-        let (log_store, state_machine) =
-            kms_store::open(data_dir).map_err(|e| format!("opening the store in {}: {e}", data_dir.display()))?;
+        let (log_store, state_machine) = kms_store::open(data_dir)
+            .map_err(|e| format!("opening the store in {}: {e}", data_dir.display()))?;
         let reader = state_machine.reader();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
@@ -93,7 +97,14 @@ impl RegionRaft {
                     }
                 }
             });
-            RegionRaft { node_id, raft, reader, http, settings, reads }
+            RegionRaft {
+                node_id,
+                raft,
+                reader,
+                http,
+                settings,
+                reads,
+            }
         });
         Ok(node)
     }
@@ -101,10 +112,18 @@ impl RegionRaft {
     /// Forms a new region from `members` (node id to Raft address). Safe to call on every
     /// start: it does nothing on a node that already belongs to a cluster.
     pub async fn initialize(&self, members: BTreeMap<u64, String>) -> anyhow_like::Result<bool> {
-        if self.raft.is_initialized().await.map_err(|e| e.to_string())? {
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| e.to_string())?
+        {
             return Ok(false);
         }
-        let nodes: BTreeMap<u64, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+        let nodes: BTreeMap<u64, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode { addr }))
+            .collect();
         match self.raft.initialize(nodes).await {
             Ok(()) => Ok(true),
             Err(RaftError::APIError(e)) => {
@@ -150,13 +169,21 @@ impl RegionRaft {
         loop {
             let leader = match self.raft.client_write(command.clone()).await {
                 Ok(response) => return response.data.0,
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => leader_of(&forward),
-                Err(e) => return Err(KmsError::KmsInternal(format!("The write could not be committed: {e}"))),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                    leader_of(&forward)
+                }
+                Err(e) => {
+                    return Err(KmsError::KmsInternal(format!(
+                        "The write could not be committed: {e}"
+                    )))
+                }
             };
             if let Some((leader_id, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
                 match self.forward_write(&addr, &command).await? {
                     ForwardReply::Done(result) => return result,
-                    ForwardReply::NotLeader { .. } => tracing::debug!(leader_id, "forward target is no longer leader"),
+                    ForwardReply::NotLeader { .. } => {
+                        tracing::debug!(leader_id, "forward target is no longer leader")
+                    }
                 }
             }
             if Instant::now() >= deadline {
@@ -167,7 +194,10 @@ impl RegionRaft {
     }
 
     async fn forward_write(&self, addr: &str, command: &Command) -> Result<WriteReply, KmsError> {
-        let body = encode(&ForwardedWrite { command: command.clone() }).map_err(KmsError::KmsInternal)?;
+        let body = encode(&ForwardedWrite {
+            command: command.clone(),
+        })
+        .map_err(KmsError::KmsInternal)?;
         let bytes = self.post(addr, "write", body).await?;
         decode(&bytes).map_err(|e| KmsError::KmsInternal(format!("Bad reply from the leader: {e}")))
     }
@@ -181,7 +211,10 @@ impl RegionRaft {
             .send()
             .await
             .map_err(|e| KmsError::KmsInternal(format!("The leader could not be reached: {e}")))?;
-        response.bytes().await.map_err(|e| KmsError::KmsInternal(format!("The leader's reply was lost: {e}")))
+        response
+            .bytes()
+            .await
+            .map_err(|e| KmsError::KmsInternal(format!("The leader's reply was lost: {e}")))
     }
 
     /// Returns once this node's state reflects every write acknowledged (anywhere in the
@@ -196,13 +229,23 @@ impl RegionRaft {
         let deadline = Instant::now() + self.settings.leader_wait;
         loop {
             let leader = match self.raft.get_read_log_id().await {
-                Ok((read_log_id, _)) => return self.wait_applied(read_log_id.map(|l| l.index), deadline).await,
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => leader_of(&forward),
+                Ok((read_log_id, _)) => {
+                    return self
+                        .wait_applied(read_log_id.map(|l| l.index), deadline)
+                        .await
+                }
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                    leader_of(&forward)
+                }
                 Err(RaftError::APIError(e)) => {
                     tracing::debug!(error = %e, "read barrier: leadership not confirmed");
                     None
                 }
-                Err(e) => return Err(KmsError::KmsInternal(format!("The read could not be served: {e}"))),
+                Err(e) => {
+                    return Err(KmsError::KmsInternal(format!(
+                        "The read could not be served: {e}"
+                    )))
+                }
             };
             if let Some((_, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
                 if let Ok(bytes) = self.post(&addr, "read-index", Vec::new()).await {
@@ -220,7 +263,11 @@ impl RegionRaft {
 
     async fn wait_applied(&self, index: Option<u64>, deadline: Instant) -> Result<(), KmsError> {
         let Some(index) = index else { return Ok(()) };
-        if self.reader.last_applied_index().is_some_and(|applied| applied >= index) {
+        if self
+            .reader
+            .last_applied_index()
+            .is_some_and(|applied| applied >= index)
+        {
             return Ok(());
         }
         let timeout = deadline.saturating_duration_since(Instant::now());
@@ -253,14 +300,19 @@ fn leader_of(forward: &ForwardToLeader<u64, BasicNode>) -> Option<(u64, String)>
 }
 
 fn no_leader() -> KmsError {
-    KmsError::DependencyTimeout("The region has no leader right now (election in progress); retry.".into())
+    KmsError::DependencyTimeout(
+        "The region has no leader right now (election in progress); retry.".into(),
+    )
 }
 
 /// Maps any handler outcome to a bincode body (HTTP 200) or a 400 for an undecodable request.
 fn reply<T: serde::Serialize>(value: &T) -> (axum::http::StatusCode, Vec<u8>) {
     match encode(value) {
         Ok(bytes) => (axum::http::StatusCode::OK, bytes),
-        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.into_bytes()),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.into_bytes(),
+        ),
     }
 }
 
@@ -268,28 +320,40 @@ fn bad_request(e: String) -> (axum::http::StatusCode, Vec<u8>) {
     (axum::http::StatusCode::BAD_REQUEST, e.into_bytes())
 }
 
-async fn append(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+async fn append(
+    AxumState(node): AxumState<Shared>,
+    body: Bytes,
+) -> (axum::http::StatusCode, Vec<u8>) {
     match decode(&body) {
         Ok(request) => reply(&node.raft.append_entries(request).await),
         Err(e) => bad_request(e),
     }
 }
 
-async fn vote(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+async fn vote(
+    AxumState(node): AxumState<Shared>,
+    body: Bytes,
+) -> (axum::http::StatusCode, Vec<u8>) {
     match decode(&body) {
         Ok(request) => reply(&node.raft.vote(request).await),
         Err(e) => bad_request(e),
     }
 }
 
-async fn snapshot(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+async fn snapshot(
+    AxumState(node): AxumState<Shared>,
+    body: Bytes,
+) -> (axum::http::StatusCode, Vec<u8>) {
     match decode(&body) {
         Ok(request) => reply(&node.raft.install_snapshot(request).await),
         Err(e) => bad_request(e),
     }
 }
 
-async fn forwarded_write(AxumState(node): AxumState<Shared>, body: Bytes) -> (axum::http::StatusCode, Vec<u8>) {
+async fn forwarded_write(
+    AxumState(node): AxumState<Shared>,
+    body: Bytes,
+) -> (axum::http::StatusCode, Vec<u8>) {
     let request: ForwardedWrite = match decode(&body) {
         Ok(request) => request,
         Err(e) => return bad_request(e),
@@ -297,9 +361,13 @@ async fn forwarded_write(AxumState(node): AxumState<Shared>, body: Bytes) -> (ax
     let answer: WriteReply = match node.raft.client_write(request.command).await {
         Ok(response) => ForwardReply::Done(response.data.0),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-            ForwardReply::NotLeader { leader: leader_of(&forward) }
+            ForwardReply::NotLeader {
+                leader: leader_of(&forward),
+            }
         }
-        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!("The write could not be committed: {e}")))),
+        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!(
+            "The write could not be committed: {e}"
+        )))),
     };
     reply(&answer)
 }
@@ -308,9 +376,13 @@ async fn read_index(AxumState(node): AxumState<Shared>) -> (axum::http::StatusCo
     let answer: ReadIndexReply = match node.raft.get_read_log_id().await {
         Ok((read_log_id, _)) => ForwardReply::Done(Ok(read_log_id.map(|l| l.index).unwrap_or(0))),
         Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
-            ForwardReply::NotLeader { leader: leader_of(&forward) }
+            ForwardReply::NotLeader {
+                leader: leader_of(&forward),
+            }
         }
-        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!("The read could not be served: {e}")))),
+        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!(
+            "The read could not be served: {e}"
+        )))),
     };
     reply(&answer)
 }

@@ -10,18 +10,32 @@ impl Kms {
     pub(crate) async fn create_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
         let alias_name = required(request.alias_name, "aliasName")?;
         validate_new_alias_name(&alias_name)?;
-        let key = self.resolve(Some(required(request.target_key_id, "targetKeyId")?), false).await?;
+        let key = self
+            .resolve(Some(required(request.target_key_id, "targetKeyId")?), false)
+            .await?;
         let now_ms = self.now_ms();
-        self.write(Command::CreateAlias { alias_name, target_key_id: key.key_id, now_ms }).await?;
+        self.write(Command::CreateAlias {
+            alias_name,
+            target_key_id: key.key_id,
+            now_ms,
+        })
+        .await?;
         Ok(Empty {})
     }
 
     pub(crate) async fn update_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
         let alias_name = required(request.alias_name, "aliasName")?;
         validate_new_alias_name(&alias_name)?;
-        let key = self.resolve(Some(required(request.target_key_id, "targetKeyId")?), false).await?;
+        let key = self
+            .resolve(Some(required(request.target_key_id, "targetKeyId")?), false)
+            .await?;
         let now_ms = self.now_ms();
-        self.write(Command::UpdateAlias { alias_name, target_key_id: key.key_id, now_ms }).await?;
+        self.write(Command::UpdateAlias {
+            alias_name,
+            target_key_id: key.key_id,
+            now_ms,
+        })
+        .await?;
         Ok(Empty {})
     }
 
@@ -32,7 +46,10 @@ impl Kms {
         Ok(Empty {})
     }
 
-    pub(crate) async fn list_aliases(&self, request: ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
+    pub(crate) async fn list_aliases(
+        &self,
+        request: ListAliasesRequest,
+    ) -> Result<ListAliasesResponse, KmsError> {
         let limit = limit(request.limit, 50, 100)?;
         let filter = match request.key_id {
             Some(key_id) => Some(self.resolve(Some(key_id), false).await?.key_id),
@@ -42,9 +59,9 @@ impl Kms {
         let (region, account) = (&self.region, &self.account_id);
         let (page, more) = self
             .read(|state| {
-                let mut aliases = state
-                    .aliases_after(marker.as_deref())
-                    .filter(|(_, alias)| filter.as_ref().is_none_or(|id| &alias.target_key_id == id));
+                let mut aliases = state.aliases_after(marker.as_deref()).filter(|(_, alias)| {
+                    filter.as_ref().is_none_or(|id| &alias.target_key_id == id)
+                });
                 let page: Vec<AliasListEntry> = aliases
                     .by_ref()
                     .take(limit)
@@ -59,7 +76,13 @@ impl Kms {
                 (page, aliases.next().is_some())
             })
             .await?;
-        let next_marker = more.then(|| page.last().map(|a| a.alias_name.clone())).flatten();
-        Ok(ListAliasesResponse { aliases: page, truncated: next_marker.is_some(), next_marker })
+        let next_marker = more
+            .then(|| page.last().map(|a| a.alias_name.clone()))
+            .flatten();
+        Ok(ListAliasesResponse {
+            aliases: page,
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
     }
 }

@@ -83,8 +83,10 @@ fn default_account() -> String {
 impl NodeConfig {
     /// Reads a config file and applies the environment overrides.
     pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut config: NodeConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: NodeConfig =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config.apply_env()?;
         config.validate()?;
         Ok(config)
@@ -115,7 +117,10 @@ impl NodeConfig {
 
     /// The accepted access keys as a lookup table.
     pub fn credential_map(&self) -> HashMap<String, String> {
-        self.credentials.iter().map(|c| (c.access_key_id.clone(), c.secret_access_key.clone())).collect()
+        self.credentials
+            .iter()
+            .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
+            .collect()
     }
 }
 
@@ -125,9 +130,10 @@ pub fn parse_credentials(pairs: &str) -> anyhow::Result<Vec<Credential>> {
         .split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|pair| match pair.trim().split_once(':') {
-            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
-                Ok(Credential { access_key_id: id.to_string(), secret_access_key: secret.to_string() })
-            }
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(Credential {
+                access_key_id: id.to_string(),
+                secret_access_key: secret.to_string(),
+            }),
             _ => bail!("TRENT_CREDENTIALS entries must be access_key_id:secret, got '{pair}'"),
         })
         .collect()

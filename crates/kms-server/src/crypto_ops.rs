@@ -53,22 +53,32 @@ fn check_encrypt_key(key: &KeyRecord, operation: &str) -> Result<(), KmsError> {
 
 fn dry_run(requested: Option<bool>) -> Result<(), KmsError> {
     if requested == Some(true) {
-        return Err(KmsError::DryRunOperation("The request would have succeeded, but the DryRun option is set.".into()));
+        return Err(KmsError::DryRunOperation(
+            "The request would have succeeded, but the DryRun option is set.".into(),
+        ));
     }
     Ok(())
 }
 
 impl Kms {
-    fn seal(&self, key: &KeyRecord, plaintext: &[u8], context: &EncryptionContext) -> Result<Sealed, KmsError> {
-        let current = key
-            .current_material()
-            .ok_or_else(|| KmsError::KmsInvalidState(format!("{} has no key material.", key.arn)))?;
+    fn seal(
+        &self,
+        key: &KeyRecord,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Sealed, KmsError> {
+        let current = key.current_material().ok_or_else(|| {
+            KmsError::KmsInvalidState(format!("{} has no key material.", key.arn))
+        })?;
         let material = self.unwrap_material(key, &current.material_id)?;
         let material_id = kms_crypto::MaterialId::from_hex(&current.material_id)
             .ok_or_else(|| KmsError::KmsInternal("Stored material id is malformed.".into()))?;
         let blob = ciphertext::encrypt(&material, &key.key_id, &material_id, plaintext, context)
             .map_err(|_| KmsError::KmsInternal("Encryption failed.".into()))?;
-        Ok(Sealed { blob, material_id: current.material_id.clone() })
+        Ok(Sealed {
+            blob,
+            material_id: current.material_id.clone(),
+        })
     }
 
     /// Opens a symmetric ciphertext. `expected` is the caller's KeyId, if any; the blob names
@@ -100,26 +110,53 @@ impl Kms {
         };
         check_encrypt_key(&key, operation)?;
         let material = self.unwrap_material(&key, &material_id)?;
-        let plaintext = ciphertext::decrypt(&material, blob, context).map_err(|_| KmsError::InvalidCiphertext)?;
-        Ok(Opened { plaintext, key, material_id })
+        let plaintext = ciphertext::decrypt(&material, blob, context)
+            .map_err(|_| KmsError::InvalidCiphertext)?;
+        Ok(Opened {
+            plaintext,
+            key,
+            material_id,
+        })
     }
 
-    pub(crate) async fn encrypt(&self, request: EncryptRequest) -> Result<EncryptResponse, KmsError> {
+    pub(crate) async fn encrypt(
+        &self,
+        request: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
         let plaintext = required(request.plaintext, "plaintext")?;
         length_within(plaintext.0.len(), 1, MAX_PLAINTEXT, "plaintext")?;
-        let algorithm = check_algorithm(request.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let algorithm = check_algorithm(
+            request.encryption_algorithm.as_deref(),
+            "encryptionAlgorithm",
+        )?;
         let key = self.resolve(request.key_id, true).await?;
         check_encrypt_key(&key, "Encrypt")?;
         dry_run(request.dry_run)?;
-        let sealed = self.seal(&key, &plaintext.0, &request.encryption_context.unwrap_or_default())?;
-        Ok(EncryptResponse { ciphertext_blob: Blob(sealed.blob), key_id: key.arn, encryption_algorithm: algorithm })
+        let sealed = self.seal(
+            &key,
+            &plaintext.0,
+            &request.encryption_context.unwrap_or_default(),
+        )?;
+        Ok(EncryptResponse {
+            ciphertext_blob: Blob(sealed.blob),
+            key_id: key.arn,
+            encryption_algorithm: algorithm,
+        })
     }
 
-    pub(crate) async fn decrypt(&self, request: DecryptRequest) -> Result<DecryptResponse, KmsError> {
+    pub(crate) async fn decrypt(
+        &self,
+        request: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
         let blob = required(request.ciphertext_blob, "ciphertextBlob")?;
-        let algorithm = check_algorithm(request.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let algorithm = check_algorithm(
+            request.encryption_algorithm.as_deref(),
+            "encryptionAlgorithm",
+        )?;
         let context = request.encryption_context.unwrap_or_default();
-        let opened = self.open(&blob.0, &context, request.key_id, "Decrypt").await?;
+        let opened = self
+            .open(&blob.0, &context, request.key_id, "Decrypt")
+            .await?;
         dry_run(request.dry_run)?;
         Ok(DecryptResponse {
             key_id: opened.key.arn,
@@ -129,15 +166,24 @@ impl Kms {
         })
     }
 
-    pub(crate) async fn re_encrypt(&self, request: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
+    pub(crate) async fn re_encrypt(
+        &self,
+        request: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
         let blob = required(request.ciphertext_blob, "ciphertextBlob")?;
         let destination_key_id = required(request.destination_key_id, "destinationKeyId")?;
-        let source_algorithm =
-            check_algorithm(request.source_encryption_algorithm.as_deref(), "sourceEncryptionAlgorithm")?;
-        let destination_algorithm =
-            check_algorithm(request.destination_encryption_algorithm.as_deref(), "destinationEncryptionAlgorithm")?;
+        let source_algorithm = check_algorithm(
+            request.source_encryption_algorithm.as_deref(),
+            "sourceEncryptionAlgorithm",
+        )?;
+        let destination_algorithm = check_algorithm(
+            request.destination_encryption_algorithm.as_deref(),
+            "destinationEncryptionAlgorithm",
+        )?;
         let source_context = request.source_encryption_context.unwrap_or_default();
-        let opened = self.open(&blob.0, &source_context, request.source_key_id, "ReEncrypt").await?;
+        let opened = self
+            .open(&blob.0, &source_context, request.source_key_id, "ReEncrypt")
+            .await?;
         let destination = self.resolve(Some(destination_key_id), true).await?;
         check_encrypt_key(&destination, "ReEncrypt")?;
         dry_run(request.dry_run)?;
@@ -161,7 +207,9 @@ impl Kms {
     ) -> Result<GenerateDataKeyResponse, KmsError> {
         let length = match (request.key_spec.as_deref(), request.number_of_bytes) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err(KmsError::Validation("Please specify either number of bytes or key spec.".into()))
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ))
             }
             (Some(spec), None) => match parse_enum::<DataKeySpec>(spec, "keySpec")? {
                 DataKeySpec::Aes256 => 32,
@@ -173,7 +221,11 @@ impl Kms {
         check_encrypt_key(&key, "GenerateDataKey")?;
         dry_run(request.dry_run)?;
         let data_key = zeroize::Zeroizing::new(kms_crypto::random_bytes(length));
-        let sealed = self.seal(&key, &data_key, &request.encryption_context.unwrap_or_default())?;
+        let sealed = self.seal(
+            &key,
+            &data_key,
+            &request.encryption_context.unwrap_or_default(),
+        )?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Blob(sealed.blob),
             plaintext: with_plaintext.then(|| Blob(data_key.to_vec())),
@@ -182,11 +234,23 @@ impl Kms {
         })
     }
 
-    pub(crate) fn generate_random(&self, request: GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
+    pub(crate) fn generate_random(
+        &self,
+        request: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
         if request.custom_key_store_id.is_some() {
-            return Err(KmsError::UnsupportedOperation("Custom key stores are not supported by Trent yet.".into()));
+            return Err(KmsError::UnsupportedOperation(
+                "Custom key stores are not supported by Trent yet.".into(),
+            ));
         }
-        let length = in_range(required(request.number_of_bytes, "numberOfBytes")?, 1, 1024, "numberOfBytes")?;
-        Ok(GenerateRandomResponse { plaintext: Blob(kms_crypto::random_bytes(length as usize)) })
+        let length = in_range(
+            required(request.number_of_bytes, "numberOfBytes")?,
+            1,
+            1024,
+            "numberOfBytes",
+        )?;
+        Ok(GenerateRandomResponse {
+            plaintext: Blob(kms_crypto::random_bytes(length as usize)),
+        })
     }
 }

@@ -23,7 +23,10 @@ pub async fn run(raft: Arc<RegionRaft>, clock: Clock) {
             continue;
         }
         let now_ms = clock();
-        let due = raft.reader().read(|state| state.next_deletion_ms()).is_some_and(|at| at <= now_ms);
+        let due = raft
+            .reader()
+            .read(|state| state.next_deletion_ms())
+            .is_some_and(|at| at <= now_ms);
         if !due {
             continue;
         }

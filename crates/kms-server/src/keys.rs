@@ -44,13 +44,22 @@ fn key_shape(request: &CreateKeyRequest, region: &str) -> Result<KeyShape, KmsEr
         )));
     }
     if spec == KeySpec::Sm2 && !region.starts_with("cn-") {
-        return Err(KmsError::Validation(format!("KeySpec SM2 is not supported in region {region}.")));
+        return Err(KmsError::Validation(format!(
+            "KeySpec SM2 is not supported in region {region}."
+        )));
     }
-    Ok(KeyShape { spec, usage, origin })
+    Ok(KeyShape {
+        spec,
+        usage,
+        origin,
+    })
 }
 
 impl Kms {
-    pub(crate) async fn create_key(&self, request: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+    pub(crate) async fn create_key(
+        &self,
+        request: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, KmsError> {
         let shape = key_shape(&request, &self.region)?;
         let description = request.description.clone().unwrap_or_default();
         length_within(description.chars().count(), 0, 8192, "description")?;
@@ -63,18 +72,27 @@ impl Kms {
         };
         let tags = validate::tags(request.tags.as_deref().unwrap_or_default())?;
         if tags.len() > kms_core::MAX_TAGS_PER_KEY {
-            return Err(KmsError::Tag(format!("A key can have at most {} tags.", kms_core::MAX_TAGS_PER_KEY)));
+            return Err(KmsError::Tag(format!(
+                "A key can have at most {} tags.",
+                kms_core::MAX_TAGS_PER_KEY
+            )));
         }
         if request.custom_key_store_id.is_some() || request.xks_key_id.is_some() {
-            return Err(KmsError::UnsupportedOperation("Custom key stores are not supported by Trent yet.".into()));
+            return Err(KmsError::UnsupportedOperation(
+                "Custom key stores are not supported by Trent yet.".into(),
+            ));
         }
         match (shape.origin, shape.spec) {
             (Origin::AwsKms, KeySpec::SymmetricDefault) => {}
             (Origin::AwsKms, spec) => {
-                return Err(KmsError::UnsupportedOperation(format!("KeySpec {spec} is not supported by Trent yet.")))
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "KeySpec {spec} is not supported by Trent yet."
+                )))
             }
             (origin, _) => {
-                return Err(KmsError::UnsupportedOperation(format!("Origin {origin} is not supported by Trent yet.")))
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "Origin {origin} is not supported by Trent yet."
+                )))
             }
         }
         let multi_region = request.multi_region.unwrap_or(false);
@@ -82,7 +100,9 @@ impl Kms {
         let now_ms = self.now_ms();
         let material = KeyMaterial::generate_symmetric();
         let material_id = MaterialId::generate().to_hex();
-        let wrapped = self.root_key.wrap(&material, &material_context(&key_id, &material_id));
+        let wrapped = self
+            .root_key
+            .wrap(&material, &material_context(&key_id, &material_id));
         let record = KeyRecord {
             arn: key_arn(&self.region, &self.account_id, &key_id),
             key_id,
@@ -98,10 +118,16 @@ impl Kms {
             multi_region,
             policy,
             tags: tags.into_iter().collect(),
-            materials: vec![WrappedMaterial { material_id, wrapped, created_ms: now_ms }],
+            materials: vec![WrappedMaterial {
+                material_id,
+                wrapped,
+                created_ms: now_ms,
+            }],
         };
         let created = self.write_key(Command::CreateKey { record }).await?;
-        Ok(CreateKeyResponse { key_metadata: self.metadata(&created) })
+        Ok(CreateKeyResponse {
+            key_metadata: self.metadata(&created),
+        })
     }
 
     /// KeyMetadata for a key of this region, with its multi-region configuration.
@@ -110,19 +136,30 @@ impl Kms {
         if key.multi_region {
             metadata.multi_region_configuration = Some(MultiRegionConfiguration {
                 multi_region_key_type: MultiRegionKeyType::Primary,
-                primary_key: MultiRegionKey { arn: key.arn.clone(), region: self.region.clone() },
+                primary_key: MultiRegionKey {
+                    arn: key.arn.clone(),
+                    region: self.region.clone(),
+                },
                 replica_keys: Vec::new(),
             });
         }
         metadata
     }
 
-    pub(crate) async fn describe_key(&self, request: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
+    pub(crate) async fn describe_key(
+        &self,
+        request: DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse, KmsError> {
         let key = self.resolve(request.key_id, true).await?;
-        Ok(DescribeKeyResponse { key_metadata: self.metadata(&key) })
+        Ok(DescribeKeyResponse {
+            key_metadata: self.metadata(&key),
+        })
     }
 
-    pub(crate) async fn list_keys(&self, request: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+    pub(crate) async fn list_keys(
+        &self,
+        request: ListKeysRequest,
+    ) -> Result<ListKeysResponse, KmsError> {
         let limit = limit(request.limit, 100, 1000)?;
         let marker = request.marker.as_deref();
         if marker.is_some_and(|m| !is_valid_key_id(m)) {
@@ -134,26 +171,50 @@ impl Kms {
                 let page: Vec<KeyListEntry> = keys
                     .by_ref()
                     .take(limit)
-                    .map(|k| KeyListEntry { key_id: k.key_id.clone(), key_arn: k.arn.clone() })
+                    .map(|k| KeyListEntry {
+                        key_id: k.key_id.clone(),
+                        key_arn: k.arn.clone(),
+                    })
                     .collect();
                 (page, keys.next().is_some())
             })
             .await?;
-        let next_marker = more.then(|| page.last().map(|k| k.key_id.clone())).flatten();
-        Ok(ListKeysResponse { keys: page, truncated: next_marker.is_some(), next_marker })
+        let next_marker = more
+            .then(|| page.last().map(|k| k.key_id.clone()))
+            .flatten();
+        Ok(ListKeysResponse {
+            keys: page,
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
     }
 
-    pub(crate) async fn update_key_description(&self, request: UpdateKeyDescriptionRequest) -> Result<Empty, KmsError> {
+    pub(crate) async fn update_key_description(
+        &self,
+        request: UpdateKeyDescriptionRequest,
+    ) -> Result<Empty, KmsError> {
         let description = required(request.description, "description")?;
         length_within(description.chars().count(), 0, 8192, "description")?;
         let key = self.resolve(request.key_id, false).await?;
-        self.write_key(Command::UpdateKeyDescription { key_id: key.key_id, description }).await?;
+        self.write_key(Command::UpdateKeyDescription {
+            key_id: key.key_id,
+            description,
+        })
+        .await?;
         Ok(Empty {})
     }
 
-    pub(crate) async fn set_enabled(&self, request: KeyIdRequest, enabled: bool) -> Result<Empty, KmsError> {
+    pub(crate) async fn set_enabled(
+        &self,
+        request: KeyIdRequest,
+        enabled: bool,
+    ) -> Result<Empty, KmsError> {
         let key = self.resolve(request.key_id, false).await?;
-        self.write_key(Command::SetKeyEnabled { key_id: key.key_id, enabled }).await?;
+        self.write_key(Command::SetKeyEnabled {
+            key_id: key.key_id,
+            enabled,
+        })
+        .await?;
         Ok(Empty {})
     }
 
@@ -161,10 +222,19 @@ impl Kms {
         &self,
         request: ScheduleKeyDeletionRequest,
     ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
-        let days = in_range(request.pending_window_in_days.unwrap_or(30), 7, 30, "pendingWindowInDays")? as u32;
+        let days = in_range(
+            request.pending_window_in_days.unwrap_or(30),
+            7,
+            30,
+            "pendingWindowInDays",
+        )? as u32;
         let key = self.resolve(request.key_id, false).await?;
         let deletion_ms = self.now_ms() + i64::from(days) * DAY_MS;
-        let command = Command::ScheduleKeyDeletion { key_id: key.key_id, deletion_ms, pending_window_days: days };
+        let command = Command::ScheduleKeyDeletion {
+            key_id: key.key_id,
+            deletion_ms,
+            pending_window_days: days,
+        };
         let key = self.write_key(command).await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: key.arn.clone(),
@@ -174,9 +244,14 @@ impl Kms {
         })
     }
 
-    pub(crate) async fn cancel_key_deletion(&self, request: KeyIdRequest) -> Result<CancelKeyDeletionResponse, KmsError> {
+    pub(crate) async fn cancel_key_deletion(
+        &self,
+        request: KeyIdRequest,
+    ) -> Result<CancelKeyDeletionResponse, KmsError> {
         let key = self.resolve(request.key_id, false).await?;
-        let key = self.write_key(Command::CancelKeyDeletion { key_id: key.key_id }).await?;
+        let key = self
+            .write_key(Command::CancelKeyDeletion { key_id: key.key_id })
+            .await?;
         Ok(CancelKeyDeletionResponse { key_id: key.arn })
     }
 }
@@ -196,19 +271,41 @@ mod tests {
     use super::*;
 
     fn request(spec: Option<&str>, usage: Option<&str>) -> CreateKeyRequest {
-        CreateKeyRequest { key_spec: spec.map(String::from), key_usage: usage.map(String::from), ..Default::default() }
+        CreateKeyRequest {
+            key_spec: spec.map(String::from),
+            key_usage: usage.map(String::from),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn key_shapes_follow_aws_defaults_and_pairs() {
         let shape = key_shape(&request(None, None), "us-east-1").expect("default");
-        assert_eq!((shape.spec, shape.usage, shape.origin), (KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt, Origin::AwsKms));
+        assert_eq!(
+            (shape.spec, shape.usage, shape.origin),
+            (
+                KeySpec::SymmetricDefault,
+                KeyUsage::EncryptDecrypt,
+                Origin::AwsKms
+            )
+        );
         assert!(key_shape(&request(Some("HMAC_256"), None), "us-east-1").is_err());
-        assert!(key_shape(&request(Some("HMAC_256"), Some("GENERATE_VERIFY_MAC")), "us-east-1").is_ok());
-        assert!(key_shape(&request(Some("ECC_NIST_P256"), Some("ENCRYPT_DECRYPT")), "us-east-1").is_err());
+        assert!(key_shape(
+            &request(Some("HMAC_256"), Some("GENERATE_VERIFY_MAC")),
+            "us-east-1"
+        )
+        .is_ok());
+        assert!(key_shape(
+            &request(Some("ECC_NIST_P256"), Some("ENCRYPT_DECRYPT")),
+            "us-east-1"
+        )
+        .is_err());
         assert!(key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "us-east-1").is_err());
         assert!(key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "cn-north-1").is_ok());
-        assert!(matches!(key_shape(&request(Some("AES"), None), "us-east-1"), Err(KmsError::Validation(_))));
+        assert!(matches!(
+            key_shape(&request(Some("AES"), None), "us-east-1"),
+            Err(KmsError::Validation(_))
+        ));
     }
 
     #[test]

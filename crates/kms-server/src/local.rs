@@ -19,7 +19,9 @@ struct Started {
 /// Reads every `*.toml` under `cluster_dir/<region>/`, sorted by path.
 pub fn read_topology(cluster_dir: &Path) -> anyhow::Result<Vec<(PathBuf, NodeConfig)>> {
     let mut files = Vec::new();
-    for region in std::fs::read_dir(cluster_dir).with_context(|| format!("reading {}", cluster_dir.display()))? {
+    for region in std::fs::read_dir(cluster_dir)
+        .with_context(|| format!("reading {}", cluster_dir.display()))?
+    {
         let region = region?.path();
         if !region.is_dir() {
             continue;
@@ -32,7 +34,10 @@ pub fn read_topology(cluster_dir: &Path) -> anyhow::Result<Vec<(PathBuf, NodeCon
         }
     }
     files.sort();
-    files.into_iter().map(|f| NodeConfig::load(&f).map(|c| (f, c))).collect()
+    files
+        .into_iter()
+        .map(|f| NodeConfig::load(&f).map(|c| (f, c)))
+        .collect()
 }
 
 /// Runs the local cluster until SIGINT/SIGTERM.
@@ -46,14 +51,18 @@ pub async fn up(cluster_dir: &Path, data_dir: &Path) -> anyhow::Result<()> {
         if let Some(parent) = config.root_key_path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        RootKey::load_or_create(&config.root_key_path)
-            .with_context(|| format!("preparing the root key {}", config.root_key_path.display()))?;
+        RootKey::load_or_create(&config.root_key_path).with_context(|| {
+            format!("preparing the root key {}", config.root_key_path.display())
+        })?;
     }
     let exe = std::env::current_exe().context("locating the trent binary")?;
     let mut nodes = Vec::new();
     for (path, config) in topology {
         let log_path = data_dir.join(format!("{}-node{}.log", config.region, config.node_id));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let child = Command::new(&exe)
             .arg("serve")
             .arg("--config")
@@ -67,7 +76,10 @@ pub async fn up(cluster_dir: &Path, data_dir: &Path) -> anyhow::Result<()> {
     let ready = wait_ready(&nodes).await;
     if let Err(e) = ready {
         stop(&mut nodes).await;
-        return Err(e.context(format!("the cluster did not come up; see the logs in {}", data_dir.display())));
+        return Err(e.context(format!(
+            "the cluster did not come up; see the logs in {}",
+            data_dir.display()
+        )));
     }
     write_cluster_json(&nodes, data_dir)?;
     print_banner(&nodes, data_dir);
@@ -85,7 +97,11 @@ async fn wait_ready(nodes: &[Started]) -> anyhow::Result<()> {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("node {} of {} did not answer", node.config.node_id, node.config.region);
+                bail!(
+                    "node {} of {} did not answer",
+                    node.config.node_id,
+                    node.config.region
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -95,13 +111,24 @@ async fn wait_ready(nodes: &[Started]) -> anyhow::Result<()> {
 
 /// Ready means: a signed ListKeys through this node succeeds (so the region has a leader).
 async fn ready(http: &reqwest::Client, config: &NodeConfig) -> bool {
-    let Some(credential) = config.credentials.first() else { return false };
+    let Some(credential) = config.credentials.first() else {
+        return false;
+    };
     let host = config.api_addr.clone();
     let body = b"{}";
     let target = "TrentService.ListKeys";
     let content_type = "application/x-amz-json-1.1";
-    let headers = [("host", host.as_str()), ("content-type", content_type), ("x-amz-target", target)];
-    let input = kms_api::sigv4::SigningInput { method: "POST", uri: "/", headers: &headers, body };
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", content_type),
+        ("x-amz-target", target),
+    ];
+    let input = kms_api::sigv4::SigningInput {
+        method: "POST",
+        uri: "/",
+        headers: &headers,
+        body,
+    };
     let signed = kms_api::sigv4::sign(
         &input,
         (&credential.access_key_id, &credential.secret_access_key),
@@ -131,7 +158,10 @@ fn write_cluster_json(nodes: &[Started], data_dir: &Path) -> anyhow::Result<()> 
             .entry(node.config.region.clone())
             .or_insert_with(|| serde_json::json!({"endpoints": []}));
         if let Some(list) = entry["endpoints"].as_array_mut() {
-            list.push(serde_json::Value::String(format!("http://{}", node.config.api_addr)));
+            list.push(serde_json::Value::String(format!(
+                "http://{}",
+                node.config.api_addr
+            )));
         }
     }
     let document = serde_json::json!({
@@ -143,30 +173,50 @@ fn write_cluster_json(nodes: &[Started], data_dir: &Path) -> anyhow::Result<()> 
         "regions": regions,
     });
     let path = data_dir.join("cluster.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&document)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, serde_json::to_string_pretty(&document)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn print_banner(nodes: &[Started], data_dir: &Path) {
     let first = &nodes[0].config;
     let credential = &first.credentials[0];
-    println!("\nTrent is running: region {} with {} nodes (data in {}).", first.region, nodes.len(), data_dir.display());
+    println!(
+        "\nTrent is running: region {} with {} nodes (data in {}).",
+        first.region,
+        nodes.len(),
+        data_dir.display()
+    );
     for node in nodes {
-        println!("  node {} ({}): http://{}", node.config.node_id, node.config.region, node.config.api_addr);
+        println!(
+            "  node {} ({}): http://{}",
+            node.config.node_id, node.config.region, node.config.api_addr
+        );
     }
     println!("\nAccount {}; credentials:", first.account_id);
     println!("  export AWS_ACCESS_KEY_ID={}", credential.access_key_id);
-    println!("  export AWS_SECRET_ACCESS_KEY={}", credential.secret_access_key);
+    println!(
+        "  export AWS_SECRET_ACCESS_KEY={}",
+        credential.secret_access_key
+    );
     println!("  export AWS_DEFAULT_REGION={}", first.region);
     println!("\nTry:");
-    println!("  aws kms create-key --endpoint-url http://{} --region {}", first.api_addr, first.region);
-    println!("\nCluster description for tools: {}", data_dir.join("cluster.json").display());
+    println!(
+        "  aws kms create-key --endpoint-url http://{} --region {}",
+        first.api_addr, first.region
+    );
+    println!(
+        "\nCluster description for tools: {}",
+        data_dir.join("cluster.json").display()
+    );
     println!("Press Ctrl-C to stop.");
 }
 
 async fn wait_for_signal_or_exit(nodes: &mut [Started]) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     let mut check = tokio::time::interval(Duration::from_secs(1));
@@ -190,11 +240,17 @@ async fn wait_for_signal_or_exit(nodes: &mut [Started]) {
 async fn stop(nodes: &mut [Started]) {
     for node in nodes.iter() {
         if let Some(pid) = node.child.id() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
         }
     }
     for node in nodes.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(10), node.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), node.child.wait())
+            .await
+            .is_err()
+        {
             let _ = node.child.kill().await;
         }
     }

@@ -4,7 +4,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "trent", about = "A self-hosted key management service speaking the AWS KMS API")]
+#[command(
+    name = "trent",
+    about = "A self-hosted key management service speaking the AWS KMS API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -43,14 +46,20 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Commands::Serve { config } => kms_server::node::serve(kms_server::config::NodeConfig::load(&config)?).await,
+        Commands::Serve { config } => {
+            kms_server::node::serve(kms_server::config::NodeConfig::load(&config)?).await
+        }
         Commands::RootKey { create } => {
             kms_crypto::RootKey::create_file(&create)?;
             println!("created {}", create.display());
             Ok(())
         }
-        Commands::Up { cluster_dir, data_dir } => kms_server::local::up(&cluster_dir, &data_dir).await,
+        Commands::Up {
+            cluster_dir,
+            data_dir,
+        } => kms_server::local::up(&cluster_dir, &data_dir).await,
     }
 }

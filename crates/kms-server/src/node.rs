@@ -18,16 +18,23 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
 /// [`serve`] with an injected clock.
 pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Result<()> {
-    let root_key = RootKey::load(&config.root_key_path)
-        .with_context(|| format!("loading the region root key {}", config.root_key_path.display()))?;
+    let root_key = RootKey::load(&config.root_key_path).with_context(|| {
+        format!(
+            "loading the region root key {}",
+            config.root_key_path.display()
+        )
+    })?;
     let settings = RaftSettings {
         heartbeat_ms: config.raft.heartbeat_ms,
         election_timeout_ms: config.raft.election_timeout_ms,
         snapshot_after_entries: config.raft.snapshot_after_entries,
         leader_wait: Duration::from_secs(5),
     };
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let raft = RegionRaft::start(config.node_id, &config.data_dir, settings).await.map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let raft = RegionRaft::start(config.node_id, &config.data_dir, settings)
+        .await
+        .map_err(anyhow::Error::msg)?;
 
     let internal = tokio::net::TcpListener::bind(&config.raft_addr)
         .await
@@ -36,11 +43,22 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         .await
         .with_context(|| format!("binding the API address {}", config.api_addr))?;
 
-    if config.bootstrap && raft.initialize(config.members.clone()).await.map_err(anyhow::Error::msg)? {
+    if config.bootstrap
+        && raft
+            .initialize(config.members.clone())
+            .await
+            .map_err(anyhow::Error::msg)?
+    {
         tracing::info!(members = ?config.members, "formed a new region");
     }
 
-    let kms = Arc::new(Kms::new(raft.clone(), root_key, config.region.clone(), config.account_id.clone(), clock.clone()));
+    let kms = Arc::new(Kms::new(
+        raft.clone(),
+        root_key,
+        config.region.clone(),
+        config.account_id.clone(),
+        clock.clone(),
+    ));
     let credentials: Arc<dyn CredentialStore + Send + Sync> = Arc::new(config.credential_map());
     let api_config = ApiConfig::new(vec![config.region.clone()], credentials);
     let api_router = kms_api::router(api_config, kms);
@@ -52,10 +70,14 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let api_task = tokio::spawn(
-        axum::serve(api, api_router).with_graceful_shutdown(stopped(stop_rx.clone())).into_future(),
+        axum::serve(api, api_router)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
     );
     let internal_task = tokio::spawn(
-        axum::serve(internal, internal_router).with_graceful_shutdown(stopped(stop_rx.clone())).into_future(),
+        axum::serve(internal, internal_router)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
     );
     let deletion_task = tokio::spawn(crate::deletion::run(raft.clone(), clock));
     tracing::info!(node_id = config.node_id, region = %config.region, api = %config.api_addr, raft = %config.raft_addr, "node serving");
@@ -73,8 +95,10 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::error!("could not install signal handlers; stop the node with SIGKILL");
         return std::future::pending().await;
     };

@@ -15,14 +15,27 @@ use std::sync::Arc;
 /// Milliseconds since the Unix epoch; injected so tests can move time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-/// The system clock.
+fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The system clock. In builds with the `testing` feature, if `TRENT_TEST_CLOCK_OFFSET_FILE`
+/// names a file, its content (milliseconds, may be negative) is added to every reading, so tests
+/// can move a node's notion of time (deletion dates, clock skew) without waiting.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    })
+    #[cfg(feature = "testing")]
+    if let Some(path) = std::env::var_os("TRENT_TEST_CLOCK_OFFSET_FILE") {
+        return Arc::new(move || {
+            let offset = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok());
+            system_now_ms() + offset.unwrap_or(0)
+        });
+    }
+    Arc::new(system_now_ms)
 }
 
 /// One region's KMS service as served by one node.
@@ -36,8 +49,20 @@ pub struct Kms {
 
 impl Kms {
     /// Builds the service for `region` in `account_id`.
-    pub fn new(raft: Arc<RegionRaft>, root_key: RootKey, region: String, account_id: String, clock: Clock) -> Kms {
-        Kms { raft, root_key, region, account_id, clock }
+    pub fn new(
+        raft: Arc<RegionRaft>,
+        root_key: RootKey,
+        region: String,
+        account_id: String,
+        clock: Clock,
+    ) -> Kms {
+        Kms {
+            raft,
+            root_key,
+            region,
+            account_id,
+            clock,
+        }
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -53,7 +78,9 @@ impl Kms {
     pub(crate) async fn write_key(&self, command: Command) -> Result<KeyRecord, KmsError> {
         match self.write(command).await? {
             CommandOutput::Key(record) => Ok(*record),
-            other => Err(KmsError::KmsInternal(format!("Unexpected state machine answer {other:?}"))),
+            other => Err(KmsError::KmsInternal(format!(
+                "Unexpected state machine answer {other:?}"
+            ))),
         }
     }
 
@@ -64,19 +91,40 @@ impl Kms {
     }
 
     /// Resolves a `KeyId` member to a key, linearizably.
-    pub(crate) async fn resolve(&self, key_id: Option<String>, allow_alias: bool) -> Result<KeyRecord, KmsError> {
+    pub(crate) async fn resolve(
+        &self,
+        key_id: Option<String>,
+        allow_alias: bool,
+    ) -> Result<KeyRecord, KmsError> {
         let key_id = crate::validate::required(key_id, "keyId")?;
         let reference = KeyReference::parse(&key_id)?;
-        self.read(|state| state.resolve(&reference, &self.region, &self.account_id, allow_alias).cloned())
-            .await?
+        self.read(|state| {
+            state
+                .resolve(&reference, &self.region, &self.account_id, allow_alias)
+                .cloned()
+        })
+        .await?
     }
 
     /// Unwraps one material version of `key`.
-    pub(crate) fn unwrap_material(&self, key: &KeyRecord, material_id: &str) -> Result<KeyMaterial, KmsError> {
-        let wrapped = key.material(material_id).ok_or(KmsError::InvalidCiphertext)?;
+    pub(crate) fn unwrap_material(
+        &self,
+        key: &KeyRecord,
+        material_id: &str,
+    ) -> Result<KeyMaterial, KmsError> {
+        let wrapped = key
+            .material(material_id)
+            .ok_or(KmsError::InvalidCiphertext)?;
         self.root_key
-            .unwrap(&wrapped.wrapped, &material_context(&key.key_id, material_id))
-            .map_err(|_| KmsError::KmsInternal("Key material could not be unwrapped with this region's root key.".into()))
+            .unwrap(
+                &wrapped.wrapped,
+                &material_context(&key.key_id, material_id),
+            )
+            .map_err(|_| {
+                KmsError::KmsInternal(
+                    "Key material could not be unwrapped with this region's root key.".into(),
+                )
+            })
     }
 }
 
@@ -86,16 +134,24 @@ pub(crate) fn material_context(key_id: &str, material_id: &str) -> Vec<u8> {
 }
 
 impl KmsService for Kms {
-    async fn call(&self, ctx: RequestContext, body: serde_json::Value) -> Result<serde_json::Value, KmsError> {
+    async fn call(
+        &self,
+        ctx: RequestContext,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, KmsError> {
         use Operation as Op;
         match ctx.operation {
             Op::CreateKey => to_json(self.create_key(parse_request(body)?).await?),
             Op::DescribeKey => to_json(self.describe_key(parse_request(body)?).await?),
             Op::ListKeys => to_json(self.list_keys(parse_request(body)?).await?),
-            Op::UpdateKeyDescription => to_json(self.update_key_description(parse_request(body)?).await?),
+            Op::UpdateKeyDescription => {
+                to_json(self.update_key_description(parse_request(body)?).await?)
+            }
             Op::EnableKey => to_json(self.set_enabled(parse_request(body)?, true).await?),
             Op::DisableKey => to_json(self.set_enabled(parse_request(body)?, false).await?),
-            Op::ScheduleKeyDeletion => to_json(self.schedule_key_deletion(parse_request(body)?).await?),
+            Op::ScheduleKeyDeletion => {
+                to_json(self.schedule_key_deletion(parse_request(body)?).await?)
+            }
             Op::CancelKeyDeletion => to_json(self.cancel_key_deletion(parse_request(body)?).await?),
             Op::CreateAlias => to_json(self.create_alias(parse_request(body)?).await?),
             Op::UpdateAlias => to_json(self.update_alias(parse_request(body)?).await?),
@@ -110,10 +166,16 @@ impl KmsService for Kms {
             Op::Encrypt => to_json(self.encrypt(parse_request(body)?).await?),
             Op::Decrypt => to_json(self.decrypt(parse_request(body)?).await?),
             Op::ReEncrypt => to_json(self.re_encrypt(parse_request(body)?).await?),
-            Op::GenerateDataKey => to_json(self.generate_data_key(parse_request(body)?, true).await?),
-            Op::GenerateDataKeyWithoutPlaintext => to_json(self.generate_data_key(parse_request(body)?, false).await?),
+            Op::GenerateDataKey => {
+                to_json(self.generate_data_key(parse_request(body)?, true).await?)
+            }
+            Op::GenerateDataKeyWithoutPlaintext => {
+                to_json(self.generate_data_key(parse_request(body)?, false).await?)
+            }
             Op::GenerateRandom => to_json(self.generate_random(parse_request(body)?)?),
-            other => Err(KmsError::UnsupportedOperation(format!("Trent does not implement {other} yet."))),
+            other => Err(KmsError::UnsupportedOperation(format!(
+                "Trent does not implement {other} yet."
+            ))),
         }
     }
 }

@@ -17,20 +17,34 @@ fn check_policy_name(name: Option<String>) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    pub(crate) async fn tag_resource(&self, request: TagResourceRequest) -> Result<Empty, KmsError> {
+    pub(crate) async fn tag_resource(
+        &self,
+        request: TagResourceRequest,
+    ) -> Result<Empty, KmsError> {
         let tags = validate::tags(&required(request.tags, "tags")?)?;
         let key = self.resolve(request.key_id, false).await?;
-        self.write_key(Command::TagResource { key_id: key.key_id, tags }).await?;
+        self.write_key(Command::TagResource {
+            key_id: key.key_id,
+            tags,
+        })
+        .await?;
         Ok(Empty {})
     }
 
-    pub(crate) async fn untag_resource(&self, request: UntagResourceRequest) -> Result<Empty, KmsError> {
+    pub(crate) async fn untag_resource(
+        &self,
+        request: UntagResourceRequest,
+    ) -> Result<Empty, KmsError> {
         let tag_keys = required(request.tag_keys, "tagKeys")?;
         for tag_key in &tag_keys {
             validate::length_within(tag_key.chars().count(), 1, 128, "tagKeys.member")?;
         }
         let key = self.resolve(request.key_id, false).await?;
-        self.write_key(Command::UntagResource { key_id: key.key_id, tag_keys }).await?;
+        self.write_key(Command::UntagResource {
+            key_id: key.key_id,
+            tag_keys,
+        })
+        .await?;
         Ok(Empty {})
     }
 
@@ -48,25 +62,47 @@ impl Kms {
             .tags
             .iter()
             .filter(|(k, _)| after.as_ref().is_none_or(|m| k.as_str() > m.as_str()))
-            .map(|(k, v)| Tag { tag_key: k.clone(), tag_value: v.clone() });
+            .map(|(k, v)| Tag {
+                tag_key: k.clone(),
+                tag_value: v.clone(),
+            });
         let tags: Vec<Tag> = remaining.by_ref().take(limit).collect();
         let more = remaining.next().is_some();
-        let next_marker = more.then(|| tags.last().map(|t| t.tag_key.clone())).flatten();
-        Ok(ListResourceTagsResponse { tags, truncated: next_marker.is_some(), next_marker })
+        let next_marker = more
+            .then(|| tags.last().map(|t| t.tag_key.clone()))
+            .flatten();
+        Ok(ListResourceTagsResponse {
+            tags,
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
     }
 
-    pub(crate) async fn get_key_policy(&self, request: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse, KmsError> {
+    pub(crate) async fn get_key_policy(
+        &self,
+        request: GetKeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse, KmsError> {
         check_policy_name(request.policy_name)?;
         let key = self.resolve(request.key_id, false).await?;
-        Ok(GetKeyPolicyResponse { policy: key.policy, policy_name: POLICY_NAME.into() })
+        Ok(GetKeyPolicyResponse {
+            policy: key.policy,
+            policy_name: POLICY_NAME.into(),
+        })
     }
 
-    pub(crate) async fn put_key_policy(&self, request: PutKeyPolicyRequest) -> Result<Empty, KmsError> {
+    pub(crate) async fn put_key_policy(
+        &self,
+        request: PutKeyPolicyRequest,
+    ) -> Result<Empty, KmsError> {
         check_policy_name(request.policy_name)?;
         let policy = required(request.policy, "policy")?;
         validate::policy(&policy)?;
         let key = self.resolve(request.key_id, false).await?;
-        self.write_key(Command::PutKeyPolicy { key_id: key.key_id, policy }).await?;
+        self.write_key(Command::PutKeyPolicy {
+            key_id: key.key_id,
+            policy,
+        })
+        .await?;
         Ok(Empty {})
     }
 
@@ -76,6 +112,10 @@ impl Kms {
     ) -> Result<ListKeyPoliciesResponse, KmsError> {
         limit(request.limit, 100, 1000)?;
         self.resolve(request.key_id, false).await?;
-        Ok(ListKeyPoliciesResponse { policy_names: vec![POLICY_NAME.into()], next_marker: None, truncated: false })
+        Ok(ListKeyPoliciesResponse {
+            policy_names: vec![POLICY_NAME.into()],
+            next_marker: None,
+            truncated: false,
+        })
     }
 }

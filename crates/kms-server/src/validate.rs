@@ -6,12 +6,14 @@ use serde::de::DeserializeOwned;
 
 /// Deserializes an operation's request body; a type mismatch is AWS's SerializationException.
 pub fn parse_request<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, KmsError> {
-    serde_json::from_value(body).map_err(|e| KmsError::Serialization(format!("Could not parse the request: {e}")))
+    serde_json::from_value(body)
+        .map_err(|e| KmsError::Serialization(format!("Could not parse the request: {e}")))
 }
 
 /// Serializes a response.
 pub fn to_json<T: serde::Serialize>(value: T) -> Result<serde_json::Value, KmsError> {
-    serde_json::to_value(value).map_err(|e| KmsError::KmsInternal(format!("Could not encode the response: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| KmsError::KmsInternal(format!("Could not encode the response: {e}")))
 }
 
 fn validation(detail: String) -> KmsError {
@@ -20,7 +22,11 @@ fn validation(detail: String) -> KmsError {
 
 /// A required member, or AWS's "must not be null" error naming it (camelCase).
 pub fn required<T>(value: Option<T>, field: &str) -> Result<T, KmsError> {
-    value.ok_or_else(|| validation(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null")))
+    value.ok_or_else(|| {
+        validation(format!(
+            "Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
 }
 
 /// An integer member within `min..=max`.
@@ -62,9 +68,16 @@ pub fn tags(tags: &[Tag]) -> Result<Vec<(String, String)>, KmsError> {
     let mut out = Vec::with_capacity(tags.len());
     for tag in tags {
         length_within(tag.tag_key.chars().count(), 1, 128, "tags.member.tagKey")?;
-        length_within(tag.tag_value.chars().count(), 0, 256, "tags.member.tagValue")?;
+        length_within(
+            tag.tag_value.chars().count(),
+            0,
+            256,
+            "tags.member.tagValue",
+        )?;
         if tag.tag_key.starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into(),
+            ));
         }
         if !seen.insert(tag.tag_key.clone()) {
             return Err(KmsError::Tag(format!("Duplicate tag key {}", tag.tag_key)));
@@ -78,7 +91,9 @@ pub fn tags(tags: &[Tag]) -> Result<Vec<(String, String)>, KmsError> {
 pub fn policy(document: &str) -> Result<(), KmsError> {
     length_within(document.chars().count(), 1, 131_072, "policy")?;
     if document.len() > 32_768 {
-        return Err(KmsError::LimitExceeded("The key policy exceeds the 32 KB quota.".into()));
+        return Err(KmsError::LimitExceeded(
+            "The key policy exceeds the 32 KB quota.".into(),
+        ));
     }
     let allowed = |c: char| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}');
     if !document.chars().all(allowed) {
@@ -88,9 +103,14 @@ pub fn policy(document: &str) -> Result<(), KmsError> {
                 .into(),
         ));
     }
-    let malformed = |why: &str| KmsError::MalformedPolicyDocument(format!("The new key policy is malformed: {why}"));
-    let value: serde_json::Value = serde_json::from_str(document).map_err(|_| malformed("it is not valid JSON"))?;
-    let object = value.as_object().ok_or_else(|| malformed("it is not a JSON object"))?;
+    let malformed = |why: &str| {
+        KmsError::MalformedPolicyDocument(format!("The new key policy is malformed: {why}"))
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(document).map_err(|_| malformed("it is not valid JSON"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| malformed("it is not a JSON object"))?;
     let statements = match object.get("Statement") {
         Some(serde_json::Value::Array(list)) if !list.is_empty() => list.clone(),
         Some(serde_json::Value::Object(one)) => vec![serde_json::Value::Object(one.clone())],
@@ -127,16 +147,31 @@ mod tests {
         let document = default_policy("111122223333");
         assert!(policy(&document).is_ok());
         let value: serde_json::Value = serde_json::from_str(&document).expect("json");
-        assert_eq!(value["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
+        assert_eq!(
+            value["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::111122223333:root"
+        );
         assert_eq!(value["Id"], "key-default-1");
     }
 
     #[test]
     fn policies_are_checked() {
-        assert!(matches!(policy("not json"), Err(KmsError::MalformedPolicyDocument(_))));
-        assert!(matches!(policy("[]"), Err(KmsError::MalformedPolicyDocument(_))));
-        assert!(matches!(policy(r#"{"Statement":[]}"#), Err(KmsError::MalformedPolicyDocument(_))));
-        let big = format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"kms:*","Sid":"{}"}}]}}"#, "x".repeat(40_000));
+        assert!(matches!(
+            policy("not json"),
+            Err(KmsError::MalformedPolicyDocument(_))
+        ));
+        assert!(matches!(
+            policy("[]"),
+            Err(KmsError::MalformedPolicyDocument(_))
+        ));
+        assert!(matches!(
+            policy(r#"{"Statement":[]}"#),
+            Err(KmsError::MalformedPolicyDocument(_))
+        ));
+        let big = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"kms:*","Sid":"{}"}}]}}"#,
+            "x".repeat(40_000)
+        );
         assert!(matches!(policy(&big), Err(KmsError::LimitExceeded(_))));
     }
 
@@ -145,7 +180,10 @@ mod tests {
         assert!(in_range(6, 7, 30, "pendingWindowInDays").is_err());
         assert_eq!(limit(None, 100, 1000).ok(), Some(100));
         assert!(limit(Some(0), 100, 1000).is_err());
-        let reserved = [Tag { tag_key: "aws:x".into(), tag_value: String::new() }];
+        let reserved = [Tag {
+            tag_key: "aws:x".into(),
+            tag_value: String::new(),
+        }];
         assert!(matches!(tags(&reserved), Err(KmsError::Tag(_))));
     }
 }

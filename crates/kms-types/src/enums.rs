@@ -127,7 +127,14 @@ aws_enum!(
     MultiRegionKeyType { Primary = "PRIMARY", Replica = "REPLICA" }
 );
 
-impl_aws_enum!(KeySpec, KeyUsage, Origin, KeyState, EncryptionAlgorithm, DataKeySpec);
+impl_aws_enum!(
+    KeySpec,
+    KeyUsage,
+    Origin,
+    KeyState,
+    EncryptionAlgorithm,
+    DataKeySpec
+);
 
 /// Parses an enum request field, or returns AWS's `ValidationException` for a value outside
 /// the set. `field` is the camelCase member name AWS reports (e.g. `keySpec`).
@@ -178,8 +185,12 @@ mod tests {
     #[test]
     fn parse_enum_reports_aws_validation_text() {
         let err = parse_enum::<KeyUsage>("SIGN", "keyUsage").unwrap_err();
-        let KmsError::Validation(message) = err else { panic!("not a validation error") };
+        let KmsError::Validation(message) = err else {
+            panic!("not a validation error")
+        };
         assert!(message.contains("Value 'SIGN' at 'keyUsage'"), "{message}");
-        assert!(message.contains("[SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"));
+        assert!(
+            message.contains("[SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]")
+        );
     }
 }

@@ -52,7 +52,10 @@ impl KeyReference {
 
     /// True if this names an alias rather than a key.
     pub fn is_alias(&self) -> bool {
-        matches!(self, KeyReference::AliasName(_) | KeyReference::AliasArn { .. })
+        matches!(
+            self,
+            KeyReference::AliasName(_) | KeyReference::AliasArn { .. }
+        )
     }
 }
 
@@ -64,7 +67,8 @@ fn parse_arn(full: &str, rest: &str) -> Result<KeyReference, KmsError> {
     let region = parts.next().ok_or_else(invalid)?;
     let account = parts.next().ok_or_else(invalid)?;
     let resource = parts.next().ok_or_else(invalid)?;
-    if !partition.starts_with("aws") || service != "kms" || region.is_empty() || account.is_empty() {
+    if !partition.starts_with("aws") || service != "kms" || region.is_empty() || account.is_empty()
+    {
         return Err(invalid());
     }
     let (region, account) = (region.to_string(), account.to_string());
@@ -72,10 +76,18 @@ fn parse_arn(full: &str, rest: &str) -> Result<KeyReference, KmsError> {
         if key_id.is_empty() {
             return Err(invalid());
         }
-        return Ok(KeyReference::KeyArn { region, account, key_id: key_id.to_string() });
+        return Ok(KeyReference::KeyArn {
+            region,
+            account,
+            key_id: key_id.to_string(),
+        });
     }
     if resource.starts_with("alias/") && resource.len() > "alias/".len() {
-        return Ok(KeyReference::AliasArn { region, account, alias_name: resource.to_string() });
+        return Ok(KeyReference::AliasArn {
+            region,
+            account,
+            alias_name: resource.to_string(),
+        });
     }
     Err(invalid())
 }
@@ -83,14 +95,18 @@ fn parse_arn(full: &str, rest: &str) -> Result<KeyReference, KmsError> {
 /// True for a well-formed key id: a lowercase hyphenated UUID or `mrk-` + 32 lowercase hex.
 pub fn is_valid_key_id(key_id: &str) -> bool {
     if let Some(hex) = key_id.strip_prefix("mrk-") {
-        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        return hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     }
     let groups: Vec<&str> = key_id.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
     groups.len() == 5
-        && groups.iter().zip(lengths).all(|(group, len)| {
-            group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit())
-        })
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The ARN of a key.
@@ -153,13 +169,22 @@ mod tests {
                 key_id: id.into()
             })
         );
-        assert_eq!(KeyReference::parse("alias/a"), Ok(KeyReference::AliasName("alias/a".into())));
+        assert_eq!(
+            KeyReference::parse("alias/a"),
+            Ok(KeyReference::AliasName("alias/a".into()))
+        );
         assert!(matches!(
             KeyReference::parse("arn:aws:kms:us-east-1:111122223333:alias/x"),
             Ok(KeyReference::AliasArn { .. })
         ));
-        assert!(matches!(KeyReference::parse("arn:aws:s3:::bucket"), Err(KmsError::InvalidArn(_))));
-        assert!(matches!(KeyReference::parse(""), Err(KmsError::Validation(_))));
+        assert!(matches!(
+            KeyReference::parse("arn:aws:s3:::bucket"),
+            Err(KmsError::InvalidArn(_))
+        ));
+        assert!(matches!(
+            KeyReference::parse(""),
+            Err(KmsError::Validation(_))
+        ));
     }
 
     #[test]
@@ -173,9 +198,21 @@ mod tests {
     #[test]
     fn alias_rules() {
         assert!(validate_new_alias_name("alias/my-key_1:x").is_ok());
-        assert!(matches!(validate_new_alias_name("alias/aws/s3"), Err(KmsError::InvalidAliasName(_))));
-        assert!(matches!(validate_new_alias_name("my-key"), Err(KmsError::InvalidAliasName(_))));
-        assert!(matches!(validate_new_alias_name("alias/"), Err(KmsError::InvalidAliasName(_))));
-        assert!(matches!(validate_new_alias_name("alias/sp ace"), Err(KmsError::Validation(_))));
+        assert!(matches!(
+            validate_new_alias_name("alias/aws/s3"),
+            Err(KmsError::InvalidAliasName(_))
+        ));
+        assert!(matches!(
+            validate_new_alias_name("my-key"),
+            Err(KmsError::InvalidAliasName(_))
+        ));
+        assert!(matches!(
+            validate_new_alias_name("alias/"),
+            Err(KmsError::InvalidAliasName(_))
+        ));
+        assert!(matches!(
+            validate_new_alias_name("alias/sp ace"),
+            Err(KmsError::Validation(_))
+        ));
     }
 }

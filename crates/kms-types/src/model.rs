@@ -3,7 +3,9 @@
 //! parsed by the server, so an unknown value gets AWS's ValidationException text rather than a
 //! serialization error.
 
-use crate::{Blob, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, MultiRegionKeyType, Origin};
+use crate::{
+    Blob, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, MultiRegionKeyType, Origin,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -140,10 +142,14 @@ request!(CreateKeyRequest {
     custom_key_store_id: Option<String>, bypass_policy_lockout_safety_check: Option<bool>,
     tags: Option<Vec<Tag>>, multi_region: Option<bool>, xks_key_id: Option<String>,
 });
-response!(CreateKeyResponse { key_metadata: KeyMetadata });
+response!(CreateKeyResponse {
+    key_metadata: KeyMetadata
+});
 
 request!(DescribeKeyRequest { key_id: Option<String>, grant_tokens: Option<Vec<String>> });
-response!(DescribeKeyResponse { key_metadata: KeyMetadata });
+response!(DescribeKeyResponse {
+    key_metadata: KeyMetadata
+});
 
 request!(KeyIdRequest { key_id: Option<String> });
 
@@ -191,7 +197,10 @@ request!(ListResourceTagsRequest { key_id: Option<String>, limit: Option<i64>, m
 response!(ListResourceTagsResponse { tags: Vec<Tag>, next_marker: Option<String>, truncated: bool });
 
 request!(GetKeyPolicyRequest { key_id: Option<String>, policy_name: Option<String> });
-response!(GetKeyPolicyResponse { policy: String, policy_name: String });
+response!(GetKeyPolicyResponse {
+    policy: String,
+    policy_name: String
+});
 request!(PutKeyPolicyRequest {
     key_id: Option<String>, policy_name: Option<String>, policy: Option<String>,
     bypass_policy_lockout_safety_check: Option<bool>,
@@ -203,7 +212,11 @@ request!(EncryptRequest {
     key_id: Option<String>, plaintext: Option<Blob>, encryption_context: Option<EncryptionContext>,
     grant_tokens: Option<Vec<String>>, encryption_algorithm: Option<String>, dry_run: Option<bool>,
 });
-response!(EncryptResponse { ciphertext_blob: Blob, key_id: String, encryption_algorithm: EncryptionAlgorithm });
+response!(EncryptResponse {
+    ciphertext_blob: Blob,
+    key_id: String,
+    encryption_algorithm: EncryptionAlgorithm
+});
 
 request!(DecryptRequest {
     ciphertext_blob: Option<Blob>, encryption_context: Option<EncryptionContext>,
