@@ -95,6 +95,9 @@ pub enum Command {
         /// The validated policy document.
         policy: String,
     },
+    /// Several independent commands proposed together (one log entry, one fsync), applied in
+    /// order; each gets its own result. Batches do not nest.
+    Batch(Vec<Command>),
 }
 
 /// What a successfully applied command returns to its proposer.
@@ -107,6 +110,8 @@ pub enum CommandOutput {
     Key(Box<KeyRecord>),
     /// How many keys a `DeleteDueKeys` removed.
     Deleted(u32),
+    /// One result per command of a `Batch`, in order.
+    Batch(Vec<Result<CommandOutput, KmsError>>),
 }
 
 /// The state machine's answer to one log entry: the command's output or the KMS error that

@@ -98,6 +98,15 @@ impl State {
             Command::PutKeyPolicy { key_id, policy } => {
                 self.mutate_key(key_id, Gate::Always, |key| key.policy = policy.clone())
             }
+            Command::Batch(commands) => Ok(CommandOutput::Batch(
+                commands
+                    .iter()
+                    .map(|command| match command {
+                        Command::Batch(_) => Err(KmsError::KmsInternal("Batches do not nest.".into())),
+                        single => self.apply_inner(single),
+                    })
+                    .collect(),
+            )),
         }
     }
 

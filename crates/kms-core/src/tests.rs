@@ -258,3 +258,22 @@ proptest! {
         prop_assert_eq!(restored, b);
     }
 }
+
+#[test]
+fn batches_apply_in_order_with_one_result_each() {
+    let mut state = state_with_keys();
+    let batch = Command::Batch(vec![
+        Command::SetKeyEnabled { key_id: K1.into(), enabled: false },
+        Command::CreateKey { record: record(K1) },
+        Command::Batch(vec![]),
+        Command::UpdateKeyDescription { key_id: K2.into(), description: "d".into() },
+    ]);
+    let Response(Ok(CommandOutput::Batch(results))) = state.apply(&batch) else { panic!("not a batch result") };
+    assert_eq!(results.len(), 4);
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(KmsError::AlreadyExists(_))));
+    assert!(matches!(results[2], Err(KmsError::KmsInternal(_))));
+    assert!(results[3].is_ok());
+    assert_eq!(state.key(K1).unwrap().key_state, KeyState::Disabled);
+    assert_eq!(state.key(K2).unwrap().description, "d");
+}

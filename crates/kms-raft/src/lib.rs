@@ -11,6 +11,7 @@ mod network;
 mod node;
 mod read_barrier;
 mod wire;
+mod write_batcher;
 
 pub use node::{RaftSettings, RegionRaft};
 pub use openraft::BasicNode;

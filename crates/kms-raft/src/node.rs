@@ -3,6 +3,7 @@
 
 use crate::network::HttpNetworkFactory;
 use crate::read_barrier::ReadBarrier;
+use crate::write_batcher::WriteBatcher;
 use crate::wire::{decode, encode, ForwardReply, ForwardedWrite, ReadIndexReply, WriteReply};
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -50,6 +51,7 @@ pub struct RegionRaft {
     http: reqwest::Client,
     settings: RaftSettings,
     reads: ReadBarrier,
+    writes: WriteBatcher,
 }
 
 type Shared = Arc<RegionRaft>;
@@ -87,9 +89,9 @@ impl RegionRaft {
             .await
             .map_err(|e| format!("starting raft: {e}"))?;
         let node = Arc::new_cyclic(|weak: &std::sync::Weak<RegionRaft>| {
-            let weak = weak.clone();
+            let for_reads = weak.clone();
             let reads = ReadBarrier::spawn(move || {
-                let weak = weak.clone();
+                let weak = for_reads.clone();
                 async move {
                     match weak.upgrade() {
                         Some(node) => node.read_barrier().await,
@@ -97,14 +99,17 @@ impl RegionRaft {
                     }
                 }
             });
-            RegionRaft {
-                node_id,
-                raft,
-                reader,
-                http,
-                settings,
-                reads,
-            }
+            let for_writes = weak.clone();
+            let writes = WriteBatcher::spawn(move |command| {
+                let weak = for_writes.clone();
+                async move {
+                    match weak.upgrade() {
+                        Some(node) => node.propose(command).await,
+                        None => Err(KmsError::KmsInternal("The node is shutting down.".into())),
+                    }
+                }
+            });
+            RegionRaft { node_id, raft, reader, http, settings, reads, writes }
         });
         Ok(node)
     }
@@ -162,9 +167,14 @@ impl RegionRaft {
     }
 
     /// Commits `command` through the leader (forwarding if this node is a follower) and returns
-    /// the state machine's answer. Retries only while the command is known not to have been
-    /// proposed; an ambiguous failure is a retryable `KMSInternalException`.
+    /// the state machine's answer. Concurrent writes share a log entry (group commit).
     pub async fn write(&self, command: Command) -> Result<CommandOutput, KmsError> {
+        self.writes.submit(command).await
+    }
+
+    /// Proposes one log entry. Retries only while the command is known not to have been
+    /// proposed; an ambiguous failure is a retryable `KMSInternalException`.
+    async fn propose(&self, command: Command) -> Result<CommandOutput, KmsError> {
         let deadline = Instant::now() + self.settings.leader_wait;
         loop {
             let leader = match self.raft.client_write(command.clone()).await {
