@@ -102,7 +102,9 @@ impl State {
                 commands
                     .iter()
                     .map(|command| match command {
-                        Command::Batch(_) => Err(KmsError::KmsInternal("Batches do not nest.".into())),
+                        Command::Batch(_) => {
+                            Err(KmsError::KmsInternal("Batches do not nest.".into()))
+                        }
                         single => self.apply_inner(single),
                     })
                     .collect(),
@@ -146,21 +148,11 @@ impl State {
         target_key_id: &str,
         now_ms: i64,
     ) -> Result<CommandOutput, KmsError> {
-        let key = self
-            .keys
-            .get(target_key_id)
-            .ok_or_else(|| key_gone(target_key_id))?;
-        check(key, Gate::Metadata)?;
+        let key = self.alias_target(target_key_id)?;
         if self.aliases.contains_key(alias_name) {
             return Err(KmsError::AlreadyExists(format!(
                 "An alias with the name {} already exists",
                 alias_arn_like(key, alias_name)
-            )));
-        }
-        if self.alias_count(target_key_id) >= MAX_ALIASES_PER_KEY {
-            return Err(KmsError::LimitExceeded(format!(
-                "Key {} already has {MAX_ALIASES_PER_KEY} aliases.",
-                key.arn
             )));
         }
         let record = AliasRecord {
@@ -178,11 +170,7 @@ impl State {
         target_key_id: &str,
         now_ms: i64,
     ) -> Result<CommandOutput, KmsError> {
-        let key = self
-            .keys
-            .get(target_key_id)
-            .ok_or_else(|| key_gone(target_key_id))?;
-        check(key, Gate::Metadata)?;
+        let key = self.alias_target(target_key_id)?;
         let current = self
             .aliases
             .get(alias_name)
@@ -193,12 +181,6 @@ impl State {
                     "{alias_name} can only point to a key with the same key spec and key usage as its current key."
                 )));
             }
-        }
-        if self.alias_count(target_key_id) >= MAX_ALIASES_PER_KEY {
-            return Err(KmsError::LimitExceeded(format!(
-                "Key {} already has {MAX_ALIASES_PER_KEY} aliases.",
-                key.arn
-            )));
         }
         if let Some(alias) = self.aliases.get_mut(alias_name) {
             alias.target_key_id = target_key_id.to_string();
@@ -228,6 +210,23 @@ impl State {
                 key.tags.insert(tag_key.clone(), tag_value.clone());
             }
         })
+    }
+
+    /// The key an alias may point at: it exists, its state allows it, and it has room for
+    /// another alias.
+    fn alias_target(&self, target_key_id: &str) -> Result<&KeyRecord, KmsError> {
+        let key = self
+            .keys
+            .get(target_key_id)
+            .ok_or_else(|| key_gone(target_key_id))?;
+        check(key, Gate::Metadata)?;
+        if self.alias_count(target_key_id) >= MAX_ALIASES_PER_KEY {
+            return Err(KmsError::LimitExceeded(format!(
+                "Key {} already has {MAX_ALIASES_PER_KEY} aliases.",
+                key.arn
+            )));
+        }
+        Ok(key)
     }
 
     fn alias_count(&self, key_id: &str) -> usize {

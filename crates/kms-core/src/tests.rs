@@ -263,12 +263,20 @@ proptest! {
 fn batches_apply_in_order_with_one_result_each() {
     let mut state = state_with_keys();
     let batch = Command::Batch(vec![
-        Command::SetKeyEnabled { key_id: K1.into(), enabled: false },
+        Command::SetKeyEnabled {
+            key_id: K1.into(),
+            enabled: false,
+        },
         Command::CreateKey { record: record(K1) },
         Command::Batch(vec![]),
-        Command::UpdateKeyDescription { key_id: K2.into(), description: "d".into() },
+        Command::UpdateKeyDescription {
+            key_id: K2.into(),
+            description: "d".into(),
+        },
     ]);
-    let Response(Ok(CommandOutput::Batch(results))) = state.apply(&batch) else { panic!("not a batch result") };
+    let Response(Ok(CommandOutput::Batch(results))) = state.apply(&batch) else {
+        panic!("not a batch result")
+    };
     assert_eq!(results.len(), 4);
     assert!(results[0].is_ok());
     assert!(matches!(results[1], Err(KmsError::AlreadyExists(_))));
@@ -276,4 +284,32 @@ fn batches_apply_in_order_with_one_result_each() {
     assert!(results[3].is_ok());
     assert_eq!(state.key(K1).unwrap().key_state, KeyState::Disabled);
     assert_eq!(state.key(K2).unwrap().description, "d");
+}
+
+#[test]
+fn alias_limit_per_key_is_enforced() {
+    let mut state = state_with_keys();
+    for i in 0..MAX_ALIASES_PER_KEY {
+        let create = Command::CreateAlias {
+            alias_name: format!("alias/a{i}"),
+            target_key_id: K1.into(),
+            now_ms: 0,
+        };
+        assert!(state.apply(&create).0.is_ok());
+    }
+    let one_more = Command::CreateAlias {
+        alias_name: "alias/extra".into(),
+        target_key_id: K1.into(),
+        now_ms: 0,
+    };
+    assert!(matches!(
+        state.apply(&one_more).0,
+        Err(KmsError::LimitExceeded(_))
+    ));
+    let elsewhere = Command::CreateAlias {
+        alias_name: "alias/extra".into(),
+        target_key_id: K2.into(),
+        now_ms: 0,
+    };
+    assert!(state.apply(&elsewhere).0.is_ok());
 }

@@ -3,8 +3,8 @@
 
 use crate::network::HttpNetworkFactory;
 use crate::read_barrier::ReadBarrier;
-use crate::write_batcher::WriteBatcher;
 use crate::wire::{decode, encode, ForwardReply, ForwardedWrite, ReadIndexReply, WriteReply};
+use crate::write_batcher::WriteBatcher;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::routing::post;
@@ -109,7 +109,15 @@ impl RegionRaft {
                     }
                 }
             });
-            RegionRaft { node_id, raft, reader, http, settings, reads, writes }
+            RegionRaft {
+                node_id,
+                raft,
+                reader,
+                http,
+                settings,
+                reads,
+                writes,
+            }
         });
         Ok(node)
     }

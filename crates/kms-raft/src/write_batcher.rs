@@ -36,7 +36,9 @@ impl WriteBatcher {
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
             while let Some(first) = receiver.recv().await {
-                let Ok(permit) = slots.clone().acquire_owned().await else { return };
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match receiver.try_recv() {
@@ -60,7 +62,9 @@ impl WriteBatcher {
         self.queue
             .send((command, reply))
             .map_err(|_| KmsError::KmsInternal("The node is shutting down.".into()))?;
-        result.await.map_err(|_| KmsError::KmsInternal("The node is shutting down.".into()))?
+        result
+            .await
+            .map_err(|_| KmsError::KmsInternal("The node is shutting down.".into()))?
     }
 }
 

@@ -7,16 +7,21 @@ use kms_types::model::*;
 use kms_types::*;
 
 impl Kms {
-    pub(crate) async fn create_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
+    /// Validates the alias name and resolves the target of CreateAlias and UpdateAlias.
+    async fn alias_and_target(&self, request: AliasRequest) -> Result<(String, String), KmsError> {
         let alias_name = required(request.alias_name, "aliasName")?;
         validate_new_alias_name(&alias_name)?;
-        let key = self
-            .resolve(Some(required(request.target_key_id, "targetKeyId")?), false)
-            .await?;
+        let target = required(request.target_key_id, "targetKeyId")?;
+        let key = self.resolve(Some(target), false).await?;
+        Ok((alias_name, key.key_id))
+    }
+
+    pub(crate) async fn create_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
+        let (alias_name, target_key_id) = self.alias_and_target(request).await?;
         let now_ms = self.now_ms();
         self.write(Command::CreateAlias {
             alias_name,
-            target_key_id: key.key_id,
+            target_key_id,
             now_ms,
         })
         .await?;
@@ -24,15 +29,11 @@ impl Kms {
     }
 
     pub(crate) async fn update_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
-        let alias_name = required(request.alias_name, "aliasName")?;
-        validate_new_alias_name(&alias_name)?;
-        let key = self
-            .resolve(Some(required(request.target_key_id, "targetKeyId")?), false)
-            .await?;
+        let (alias_name, target_key_id) = self.alias_and_target(request).await?;
         let now_ms = self.now_ms();
         self.write(Command::UpdateAlias {
             alias_name,
-            target_key_id: key.key_id,
+            target_key_id,
             now_ms,
         })
         .await?;
