@@ -3,8 +3,8 @@
 //! A command holds everything its effect depends on: the proposer has already read the clock,
 //! drawn random ids and wrapped fresh key material.
 
-use crate::KeyRecord;
-use kms_types::KmsError;
+use crate::{KeyRecord, WrappedMaterial};
+use kms_types::{KmsError, RotationType};
 use serde::{Deserialize, Serialize};
 
 /// One mutation of the key store.
@@ -94,6 +94,29 @@ pub enum Command {
         key_id: String,
         /// The validated policy document.
         policy: String,
+    },
+    /// EnableKeyRotation (`period_days` is `Some`) or DisableKeyRotation (`None`).
+    SetKeyRotation {
+        /// Target key id.
+        key_id: String,
+        /// Rotation period in days, 90–2560, or `None` to disable.
+        period_days: Option<u32>,
+        /// The next automatic rotation, ms since the epoch (with `period_days`).
+        next_rotation_ms: Option<i64>,
+    },
+    /// Makes new material current (RotateKeyOnDemand, or the leader's automatic rotation).
+    RotateKey {
+        /// Target key id.
+        key_id: String,
+        /// The material the proposer saw as current; if another rotation won the race, this
+        /// one is rejected, so a rotation happens once.
+        expected_current: String,
+        /// The new material, wrapped.
+        material: WrappedMaterial,
+        /// Automatic or on demand.
+        rotation_type: RotationType,
+        /// The next automatic rotation after this one, if automatic rotation is on.
+        next_rotation_ms: Option<i64>,
     },
     /// Several independent commands proposed together (one log entry, one fsync), applied in
     /// order; each gets its own result. Batches do not nest.

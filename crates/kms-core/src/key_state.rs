@@ -17,6 +17,8 @@ pub enum Gate {
     CancelDeletion,
     /// CreateAlias target, UpdateAlias target, TagResource, UntagResource, UpdateKeyDescription.
     Metadata,
+    /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand.
+    Rotation,
     /// DescribeKey, policies, List*, DeleteAlias: allowed in every state.
     Always,
 }
@@ -30,6 +32,12 @@ pub fn check(key: &KeyRecord, gate: Gate) -> Result<(), KmsError> {
     match gate {
         Gate::Always => Ok(()),
         Gate::Cryptographic => match state {
+            Enabled | Updating => Ok(()),
+            Disabled => Err(KmsError::Disabled(format!("{arn} is disabled."))),
+            PendingDeletion | PendingReplicaDeletion => Err(pending_deletion()),
+            other => Err(transient(arn, other)),
+        },
+        Gate::Rotation => match state {
             Enabled | Updating => Ok(()),
             Disabled => Err(KmsError::Disabled(format!("{arn} is disabled."))),
             PendingDeletion | PendingReplicaDeletion => Err(pending_deletion()),

@@ -16,5 +16,5 @@ mod state;
 mod tests;
 
 pub use command::{Command, CommandOutput, Response};
-pub use record::{AliasRecord, KeyRecord, WrappedMaterial};
-pub use state::{State, MAX_ALIASES_PER_KEY, MAX_TAGS_PER_KEY};
+pub use record::{AliasRecord, KeyRecord, RotationRecord, WrappedMaterial};
+pub use state::{State, MAX_ALIASES_PER_KEY, MAX_ON_DEMAND_ROTATIONS, MAX_TAGS_PER_KEY};

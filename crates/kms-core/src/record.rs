@@ -1,7 +1,9 @@
 //! What the state holds per key and per alias, and how a key record renders as `KeyMetadata`.
 
 use kms_types::model::{epoch_seconds, KeyMetadata};
-use kms_types::{EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin};
+use kms_types::{
+    EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin, RotationType,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -56,9 +58,40 @@ pub struct KeyRecord {
     pub tags: BTreeMap<String, String>,
     /// Every material version, oldest first; the last is current.
     pub materials: Vec<WrappedMaterial>,
+    /// The automatic rotation period in days; `Some` exactly when automatic rotation is on.
+    pub rotation_period_days: Option<u32>,
+    /// When the leader next rotates the key automatically, ms since the epoch.
+    pub next_rotation_ms: Option<i64>,
+    /// Every rotation so far, oldest first.
+    pub rotations: Vec<RotationRecord>,
+}
+
+/// One completed rotation of a key's material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRecord {
+    /// The material the rotation made current.
+    pub material_id: String,
+    /// When it happened, ms since the epoch.
+    pub rotation_ms: i64,
+    /// Automatic or on demand.
+    pub rotation_type: RotationType,
 }
 
 impl KeyRecord {
+    /// True for keys whose material Trent can rotate: symmetric encryption keys with material
+    /// Trent generated.
+    pub fn supports_rotation(&self) -> bool {
+        self.key_spec == KeySpec::SymmetricDefault && self.origin == Origin::AwsKms
+    }
+
+    /// How many on-demand rotations this key has had.
+    pub fn on_demand_rotations(&self) -> usize {
+        self.rotations
+            .iter()
+            .filter(|r| r.rotation_type == RotationType::OnDemand)
+            .count()
+    }
+
     /// The material used for new ciphertexts.
     pub fn current_material(&self) -> Option<&WrappedMaterial> {
         self.materials.last()

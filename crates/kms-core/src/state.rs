@@ -2,13 +2,17 @@
 //! the read path uses.
 
 use crate::key_state::{check, Gate};
-use crate::{AliasRecord, Command, CommandOutput, KeyRecord, Response};
-use kms_types::{is_valid_key_id, key_arn, KeyReference, KeyState, KmsError};
+use crate::{
+    AliasRecord, Command, CommandOutput, KeyRecord, Response, RotationRecord, WrappedMaterial,
+};
+use kms_types::{is_valid_key_id, key_arn, KeyReference, KeyState, KmsError, RotationType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Aliases one key may have (AWS quota).
 pub const MAX_ALIASES_PER_KEY: usize = 50;
+/// On-demand rotations one key may have (AWS quota, per the API model).
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 /// Tags one key may have (AWS quota).
 pub const MAX_TAGS_PER_KEY: usize = 50;
 
@@ -98,6 +102,24 @@ impl State {
             Command::PutKeyPolicy { key_id, policy } => {
                 self.mutate_key(key_id, Gate::Always, |key| key.policy = policy.clone())
             }
+            Command::SetKeyRotation {
+                key_id,
+                period_days,
+                next_rotation_ms,
+            } => self.set_key_rotation(key_id, *period_days, *next_rotation_ms),
+            Command::RotateKey {
+                key_id,
+                expected_current,
+                material,
+                rotation_type,
+                next_rotation_ms,
+            } => self.rotate_key(
+                key_id,
+                expected_current,
+                material,
+                *rotation_type,
+                *next_rotation_ms,
+            ),
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands
                     .iter()
@@ -209,6 +231,77 @@ impl State {
             for (tag_key, tag_value) in tags {
                 key.tags.insert(tag_key.clone(), tag_value.clone());
             }
+        })
+    }
+
+    fn set_key_rotation(
+        &mut self,
+        key_id: &str,
+        period_days: Option<u32>,
+        next_rotation_ms: Option<i64>,
+    ) -> Result<CommandOutput, KmsError> {
+        self.rotatable(key_id)?;
+        self.mutate_key(key_id, Gate::Rotation, |key| {
+            key.rotation_period_days = period_days;
+            key.next_rotation_ms = period_days.and(next_rotation_ms);
+        })
+    }
+
+    fn rotate_key(
+        &mut self,
+        key_id: &str,
+        expected_current: &str,
+        material: &WrappedMaterial,
+        rotation_type: RotationType,
+        next_rotation_ms: Option<i64>,
+    ) -> Result<CommandOutput, KmsError> {
+        let key = self.rotatable(key_id)?;
+        if key.current_material().map(|m| m.material_id.as_str()) != Some(expected_current) {
+            return Err(KmsError::Conflict(format!(
+                "{} was rotated by another request.",
+                key.arn
+            )));
+        }
+        if key.material(&material.material_id).is_some() {
+            return Err(KmsError::KmsInternal("Duplicate key material id.".into()));
+        }
+        if rotation_type == RotationType::OnDemand
+            && key.on_demand_rotations() >= MAX_ON_DEMAND_ROTATIONS
+        {
+            return Err(KmsError::LimitExceeded(format!(
+                "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
+                key.arn
+            )));
+        }
+        self.mutate_key(key_id, Gate::Rotation, |key| {
+            key.materials.push(material.clone());
+            key.rotations.push(RotationRecord {
+                material_id: material.material_id.clone(),
+                rotation_ms: material.created_ms,
+                rotation_type,
+            });
+            if key.rotation_period_days.is_some() && rotation_type == RotationType::Automatic {
+                key.next_rotation_ms = next_rotation_ms;
+            }
+        })
+    }
+
+    /// The key, if its material can be rotated; AWS's UnsupportedOperationException otherwise.
+    fn rotatable(&self, key_id: &str) -> Result<&KeyRecord, KmsError> {
+        let key = self.keys.get(key_id).ok_or_else(|| key_gone(key_id))?;
+        if !key.supports_rotation() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} has key spec {} and origin {}, whose material Trent cannot rotate.",
+                key.arn, key.key_spec, key.origin
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Keys due for automatic rotation at `now_ms` (Enabled, rotation on, date passed).
+    pub fn keys_due_for_rotation(&self, now_ms: i64) -> impl Iterator<Item = &KeyRecord> + '_ {
+        self.keys.values().filter(move |k| {
+            k.key_state == KeyState::Enabled && k.next_rotation_ms.is_some_and(|at| at <= now_ms)
         })
     }
 

@@ -1,7 +1,7 @@
 //! Unit tests of apply: state transitions, AWS's key-state refusals and determinism.
 
 use crate::*;
-use kms_types::{KeyReference, KeySpec, KeyState, KeyUsage, KmsError, Origin};
+use kms_types::{KeyReference, KeySpec, KeyState, KeyUsage, KmsError, Origin, RotationType};
 use proptest::prelude::*;
 
 fn record(key_id: &str) -> KeyRecord {
@@ -25,6 +25,9 @@ fn record(key_id: &str) -> KeyRecord {
             wrapped: vec![1, 2, 3],
             created_ms: 1_000,
         }],
+        rotation_period_days: None,
+        next_rotation_ms: None,
+        rotations: Vec::new(),
     }
 }
 
@@ -312,4 +315,102 @@ fn alias_limit_per_key_is_enforced() {
         now_ms: 0,
     };
     assert!(state.apply(&elsewhere).0.is_ok());
+}
+
+fn material(id: char, created_ms: i64) -> WrappedMaterial {
+    WrappedMaterial {
+        material_id: id.to_string().repeat(64),
+        wrapped: vec![9],
+        created_ms,
+    }
+}
+
+#[test]
+fn rotation_happens_once_and_keeps_old_material() {
+    let mut state = state_with_keys();
+    let enable = Command::SetKeyRotation {
+        key_id: K1.into(),
+        period_days: Some(90),
+        next_rotation_ms: Some(5_000),
+    };
+    assert!(state.apply(&enable).0.is_ok());
+    assert_eq!(state.keys_due_for_rotation(4_999).count(), 0);
+    assert_eq!(state.keys_due_for_rotation(5_000).count(), 1);
+    let original = "ab".repeat(32);
+    let rotate = |m: WrappedMaterial| Command::RotateKey {
+        key_id: K1.into(),
+        expected_current: original.clone(),
+        material: m,
+        rotation_type: RotationType::Automatic,
+        next_rotation_ms: Some(10_000),
+    };
+    assert!(state.apply(&rotate(material('c', 5_000))).0.is_ok());
+    // A second proposal based on the same view loses: rotation happens once.
+    assert!(matches!(
+        state.apply(&rotate(material('d', 5_001))).0,
+        Err(KmsError::Conflict(_))
+    ));
+    let key = state.key(K1).unwrap();
+    assert_eq!(key.materials.len(), 2);
+    assert_eq!(key.current_material().unwrap().material_id, "c".repeat(64));
+    assert!(key.material(&original).is_some());
+    assert_eq!(key.next_rotation_ms, Some(10_000));
+    assert_eq!(key.rotations.len(), 1);
+    // Disabling rotation clears the schedule.
+    let disable = Command::SetKeyRotation {
+        key_id: K1.into(),
+        period_days: None,
+        next_rotation_ms: Some(1),
+    };
+    assert!(state.apply(&disable).0.is_ok());
+    assert_eq!(state.key(K1).unwrap().next_rotation_ms, None);
+}
+
+#[test]
+fn on_demand_rotations_are_limited_and_need_an_enabled_key() {
+    let mut state = state_with_keys();
+    let mut current = "ab".repeat(32);
+    for i in 0..MAX_ON_DEMAND_ROTATIONS {
+        let next = format!("{i:064x}");
+        let command = Command::RotateKey {
+            key_id: K2.into(),
+            expected_current: current.clone(),
+            material: WrappedMaterial {
+                material_id: next.clone(),
+                wrapped: vec![1],
+                created_ms: i as i64,
+            },
+            rotation_type: RotationType::OnDemand,
+            next_rotation_ms: None,
+        };
+        assert!(state.apply(&command).0.is_ok(), "rotation {i}");
+        current = next;
+    }
+    let over = Command::RotateKey {
+        key_id: K2.into(),
+        expected_current: current,
+        material: material('f', 99),
+        rotation_type: RotationType::OnDemand,
+        next_rotation_ms: None,
+    };
+    assert!(matches!(
+        state.apply(&over).0,
+        Err(KmsError::LimitExceeded(_))
+    ));
+    assert!(state
+        .apply(&Command::SetKeyEnabled {
+            key_id: K1.into(),
+            enabled: false
+        })
+        .0
+        .is_ok());
+    let disabled = Command::SetKeyRotation {
+        key_id: K1.into(),
+        period_days: Some(365),
+        next_rotation_ms: Some(1),
+    };
+    assert!(matches!(
+        state.apply(&disabled).0,
+        Err(KmsError::Disabled(_))
+    ));
 }

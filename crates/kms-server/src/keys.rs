@@ -1,14 +1,13 @@
 //! Key lifecycle operations: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription,
 //! EnableKey/DisableKey, ScheduleKeyDeletion/CancelKeyDeletion.
 
-use crate::service::{material_context, Empty, Kms};
+use crate::service::{Empty, Kms};
 use crate::validate::{self, in_range, length_within, limit, required};
-use kms_core::{Command, KeyRecord, WrappedMaterial};
-use kms_crypto::{KeyMaterial, MaterialId};
+use kms_core::{Command, KeyRecord};
 use kms_types::model::*;
 use kms_types::*;
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+use crate::service::DAY_MS;
 
 /// The key spec, usage and origin a CreateKey request asks for, after AWS's defaults.
 struct KeyShape {
@@ -98,11 +97,7 @@ impl Kms {
         let multi_region = request.multi_region.unwrap_or(false);
         let key_id = new_key_id(multi_region);
         let now_ms = self.now_ms();
-        let material = KeyMaterial::generate_symmetric();
-        let material_id = MaterialId::generate().to_hex();
-        let wrapped = self
-            .root_key
-            .wrap(&material, &material_context(&key_id, &material_id));
+        let material = self.fresh_symmetric_material(&key_id, now_ms);
         let record = KeyRecord {
             arn: key_arn(&self.region, &self.account_id, &key_id),
             key_id,
@@ -118,11 +113,10 @@ impl Kms {
             multi_region,
             policy,
             tags: tags.into_iter().collect(),
-            materials: vec![WrappedMaterial {
-                material_id,
-                wrapped,
-                created_ms: now_ms,
-            }],
+            materials: vec![material],
+            rotation_period_days: None,
+            next_rotation_ms: None,
+            rotations: Vec::new(),
         };
         let created = self.write_key(Command::CreateKey { record }).await?;
         Ok(CreateKeyResponse {

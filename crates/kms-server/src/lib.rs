@@ -6,10 +6,11 @@
 mod aliases;
 pub mod config;
 mod crypto_ops;
-mod deletion;
 mod keys;
+mod leader_tasks;
 pub mod local;
 pub mod node;
+mod rotation;
 mod service;
 mod tags_policies;
 mod validate;

@@ -61,6 +61,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     ));
     let credentials: Arc<dyn CredentialStore + Send + Sync> = Arc::new(config.credential_map());
     let api_config = ApiConfig::new(vec![config.region.clone()], credentials);
+    let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
     let api_router = kms_api::router(api_config, kms);
     let internal_router = raft.internal_router();
 
@@ -79,13 +80,12 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
-    let deletion_task = tokio::spawn(crate::deletion::run(raft.clone(), clock));
     tracing::info!(node_id = config.node_id, region = %config.region, api = %config.api_addr, raft = %config.raft_addr, "node serving");
 
     shutdown.await;
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
-    deletion_task.abort();
+    leader_tasks.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), api_task).await;
     raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), internal_task).await;

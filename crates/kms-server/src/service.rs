@@ -6,8 +6,8 @@
 
 use crate::validate::{parse_request, to_json};
 use kms_api::{KmsService, RequestContext};
-use kms_core::{Command, CommandOutput, KeyRecord, State};
-use kms_crypto::{KeyMaterial, RootKey};
+use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
+use kms_crypto::{KeyMaterial, MaterialId, RootKey};
 use kms_raft::RegionRaft;
 use kms_types::{KeyReference, KmsError, Operation};
 use std::sync::Arc;
@@ -128,6 +128,25 @@ impl Kms {
     }
 }
 
+/// One day in milliseconds.
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl Kms {
+    /// New AES-256 material for `key_id`, wrapped with the root key, ready for a command.
+    pub(crate) fn fresh_symmetric_material(&self, key_id: &str, now_ms: i64) -> WrappedMaterial {
+        let material = KeyMaterial::generate_symmetric();
+        let material_id = MaterialId::generate().to_hex();
+        let wrapped = self
+            .root_key
+            .wrap(&material, &material_context(key_id, &material_id));
+        WrappedMaterial {
+            material_id,
+            wrapped,
+            created_ms: now_ms,
+        }
+    }
+}
+
 /// What wrapped material is bound to: its key and its material id.
 pub(crate) fn material_context(key_id: &str, material_id: &str) -> Vec<u8> {
     format!("{key_id}/{material_id}").into_bytes()
@@ -173,6 +192,17 @@ impl KmsService for Kms {
                 to_json(self.generate_data_key(parse_request(body)?, false).await?)
             }
             Op::GenerateRandom => to_json(self.generate_random(parse_request(body)?)?),
+            Op::EnableKeyRotation => to_json(self.enable_key_rotation(parse_request(body)?).await?),
+            Op::DisableKeyRotation => {
+                to_json(self.disable_key_rotation(parse_request(body)?).await?)
+            }
+            Op::GetKeyRotationStatus => {
+                to_json(self.get_key_rotation_status(parse_request(body)?).await?)
+            }
+            Op::RotateKeyOnDemand => {
+                to_json(self.rotate_key_on_demand(parse_request(body)?).await?)
+            }
+            Op::ListKeyRotations => to_json(self.list_key_rotations(parse_request(body)?).await?),
             other => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),

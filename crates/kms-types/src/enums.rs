@@ -127,13 +127,32 @@ aws_enum!(
     MultiRegionKeyType { Primary = "PRIMARY", Replica = "REPLICA" }
 );
 
+aws_enum!(
+    /// `RotationType`: how a key's material was rotated.
+    RotationType { Automatic = "AUTOMATIC", OnDemand = "ON_DEMAND" }
+);
+
+aws_enum!(
+    /// `IncludeKeyMaterial` of ListKeyRotations.
+    IncludeKeyMaterial { AllKeyMaterial = "ALL_KEY_MATERIAL", RotationsOnly = "ROTATIONS_ONLY" }
+);
+
+aws_enum!(
+    /// `KeyMaterialState`.
+    KeyMaterialState {
+        Current = "CURRENT", NonCurrent = "NON_CURRENT", PendingRotation = "PENDING_ROTATION",
+        PendingMultiRegionImportAndRotation = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
+    }
+);
+
 impl_aws_enum!(
     KeySpec,
     KeyUsage,
     Origin,
     KeyState,
     EncryptionAlgorithm,
-    DataKeySpec
+    DataKeySpec,
+    IncludeKeyMaterial
 );
 
 /// Parses an enum request field, or returns AWS's `ValidationException` for a value outside

@@ -72,6 +72,8 @@ pub enum KmsError {
     RequestEntityTooLarge(String),
     #[error("{0}")]
     DryRunOperation(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl KmsError {
@@ -107,13 +109,14 @@ impl KmsError {
             KmsError::Throttling(_) => "ThrottlingException",
             KmsError::RequestEntityTooLarge(_) => "RequestEntityTooLargeException",
             KmsError::DryRunOperation(_) => "DryRunOperationException",
+            KmsError::Conflict(_) => "ConflictException",
         }
     }
 
     /// The HTTP status AWS KMS answers this error with (botocore's `httpStatusCode`).
     pub fn http_status(&self) -> u16 {
         match self {
-            KmsError::Disabled(_) | KmsError::KmsInvalidState(_) => 409,
+            KmsError::Disabled(_) | KmsError::KmsInvalidState(_) | KmsError::Conflict(_) => 409,
             KmsError::KmsInternal(_) | KmsError::KeyUnavailable(_) => 500,
             KmsError::DependencyTimeout(_) => 503,
             KmsError::RequestEntityTooLarge(_) => 413,

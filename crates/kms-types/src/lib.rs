@@ -12,8 +12,8 @@ mod operation;
 
 pub use blob::Blob;
 pub use enums::{
-    parse_enum, AwsEnum, DataKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage,
-    MultiRegionKeyType, Origin,
+    parse_enum, AwsEnum, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager,
+    KeyMaterialState, KeySpec, KeyState, KeyUsage, MultiRegionKeyType, Origin, RotationType,
 };
 pub use error::{KmsError, KmsResult};
 pub use ids::{

@@ -4,7 +4,8 @@
 //! serialization error.
 
 use crate::{
-    Blob, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, MultiRegionKeyType, Origin,
+    Blob, EncryptionAlgorithm, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage,
+    MultiRegionKeyType, Origin, RotationType,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -251,3 +252,29 @@ response!(GenerateDataKeyResponse {
 
 request!(GenerateRandomRequest { number_of_bytes: Option<i64>, custom_key_store_id: Option<String> });
 response!(GenerateRandomResponse { plaintext: Blob });
+
+request!(EnableKeyRotationRequest { key_id: Option<String>, rotation_period_in_days: Option<i64> });
+response!(GetKeyRotationStatusResponse {
+    key_rotation_enabled: bool, key_id: String, rotation_period_in_days: Option<u32>,
+    next_rotation_date: Option<EpochSeconds>, on_demand_rotation_start_date: Option<EpochSeconds>,
+});
+response!(RotateKeyOnDemandResponse { key_id: String });
+request!(ListKeyRotationsRequest {
+    key_id: Option<String>, include_key_material: Option<String>, limit: Option<i64>, marker: Option<String>,
+});
+/// One entry of ListKeyRotations.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct RotationsListEntry {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_state: Option<KeyMaterialState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_date: Option<EpochSeconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<RotationType>,
+}
+response!(ListKeyRotationsResponse { rotations: Vec<RotationsListEntry>, next_marker: Option<String>, truncated: bool });
