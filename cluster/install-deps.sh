@@ -7,6 +7,8 @@ dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 # The AWS CLI, for the CLI conformance test and the example `make run` prints.
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
+# The OpenSSL CLI, the independent implementation kms-crypto's interoperability tests check against.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v make >/dev/null 2>&1 || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -32,13 +32,44 @@ pub enum CryptoError {
     /// An unexpected failure inside the crypto library (e.g. a plaintext beyond the AEAD limit).
     #[error("crypto failure: {0}")]
     Internal(&'static str),
+    /// The algorithm or operation does not apply to this kind of key (e.g. `ECDSA_SHA_384` with
+    /// a P-256 key, RSA encryption with an ECC key, a public key of an HMAC key).
+    #[error("{0}")]
+    IncompatibleAlgorithm(String),
+    /// A caller-supplied input is malformed: a digest of the wrong length, a message type the
+    /// algorithm does not accept, an RSA plaintext over the limit, a peer public key that is not
+    /// a valid SubjectPublicKeyInfo for the key's curve.
+    #[error("{0}")]
+    InvalidInput(String),
 }
 
 impl From<CryptoError> for KmsError {
     fn from(e: CryptoError) -> Self {
         match e {
             CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
+            CryptoError::IncompatibleAlgorithm(m) => KmsError::InvalidKeyUsage(m),
+            CryptoError::InvalidInput(m) => KmsError::Validation(m),
             other => KmsError::KmsInternal(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_errors_map_to_aws_exceptions() {
+        let usage = CryptoError::IncompatibleAlgorithm("m".to_owned());
+        assert_eq!(
+            KmsError::from(usage),
+            KmsError::InvalidKeyUsage("m".to_owned())
+        );
+        let input = CryptoError::InvalidInput("m".to_owned());
+        assert_eq!(KmsError::from(input), KmsError::Validation("m".to_owned()));
+        assert!(matches!(
+            KmsError::from(CryptoError::InvalidKeyMaterial),
+            KmsError::KmsInternal(_)
+        ));
     }
 }

@@ -1,4 +1,8 @@
-//! The ONLY crate in Trent that names `aws_lc_rs`: key material, the region root key, and the symmetric ciphertext format.
+//! The ONLY crate in Trent that names `aws_lc_rs`: key material, the region root key, the
+//! symmetric ciphertext format, and the pure crypto of every other AWS KMS key spec
+//! ([`KeyKind`]): key generation and public keys ([`generate`], [`public_key_der`]), signatures
+//! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), HMAC
+//! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]).
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -10,13 +14,29 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod agreement;
+pub mod asymmetric;
 pub mod ciphertext;
 mod error;
+mod kind;
+pub mod mac;
 mod material;
 mod primitives;
 mod root_key;
 
+#[cfg(test)]
+mod interop_tests;
+#[cfg(test)]
+mod test_keys;
+
+pub use agreement::derive_shared_secret;
+pub use asymmetric::{
+    generate, public_key_der, rsa_decrypt, rsa_encrypt, sign, verify, GeneratedKey, MessageType,
+    RsaEncryptionAlgorithm, SigningAlgorithm,
+};
 pub use error::CryptoError;
+pub use kind::KeyKind;
+pub use mac::{hmac_generate, hmac_verify};
 pub use material::{KeyMaterial, MaterialId};
 pub use primitives::{constant_time_eq, hmac_sha256, random_bytes, sha256};
 pub use root_key::RootKey;
