@@ -2,7 +2,7 @@
 
 use kms_types::model::{epoch_seconds, KeyMetadata};
 use kms_types::{
-    EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin, RotationType,
+    KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState, KeyUsage, Origin, RotationType,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,6 +17,9 @@ pub struct WrappedMaterial {
     pub wrapped: Vec<u8>,
     /// When this material was created, ms since the epoch.
     pub created_ms: i64,
+    /// The public key (X.509 SubjectPublicKeyInfo DER) of an asymmetric key; public, so stored
+    /// as it is.
+    pub public_key: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for WrappedMaterial {
@@ -104,7 +107,6 @@ impl KeyRecord {
 
     /// Renders the record as AWS's `KeyMetadata`.
     pub fn metadata(&self) -> KeyMetadata {
-        let encrypts = self.key_usage == KeyUsage::EncryptDecrypt;
         let symmetric = self.key_spec == KeySpec::SymmetricDefault;
         KeyMetadata {
             aws_account_id: self.account_id.clone(),
@@ -123,11 +125,14 @@ impl KeyRecord {
             key_manager: KeyManager::Customer,
             customer_master_key_spec: self.key_spec,
             key_spec: self.key_spec,
-            encryption_algorithms: (encrypts && symmetric)
-                .then(|| vec![EncryptionAlgorithm::SymmetricDefault]),
-            signing_algorithms: None,
-            mac_algorithms: None,
-            key_agreement_algorithms: None,
+            encryption_algorithms: non_empty(self.key_spec.encryption_algorithms(self.key_usage)),
+            signing_algorithms: non_empty(self.key_spec.signing_algorithms(self.key_usage)),
+            mac_algorithms: self
+                .key_spec
+                .mac_algorithm()
+                .map(|algorithm| vec![algorithm]),
+            key_agreement_algorithms: (self.key_usage == KeyUsage::KeyAgreement)
+                .then(|| vec![KeyAgreementAlgorithmSpec::Ecdh]),
             multi_region: self.multi_region,
             multi_region_configuration: None,
             pending_deletion_window_in_days: match self.key_state {
@@ -152,4 +157,8 @@ pub struct AliasRecord {
     pub creation_ms: i64,
     /// Last UpdateAlias, ms since the epoch.
     pub last_updated_ms: i64,
+}
+
+fn non_empty<T>(list: Vec<T>) -> Option<Vec<T>> {
+    (!list.is_empty()).then_some(list)
 }

@@ -24,6 +24,7 @@ fn record(key_id: &str) -> KeyRecord {
             material_id: "ab".repeat(32),
             wrapped: vec![1, 2, 3],
             created_ms: 1_000,
+            public_key: None,
         }],
         rotation_period_days: None,
         next_rotation_ms: None,
@@ -322,6 +323,7 @@ fn material(id: char, created_ms: i64) -> WrappedMaterial {
         material_id: id.to_string().repeat(64),
         wrapped: vec![9],
         created_ms,
+        public_key: None,
     }
 }
 
@@ -379,6 +381,7 @@ fn on_demand_rotations_are_limited_and_need_an_enabled_key() {
                 material_id: next.clone(),
                 wrapped: vec![1],
                 created_ms: i as i64,
+                public_key: None,
             },
             rotation_type: RotationType::OnDemand,
             next_rotation_ms: None,

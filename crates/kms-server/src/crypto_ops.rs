@@ -1,6 +1,10 @@
-//! Cryptographic operations with symmetric keys: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
-//! GenerateDataKeyWithoutPlaintext and GenerateRandom.
+//! Encryption operations: Encrypt, Decrypt, ReEncrypt (symmetric and RSA keys, between any
+//! pair), GenerateDataKey(WithoutPlaintext) and GenerateRandom.
+//!
+//! Symmetric ciphertexts are self-describing (they name their key and material); RSA
+//! ciphertexts are raw RSAES-OAEP, so Decrypt needs the KeyId and algorithm for them.
 
+use crate::key_kinds::{key_kind, rsa_algorithm};
 use crate::service::Kms;
 use crate::validate::{in_range, length_within, required};
 use kms_core::key_state::{check, Gate};
@@ -15,26 +19,42 @@ const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;
 
 /// A sealed ciphertext and the material that made it.
-struct Sealed {
-    blob: Vec<u8>,
-    material_id: String,
+pub(crate) struct Sealed {
+    pub(crate) blob: Vec<u8>,
+    pub(crate) material_id: String,
 }
 
 /// An opened ciphertext: the plaintext, the key and the material that opened it.
 struct Opened {
     plaintext: zeroize::Zeroizing<Vec<u8>>,
     key: KeyRecord,
+    algorithm: EncryptionAlgorithm,
     material_id: String,
 }
 
-fn check_algorithm(requested: Option<&str>, field: &str) -> Result<EncryptionAlgorithm, KmsError> {
-    let algorithm = match requested {
-        Some(text) => parse_enum::<EncryptionAlgorithm>(text, field)?,
-        None => EncryptionAlgorithm::SymmetricDefault,
-    };
-    if algorithm != EncryptionAlgorithm::SymmetricDefault {
+fn parse_algorithm(
+    requested: Option<&str>,
+    field: &str,
+) -> Result<Option<EncryptionAlgorithm>, KmsError> {
+    requested
+        .map(|text| parse_enum::<EncryptionAlgorithm>(text, field))
+        .transpose()
+}
+
+/// Checks that `key` can encrypt with `requested` (default SYMMETRIC_DEFAULT) and returns it.
+fn encryption_algorithm(
+    key: &KeyRecord,
+    requested: Option<EncryptionAlgorithm>,
+) -> Result<EncryptionAlgorithm, KmsError> {
+    let algorithm = requested.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    if !key
+        .key_spec
+        .encryption_algorithms(key.key_usage)
+        .contains(&algorithm)
+    {
         return Err(KmsError::InvalidKeyUsage(format!(
-            "Algorithm {algorithm} is not supported with symmetric keys; use SYMMETRIC_DEFAULT."
+            "{algorithm} is not a valid encryption algorithm for {} ({} keys).",
+            key.arn, key.key_spec
         )));
     }
     Ok(algorithm)
@@ -42,13 +62,22 @@ fn check_algorithm(requested: Option<&str>, field: &str) -> Result<EncryptionAlg
 
 fn check_encrypt_key(key: &KeyRecord, operation: &str) -> Result<(), KmsError> {
     check(key, Gate::Cryptographic)?;
-    if key.key_usage != KeyUsage::EncryptDecrypt || key.key_spec != KeySpec::SymmetricDefault {
+    if key.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::InvalidKeyUsage(format!(
             "{} key usage is {} which is not valid for {operation}.",
             key.arn, key.key_usage
         )));
     }
     Ok(())
+}
+
+fn no_context_for_asymmetric(context: &EncryptionContext) -> Result<(), KmsError> {
+    if context.is_empty() {
+        return Ok(());
+    }
+    Err(KmsError::Validation(
+        "EncryptionContext is supported only with symmetric encryption keys.".into(),
+    ))
 }
 
 fn dry_run(requested: Option<bool>) -> Result<(), KmsError> {
@@ -61,41 +90,90 @@ fn dry_run(requested: Option<bool>) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    fn seal(
+    /// Encrypts under a symmetric key's current material.
+    pub(crate) fn seal(
         &self,
         key: &KeyRecord,
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Sealed, KmsError> {
-        let current = key.current_material().ok_or_else(|| {
-            KmsError::KmsInvalidState(format!("{} has no key material.", key.arn))
-        })?;
-        let material = self.unwrap_material(key, &current.material_id)?;
+        let (material, current) = self.current_material(key)?;
         let material_id = kms_crypto::MaterialId::from_hex(&current.material_id)
             .ok_or_else(|| KmsError::KmsInternal("Stored material id is malformed.".into()))?;
-        let blob = ciphertext::encrypt(&material, &key.key_id, &material_id, plaintext, context)
-            .map_err(|_| KmsError::KmsInternal("Encryption failed.".into()))?;
+        let blob = ciphertext::encrypt(&material, &key.key_id, &material_id, plaintext, context)?;
         Ok(Sealed {
             blob,
             material_id: current.material_id.clone(),
         })
     }
 
-    /// Opens a symmetric ciphertext. `expected` is the caller's KeyId, if any; the blob names
-    /// its own key, which must then be the same one.
+    /// Encrypts with any encryption key and a checked algorithm.
+    fn seal_with(
+        &self,
+        key: &KeyRecord,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Sealed, KmsError> {
+        let Some(rsa) = rsa_algorithm(algorithm) else {
+            return self.seal(key, plaintext, context);
+        };
+        no_context_for_asymmetric(context)?;
+        let current = key.current_material().ok_or_else(|| {
+            KmsError::KmsInvalidState(format!("{} has no key material.", key.arn))
+        })?;
+        let public_key = current
+            .public_key
+            .as_deref()
+            .ok_or_else(|| KmsError::KmsInternal("An RSA key has no public key.".into()))?;
+        let blob = kms_crypto::asymmetric::rsa_encrypt(public_key, rsa, plaintext)?;
+        Ok(Sealed {
+            blob,
+            material_id: current.material_id.clone(),
+        })
+    }
+
+    /// Opens a ciphertext. With an RSA algorithm the caller must name the key; otherwise the
+    /// symmetric blob names its own key, and a caller's KeyId must be that key.
     async fn open(
         &self,
         blob: &[u8],
         context: &EncryptionContext,
         expected: Option<String>,
+        requested: Option<EncryptionAlgorithm>,
         operation: &str,
     ) -> Result<Opened, KmsError> {
         length_within(blob.len(), 1, MAX_CIPHERTEXT, "ciphertextBlob")?;
+        if let Some(rsa) = requested.and_then(rsa_algorithm) {
+            let Some(key_id) = expected else {
+                return Err(KmsError::Validation(
+                    "KeyId is required to decrypt with an asymmetric key.".into(),
+                ));
+            };
+            no_context_for_asymmetric(context)?;
+            let key = self.resolve(Some(key_id), true).await?;
+            check_encrypt_key(&key, operation)?;
+            let algorithm = encryption_algorithm(&key, requested)?;
+            let kind = key_kind(key.key_spec)
+                .ok_or_else(|| KmsError::KmsInternal("Not an RSA key.".into()))?;
+            let (material, current) = self.current_material(&key)?;
+            let material_id = current.material_id.clone();
+            let plaintext = kms_crypto::asymmetric::rsa_decrypt(kind, &material, rsa, blob)?;
+            return Ok(Opened {
+                plaintext,
+                key,
+                algorithm,
+                material_id,
+            });
+        }
         let header = ciphertext::parse_header(blob).map_err(|_| KmsError::InvalidCiphertext)?;
         let material_id = header.material_id.to_hex();
         let key = match expected {
             Some(key_id) => {
                 let key = self.resolve(Some(key_id), true).await?;
+                if key.key_spec != KeySpec::SymmetricDefault {
+                    encryption_algorithm(&key, requested)?;
+                }
                 if key.key_id != header.key_id {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a KMS key that can perform this operation.".into(),
@@ -109,12 +187,14 @@ impl Kms {
                 .ok_or(KmsError::InvalidCiphertext)?,
         };
         check_encrypt_key(&key, operation)?;
+        let algorithm = encryption_algorithm(&key, requested)?;
         let material = self.unwrap_material(&key, &material_id)?;
         let plaintext = ciphertext::decrypt(&material, blob, context)
             .map_err(|_| KmsError::InvalidCiphertext)?;
         Ok(Opened {
             plaintext,
             key,
+            algorithm,
             material_id,
         })
     }
@@ -125,18 +205,16 @@ impl Kms {
     ) -> Result<EncryptResponse, KmsError> {
         let plaintext = required(request.plaintext, "plaintext")?;
         length_within(plaintext.0.len(), 1, MAX_PLAINTEXT, "plaintext")?;
-        let algorithm = check_algorithm(
+        let requested = parse_algorithm(
             request.encryption_algorithm.as_deref(),
             "encryptionAlgorithm",
         )?;
         let key = self.resolve(request.key_id, true).await?;
         check_encrypt_key(&key, "Encrypt")?;
+        let algorithm = encryption_algorithm(&key, requested)?;
         dry_run(request.dry_run)?;
-        let sealed = self.seal(
-            &key,
-            &plaintext.0,
-            &request.encryption_context.unwrap_or_default(),
-        )?;
+        let context = request.encryption_context.unwrap_or_default();
+        let sealed = self.seal_with(&key, algorithm, &plaintext.0, &context)?;
         Ok(EncryptResponse {
             ciphertext_blob: Blob(sealed.blob),
             key_id: key.arn,
@@ -149,19 +227,19 @@ impl Kms {
         request: DecryptRequest,
     ) -> Result<DecryptResponse, KmsError> {
         let blob = required(request.ciphertext_blob, "ciphertextBlob")?;
-        let algorithm = check_algorithm(
+        let requested = parse_algorithm(
             request.encryption_algorithm.as_deref(),
             "encryptionAlgorithm",
         )?;
         let context = request.encryption_context.unwrap_or_default();
         let opened = self
-            .open(&blob.0, &context, request.key_id, "Decrypt")
+            .open(&blob.0, &context, request.key_id, requested, "Decrypt")
             .await?;
         dry_run(request.dry_run)?;
         Ok(DecryptResponse {
             key_id: opened.key.arn,
             plaintext: Blob(opened.plaintext.to_vec()),
-            encryption_algorithm: algorithm,
+            encryption_algorithm: opened.algorithm,
             key_material_id: Some(opened.material_id),
         })
     }
@@ -172,32 +250,60 @@ impl Kms {
     ) -> Result<ReEncryptResponse, KmsError> {
         let blob = required(request.ciphertext_blob, "ciphertextBlob")?;
         let destination_key_id = required(request.destination_key_id, "destinationKeyId")?;
-        let source_algorithm = check_algorithm(
+        let source_requested = parse_algorithm(
             request.source_encryption_algorithm.as_deref(),
             "sourceEncryptionAlgorithm",
         )?;
-        let destination_algorithm = check_algorithm(
+        let destination_requested = parse_algorithm(
             request.destination_encryption_algorithm.as_deref(),
             "destinationEncryptionAlgorithm",
         )?;
         let source_context = request.source_encryption_context.unwrap_or_default();
         let opened = self
-            .open(&blob.0, &source_context, request.source_key_id, "ReEncrypt")
+            .open(
+                &blob.0,
+                &source_context,
+                request.source_key_id,
+                source_requested,
+                "ReEncrypt",
+            )
             .await?;
         let destination = self.resolve(Some(destination_key_id), true).await?;
         check_encrypt_key(&destination, "ReEncrypt")?;
+        let destination_algorithm = encryption_algorithm(&destination, destination_requested)?;
         dry_run(request.dry_run)?;
         let context = request.destination_encryption_context.unwrap_or_default();
-        let sealed = self.seal(&destination, &opened.plaintext, &context)?;
+        let sealed = self.seal_with(
+            &destination,
+            destination_algorithm,
+            &opened.plaintext,
+            &context,
+        )?;
         Ok(ReEncryptResponse {
             ciphertext_blob: Blob(sealed.blob),
             source_key_id: opened.key.arn,
             key_id: destination.arn,
-            source_encryption_algorithm: source_algorithm,
+            source_encryption_algorithm: opened.algorithm,
             destination_encryption_algorithm: destination_algorithm,
             source_key_material_id: Some(opened.material_id),
             destination_key_material_id: Some(sealed.material_id),
         })
+    }
+
+    /// Checks that `key` is a usable symmetric encryption key (data keys are sealed under it).
+    pub(crate) fn check_symmetric_encryption_key(
+        &self,
+        key: &KeyRecord,
+        operation: &str,
+    ) -> Result<(), KmsError> {
+        check_encrypt_key(key, operation)?;
+        if key.key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "{operation} requires a symmetric encryption key; {} is {}.",
+                key.arn, key.key_spec
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) async fn generate_data_key(
@@ -218,7 +324,7 @@ impl Kms {
             (None, Some(n)) => in_range(n, 1, 1024, "numberOfBytes")? as usize,
         };
         let key = self.resolve(request.key_id, true).await?;
-        check_encrypt_key(&key, "GenerateDataKey")?;
+        self.check_symmetric_encryption_key(&key, "GenerateDataKey")?;
         dry_run(request.dry_run)?;
         let data_key = zeroize::Zeroizing::new(kms_crypto::random_bytes(length));
         let sealed = self.seal(

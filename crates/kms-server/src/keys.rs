@@ -81,23 +81,21 @@ impl Kms {
                 "Custom key stores are not supported by Trent yet.".into(),
             ));
         }
-        match (shape.origin, shape.spec) {
-            (Origin::AwsKms, KeySpec::SymmetricDefault) => {}
-            (Origin::AwsKms, spec) => {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "KeySpec {spec} is not supported by Trent yet."
-                )))
-            }
-            (origin, _) => {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "Origin {origin} is not supported by Trent yet."
-                )))
-            }
+        if shape.origin != Origin::AwsKms {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {} is not supported by Trent yet.",
+                shape.origin
+            )));
+        }
+        if shape.spec == KeySpec::Sm2 {
+            return Err(KmsError::UnsupportedOperation(
+                "KeySpec SM2 is not supported by Trent yet.".into(),
+            ));
         }
         let multi_region = request.multi_region.unwrap_or(false);
         let key_id = new_key_id(multi_region);
         let now_ms = self.now_ms();
-        let material = self.fresh_symmetric_material(&key_id, now_ms);
+        let material = self.fresh_material(shape.spec, &key_id, now_ms).await?;
         let record = KeyRecord {
             arn: key_arn(&self.region, &self.account_id, &key_id),
             key_id,

@@ -4,8 +4,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod aliases;
+mod asymmetric_ops;
 pub mod config;
 mod crypto_ops;
+mod key_kinds;
 mod keys;
 mod leader_tasks;
 pub mod local;

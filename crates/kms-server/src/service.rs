@@ -9,7 +9,7 @@ use kms_api::{KmsService, RequestContext};
 use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
 use kms_crypto::{KeyMaterial, MaterialId, RootKey};
 use kms_raft::RegionRaft;
-use kms_types::{KeyReference, KmsError, Operation};
+use kms_types::{KeyReference, KeySpec, KmsError, Operation};
 use std::sync::Arc;
 
 /// Milliseconds since the Unix epoch; injected so tests can move time.
@@ -134,16 +134,54 @@ pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 impl Kms {
     /// New AES-256 material for `key_id`, wrapped with the root key, ready for a command.
     pub(crate) fn fresh_symmetric_material(&self, key_id: &str, now_ms: i64) -> WrappedMaterial {
-        let material = KeyMaterial::generate_symmetric();
+        self.wrap_new_material(key_id, now_ms, &KeyMaterial::generate_symmetric(), None)
+    }
+
+    /// New material of `spec` for `key_id`: generated off the async threads (RSA-4096 takes
+    /// seconds), wrapped with the root key, with the public key beside it.
+    pub(crate) async fn fresh_material(
+        &self,
+        spec: KeySpec,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<WrappedMaterial, KmsError> {
+        let Some(kind) = crate::key_kinds::key_kind(spec) else {
+            return Ok(self.fresh_symmetric_material(key_id, now_ms));
+        };
+        let generated = tokio::task::spawn_blocking(move || kms_crypto::asymmetric::generate(kind))
+            .await
+            .map_err(|e| KmsError::KmsInternal(format!("Key generation was interrupted: {e}")))??;
+        Ok(self.wrap_new_material(key_id, now_ms, &generated.material, generated.public_key))
+    }
+
+    fn wrap_new_material(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        material: &KeyMaterial,
+        public_key: Option<Vec<u8>>,
+    ) -> WrappedMaterial {
         let material_id = MaterialId::generate().to_hex();
         let wrapped = self
             .root_key
-            .wrap(&material, &material_context(key_id, &material_id));
+            .wrap(material, &material_context(key_id, &material_id));
         WrappedMaterial {
             material_id,
             wrapped,
             created_ms: now_ms,
+            public_key,
         }
+    }
+
+    /// The current material of `key`, unwrapped.
+    pub(crate) fn current_material<'a>(
+        &self,
+        key: &'a KeyRecord,
+    ) -> Result<(KeyMaterial, &'a WrappedMaterial), KmsError> {
+        let current = key.current_material().ok_or_else(|| {
+            KmsError::KmsInvalidState(format!("{} has no key material.", key.arn))
+        })?;
+        Ok((self.unwrap_material(key, &current.material_id)?, current))
     }
 }
 
@@ -203,6 +241,22 @@ impl KmsService for Kms {
                 to_json(self.rotate_key_on_demand(parse_request(body)?).await?)
             }
             Op::ListKeyRotations => to_json(self.list_key_rotations(parse_request(body)?).await?),
+            Op::Sign => to_json(self.sign(parse_request(body)?).await?),
+            Op::Verify => to_json(self.verify(parse_request(body)?).await?),
+            Op::GetPublicKey => to_json(self.get_public_key(parse_request(body)?).await?),
+            Op::GenerateMac => to_json(self.generate_mac(parse_request(body)?).await?),
+            Op::VerifyMac => to_json(self.verify_mac(parse_request(body)?).await?),
+            Op::DeriveSharedSecret => {
+                to_json(self.derive_shared_secret(parse_request(body)?).await?)
+            }
+            Op::GenerateDataKeyPair => to_json(
+                self.generate_data_key_pair(parse_request(body)?, true)
+                    .await?,
+            ),
+            Op::GenerateDataKeyPairWithoutPlaintext => to_json(
+                self.generate_data_key_pair(parse_request(body)?, false)
+                    .await?,
+            ),
             other => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),

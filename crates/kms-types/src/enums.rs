@@ -145,6 +145,45 @@ aws_enum!(
     }
 );
 
+aws_enum!(
+    /// `SigningAlgorithmSpec`.
+    SigningAlgorithmSpec {
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256", RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512", RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384", RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+        EcdsaSha256 = "ECDSA_SHA_256", EcdsaSha384 = "ECDSA_SHA_384", EcdsaSha512 = "ECDSA_SHA_512",
+        Sm2dsa = "SM2DSA", MlDsaShake256 = "ML_DSA_SHAKE_256", Ed25519Sha512 = "ED25519_SHA_512",
+        Ed25519PhSha512 = "ED25519_PH_SHA_512",
+    }
+);
+
+aws_enum!(
+    /// `MacAlgorithmSpec`.
+    MacAlgorithmSpec {
+        HmacSha224 = "HMAC_SHA_224", HmacSha256 = "HMAC_SHA_256", HmacSha384 = "HMAC_SHA_384",
+        HmacSha512 = "HMAC_SHA_512",
+    }
+);
+
+aws_enum!(
+    /// `KeyAgreementAlgorithmSpec`.
+    KeyAgreementAlgorithmSpec { Ecdh = "ECDH" }
+);
+
+aws_enum!(
+    /// `MessageType` of Sign and Verify.
+    MessageType { Raw = "RAW", Digest = "DIGEST", ExternalMu = "EXTERNAL_MU" }
+);
+
+aws_enum!(
+    /// `DataKeyPairSpec` of GenerateDataKeyPair.
+    DataKeyPairSpec {
+        Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256", EccNistP384 = "ECC_NIST_P384", EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1", Sm2 = "SM2", EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
+);
+
 impl_aws_enum!(
     KeySpec,
     KeyUsage,
@@ -152,7 +191,12 @@ impl_aws_enum!(
     KeyState,
     EncryptionAlgorithm,
     DataKeySpec,
-    IncludeKeyMaterial
+    IncludeKeyMaterial,
+    SigningAlgorithmSpec,
+    MacAlgorithmSpec,
+    KeyAgreementAlgorithmSpec,
+    MessageType,
+    DataKeyPairSpec
 );
 
 /// Parses an enum request field, or returns AWS's `ValidationException` for a value outside
@@ -185,6 +229,61 @@ impl KeySpec {
             }
             KeySpec::Sm2 => &[EncryptDecrypt, SignVerify, KeyAgreement],
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[SignVerify],
+        }
+    }
+}
+
+impl KeySpec {
+    /// The encryption algorithms KeyMetadata lists for this spec and usage.
+    pub fn encryption_algorithms(&self, usage: KeyUsage) -> Vec<EncryptionAlgorithm> {
+        match (self, usage) {
+            (KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt) => {
+                vec![EncryptionAlgorithm::SymmetricDefault]
+            }
+            (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::EncryptDecrypt) => {
+                vec![
+                    EncryptionAlgorithm::RsaesOaepSha1,
+                    EncryptionAlgorithm::RsaesOaepSha256,
+                ]
+            }
+            (KeySpec::Sm2, KeyUsage::EncryptDecrypt) => vec![EncryptionAlgorithm::Sm2pke],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The signing algorithms KeyMetadata lists for this spec and usage.
+    pub fn signing_algorithms(&self, usage: KeyUsage) -> Vec<SigningAlgorithmSpec> {
+        use SigningAlgorithmSpec as S;
+        if usage != KeyUsage::SignVerify {
+            return Vec::new();
+        }
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec![
+                S::RsassaPkcs1V15Sha256,
+                S::RsassaPkcs1V15Sha384,
+                S::RsassaPkcs1V15Sha512,
+                S::RsassaPssSha256,
+                S::RsassaPssSha384,
+                S::RsassaPssSha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => vec![S::EcdsaSha256],
+            KeySpec::EccNistP384 => vec![S::EcdsaSha384],
+            KeySpec::EccNistP521 => vec![S::EcdsaSha512],
+            KeySpec::EccNistEdwards25519 => vec![S::Ed25519Sha512, S::Ed25519PhSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => vec![S::MlDsaShake256],
+            KeySpec::Sm2 => vec![S::Sm2dsa],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The MAC algorithm of an HMAC spec.
+    pub fn mac_algorithm(&self) -> Option<MacAlgorithmSpec> {
+        match self {
+            KeySpec::Hmac224 => Some(MacAlgorithmSpec::HmacSha224),
+            KeySpec::Hmac256 => Some(MacAlgorithmSpec::HmacSha256),
+            KeySpec::Hmac384 => Some(MacAlgorithmSpec::HmacSha384),
+            KeySpec::Hmac512 => Some(MacAlgorithmSpec::HmacSha512),
+            _ => None,
         }
     }
 }

@@ -74,6 +74,12 @@ pub enum KmsError {
     DryRunOperation(String),
     #[error("{0}")]
     Conflict(String),
+    /// Opaque on purpose, like `InvalidCiphertext`.
+    #[error("")]
+    KmsInvalidSignature,
+    /// Opaque on purpose, like `InvalidCiphertext`.
+    #[error("")]
+    KmsInvalidMac,
 }
 
 impl KmsError {
@@ -110,6 +116,8 @@ impl KmsError {
             KmsError::RequestEntityTooLarge(_) => "RequestEntityTooLargeException",
             KmsError::DryRunOperation(_) => "DryRunOperationException",
             KmsError::Conflict(_) => "ConflictException",
+            KmsError::KmsInvalidSignature => "KMSInvalidSignatureException",
+            KmsError::KmsInvalidMac => "KMSInvalidMacException",
         }
     }
 
@@ -127,6 +135,8 @@ impl KmsError {
             | KmsError::InvalidAliasName(_)
             | KmsError::InvalidArn(_)
             | KmsError::InvalidCiphertext
+            | KmsError::KmsInvalidSignature
+            | KmsError::KmsInvalidMac
             | KmsError::InvalidGrantToken(_)
             | KmsError::InvalidKeyUsage(_)
             | KmsError::InvalidMarker(_)

@@ -12,8 +12,9 @@ mod operation;
 
 pub use blob::Blob;
 pub use enums::{
-    parse_enum, AwsEnum, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyManager,
-    KeyMaterialState, KeySpec, KeyState, KeyUsage, MultiRegionKeyType, Origin, RotationType,
+    parse_enum, AwsEnum, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial,
+    KeyAgreementAlgorithmSpec, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage,
+    MacAlgorithmSpec, MessageType, MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec,
 };
 pub use error::{KmsError, KmsResult};
 pub use ids::{

@@ -4,8 +4,9 @@
 //! serialization error.
 
 use crate::{
-    Blob, EncryptionAlgorithm, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage,
-    MultiRegionKeyType, Origin, RotationType,
+    Blob, DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithmSpec, KeyManager,
+    KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MultiRegionKeyType, Origin,
+    RotationType, SigningAlgorithmSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,11 +74,11 @@ pub struct KeyMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_algorithms: Option<Vec<String>>,
+    pub signing_algorithms: Option<Vec<SigningAlgorithmSpec>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac_algorithms: Option<Vec<String>>,
+    pub mac_algorithms: Option<Vec<MacAlgorithmSpec>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_agreement_algorithms: Option<Vec<String>>,
+    pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithmSpec>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
@@ -127,6 +128,13 @@ impl Absent for Blob {}
 impl Absent for KeyState {}
 impl Absent for KeyMetadata {}
 impl Absent for EncryptionAlgorithm {}
+impl Absent for SigningAlgorithmSpec {}
+impl Absent for MacAlgorithmSpec {}
+impl Absent for KeyAgreementAlgorithmSpec {}
+impl Absent for KeySpec {}
+impl Absent for KeyUsage {}
+impl Absent for DataKeyPairSpec {}
+impl Absent for Origin {}
 impl<T> Absent for Vec<T> {}
 
 /// Used by `skip_serializing_if` in responses.
@@ -278,3 +286,71 @@ pub struct RotationsListEntry {
     pub rotation_type: Option<RotationType>,
 }
 response!(ListKeyRotationsResponse { rotations: Vec<RotationsListEntry>, next_marker: Option<String>, truncated: bool });
+
+request!(SignRequest {
+    key_id: Option<String>, message: Option<Blob>, message_type: Option<String>,
+    grant_tokens: Option<Vec<String>>, signing_algorithm: Option<String>, dry_run: Option<bool>,
+});
+response!(SignResponse {
+    key_id: String,
+    signature: Blob,
+    signing_algorithm: SigningAlgorithmSpec
+});
+
+request!(VerifyRequest {
+    key_id: Option<String>, message: Option<Blob>, message_type: Option<String>, signature: Option<Blob>,
+    signing_algorithm: Option<String>, grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(VerifyResponse {
+    key_id: String,
+    signature_valid: bool,
+    signing_algorithm: SigningAlgorithmSpec
+});
+
+request!(GetPublicKeyRequest { key_id: Option<String>, grant_tokens: Option<Vec<String>> });
+response!(GetPublicKeyResponse {
+    key_id: String, public_key: Blob, customer_master_key_spec: KeySpec, key_spec: KeySpec,
+    key_usage: KeyUsage, encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
+    signing_algorithms: Option<Vec<SigningAlgorithmSpec>>,
+    key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithmSpec>>,
+});
+
+request!(GenerateDataKeyPairRequest {
+    encryption_context: Option<EncryptionContext>, key_id: Option<String>, key_pair_spec: Option<String>,
+    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(GenerateDataKeyPairResponse {
+    private_key_ciphertext_blob: Blob, private_key_plaintext: Option<Blob>, public_key: Blob,
+    key_id: String, key_pair_spec: DataKeyPairSpec, key_material_id: Option<String>,
+});
+
+request!(GenerateMacRequest {
+    message: Option<Blob>, key_id: Option<String>, mac_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(GenerateMacResponse {
+    mac: Blob,
+    mac_algorithm: MacAlgorithmSpec,
+    key_id: String
+});
+
+request!(VerifyMacRequest {
+    message: Option<Blob>, key_id: Option<String>, mac_algorithm: Option<String>, mac: Option<Blob>,
+    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(VerifyMacResponse {
+    key_id: String,
+    mac_valid: bool,
+    mac_algorithm: MacAlgorithmSpec
+});
+
+request!(DeriveSharedSecretRequest {
+    key_id: Option<String>, key_agreement_algorithm: Option<String>, public_key: Option<Blob>,
+    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+});
+response!(DeriveSharedSecretResponse {
+    key_id: String,
+    shared_secret: Blob,
+    key_agreement_algorithm: KeyAgreementAlgorithmSpec,
+    key_origin: Origin,
+});
