@@ -73,7 +73,10 @@ pub struct HistoryWriter {
 impl HistoryWriter {
     /// Creates (truncates) the history file.
     pub fn create(path: &Path) -> std::io::Result<HistoryWriter> {
-        Ok(HistoryWriter { file: std::io::BufWriter::new(std::fs::File::create(path)?), next_index: 0 })
+        Ok(HistoryWriter {
+            file: std::io::BufWriter::new(std::fs::File::create(path)?),
+            next_index: 0,
+        })
     }
 
     /// Assigns the next index to `event`, writes it and flushes; returns the index.
@@ -124,11 +127,16 @@ pub fn pair(events: &[Event]) -> Vec<Operation> {
     let mut open: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     let mut operations: Vec<Operation> = Vec::new();
     for event in events {
-        let Process::Client(process) = event.process else { continue };
+        let Process::Client(process) = event.process else {
+            continue;
+        };
         match event.kind {
             EventType::Invoke => {
                 open.insert(process, operations.len());
-                operations.push(Operation { invoke: event.clone(), completion: None });
+                operations.push(Operation {
+                    invoke: event.clone(),
+                    completion: None,
+                });
             }
             _ => {
                 if let Some(at) = open.remove(&process) {
@@ -183,7 +191,10 @@ mod tests {
             .expect("append garbage");
         let events = read(&path).expect("read");
         assert_eq!(events.len(), 5);
-        assert_eq!(events.iter().map(|e| e.index).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            events.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
         let operations = pair(&events);
         assert_eq!(operations.len(), 2);
         assert_eq!(operations[0].outcome(), EventType::Fail);

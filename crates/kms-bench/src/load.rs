@@ -49,6 +49,9 @@ pub struct Template {
     date_name: HeaderName,
     body: Vec<u8>,
     signer: Signer,
+    /// A top-level JSON field an HTTP 200 response must have set to `true` to count as a
+    /// success (e.g. Verify's `SignatureValid`).
+    expect_true: Option<&'static str>,
 }
 
 impl Template {
@@ -70,7 +73,15 @@ impl Template {
             date_name: HeaderName::from_static("x-amz-date"),
             body,
             signer,
+            expect_true: None,
         })
+    }
+
+    /// The same request, counted as a success only if the HTTP 200 response is a JSON object
+    /// with `field` set to `true`.
+    pub fn expecting_true(mut self, field: &'static str) -> Self {
+        self.expect_true = Some(field);
+        self
     }
 
     /// The request, freshly signed for now.
@@ -102,7 +113,8 @@ impl Template {
             .body(self.body.clone())
     }
 
-    /// Sends the request and reads the whole response; `Err` describes anything but HTTP 200.
+    /// Sends the request and reads the whole response; `Err` describes anything but HTTP 200
+    /// (passing the `expecting_true` check, if any).
     async fn send(&self, client: &Client) -> Result<(), String> {
         let response = self
             .request(client)
@@ -114,12 +126,17 @@ impl Template {
             .bytes()
             .await
             .map_err(|e| format!("reading the response failed: {e}"))?;
-        if status == StatusCode::OK {
-            Ok(())
-        } else {
-            let snippet = String::from_utf8_lossy(&body[..body.len().min(ERROR_SNIPPET)]);
-            Err(format!("HTTP {status}: {snippet}"))
+        let snippet = || String::from_utf8_lossy(&body[..body.len().min(ERROR_SNIPPET)]);
+        if status != StatusCode::OK {
+            return Err(format!("HTTP {status}: {}", snippet()));
         }
+        if let Some(field) = self.expect_true {
+            let value = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            if value.as_ref().and_then(|v| v.get(field)?.as_bool()) != Some(true) {
+                return Err(format!("HTTP 200 without \"{field}\": true: {}", snippet()));
+            }
+        }
+        Ok(())
     }
 
     /// Sends the request once and parses the HTTP 200 response as JSON (for set-up calls).
@@ -153,7 +170,7 @@ pub fn client() -> anyhow::Result<Client> {
 /// The figures of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
-    /// Workload name (`echo`, `encrypt`, `create_key`).
+    /// Workload name (`echo`, `encrypt`, `sign_ecc_p256`, ... as on the command line).
     pub name: &'static str,
     /// Concurrent connections (one request in flight on each).
     pub concurrency: usize,
@@ -161,7 +178,8 @@ pub struct RunResult {
     pub seconds: f64,
     /// Requests completed in the window, errors included.
     pub requests: u64,
-    /// Of those, the ones that did not end in HTTP 200 (timeouts and transport errors too).
+    /// Of those, the ones that did not end in HTTP 200, or whose 200 failed the template's
+    /// check (timeouts and transport errors too).
     pub errors: u64,
     /// Successful requests per second.
     pub throughput_rps: f64,
@@ -283,5 +301,39 @@ mod tests {
         assert!((percentile_ms(&ms, 0.99) - 99.0).abs() < 1e-9);
         assert!((percentile_ms(&ms[..1], 0.99) - 1.0).abs() < 1e-9);
         assert!(percentile_ms(&[], 0.5).abs() < 1e-9);
+    }
+
+    /// The echo server answers with the request body, so the body is the response checked.
+    #[tokio::test]
+    async fn expecting_true_needs_the_field_true_in_a_200() {
+        let server = crate::echo::start().await.expect("echo server");
+        let client = client().expect("client");
+        let check = |body: &str| {
+            Template::new(
+                server.addr,
+                "TrentService.Verify",
+                body.as_bytes().to_vec(),
+                crate::SIGNER,
+            )
+            .expect("template")
+            .expecting_true("SignatureValid")
+        };
+        assert_eq!(
+            check(r#"{"SignatureValid":true}"#).send(&client).await,
+            Ok(())
+        );
+        for body in [r#"{"SignatureValid":false}"#, "{}", "not json"] {
+            let error = check(body).send(&client).await.expect_err(body);
+            assert!(error.starts_with("HTTP 200 without"), "{error}");
+        }
+        let unchecked = Template::new(
+            server.addr,
+            "TrentService.Sign",
+            b"{}".to_vec(),
+            crate::SIGNER,
+        )
+        .expect("template");
+        assert_eq!(unchecked.send(&client).await, Ok(()));
+        server.stop();
     }
 }

@@ -1,25 +1,28 @@
 //! `trent-bench`: the load generator behind `make bench` (CLI and orchestration).
 //!
 //! It measures a ceiling (a bare in-process axum echo server) and then a real 3-node Trent
-//! region started with `trent up`: Encrypt of 1 KiB under one key, and CreateKey, each at 1
-//! and 64 concurrent connections. Every request, echo included, is SigV4-signed by the same
+//! region started with `trent up`: Encrypt of 1 KiB under one key; Sign of 32 bytes with an
+//! ECC_NIST_P256 and an RSA_2048 key; Verify of one P-256 signature; GenerateMac of 32 bytes
+//! with an HMAC_256 key; and CreateKey; each at 1 and 64 concurrent connections
+//! (`--workloads` picks a subset). Every request, echo included, is SigV4-signed by the same
 //! client code, so the echo figures are the ceiling for this client on this machine. Results
 //! are printed as a table and written to `--out` as JSON.
 
 mod cluster;
 mod echo;
 mod load;
+mod workload;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use base64::Engine as _;
 use clap::Parser;
 use load::{RunResult, Signer, Template};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use workload::Workload;
 
 const WARMUP: Duration = Duration::from_secs(1);
 const CONCURRENCIES: [usize; 2] = [1, 64];
@@ -36,7 +39,7 @@ const SIGNER: Signer = Signer {
     about = "Load-test a local 3-node Trent region against a bare HTTP ceiling"
 )]
 struct Cli {
-    /// The `trent` binary (required unless --only-echo).
+    /// The `trent` binary (required unless only `echo` runs).
     #[arg(long)]
     trent: Option<PathBuf>,
     /// Where to write the JSON results.
@@ -45,9 +48,13 @@ struct Cli {
     /// Measured seconds per run (after a 1 s warm-up).
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Run only the echo ceiling.
-    #[arg(long)]
+    /// Run only the echo ceiling (same as `--workloads echo`).
+    #[arg(long, conflicts_with = "workloads")]
     only_echo: bool,
+    /// Comma-separated workloads to run (default: all); they run in the order listed under
+    /// possible values, whatever the order given.
+    #[arg(long, value_delimiter = ',')]
+    workloads: Option<Vec<Workload>>,
 }
 
 /// The `--out` document.
@@ -68,10 +75,22 @@ async fn main() -> anyhow::Result<()> {
     if cli.seconds == 0 {
         bail!("--seconds must be at least 1");
     }
-    let trent = match (&cli.trent, cli.only_echo) {
-        (Some(path), false) => Some(path.clone()),
-        (_, true) => None,
-        (None, false) => bail!("--trent <path> is required unless --only-echo is given"),
+    let selected: Vec<Workload> = match (&cli.workloads, cli.only_echo) {
+        (_, true) => vec![Workload::Echo],
+        (Some(chosen), false) => Workload::ALL
+            .into_iter()
+            .filter(|w| chosen.contains(w))
+            .collect(),
+        (None, false) => Workload::ALL.to_vec(),
+    };
+    if selected.is_empty() {
+        bail!("--workloads selects nothing");
+    }
+    let needs_cluster = selected.iter().any(|w| w.needs_cluster());
+    let trent = match (&cli.trent, needs_cluster) {
+        (Some(path), true) => Some(path.clone()),
+        (_, false) => None,
+        (None, true) => bail!("--trent <path> is required unless only `echo` runs"),
     };
     let started_at = OffsetDateTime::now_utc().format(&Rfc3339)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -82,16 +101,19 @@ async fn main() -> anyhow::Result<()> {
         cli.seconds
     );
 
-    let mut runs = echo_runs(measure).await?;
+    let mut runs = Vec::new();
+    if selected.contains(&Workload::Echo) {
+        runs.extend(echo_runs(measure).await?);
+    }
     if let Some(trent) = trent {
         let cluster = cluster::start(&trent).await?;
-        let result = trent_runs(&cluster, measure).await;
+        let result = trent_runs(&cluster, &selected, measure).await;
         cluster.stop().await;
         runs.extend(result?);
     }
 
-    let ratio = throughput(&runs, "encrypt", 64)
-        .zip(throughput(&runs, "echo", 64))
+    let ratio = throughput(&runs, Workload::Encrypt, 64)
+        .zip(throughput(&runs, Workload::Echo, 64))
         .filter(|(_, echo)| *echo > 0.0)
         .map(|(encrypt, echo)| encrypt / echo);
     print_table(&runs, ratio, cores);
@@ -120,73 +142,33 @@ async fn echo_runs(measure: Duration) -> anyhow::Result<Vec<RunResult>> {
         vec![b'x'; PAYLOAD_BYTES],
         SIGNER,
     )?;
-    let result = run_each("echo", &[template], measure).await;
+    let result = run_each(Workload::Echo, &[template], measure).await;
     server.stop();
     result
 }
 
-/// Encrypt then CreateKey against the cluster, connections spread over its nodes.
+/// The selected cluster workloads, in order, connections spread over the nodes. Every key
+/// (and the signature Verify checks) is set up before the first run.
 async fn trent_runs(
     cluster: &cluster::Cluster,
+    selected: &[Workload],
     measure: Duration,
 ) -> anyhow::Result<Vec<RunResult>> {
-    let key_id = create_key(cluster).await?;
-    let plaintext: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i % 251) as u8).collect();
-    let encrypt_body = serde_json::json!({
-        "KeyId": key_id,
-        "Plaintext": base64::engine::general_purpose::STANDARD.encode(plaintext),
-    })
-    .to_string()
-    .into_bytes();
-    let encrypt = templates(cluster, "TrentService.Encrypt", &encrypt_body)?;
-    let create_key = templates(cluster, "TrentService.CreateKey", b"{}")?;
-    let mut runs = run_each("encrypt", &encrypt, measure).await?;
-    runs.extend(run_each("create_key", &create_key, measure).await?);
+    let prepared = workload::prepare(cluster, selected).await?;
+    let mut runs = Vec::new();
+    for (workload, templates) in prepared {
+        runs.extend(run_each(workload, &templates, measure).await?);
+    }
     Ok(runs)
 }
 
-/// One template per node for `target` with `body`.
-fn templates(
-    cluster: &cluster::Cluster,
-    target: &'static str,
-    body: &[u8],
-) -> anyhow::Result<Vec<Template>> {
-    cluster
-        .endpoints
-        .iter()
-        .map(|addr| Template::new(*addr, target, body.to_vec(), SIGNER))
-        .collect()
-}
-
-/// Creates the key Encrypt uses (retrying briefly in case leadership is still settling).
-async fn create_key(cluster: &cluster::Cluster) -> anyhow::Result<String> {
-    let client = load::client()?;
-    let templates = templates(cluster, "TrentService.CreateKey", b"{}")?;
-    let mut last_error = None;
-    for attempt in 0..10 {
-        let template = &templates[attempt % templates.len()];
-        match template.send_json(&client).await {
-            Ok(response) => {
-                return response["KeyMetadata"]["KeyId"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .with_context(|| format!("CreateKey answered without a KeyId: {response}"));
-            }
-            Err(e) => last_error = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Err(last_error
-        .unwrap_or_else(|| anyhow::anyhow!("no attempt made"))
-        .context("creating the benchmark key"))
-}
-
-/// Runs `name` at every concurrency level, logging progress to stderr.
+/// Runs `workload` at every concurrency level, logging progress to stderr.
 async fn run_each(
-    name: &'static str,
+    workload: Workload,
     templates: &[Template],
     measure: Duration,
 ) -> anyhow::Result<Vec<RunResult>> {
+    let name = workload.name();
     let mut runs = Vec::new();
     for concurrency in CONCURRENCIES {
         eprintln!("running {name} @ {concurrency} ...");
@@ -197,21 +179,22 @@ async fn run_each(
     Ok(runs)
 }
 
-fn throughput(runs: &[RunResult], name: &str, concurrency: usize) -> Option<f64> {
+fn throughput(runs: &[RunResult], workload: Workload, concurrency: usize) -> Option<f64> {
     runs.iter()
-        .find(|r| r.name == name && r.concurrency == concurrency)
+        .find(|r| r.name == workload.name() && r.concurrency == concurrency)
         .map(|r| r.throughput_rps)
 }
 
 fn print_table(runs: &[RunResult], ratio: Option<f64>, cores: usize) {
+    let width = runs.iter().map(|r| r.name.len()).fold(12, usize::max);
     println!();
     println!(
-        "{:<12} {:>5} {:>10} {:>8} {:>12} {:>9} {:>9}",
+        "{:<width$} {:>5} {:>10} {:>8} {:>12} {:>9} {:>9}",
         "workload", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms"
     );
     for r in runs {
         println!(
-            "{:<12} {:>5} {:>10} {:>8} {:>12.1} {:>9.3} {:>9.3}",
+            "{:<width$} {:>5} {:>10} {:>8} {:>12.1} {:>9.3} {:>9.3}",
             r.name, r.concurrency, r.requests, r.errors, r.throughput_rps, r.p50_ms, r.p99_ms
         );
     }
@@ -224,5 +207,24 @@ fn print_table(runs: &[RunResult], ratio: Option<f64>, cores: usize) {
         if let Some(error) = &r.first_error {
             println!("first error in {} @ {}: {error}", r.name, r.concurrency);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_is_comma_separated_and_conflicts_with_only_echo() {
+        let cli = Cli::try_parse_from(["trent-bench", "--workloads", "verify_ecc_p256,echo"])
+            .expect("valid arguments");
+        assert_eq!(
+            cli.workloads,
+            Some(vec![Workload::VerifyEccP256, Workload::Echo])
+        );
+        assert!(Cli::try_parse_from(["trent-bench", "--workloads", "nope"]).is_err());
+        assert!(
+            Cli::try_parse_from(["trent-bench", "--only-echo", "--workloads", "echo"]).is_err()
+        );
     }
 }

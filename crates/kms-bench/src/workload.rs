@@ -1,0 +1,285 @@
+//! The workloads a run can include (`--workloads`), and the set-up of the cluster ones: the
+//! keys they use (created through the same signed requests as the load), the signature Verify
+//! checks, and one request template per node.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use clap::builder::PossibleValue;
+use clap::ValueEnum;
+use serde_json::{json, Value};
+
+use crate::cluster::Cluster;
+use crate::load::{self, Template};
+use crate::{PAYLOAD_BYTES, SIGNER};
+
+/// Bytes in the Sign, Verify and GenerateMac messages.
+pub const MESSAGE_BYTES: usize = 32;
+
+/// Attempts (half a second apart, cycling over the nodes) for each set-up request.
+const SETUP_ATTEMPTS: usize = 10;
+
+/// One kind of request measured at every concurrency level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The bare HTTP ceiling (no cluster).
+    Echo,
+    /// Encrypt of `PAYLOAD_BYTES` under a symmetric key.
+    Encrypt,
+    /// Sign (RAW, ECDSA_SHA_256) with an ECC_NIST_P256 key.
+    SignEccP256,
+    /// Sign (RAW, RSASSA_PSS_SHA_256) with an RSA_2048 key.
+    SignRsa2048,
+    /// Verify of one ECDSA_SHA_256 signature made up front; needs `"SignatureValid": true`.
+    VerifyEccP256,
+    /// GenerateMac (HMAC_SHA_256) with an HMAC_256 key.
+    GenerateMac,
+    /// CreateKey with default parameters (last, so the keys it piles up affect no other run).
+    CreateKey,
+}
+
+impl Workload {
+    /// Every workload, in the order they run.
+    pub const ALL: [Workload; 7] = [
+        Workload::Echo,
+        Workload::Encrypt,
+        Workload::SignEccP256,
+        Workload::SignRsa2048,
+        Workload::VerifyEccP256,
+        Workload::GenerateMac,
+        Workload::CreateKey,
+    ];
+
+    /// The name used on the command line, in the table and in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Echo => "echo",
+            Workload::Encrypt => "encrypt",
+            Workload::SignEccP256 => "sign_ecc_p256",
+            Workload::SignRsa2048 => "sign_rsa_2048",
+            Workload::VerifyEccP256 => "verify_ecc_p256",
+            Workload::GenerateMac => "generate_mac",
+            Workload::CreateKey => "create_key",
+        }
+    }
+
+    /// Whether it runs against the Trent region (everything but the echo ceiling).
+    pub fn needs_cluster(self) -> bool {
+        self != Workload::Echo
+    }
+}
+
+impl ValueEnum for Workload {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+/// The request templates (one per node) of each selected cluster workload, in `selected`
+/// order, after creating the keys they need and the signature Verify checks.
+pub async fn prepare(
+    cluster: &Cluster,
+    selected: &[Workload],
+) -> anyhow::Result<Vec<(Workload, Vec<Template>)>> {
+    let wants = |w: Workload| selected.contains(&w);
+    let client = load::client()?;
+    let message = BASE64.encode((0..MESSAGE_BYTES).map(|i| i as u8).collect::<Vec<u8>>());
+
+    let symmetric_key = if wants(Workload::Encrypt) {
+        Some(create_key(cluster, &client, json!({}), "the Encrypt key").await?)
+    } else {
+        None
+    };
+    let p256_key = if wants(Workload::SignEccP256) || wants(Workload::VerifyEccP256) {
+        let spec = json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"});
+        Some(create_key(cluster, &client, spec, "the ECC_NIST_P256 signing key").await?)
+    } else {
+        None
+    };
+    let rsa_key = if wants(Workload::SignRsa2048) {
+        let spec = json!({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"});
+        Some(create_key(cluster, &client, spec, "the RSA_2048 signing key").await?)
+    } else {
+        None
+    };
+    let hmac_key = if wants(Workload::GenerateMac) {
+        let spec = json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"});
+        Some(create_key(cluster, &client, spec, "the HMAC_256 key").await?)
+    } else {
+        None
+    };
+    let p256_sign_body = |key_id: &str| {
+        json!({
+            "KeyId": key_id,
+            "Message": message,
+            "MessageType": "RAW",
+            "SigningAlgorithm": "ECDSA_SHA_256",
+        })
+    };
+
+    let mut prepared = Vec::new();
+    for &workload in selected.iter().filter(|w| w.needs_cluster()) {
+        let (target, body, check) = match workload {
+            Workload::Echo => continue,
+            Workload::Encrypt => {
+                let plaintext: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i % 251) as u8).collect();
+                let body = json!({
+                    "KeyId": required(&symmetric_key)?,
+                    "Plaintext": BASE64.encode(plaintext),
+                });
+                ("TrentService.Encrypt", body, None)
+            }
+            Workload::SignEccP256 => {
+                let body = p256_sign_body(required(&p256_key)?);
+                ("TrentService.Sign", body, None)
+            }
+            Workload::SignRsa2048 => {
+                let body = json!({
+                    "KeyId": required(&rsa_key)?,
+                    "Message": message,
+                    "MessageType": "RAW",
+                    "SigningAlgorithm": "RSASSA_PSS_SHA_256",
+                });
+                ("TrentService.Sign", body, None)
+            }
+            Workload::VerifyEccP256 => {
+                let key_id = required(&p256_key)?;
+                let signature = sign_once(cluster, &client, p256_sign_body(key_id)).await?;
+                let body = json!({
+                    "KeyId": key_id,
+                    "Message": message,
+                    "MessageType": "RAW",
+                    "Signature": signature,
+                    "SigningAlgorithm": "ECDSA_SHA_256",
+                });
+                ("TrentService.Verify", body, Some("SignatureValid"))
+            }
+            Workload::GenerateMac => {
+                let body = json!({
+                    "KeyId": required(&hmac_key)?,
+                    "Message": message,
+                    "MacAlgorithm": "HMAC_SHA_256",
+                });
+                ("TrentService.GenerateMac", body, None)
+            }
+            Workload::CreateKey => ("TrentService.CreateKey", json!({}), None),
+        };
+        let mut templates = templates(cluster, target, body.to_string().as_bytes())?;
+        if let Some(field) = check {
+            templates = templates
+                .into_iter()
+                .map(|t| t.expecting_true(field))
+                .collect();
+        }
+        prepared.push((workload, templates));
+    }
+    Ok(prepared)
+}
+
+/// The key id set up for a selected workload (always present by construction).
+fn required(key_id: &Option<String>) -> anyhow::Result<&str> {
+    key_id
+        .as_deref()
+        .context("internal error: a workload's key was not created")
+}
+
+/// One template per node for `target` with `body`.
+fn templates(
+    cluster: &Cluster,
+    target: &'static str,
+    body: &[u8],
+) -> anyhow::Result<Vec<Template>> {
+    cluster
+        .endpoints
+        .iter()
+        .map(|addr| Template::new(*addr, target, body.to_vec(), SIGNER))
+        .collect()
+}
+
+/// Creates a key from `request` and returns its id.
+async fn create_key(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    request: Value,
+    what: &str,
+) -> anyhow::Result<String> {
+    let response = call(cluster, client, "TrentService.CreateKey", &request)
+        .await
+        .with_context(|| format!("creating {what}"))?;
+    response["KeyMetadata"]["KeyId"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("CreateKey for {what} answered without a KeyId: {response}"))
+}
+
+/// Signs once with `request` and returns the base64 signature.
+async fn sign_once(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    request: Value,
+) -> anyhow::Result<String> {
+    let response = call(cluster, client, "TrentService.Sign", &request)
+        .await
+        .context("making the signature Verify checks")?;
+    response["Signature"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("Sign answered without a Signature: {response}"))
+}
+
+/// Sends a set-up request, cycling over the nodes and retrying briefly in case leadership is
+/// still settling; returns the first HTTP 200 response.
+async fn call(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    target: &'static str,
+    request: &Value,
+) -> anyhow::Result<Value> {
+    let templates = templates(cluster, target, request.to_string().as_bytes())?;
+    if templates.is_empty() {
+        bail!("the cluster has no endpoints");
+    }
+    let mut last_error = None;
+    for attempt in 0..SETUP_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        match templates[attempt % templates.len()].send_json(client).await {
+            Ok(response) => return Ok(response),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_the_command_line_parser() {
+        for workload in Workload::ALL {
+            assert_eq!(Workload::from_str(workload.name(), false), Ok(workload));
+        }
+        assert!(Workload::from_str("sign_rsa2048", false).is_err());
+        let mut names: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Workload::ALL.len());
+    }
+
+    #[test]
+    fn only_echo_runs_without_the_cluster() {
+        let cluster: Vec<_> = Workload::ALL
+            .into_iter()
+            .filter(|w| !w.needs_cluster())
+            .collect();
+        assert_eq!(cluster, [Workload::Echo]);
+    }
+}
