@@ -116,6 +116,20 @@ impl Kms {
             next_rotation_ms: None,
             rotations: Vec::new(),
         };
+        if self.planted.ack_before_commit {
+            let raft = self.raft.clone();
+            let command = Command::CreateKey {
+                record: record.clone(),
+            };
+            tokio::spawn(async move {
+                // Widen the window in which an acknowledged key exists nowhere but here.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                raft.write(command).await
+            });
+            return Ok(CreateKeyResponse {
+                key_metadata: self.metadata(&record),
+            });
+        }
         let created = self.write_key(Command::CreateKey { record }).await?;
         Ok(CreateKeyResponse {
             key_metadata: self.metadata(&created),

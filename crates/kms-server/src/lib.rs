@@ -12,6 +12,7 @@ mod keys;
 mod leader_tasks;
 pub mod local;
 pub mod node;
+mod planted_bugs;
 mod rotation;
 mod service;
 mod tags_policies;
