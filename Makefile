@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trent-target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test build deps verify fix bench clean-data
+.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-planted-stale-reads jepsen-planted-ack-before-commit
 
 # Install what a fresh Debian machine lacks (RocksDB's bindgen needs libclang).
 deps:
@@ -18,6 +18,7 @@ run: build
 
 test: build
 	cargo test --workspace --all-targets
+	$(MAKE) --no-print-directory jepsen-smoke
 
 verify: deps
 	cargo fmt --all -- --check
@@ -31,3 +32,25 @@ bench: build
 
 clean-data:
 	rm -rf data
+
+# jepsen-lite (loopback mode): a 3-node region under process faults, all three workloads,
+# checked histories; exit 0 valid / 1 invalid / 2 unknown. Runs land in jepsen-lite/store/.
+JEPSEN_STORE ?= jepsen-lite/store
+
+jepsen: build
+	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all --time 120 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
+	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all/latest/report.html"; exit $$status
+
+jepsen-smoke: build
+	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader --time 30 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
+	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader/latest/report.html"; exit $$status
+
+# Planted bugs (server `testing` feature): each run must come out INVALID (exit 1), which these
+# targets turn into success; a valid or unknown verdict means the checkers missed the bug.
+jepsen-planted-stale-reads: build
+	$(BIN)/jl run --workload key-state --nemesis kill,pause --time 30 --seed 7 --trent $(BIN)/trent --store $(JEPSEN_STORE) --planted-bug stale-reads; \
+	status=$$?; if [ $$status -eq 1 ]; then echo "planted stale-reads bug caught"; else echo "planted stale-reads bug NOT caught (exit $$status)"; exit 1; fi
+
+jepsen-planted-ack-before-commit: build
+	$(BIN)/jl run --workload create-set --nemesis kill-leader,kill --time 30 --seed 7 --trent $(BIN)/trent --store $(JEPSEN_STORE) --planted-bug ack-before-commit; \
+	status=$$?; if [ $$status -eq 1 ]; then echo "planted ack-before-commit bug caught"; else echo "planted ack-before-commit bug NOT caught (exit $$status)"; exit 1; fi

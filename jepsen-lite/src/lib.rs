@@ -3,4 +3,11 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod checker;
+pub mod client;
+pub mod db;
+pub mod generator;
 pub mod history;
+pub mod nemesis;
+pub mod report;
+pub mod runner;

@@ -1,6 +1,174 @@
-//! `jl`: jepsen-lite, chaos and partition testing of Trent regions with recorded histories and
-//! checkers. See `jepsen-lite/README.md`.
+//! `jl`: jepsen-lite, chaos testing of a Trent region with recorded histories and checkers.
+//! See `jepsen-lite/README.md`.
+//!
+//! `jl run --workload key-state|create-set|crypto|all --nemesis kill,pause,kill-leader,...
+//! --time 60 --seed N --concurrency 6 --rate 40 --trent <trent binary> --store <dir>` exits
+//! 0 if every check is valid, 1 if any is invalid, 2 if any is unknown or the harness failed.
+
+use clap::{Parser, Subcommand};
+use jepsen_lite::generator::Workload;
+use jepsen_lite::nemesis::Fault;
+use jepsen_lite::runner::{run, RunOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "jl",
+    about = "jepsen-lite: Jepsen-style chaos testing of a Trent region"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Start a 3-node region on loopback, run workloads under faults, check the history.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// key-state, create-set, crypto, or all (the three concurrently on one region).
+    #[arg(long, default_value = "key-state")]
+    workload: String,
+    /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all
+    /// (or none).
+    #[arg(long, default_value = "kill,pause,kill-leader")]
+    nemesis: String,
+    /// Length of the main phase in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    time: f64,
+    /// Seed of every random choice (default: derived from the clock; printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Client workers (spread over nodes and workloads).
+    #[arg(long, default_value_t = 6)]
+    concurrency: usize,
+    /// Total client operations per second.
+    #[arg(long, default_value_t = 40.0)]
+    rate: f64,
+    /// The `trent` binary.
+    #[arg(long, default_value = "trent")]
+    trent: PathBuf,
+    /// Root of the store; each run gets store/<workload>-<nemesis>/<UTC timestamp>/.
+    #[arg(long, default_value = "jepsen-lite/store")]
+    store: PathBuf,
+    /// Seconds each fault stays installed.
+    #[arg(long, default_value_t = 5.0)]
+    fault_window: f64,
+    /// Seconds of healthy operation between faults (and before the first).
+    #[arg(long, default_value_t = 5.0)]
+    heal_window: f64,
+    /// Per-request deadline in seconds during the main phase.
+    #[arg(long, default_value_t = 2.0)]
+    request_timeout: f64,
+    /// Per-request deadline in seconds for setup and final reads.
+    #[arg(long, default_value_t = 10.0)]
+    final_timeout: f64,
+    /// Seconds the region may take to serve again after the final heal.
+    #[arg(long, default_value_t = 60.0)]
+    recovery_timeout: f64,
+    /// Wall-clock budget in seconds of the linearizability search (then: unknown).
+    #[arg(long, default_value_t = 60.0)]
+    check_budget: f64,
+    /// The nodes' `[raft] snapshot_after_entries` (small = snapshots during the run).
+    #[arg(long, default_value_t = 200)]
+    snapshot_after_entries: u64,
+    /// Run the nodes with a planted bug (`stale-reads`, `ack-before-commit`; needs a `trent`
+    /// built with the `testing` feature, as workspace builds are). The run should then fail.
+    #[arg(long)]
+    planted_bug: Option<String>,
+    /// Keep the nodes' RocksDB dirs after a valid run (always kept after invalid/unknown).
+    #[arg(long)]
+    keep_data: bool,
+}
+
+fn secs(value: f64, name: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("--{name} {value}: not a duration"))
+}
+
+fn options(args: &RunArgs) -> Result<RunOptions, String> {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    if args.concurrency == 0 || args.rate <= 0.0 {
+        return Err("--concurrency and --rate must be positive".into());
+    }
+    let mut command = format!(
+        "jl run --workload {} --nemesis {} --time {} --seed {seed} --concurrency {} --rate {} \
+         --trent {} --store {}",
+        args.workload,
+        args.nemesis,
+        args.time,
+        args.concurrency,
+        args.rate,
+        args.trent.display(),
+        args.store.display(),
+    );
+    if args.fault_window != 5.0 || args.heal_window != 5.0 {
+        command.push_str(&format!(
+            " --fault-window {} --heal-window {}",
+            args.fault_window, args.heal_window
+        ));
+    }
+    if args.snapshot_after_entries != 200 {
+        command.push_str(&format!(
+            " --snapshot-after-entries {}",
+            args.snapshot_after_entries
+        ));
+    }
+    if let Some(bug) = &args.planted_bug {
+        command.push_str(&format!(" --planted-bug {bug}"));
+    }
+    Ok(RunOptions {
+        workloads: Workload::parse_list(&args.workload)?,
+        workload_arg: args.workload.clone(),
+        faults: Fault::parse_list(&args.nemesis)?,
+        time: secs(args.time, "time")?,
+        seed,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        trent: args.trent.clone(),
+        store: args.store.clone(),
+        fault_window: secs(args.fault_window, "fault-window")?,
+        heal_window: secs(args.heal_window, "heal-window")?,
+        request_timeout: secs(args.request_timeout, "request-timeout")?,
+        final_timeout: secs(args.final_timeout, "final-timeout")?,
+        recovery_timeout: secs(args.recovery_timeout, "recovery-timeout")?,
+        check_budget: secs(args.check_budget, "check-budget")?,
+        snapshot_after_entries: args.snapshot_after_entries,
+        planted_bug: args.planted_bug.clone(),
+        keep_data: args.keep_data,
+        command,
+    })
+}
 
 fn main() {
-    println!("jepsen-lite: see README.md");
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Commands::Run(args) => match options(&args) {
+            Err(e) => {
+                eprintln!("jl: {e}");
+                2
+            }
+            Ok(options) => match tokio::runtime::Runtime::new() {
+                Err(e) => {
+                    eprintln!("jl: cannot start the runtime: {e}");
+                    2
+                }
+                Ok(runtime) => match runtime.block_on(run(&options)) {
+                    Ok(summary) => summary.verdict.exit_code(),
+                    Err(e) => {
+                        eprintln!("jl: harness error (verdict unknown): {e:#}");
+                        2
+                    }
+                },
+            },
+        },
+    };
+    std::process::exit(code);
 }

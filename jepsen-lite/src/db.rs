@@ -1,0 +1,367 @@
+//! The system under test: a 3-node Trent region of real `trent serve --config <toml>` processes
+//! on 127.0.0.1 (loopback mode: no network namespaces yet).
+//!
+//! [`Db::start`] writes one config per node under the run's store dir (`nodes/nN.toml`, data in
+//! `nodes/nN-data/`, logs appended to `nodes/nN.log`), creates the region root key with
+//! `trent root-key --create`, spawns the nodes and waits until each answers a signed ListKeys.
+//! The config keys are the ones Trent's integration tests write (`tests/src/lib.rs`).
+//!
+//! Process control is by the pid of the child the harness spawned, never by name: kill
+//! (SIGKILL + wait), pause (`kill -STOP`), resume (`kill -CONT`), restart (same config and data).
+//! [`Db::teardown`] (also run on drop) kills every node and refuses later restarts, so a nemesis
+//! still running during shutdown cannot bring a node back.
+
+use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Static facts about one node.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// Raft node id (1-based).
+    pub id: u64,
+    /// The name used in the history and logs: `n1`, `n2`, ...
+    pub name: String,
+    /// Public KMS API address.
+    pub api_addr: String,
+    /// Internal Raft address (also serves `/raft/status`).
+    pub raft_addr: String,
+    /// Its TOML config.
+    pub config_path: PathBuf,
+    /// Where its stdout/stderr are appended.
+    pub log_path: PathBuf,
+}
+
+/// Options for the region.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// The `trent` binary.
+    pub trent: PathBuf,
+    /// Number of nodes (3 for Phase 1).
+    pub nodes: u64,
+    /// `[raft] snapshot_after_entries` (small values exercise snapshot install on restart).
+    pub snapshot_after_entries: u64,
+    /// A planted bug to switch on in every node (`TRENT_PLANTED_BUG`).
+    pub planted_bug: Option<String>,
+    /// How long to wait for the region to serve at start.
+    pub start_timeout: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Procs {
+    children: Vec<Option<Child>>,
+    paused: Vec<bool>,
+    closed: bool,
+}
+
+/// A running region.
+#[derive(Debug)]
+pub struct Db {
+    trent: PathBuf,
+    planted_bug: Option<String>,
+    /// The nodes, index = id - 1.
+    pub nodes: Vec<NodeSpec>,
+    procs: Mutex<Procs>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Db {
+    /// Creates the configs and root key under `dir/nodes`, starts every node and waits until
+    /// each serves.
+    pub async fn start(options: &DbOptions, dir: &Path) -> anyhow::Result<Db> {
+        let nodes_dir = dir.join("nodes");
+        std::fs::create_dir_all(&nodes_dir)
+            .with_context(|| format!("creating {}", nodes_dir.display()))?;
+        let root_key = nodes_dir.join("root.key");
+        let output = Command::new(&options.trent)
+            .arg("root-key")
+            .arg("--create")
+            .arg(&root_key)
+            .output()
+            .with_context(|| format!("running {} root-key", options.trent.display()))?;
+        if !output.status.success() {
+            bail!(
+                "trent root-key failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let mut specs = Vec::new();
+        for id in 1..=options.nodes {
+            specs.push(NodeSpec {
+                id,
+                name: format!("n{id}"),
+                api_addr: format!("127.0.0.1:{}", free_port()?),
+                raft_addr: format!("127.0.0.1:{}", free_port()?),
+                config_path: nodes_dir.join(format!("n{id}.toml")),
+                log_path: nodes_dir.join(format!("n{id}.log")),
+            });
+        }
+        let members: String = specs
+            .iter()
+            .map(|s| format!("{} = \"{}\"\n", s.id, s.raft_addr))
+            .collect();
+        for spec in &specs {
+            let config = format!(
+                "node_id = {id}\nregion = \"{REGION}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
+                 data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
+                 [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
+                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n",
+                id = spec.id,
+                api = spec.api_addr,
+                raft = spec.raft_addr,
+                data = nodes_dir.join(format!("{}-data", spec.name)).display(),
+                key = root_key.display(),
+                boot = spec.id == 1,
+                snap = options.snapshot_after_entries,
+            );
+            std::fs::write(&spec.config_path, config)
+                .with_context(|| format!("writing {}", spec.config_path.display()))?;
+        }
+        let count = specs.len();
+        let db = Db {
+            trent: options.trent.clone(),
+            planted_bug: options.planted_bug.clone(),
+            nodes: specs,
+            procs: Mutex::new(Procs {
+                children: (0..count).map(|_| None).collect(),
+                paused: vec![false; count],
+                closed: false,
+            }),
+        };
+        for index in 0..count {
+            db.restart(index)?;
+        }
+        db.wait_healthy(options.start_timeout)
+            .await
+            .context("the region never served")?;
+        Ok(db)
+    }
+
+    fn procs(&self) -> MutexGuard<'_, Procs> {
+        // A panic while holding the lock cannot leave `Procs` inconsistent (every update is
+        // a single assignment), so a poisoned lock is still usable.
+        self.procs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts node `index` if it is not running (same config and data dir).
+    pub fn restart(&self, index: usize) -> anyhow::Result<bool> {
+        let mut procs = self.procs();
+        if procs.closed {
+            bail!("the region was torn down");
+        }
+        if procs.children[index].is_some() {
+            return Ok(false);
+        }
+        let spec = &self.nodes[index];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log_path)
+            .with_context(|| format!("opening {}", spec.log_path.display()))?;
+        let mut command = Command::new(&self.trent);
+        if let Some(bug) = &self.planted_bug {
+            command.env("TRENT_PLANTED_BUG", bug);
+        } else {
+            command.env_remove("TRENT_PLANTED_BUG");
+        }
+        let child = command
+            .arg("serve")
+            .arg("--config")
+            .arg(&spec.config_path)
+            .env("RUST_LOG", "info,openraft=warn")
+            .env_remove("TRENT_CREDENTIALS")
+            .env_remove("TRENT_ACCOUNT_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("spawning {} for {}", self.trent.display(), spec.name))?;
+        procs.children[index] = Some(child);
+        procs.paused[index] = false;
+        Ok(true)
+    }
+
+    /// SIGKILLs node `index` and waits for it to exit. Returns false if it was not running.
+    pub fn kill(&self, index: usize) -> bool {
+        let mut procs = self.procs();
+        let Some(mut child) = procs.children[index].take() else {
+            return false;
+        };
+        // SIGKILL also ends a stopped (paused) process.
+        let _ = child.kill();
+        let _ = child.wait();
+        procs.paused[index] = false;
+        true
+    }
+
+    fn signal(&self, index: usize, signal: &str) -> anyhow::Result<bool> {
+        let procs = self.procs();
+        let Some(child) = procs.children[index].as_ref() else {
+            return Ok(false);
+        };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill {signal} {} failed", child.id());
+        }
+        Ok(true)
+    }
+
+    /// SIGSTOPs node `index`. Returns false if it was not running or already paused.
+    pub fn pause(&self, index: usize) -> anyhow::Result<bool> {
+        if self.procs().paused[index] || !self.signal(index, "-STOP")? {
+            return Ok(false);
+        }
+        self.procs().paused[index] = true;
+        Ok(true)
+    }
+
+    /// SIGCONTs node `index`. Returns false if it was not paused.
+    pub fn resume(&self, index: usize) -> anyhow::Result<bool> {
+        if !self.procs().paused[index] {
+            return Ok(false);
+        }
+        self.signal(index, "-CONT")?;
+        self.procs().paused[index] = false;
+        Ok(true)
+    }
+
+    /// Resumes every paused node and restarts every dead one; returns the names touched.
+    pub fn heal_all(&self) -> anyhow::Result<Vec<String>> {
+        let mut touched = Vec::new();
+        for index in 0..self.nodes.len() {
+            if self.resume(index)? || self.restart(index)? {
+                touched.push(self.nodes[index].name.clone());
+            }
+        }
+        Ok(touched)
+    }
+
+    /// Indices of nodes that are running and not paused.
+    pub fn live(&self) -> Vec<usize> {
+        let procs = self.procs();
+        (0..self.nodes.len())
+            .filter(|&i| procs.children[i].is_some() && !procs.paused[i])
+            .collect()
+    }
+
+    /// Checks whether any node exited on its own (not killed by the harness); returns
+    /// `(name, exit status)` for each and forgets them, so a heal restarts them.
+    pub fn reap_crashed(&self) -> Vec<(String, String)> {
+        let mut procs = self.procs();
+        let mut crashed = Vec::new();
+        for index in 0..self.nodes.len() {
+            let exited = match procs.children[index].as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => Some(status.to_string()),
+                _ => None,
+            };
+            if let Some(status) = exited {
+                procs.children[index] = None;
+                procs.paused[index] = false;
+                crashed.push((self.nodes[index].name.clone(), status));
+            }
+        }
+        crashed
+    }
+
+    /// Node `index`'s `/raft/status`, if it answers within 500 ms.
+    pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
+        let url = format!("http://{}/raft/status", self.nodes[index].raft_addr);
+        let response = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_slice(&response.bytes().await.ok()?).ok()
+    }
+
+    /// The index of a live node that reports itself as leader, if any right now.
+    pub async fn leader(&self) -> Option<usize> {
+        for index in self.live() {
+            if let Some(status) = self.status(index).await {
+                if status["current_leader"].as_u64() == Some(self.nodes[index].id) {
+                    return Some(index);
+                }
+            }
+        }
+        None
+    }
+
+    /// Polls [`Db::leader`] until one is found or `timeout` passes.
+    pub async fn wait_leader(&self, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader().await {
+                return Some(leader);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until a leader exists and every node answers a signed ListKeys with 200.
+    pub async fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let clients = self
+            .nodes
+            .iter()
+            .map(|n| KmsClient::new(&n.api_addr, Duration::from_secs(2)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut last = String::new();
+        loop {
+            let mut healthy = self.leader().await.is_some();
+            if !healthy {
+                last = "no leader".into();
+            }
+            for (spec, client) in self.nodes.iter().zip(&clients) {
+                if !healthy {
+                    break;
+                }
+                match client.call("ListKeys", &serde_json::json!({})).await {
+                    Reply::Ok(_) => {}
+                    other => {
+                        healthy = false;
+                        last = format!("{}: {other:?}", spec.name);
+                    }
+                }
+            }
+            if healthy {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("region not healthy after {timeout:?} (last: {last})");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Kills every node and refuses later restarts. Idempotent.
+    pub fn teardown(&self) {
+        self.procs().closed = true;
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}

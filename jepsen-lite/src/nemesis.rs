@@ -1,0 +1,258 @@
+//! The fault injector. It alternates heal and fault windows (default 5 s each) until the
+//! workload's deadline. Which fault comes next is drawn from the seed: the requested kinds are
+//! shuffled into a bag and drawn without replacement, so every kind is installed once per
+//! `kinds` windows (which keeps the coverage check meaningful on short runs).
+//!
+//! Process faults only (loopback mode): `kill` (SIGKILL one random node), `pause` (SIGSTOP one
+//! random node), `kill-leader`, `pause-leader`, `kill-majority` (two of three), `kill-all`. A
+//! heal resumes every paused node and restarts every dead one (same config and data).
+//!
+//! Each fault is recorded as `info` events from `process = "nemesis"`: `start_<kind>` when
+//! installed (value `{"nodes": [...], "status": "installed" | "skipped"}`) and `stop_<kind>`
+//! when healed (value `{"nodes": [healed nodes], "status": "installed"}`). `<kind>` uses
+//! underscores: `start_kill_leader`.
+
+use crate::db::Db;
+use crate::generator::Rng;
+use crate::history::{Event, EventType, Process};
+use crate::runner::Recorder;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// SIGKILL one random node.
+    Kill,
+    /// SIGSTOP one random node.
+    Pause,
+    /// SIGKILL the current leader.
+    KillLeader,
+    /// SIGSTOP the current leader (it keeps its connections; peers see silence).
+    PauseLeader,
+    /// SIGKILL a majority (two of three nodes).
+    KillMajority,
+    /// SIGKILL every node.
+    KillAll,
+}
+
+impl Fault {
+    /// Every kind, in CLI order.
+    pub const ALL: [Fault; 6] = [
+        Fault::Kill,
+        Fault::Pause,
+        Fault::KillLeader,
+        Fault::PauseLeader,
+        Fault::KillMajority,
+        Fault::KillAll,
+    ];
+
+    /// The CLI name (`kill-leader`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::KillLeader => "kill-leader",
+            Fault::PauseLeader => "pause-leader",
+            Fault::KillMajority => "kill-majority",
+            Fault::KillAll => "kill-all",
+        }
+    }
+
+    /// The history name (`kill_leader`); events are `start_<this>` and `stop_<this>`.
+    pub fn history_name(self) -> String {
+        self.name().replace('-', "_")
+    }
+
+    /// Parses a comma-separated list (`kill,pause`); `none` or empty means no faults.
+    pub fn parse_list(text: &str) -> Result<Vec<Fault>, String> {
+        let mut faults = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "none" {
+                continue;
+            }
+            let fault = Fault::ALL
+                .into_iter()
+                .find(|f| f.name() == part)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
+                         pause-leader, kill-majority, kill-all or none"
+                    )
+                })?;
+            if !faults.contains(&fault) {
+                faults.push(fault);
+            }
+        }
+        Ok(faults)
+    }
+}
+
+/// A node that exited without the harness killing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnexpectedExit {
+    /// Node name.
+    pub node: String,
+    /// Its exit status.
+    pub status: String,
+    /// Seconds since the start of the run when it was noticed.
+    pub at_s: f64,
+}
+
+/// The nemesis of one run.
+pub struct Nemesis {
+    /// The region.
+    pub db: Arc<Db>,
+    /// The shared history.
+    pub recorder: Arc<Recorder>,
+    /// Seeded choices (fault order, targets).
+    pub rng: Rng,
+    /// Requested kinds; empty = no faults.
+    pub faults: Vec<Fault>,
+    /// How long a fault stays installed.
+    pub fault_window: Duration,
+    /// How long the region runs healthy between faults (also before the first).
+    pub heal_window: Duration,
+    /// Nodes that exited on their own (shared with the runner's logs check).
+    pub exits: Arc<Mutex<Vec<UnexpectedExit>>>,
+}
+
+impl Nemesis {
+    /// Runs fault/heal windows until `deadline`, then heals. Returns after the last heal.
+    pub async fn run(mut self, deadline: Instant) -> anyhow::Result<()> {
+        let mut bag: Vec<Fault> = Vec::new();
+        loop {
+            self.sleep_until(deadline.min(Instant::now() + self.heal_window), deadline)
+                .await;
+            // Leave at least a second of fault, or stop.
+            if self.faults.is_empty() || Instant::now() + Duration::from_secs(1) >= deadline {
+                break;
+            }
+            if bag.is_empty() {
+                bag = self.faults.clone();
+                self.rng.shuffle(&mut bag);
+            }
+            let Some(fault) = bag.pop() else { break };
+            let nodes = self.install(fault).await?;
+            let installed = !nodes.is_empty();
+            self.record(
+                format!("start_{}", fault.history_name()),
+                &nodes,
+                if installed { "installed" } else { "skipped" },
+            )?;
+            if !installed {
+                continue;
+            }
+            self.sleep_until(deadline.min(Instant::now() + self.fault_window), deadline)
+                .await;
+            let healed = self.db.heal_all()?;
+            self.record(
+                format!("stop_{}", fault.history_name()),
+                &healed,
+                "installed",
+            )?;
+        }
+        self.note_exits();
+        Ok(())
+    }
+
+    async fn sleep_until(&self, until: Instant, deadline: Instant) {
+        // Wake once a second to notice nodes that died on their own.
+        while Instant::now() < until.min(deadline) {
+            let step = until
+                .min(deadline)
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1));
+            tokio::time::sleep(step).await;
+            self.note_exits();
+        }
+    }
+
+    fn note_exits(&self) {
+        let crashed = self.db.reap_crashed();
+        if crashed.is_empty() {
+            return;
+        }
+        let at_s = self.recorder.elapsed().as_secs_f64();
+        let mut exits = self
+            .exits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (node, status) in crashed {
+            eprintln!("jl: node {node} exited on its own ({status}) at {at_s:.1}s");
+            exits.push(UnexpectedExit { node, status, at_s });
+        }
+    }
+
+    /// Installs `fault`; returns the names of the nodes it hit (empty = skipped).
+    async fn install(&mut self, fault: Fault) -> anyhow::Result<Vec<String>> {
+        let mut live = self.db.live();
+        let targets: Vec<usize> = match fault {
+            Fault::Kill | Fault::Pause => {
+                if live.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![live[self.rng.index(live.len())]]
+                }
+            }
+            Fault::KillLeader | Fault::PauseLeader => self
+                .db
+                .wait_leader(Duration::from_secs(3))
+                .await
+                .into_iter()
+                .collect(),
+            Fault::KillMajority => {
+                self.rng.shuffle(&mut live);
+                live.truncate(self.db.nodes.len() / 2 + 1);
+                live
+            }
+            Fault::KillAll => live,
+        };
+        let mut hit = Vec::new();
+        for index in targets {
+            let done = match fault {
+                Fault::Pause | Fault::PauseLeader => self.db.pause(index)?,
+                _ => self.db.kill(index),
+            };
+            if done {
+                hit.push(self.db.nodes[index].name.clone());
+            }
+        }
+        Ok(hit)
+    }
+
+    fn record(&self, f: String, nodes: &[String], status: &str) -> anyhow::Result<()> {
+        self.recorder.record(
+            None,
+            Event {
+                index: 0,
+                time_ns: 0,
+                kind: EventType::Info,
+                process: Process::Nemesis("nemesis".into()),
+                node: None,
+                f,
+                key: None,
+                value: json!({ "nodes": nodes, "status": status }),
+                error: None,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nemesis_lists_parse() {
+        assert_eq!(
+            Fault::parse_list("kill,pause,kill-leader,pause-leader,kill-majority,kill-all"),
+            Ok(Fault::ALL.to_vec())
+        );
+        assert_eq!(Fault::parse_list("none"), Ok(vec![]));
+        assert_eq!(Fault::parse_list("kill,kill"), Ok(vec![Fault::Kill]));
+        assert!(Fault::parse_list("partition").is_err());
+        assert_eq!(Fault::KillMajority.history_name(), "kill_majority");
+    }
+}
