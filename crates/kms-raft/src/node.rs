@@ -197,10 +197,20 @@ impl RegionRaft {
                 }
             };
             if let Some((leader_id, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
-                match self.forward_write(&addr, &command).await? {
-                    ForwardReply::Done(result) => return result,
-                    ForwardReply::NotLeader { .. } => {
+                match self.forward_write(&addr, &command).await {
+                    Ok(ForwardReply::Done(result)) => return result,
+                    Ok(ForwardReply::NotLeader { .. }) => {
                         tracing::debug!(leader_id, "forward target is no longer leader")
+                    }
+                    // Nothing reached the leader: safe to try again, perhaps elsewhere.
+                    Err(PostError::Unsent(e)) => {
+                        tracing::debug!(leader_id, error = %e, "forward not sent")
+                    }
+                    // The leader may have committed it: only the client may decide to retry.
+                    Err(PostError::Lost(e)) => {
+                        return Err(KmsError::KmsInternal(format!(
+                            "The leader's answer was lost: {e}"
+                        )))
                     }
                 }
             }
@@ -211,28 +221,37 @@ impl RegionRaft {
         }
     }
 
-    async fn forward_write(&self, addr: &str, command: &Command) -> Result<WriteReply, KmsError> {
+    async fn forward_write(&self, addr: &str, command: &Command) -> Result<WriteReply, PostError> {
         let body = encode(&ForwardedWrite {
             command: command.clone(),
         })
-        .map_err(KmsError::KmsInternal)?;
+        .map_err(PostError::Unsent)?;
         let bytes = self.post(addr, "write", body).await?;
-        decode(&bytes).map_err(|e| KmsError::KmsInternal(format!("Bad reply from the leader: {e}")))
+        decode(&bytes).map_err(|e| PostError::Lost(format!("bad reply from the leader: {e}")))
     }
 
-    async fn post(&self, addr: &str, path: &str, body: Vec<u8>) -> Result<Bytes, KmsError> {
+    /// POSTs to a peer's internal endpoint with a per-attempt timeout of two election timeouts,
+    /// so a paused or cut-off leader delays a request by about one election, not `leader_wait`.
+    async fn post(&self, addr: &str, path: &str, body: Vec<u8>) -> Result<Bytes, PostError> {
+        let attempt_timeout = Duration::from_millis(self.settings.election_timeout_ms * 2);
         let response = self
             .http
             .post(format!("http://{addr}/raft/{path}"))
-            .timeout(self.settings.leader_wait)
+            .timeout(attempt_timeout)
             .body(body)
             .send()
             .await
-            .map_err(|e| KmsError::KmsInternal(format!("The leader could not be reached: {e}")))?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    PostError::Unsent(e.to_string())
+                } else {
+                    PostError::Lost(e.to_string())
+                }
+            })?;
         response
             .bytes()
             .await
-            .map_err(|e| KmsError::KmsInternal(format!("The leader's reply was lost: {e}")))
+            .map_err(|e| PostError::Lost(e.to_string()))
     }
 
     /// Returns once this node's state reflects every write acknowledged (anywhere in the
@@ -266,6 +285,8 @@ impl RegionRaft {
                 }
             };
             if let Some((_, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
+                // A failed attempt (unreachable, paused or deposed leader) is retried against
+                // whoever this node then believes leads; reads have no effect to duplicate.
                 if let Ok(bytes) = self.post(&addr, "read-index", Vec::new()).await {
                     if let Ok(ForwardReply::Done(result)) = decode::<ReadIndexReply>(&bytes) {
                         return self.wait_applied(Some(result?), deadline).await;
@@ -308,6 +329,15 @@ impl RegionRaft {
             .route("/raft/status", axum::routing::get(status))
             .with_state(self.clone())
     }
+}
+
+/// Why an internal POST failed.
+#[derive(Debug)]
+enum PostError {
+    /// Nothing was delivered (connection refused, or the request could not be built).
+    Unsent(String),
+    /// The request may have been delivered; its effect is unknown.
+    Lost(String),
 }
 
 fn leader_of(forward: &ForwardToLeader<u64, BasicNode>) -> Option<(u64, String)> {
