@@ -255,11 +255,17 @@ impl Cluster {
             if client.list_keys().send().await.is_ok() {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {index} never served; log:\n{}",
-                self.log(index)
-            );
+            if Instant::now() >= deadline {
+                let mut report = String::new();
+                for other in 0..self.nodes.len() {
+                    let status = self.status(other).await;
+                    report.push_str(&format!(
+                        "\n--- node {other} status {status:?}\n{}",
+                        self.log(other)
+                    ));
+                }
+                panic!("node {index} never served{report}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -214,6 +214,17 @@ async fn lagging_and_replaced_nodes_catch_up_from_log_and_snapshot() {
     wait_caught_up(&cluster, other, leader, false).await;
     assert_eq!(all_keys(&cluster.client(other)).await.len(), created);
 
+    // Make the state several megabytes (150 keys with 30 KB policies), so the snapshot the
+    // replaced node needs spans more than one chunk.
+    let big_policy = format!(
+        r#"{{"Statement":[{{"Sid":"{}","Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"kms:*","Resource":"*"}}]}}"#,
+        "p".repeat(30_000)
+    );
+    for _ in 0..150 {
+        kms.create_key().policy(&big_policy).send().await.unwrap();
+        created += 1;
+    }
+
     // A node whose disk was replaced needs entries the leader has compacted away: it is sent a
     // snapshot, then restarts from that snapshot plus its log.
     cluster.kill(other);

@@ -19,6 +19,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Snapshot chunk size sent per InstallSnapshot request.
+const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+/// Largest internal RPC body accepted (AppendEntries batches, snapshot chunks, forwarded batches).
+const MAX_INTERNAL_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 /// Tunables of one region's Raft group.
 #[derive(Debug, Clone)]
 pub struct RaftSettings {
@@ -72,6 +77,7 @@ impl RegionRaft {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_after_entries),
             max_in_snapshot_log_to_keep: 100,
             install_snapshot_timeout: 10_000,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             ..Default::default()
         }
         .validate()
@@ -327,6 +333,11 @@ impl RegionRaft {
             .route("/raft/write", post(forwarded_write))
             .route("/raft/read-index", post(read_index))
             .route("/raft/status", axum::routing::get(status))
+            // AppendEntries batches and snapshot chunks exceed axum's 2 MB default; a 413 here
+            // left a lagging node unable to ever install a snapshot (found by t30 under load).
+            .layer(axum::extract::DefaultBodyLimit::max(
+                MAX_INTERNAL_BODY_BYTES,
+            ))
             .with_state(self.clone())
     }
 }
