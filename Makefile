@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trent-target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-planted-stale-reads jepsen-planted-ack-before-commit
+.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-planted-stale-reads jepsen-planted-ack-before-commit
 
 # Install what a fresh Debian machine lacks (RocksDB's bindgen needs libclang).
 deps:
@@ -36,6 +36,7 @@ clean-data:
 # jepsen-lite (loopback mode): a 3-node region under process faults, all three workloads,
 # checked histories; exit 0 valid / 1 invalid / 2 unknown. Runs land in jepsen-lite/store/.
 JEPSEN_STORE ?= jepsen-lite/store
+comma := ,
 
 jepsen: build
 	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all --time 120 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
@@ -44,6 +45,13 @@ jepsen: build
 jepsen-smoke: build
 	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader --time 30 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
 	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader/latest/report.html"; exit $$status
+
+# jepsen-lite netns mode: one network namespace per node (10.77.77.0/24, bridge jl-br0) and
+# nftables partitions. Needs root, iproute2 and nftables; not part of `make test`.
+JEPSEN_PARTITIONS := partition-isolate-leader,partition-isolate-follower,partition-bridge,partition-ring,kill,pause-leader
+jepsen-partitions: build
+	$(BIN)/jl run --topology netns --workload all --nemesis $(JEPSEN_PARTITIONS) --time 90 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
+	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-$(subst $(comma),+,$(JEPSEN_PARTITIONS))/latest/report.html"; exit $$status
 
 # Planted bugs (server `testing` feature): each run must come out INVALID (exit 1), which these
 # targets turn into success; a valid or unknown verdict means the checkers missed the bug.

@@ -9,6 +9,9 @@ command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 # The OpenSSL CLI, the independent implementation kms-crypto's interoperability tests check against.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# nftables and iproute2 for jepsen-lite's network-namespace partitions (make jepsen-partitions).
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

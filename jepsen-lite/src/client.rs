@@ -90,8 +90,12 @@ pub struct KmsClient {
 
 impl KmsClient {
     /// A client for the node whose API listens on `addr` (`host:port`).
+    /// Refuses any address that is not loopback or one jepsen-lite assigned (`topology`).
     pub fn new(addr: &str, timeout: Duration) -> anyhow::Result<KmsClient> {
+        crate::topology::check_target(addr)?;
         let http = reqwest::Client::builder()
+            // Test traffic goes straight to the nodes, never through an HTTP proxy.
+            .no_proxy()
             // A fresh connection per request: a refused connect then reliably means "not sent",
             // and no request is ever written to a socket of a process that was killed meanwhile.
             .pool_max_idle_per_host(0)

@@ -1,5 +1,7 @@
-//! The system under test: a 3-node Trent region of real `trent serve --config <toml>` processes
-//! on 127.0.0.1 (loopback mode: no network namespaces yet).
+//! The system under test: a 3-node Trent region of real `trent serve --config <toml>` processes,
+//! on 127.0.0.1 (`--topology loopback`, the default) or one per network namespace
+//! (`--topology netns`: node N runs as `ip netns exec jl-nN trent serve ...` and binds its API
+//! and Raft ports on its own address; see `topology`).
 //!
 //! [`Db::start`] writes one config per node under the run's store dir (`nodes/nN.toml`, data in
 //! `nodes/nN-data/`, logs appended to `nodes/nN.log`), creates the region root key with
@@ -9,10 +11,14 @@
 //! Process control is by the pid of the child the harness spawned, never by name: kill
 //! (SIGKILL + wait), pause (`kill -STOP`), resume (`kill -CONT`), restart (same config and data).
 //! [`Db::teardown`] (also run on drop) kills every node and refuses later restarts, so a nemesis
-//! still running during shutdown cannot bring a node back.
+//! still running during shutdown cannot bring a node back; in netns mode it also removes the
+//! namespaces and the bridge. `ip netns exec` execs the command, so the pid the harness spawned
+//! is the trent process itself and signals reach it directly.
 
 use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY};
+use crate::topology::{self, Topology};
 use anyhow::{bail, Context};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -48,6 +54,8 @@ pub struct DbOptions {
     pub planted_bug: Option<String>,
     /// How long to wait for the region to serve at start.
     pub start_timeout: Duration,
+    /// Where the nodes live.
+    pub topology: Topology,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +63,10 @@ struct Procs {
     children: Vec<Option<Child>>,
     paused: Vec<bool>,
     closed: bool,
+    /// Names of the nodes an installed partition affects (netns only).
+    partitioned: Vec<String>,
+    /// The netns topology exists and still has to be torn down.
+    netns_up: bool,
 }
 
 /// A running region.
@@ -62,6 +74,8 @@ struct Procs {
 pub struct Db {
     trent: PathBuf,
     planted_bug: Option<String>,
+    /// Where the nodes live.
+    pub topology: Topology,
     /// The nodes, index = id - 1.
     pub nodes: Vec<NodeSpec>,
     procs: Mutex<Procs>,
@@ -93,13 +107,29 @@ impl Db {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+        if options.topology == Topology::Netns && options.nodes != topology::NETNS_NODES {
+            bail!(
+                "--topology netns supports exactly {} nodes",
+                topology::NETNS_NODES
+            );
+        }
         let mut specs = Vec::new();
         for id in 1..=options.nodes {
+            let (api_addr, raft_addr) = match options.topology {
+                Topology::Loopback => (
+                    format!("127.0.0.1:{}", free_port()?),
+                    format!("127.0.0.1:{}", free_port()?),
+                ),
+                Topology::Netns => (
+                    format!("{}:{}", topology::node_ip(id), topology::API_PORT),
+                    format!("{}:{}", topology::node_ip(id), topology::RAFT_PORT),
+                ),
+            };
             specs.push(NodeSpec {
                 id,
                 name: format!("n{id}"),
-                api_addr: format!("127.0.0.1:{}", free_port()?),
-                raft_addr: format!("127.0.0.1:{}", free_port()?),
+                api_addr,
+                raft_addr,
                 config_path: nodes_dir.join(format!("n{id}.toml")),
                 log_path: nodes_dir.join(format!("n{id}.log")),
             });
@@ -126,14 +156,21 @@ impl Db {
                 .with_context(|| format!("writing {}", spec.config_path.display()))?;
         }
         let count = specs.len();
+        let netns_up = options.topology == Topology::Netns;
+        if netns_up {
+            topology::setup_netns().context("creating the netns topology")?;
+        }
         let db = Db {
             trent: options.trent.clone(),
             planted_bug: options.planted_bug.clone(),
+            topology: options.topology,
             nodes: specs,
             procs: Mutex::new(Procs {
                 children: (0..count).map(|_| None).collect(),
                 paused: vec![false; count],
                 closed: false,
+                partitioned: Vec::new(),
+                netns_up,
             }),
         };
         for index in 0..count {
@@ -168,7 +205,19 @@ impl Db {
             .append(true)
             .open(&spec.log_path)
             .with_context(|| format!("opening {}", spec.log_path.display()))?;
-        let mut command = Command::new(&self.trent);
+        let mut command = match self.topology {
+            Topology::Loopback => Command::new(&self.trent),
+            Topology::Netns => {
+                // `ip netns exec` execs the trent binary: the child's pid is trent's.
+                let mut command = Command::new("ip");
+                command
+                    .arg("netns")
+                    .arg("exec")
+                    .arg(topology::netns_name(spec.id))
+                    .arg(&self.trent);
+                command
+            }
+        };
         if let Some(bug) = &self.planted_bug {
             command.env("TRENT_PLANTED_BUG", bug);
         } else {
@@ -239,12 +288,63 @@ impl Db {
         Ok(true)
     }
 
-    /// Resumes every paused node and restarts every dead one; returns the names touched.
+    /// Installs a netns partition: `grudge` maps a node index to the indices whose packets
+    /// it drops. Returns the names of the affected nodes. Fails in loopback mode.
+    pub fn partition(&self, grudge: &BTreeMap<usize, Vec<usize>>) -> anyhow::Result<Vec<String>> {
+        if self.topology != Topology::Netns {
+            bail!("partitions need --topology netns");
+        }
+        let mut procs = self.procs();
+        if procs.closed {
+            bail!("the region was torn down");
+        }
+        let ids: BTreeMap<u64, Vec<u64>> = grudge
+            .iter()
+            .map(|(&node, peers)| {
+                (
+                    self.nodes[node].id,
+                    peers.iter().map(|&p| self.nodes[p].id).collect(),
+                )
+            })
+            .collect();
+        let mut affected: Vec<String> = Vec::new();
+        for (&node, peers) in grudge {
+            for index in std::iter::once(node).chain(peers.iter().copied()) {
+                let name = self.nodes[index].name.clone();
+                if !affected.contains(&name) {
+                    affected.push(name);
+                }
+            }
+        }
+        affected.sort();
+        procs.partitioned = affected.clone();
+        if let Err(e) = topology::install_partition(&ids) {
+            // Leave nothing half-installed.
+            let _ = topology::heal_partitions();
+            procs.partitioned.clear();
+            return Err(e);
+        }
+        Ok(affected)
+    }
+
+    /// Removes every partition (netns mode); returns the names of the nodes it affected.
+    pub fn heal_partitions(&self) -> anyhow::Result<Vec<String>> {
+        let mut procs = self.procs();
+        if !procs.netns_up {
+            return Ok(Vec::new());
+        }
+        topology::heal_partitions()?;
+        Ok(std::mem::take(&mut procs.partitioned))
+    }
+
+    /// Heals partitions, resumes every paused node and restarts every dead one; returns the
+    /// names touched.
     pub fn heal_all(&self) -> anyhow::Result<Vec<String>> {
-        let mut touched = Vec::new();
+        let mut touched = self.heal_partitions()?;
         for index in 0..self.nodes.len() {
-            if self.resume(index)? || self.restart(index)? {
-                touched.push(self.nodes[index].name.clone());
+            let name = &self.nodes[index].name;
+            if (self.resume(index)? || self.restart(index)?) && !touched.contains(name) {
+                touched.push(name.clone());
             }
         }
         Ok(touched)
@@ -279,8 +379,13 @@ impl Db {
 
     /// Node `index`'s `/raft/status`, if it answers within 500 ms.
     pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
-        let url = format!("http://{}/raft/status", self.nodes[index].raft_addr);
-        let response = reqwest::Client::new()
+        let addr = &self.nodes[index].raft_addr;
+        topology::check_target(addr).ok()?;
+        let url = format!("http://{addr}/raft/status");
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .ok()?
             .get(url)
             .timeout(Duration::from_millis(500))
             .send()
@@ -351,11 +456,16 @@ impl Db {
         }
     }
 
-    /// Kills every node and refuses later restarts. Idempotent.
+    /// Kills every node and refuses later restarts; in netns mode then removes the namespaces
+    /// and the bridge. Idempotent.
     pub fn teardown(&self) {
         self.procs().closed = true;
         for index in 0..self.nodes.len() {
             self.kill(index);
+        }
+        let netns_up = std::mem::take(&mut self.procs().netns_up);
+        if netns_up {
+            topology::teardown_netns();
         }
     }
 }

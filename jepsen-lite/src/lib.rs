@@ -11,3 +11,4 @@ pub mod history;
 pub mod nemesis;
 pub mod report;
 pub mod runner;
+pub mod topology;

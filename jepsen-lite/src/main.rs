@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use jepsen_lite::generator::Workload;
 use jepsen_lite::nemesis::Fault;
 use jepsen_lite::runner::{run, RunOptions};
+use jepsen_lite::topology::Topology;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,8 +25,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Start a 3-node region on loopback, run workloads under faults, check the history.
-    Run(RunArgs),
+    /// Start a 3-node region (loopback or netns), run workloads under faults, check the history.
+    Run(Box<RunArgs>),
+    /// Remove what `--topology netns` creates (namespaces jl-n1..3 and every process still in
+    /// them, veths jl-v1..3, bridge jl-br0), e.g. after the harness itself was SIGKILLed.
+    /// `jl run --topology netns` also does this before and after each run.
+    TeardownNetns,
 }
 
 #[derive(clap::Args, Debug)]
@@ -33,8 +38,9 @@ struct RunArgs {
     /// key-state, create-set, crypto, or all (the three concurrently on one region).
     #[arg(long, default_value = "key-state")]
     workload: String,
-    /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all
-    /// (or none).
+    /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all,
+    /// and with --topology netns partition-isolate-leader, partition-isolate-follower,
+    /// partition-bridge, partition-ring (or none).
     #[arg(long, default_value = "kill,pause,kill-leader")]
     nemesis: String,
     /// Length of the main phase in seconds.
@@ -83,6 +89,11 @@ struct RunArgs {
     /// Keep the nodes' RocksDB dirs after a valid run (always kept after invalid/unknown).
     #[arg(long)]
     keep_data: bool,
+    /// loopback (every node on 127.0.0.1) or netns (one network namespace per node behind a
+    /// bridge, 10.77.77.0/24; needs root, iproute2 and nftables; enables the partition-*
+    /// nemeses).
+    #[arg(long, default_value = "loopback")]
+    topology: String,
 }
 
 fn secs(value: f64, name: &str) -> Result<Duration, String> {
@@ -124,10 +135,20 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     if let Some(bug) = &args.planted_bug {
         command.push_str(&format!(" --planted-bug {bug}"));
     }
+    let topology = Topology::parse(&args.topology)?;
+    if topology != Topology::Loopback {
+        command.push_str(&format!(" --topology {}", topology.name()));
+    }
+    let faults = Fault::parse_list(&args.nemesis)?;
+    if topology != Topology::Netns {
+        if let Some(fault) = faults.iter().find(|f| f.is_partition()) {
+            return Err(format!("--nemesis {} needs --topology netns", fault.name()));
+        }
+    }
     Ok(RunOptions {
         workloads: Workload::parse_list(&args.workload)?,
         workload_arg: args.workload.clone(),
-        faults: Fault::parse_list(&args.nemesis)?,
+        faults,
         time: secs(args.time, "time")?,
         seed,
         concurrency: args.concurrency,
@@ -143,6 +164,7 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
         snapshot_after_entries: args.snapshot_after_entries,
         planted_bug: args.planted_bug.clone(),
         keep_data: args.keep_data,
+        topology,
         command,
     })
 }
@@ -150,6 +172,10 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Commands::TeardownNetns => {
+            jepsen_lite::topology::teardown_netns();
+            0
+        }
         Commands::Run(args) => match options(&args) {
             Err(e) => {
                 eprintln!("jl: {e}");

@@ -3,7 +3,7 @@
 //! shuffled into a bag and drawn without replacement, so every kind is installed once per
 //! `kinds` windows (which keeps the coverage check meaningful on short runs).
 //!
-//! Process faults only (loopback mode): `kill` (SIGKILL one random node), `pause` (SIGSTOP one
+//! Process faults (both topologies): `kill` (SIGKILL one random node), `pause` (SIGSTOP one
 //! random node), `kill-leader`, `pause-leader`, `kill-majority` (two of three), `kill-all`. A
 //! heal resumes every paused node and restarts every dead one (same config and data).
 //!
@@ -11,12 +11,22 @@
 //! installed (value `{"nodes": [...], "status": "installed" | "skipped"}`) and `stop_<kind>`
 //! when healed (value `{"nodes": [healed nodes], "status": "installed"}`). `<kind>` uses
 //! underscores: `start_kill_leader`.
+//!
+//! Partitions (`--topology netns` only; see `topology`): `partition-isolate-leader` (the leader
+//! cut from both followers), `partition-isolate-follower` (one follower cut from the others),
+//! `partition-bridge` (one node sees both others, which cannot see each other),
+//! `partition-ring` (one-way ring: each node drops packets from the next one). Clients can
+//! still reach every node. They are recorded as `start_partition` (value `{"nodes": [affected],
+//! "status", "shape": "isolate-leader" | ..., "grudge": {"n1": ["n2", "n3"], ...}}`, grudge =
+//! node -> peers whose packets it drops) and `stop_partition` at the heal; coverage counts
+//! them per shape (`partition_isolate_leader`, ...).
 
 use crate::db::Db;
 use crate::generator::Rng;
 use crate::history::{Event, EventType, Process};
 use crate::runner::Recorder;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,10 +45,18 @@ pub enum Fault {
     KillMajority,
     /// SIGKILL every node.
     KillAll,
+    /// netns: cut the leader off from both followers.
+    PartitionIsolateLeader,
+    /// netns: cut one follower off from the other two nodes.
+    PartitionIsolateFollower,
+    /// netns: one node sees both others; those two cannot see each other.
+    PartitionBridge,
+    /// netns: one-way ring, each node drops packets from the next one.
+    PartitionRing,
 }
 
 impl Fault {
-    /// Every kind, in CLI order.
+    /// Every process fault, in CLI order.
     pub const ALL: [Fault; 6] = [
         Fault::Kill,
         Fault::Pause,
@@ -47,6 +65,30 @@ impl Fault {
         Fault::KillMajority,
         Fault::KillAll,
     ];
+
+    /// The network partitions (need `--topology netns`), in CLI order.
+    pub const PARTITIONS: [Fault; 4] = [
+        Fault::PartitionIsolateLeader,
+        Fault::PartitionIsolateFollower,
+        Fault::PartitionBridge,
+        Fault::PartitionRing,
+    ];
+
+    /// Whether this is a network partition (netns only).
+    pub fn is_partition(self) -> bool {
+        Fault::PARTITIONS.contains(&self)
+    }
+
+    /// The partition shape recorded in `start_partition` events (`isolate-leader`, ...).
+    pub fn shape(self) -> Option<&'static str> {
+        self.name().strip_prefix("partition-")
+    }
+
+    /// The key `fault_coverage` counts this kind under (`kill_leader`,
+    /// `partition_isolate_leader`).
+    pub fn coverage_name(self) -> String {
+        self.name().replace('-', "_")
+    }
 
     /// The CLI name (`kill-leader`).
     pub fn name(self) -> &'static str {
@@ -57,12 +99,21 @@ impl Fault {
             Fault::PauseLeader => "pause-leader",
             Fault::KillMajority => "kill-majority",
             Fault::KillAll => "kill-all",
+            Fault::PartitionIsolateLeader => "partition-isolate-leader",
+            Fault::PartitionIsolateFollower => "partition-isolate-follower",
+            Fault::PartitionBridge => "partition-bridge",
+            Fault::PartitionRing => "partition-ring",
         }
     }
 
-    /// The history name (`kill_leader`); events are `start_<this>` and `stop_<this>`.
+    /// The history name (`kill_leader`; `partition` for every partition shape); events are
+    /// `start_<this>` and `stop_<this>`.
     pub fn history_name(self) -> String {
-        self.name().replace('-', "_")
+        if self.is_partition() {
+            "partition".into()
+        } else {
+            self.name().replace('-', "_")
+        }
     }
 
     /// Parses a comma-separated list (`kill,pause`); `none` or empty means no faults.
@@ -74,11 +125,13 @@ impl Fault {
             }
             let fault = Fault::ALL
                 .into_iter()
+                .chain(Fault::PARTITIONS)
                 .find(|f| f.name() == part)
                 .ok_or_else(|| {
                     format!(
                         "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
-                         pause-leader, kill-majority, kill-all or none"
+                         pause-leader, kill-majority, kill-all, partition-isolate-leader, \
+                         partition-isolate-follower, partition-bridge, partition-ring or none"
                     )
                 })?;
             if !faults.contains(&fault) {
@@ -134,13 +187,20 @@ impl Nemesis {
                 self.rng.shuffle(&mut bag);
             }
             let Some(fault) = bag.pop() else { break };
-            let nodes = self.install(fault).await?;
+            let (nodes, extra) = if fault.is_partition() {
+                self.install_partition(fault).await?
+            } else {
+                (self.install(fault).await?, Value::Null)
+            };
             let installed = !nodes.is_empty();
-            self.record(
-                format!("start_{}", fault.history_name()),
-                &nodes,
-                if installed { "installed" } else { "skipped" },
-            )?;
+            let mut value = json!({
+                "nodes": nodes,
+                "status": if installed { "installed" } else { "skipped" },
+            });
+            if let (Some(map), Value::Object(more)) = (value.as_object_mut(), extra) {
+                map.extend(more);
+            }
+            self.record_value(format!("start_{}", fault.history_name()), value)?;
             if !installed {
                 continue;
             }
@@ -208,6 +268,11 @@ impl Nemesis {
                 live
             }
             Fault::KillAll => live,
+            // Partitions go through `install_partition`.
+            Fault::PartitionIsolateLeader
+            | Fault::PartitionIsolateFollower
+            | Fault::PartitionBridge
+            | Fault::PartitionRing => Vec::new(),
         };
         let mut hit = Vec::new();
         for index in targets {
@@ -222,7 +287,74 @@ impl Nemesis {
         Ok(hit)
     }
 
+    /// Installs a partition shape; returns the affected nodes (empty = skipped) and the
+    /// `shape`/`grudge` fields of the event.
+    async fn install_partition(&mut self, fault: Fault) -> anyhow::Result<(Vec<String>, Value)> {
+        let count = self.db.nodes.len();
+        let mut grudge: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let cut_off = |grudge: &mut BTreeMap<usize, Vec<usize>>, lone: usize| {
+            for other in (0..count).filter(|&o| o != lone) {
+                grudge.entry(lone).or_default().push(other);
+                grudge.entry(other).or_default().push(lone);
+            }
+        };
+        match fault {
+            Fault::PartitionIsolateLeader | Fault::PartitionIsolateFollower => {
+                let leader = self.db.wait_leader(Duration::from_secs(3)).await;
+                let lone = match (fault, leader) {
+                    (Fault::PartitionIsolateLeader, Some(leader)) => Some(leader),
+                    (Fault::PartitionIsolateFollower, Some(leader)) => {
+                        let followers: Vec<usize> = (0..count).filter(|&i| i != leader).collect();
+                        followers.get(self.rng.index(followers.len())).copied()
+                    }
+                    _ => None,
+                };
+                if let Some(lone) = lone {
+                    cut_off(&mut grudge, lone);
+                }
+            }
+            Fault::PartitionBridge => {
+                let mut order: Vec<usize> = (0..count).collect();
+                self.rng.shuffle(&mut order);
+                // order[0] is the bridge; the others drop each other.
+                for (i, &a) in order.iter().enumerate().skip(1) {
+                    for &b in order.iter().skip(i + 1) {
+                        grudge.entry(a).or_default().push(b);
+                        grudge.entry(b).or_default().push(a);
+                    }
+                }
+            }
+            Fault::PartitionRing => {
+                let mut order: Vec<usize> = (0..count).collect();
+                self.rng.shuffle(&mut order);
+                for (i, &node) in order.iter().enumerate() {
+                    grudge.insert(node, vec![order[(i + 1) % count]]);
+                }
+            }
+            _ => {}
+        }
+        let name = |i: &usize| self.db.nodes[*i].name.clone();
+        let grudge_json: BTreeMap<String, Vec<String>> = grudge
+            .iter()
+            .map(|(node, peers)| {
+                let mut peers: Vec<String> = peers.iter().map(name).collect();
+                peers.sort();
+                (name(node), peers)
+            })
+            .collect();
+        let extra = json!({ "shape": fault.shape(), "grudge": grudge_json });
+        if grudge.is_empty() {
+            return Ok((Vec::new(), extra));
+        }
+        let nodes = self.db.partition(&grudge)?;
+        Ok((nodes, extra))
+    }
+
     fn record(&self, f: String, nodes: &[String], status: &str) -> anyhow::Result<()> {
+        self.record_value(f, json!({ "nodes": nodes, "status": status }))
+    }
+
+    fn record_value(&self, f: String, value: Value) -> anyhow::Result<()> {
         self.recorder.record(
             None,
             Event {
@@ -233,7 +365,7 @@ impl Nemesis {
                 node: None,
                 f,
                 key: None,
-                value: json!({ "nodes": nodes, "status": status }),
+                value,
                 error: None,
             },
         )
@@ -254,5 +386,20 @@ mod tests {
         assert_eq!(Fault::parse_list("kill,kill"), Ok(vec![Fault::Kill]));
         assert!(Fault::parse_list("partition").is_err());
         assert_eq!(Fault::KillMajority.history_name(), "kill_majority");
+        assert_eq!(
+            Fault::parse_list("partition-isolate-leader,partition-ring,kill"),
+            Ok(vec![
+                Fault::PartitionIsolateLeader,
+                Fault::PartitionRing,
+                Fault::Kill
+            ])
+        );
+        assert_eq!(Fault::PartitionBridge.history_name(), "partition");
+        assert_eq!(Fault::PartitionBridge.shape(), Some("bridge"));
+        assert_eq!(
+            Fault::PartitionIsolateFollower.coverage_name(),
+            "partition_isolate_follower"
+        );
+        assert_eq!(Fault::Kill.shape(), None);
     }
 }

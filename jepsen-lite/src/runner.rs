@@ -26,6 +26,7 @@ use crate::db::{Db, DbOptions};
 use crate::generator::{Counters, Generator, Op, Rng, Workload, CRYPTO_KEY, KEY_STATE_KEYS};
 use crate::history::{Event, EventType, HistoryWriter, Process};
 use crate::nemesis::{Fault, Nemesis, UnexpectedExit};
+use crate::topology::Topology;
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -74,6 +75,8 @@ pub struct RunOptions {
     pub planted_bug: Option<String>,
     /// Keep the nodes' data dirs even after a valid run (they are always kept otherwise).
     pub keep_data: bool,
+    /// Where the nodes live (`loopback` or `netns`).
+    pub topology: Topology,
     /// The exact command that reruns this test (for the report).
     pub command: String,
 }
@@ -559,16 +562,21 @@ pub fn check_fault_coverage(events: &[Event], faults: &[Fault]) -> CheckResult {
         let Some(kind) = event.f.strip_prefix("start_") else {
             continue;
         };
+        // Partitions are one event name; coverage counts each shape.
+        let kind = match event.value["shape"].as_str() {
+            Some(shape) => format!("{kind}_{}", shape.replace('-', "_")),
+            None => kind.to_string(),
+        };
         let bucket = if event.value["status"] == "installed" {
             &mut installed
         } else {
             &mut skipped
         };
-        *bucket.entry(kind.to_string()).or_default() += 1;
+        *bucket.entry(kind).or_default() += 1;
     }
     let missing: Vec<&str> = faults
         .iter()
-        .filter(|f| !installed.contains_key(&f.history_name()))
+        .filter(|f| !installed.contains_key(&f.coverage_name()))
         .map(|f| f.name())
         .collect();
     let verdict = if missing.is_empty() {
@@ -746,6 +754,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             snapshot_after_entries: options.snapshot_after_entries,
             planted_bug: options.planted_bug.clone(),
             start_timeout: Duration::from_secs(60),
+            topology: options.topology,
         },
         &dir,
     )
@@ -901,7 +910,7 @@ fn finish(
         "time_s": options.time.as_secs_f64(),
         "concurrency": options.concurrency,
         "rate": options.rate,
-        "mode": "loopback",
+        "mode": options.topology.name(),
         "recovery_s": recovery,
         "events": events.len(),
         "stats": stats(&events),
