@@ -334,6 +334,28 @@ impl Drop for Cluster {
     }
 }
 
+/// Creates a key with CreateKey's defaults (SYMMETRIC_DEFAULT) and returns its id.
+pub async fn new_key(kms: &aws_sdk_kms::Client) -> String {
+    let created = kms.create_key().send().await.unwrap();
+    created.key_metadata.unwrap().key_id
+}
+
+/// Encrypts `plaintext` under `key_id` (no context) and returns the ciphertext blob.
+pub async fn encrypt(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    plaintext: &str,
+) -> aws_sdk_kms::primitives::Blob {
+    let sealed = kms
+        .encrypt()
+        .key_id(key_id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    sealed.ciphertext_blob.unwrap()
+}
+
 /// An `aws-sdk-kms` client for `addr` with the given credentials, in [`REGION`].
 pub fn client_for(addr: &str, access_key: &str, secret_key: &str) -> aws_sdk_kms::Client {
     let config = aws_sdk_kms::Config::builder()

@@ -311,15 +311,7 @@ async fn list_keys_paginates_and_create_key_validates() {
     let kms = cluster.client(1);
     let mut created = Vec::new();
     for _ in 0..7 {
-        created.push(
-            kms.create_key()
-                .send()
-                .await
-                .unwrap()
-                .key_metadata
-                .unwrap()
-                .key_id,
-        );
+        created.push(trent_tests::new_key(&kms).await);
     }
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;

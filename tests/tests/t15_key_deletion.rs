@@ -12,22 +12,8 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 async fn keys_are_deleted_at_their_deletion_date_with_their_aliases() {
     let mut cluster = Cluster::start().await;
     let kms = cluster.client(1);
-    let doomed = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let kept = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let doomed = trent_tests::new_key(&kms).await;
+    let kept = trent_tests::new_key(&kms).await;
     kms.create_alias()
         .alias_name("alias/doomed")
         .target_key_id(&doomed)

@@ -113,15 +113,7 @@ async fn full_region_restart_keeps_keys_aliases_tags_policies_and_ciphertexts() 
         .send()
         .await
         .unwrap();
-    let blob = kms
-        .encrypt()
-        .key_id("alias/durable")
-        .plaintext(Blob::new("kept"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let blob = trent_tests::encrypt(&kms, "alias/durable", "kept").await;
 
     // A clean stop (SIGTERM) of one node exits 0; the rest die by SIGKILL.
     assert!(

@@ -27,23 +27,8 @@ async fn current_material(kms: &aws_sdk_kms::Client, key_id: &str) -> String {
 async fn on_demand_rotation_and_rotation_settings() {
     let cluster = Cluster::start().await;
     let kms = cluster.client(0);
-    let key_id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let before = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new("old"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let key_id = trent_tests::new_key(&kms).await;
+    let before = trent_tests::encrypt(&kms, &key_id, "old").await;
     let status = kms
         .get_key_rotation_status()
         .key_id(&key_id)
@@ -92,15 +77,7 @@ async fn on_demand_rotation_and_rotation_settings() {
         .unwrap();
     let second = current_material(&cluster.client(1), &key_id).await;
     assert_ne!(first, second);
-    let after = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new("new"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let after = trent_tests::encrypt(&kms, &key_id, "new").await;
     for (blob, text) in [(before, "old"), (after, "new")] {
         let plain = cluster
             .client(1)
@@ -157,23 +134,8 @@ async fn on_demand_rotation_and_rotation_settings() {
 async fn automatic_rotation_happens_once_across_leader_kill_and_restart() {
     let mut cluster = Cluster::start().await;
     let kms = cluster.client(0);
-    let key_id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let old = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new("kept"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let key_id = trent_tests::new_key(&kms).await;
+    let old = trent_tests::encrypt(&kms, &key_id, "kept").await;
     kms.enable_key_rotation()
         .key_id(&key_id)
         .rotation_period_in_days(90)

@@ -297,14 +297,7 @@ async fn rsa_encryption_hmac_and_ecdh_interoperate_with_openssl() {
         .await;
     assert_eq!(too_long.unwrap_err().code(), Some("ValidationException"));
     // ReEncrypt from the RSA key to a symmetric key.
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let symmetric = trent_tests::new_key(&kms).await;
     let moved = kms
         .re_encrypt()
         .ciphertext_blob(sealed.ciphertext_blob.unwrap())
