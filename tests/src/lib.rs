@@ -101,12 +101,19 @@ impl Cluster {
             String::from_utf8_lossy(&status.stderr)
         );
         let ids: Vec<u64> = (1..=options.nodes).collect();
-        let addrs: Vec<(String, String)> = ids
-            .iter()
-            .map(|_| {
+        // Free ports, distinct within the cluster (the OS may hand out a just-released port
+        // twice).
+        let mut ports = std::collections::BTreeSet::new();
+        while ports.len() < 2 * ids.len() {
+            ports.insert(free_port());
+        }
+        let ports: Vec<u16> = ports.into_iter().collect();
+        let addrs: Vec<(String, String)> = ports
+            .chunks(2)
+            .map(|pair| {
                 (
-                    format!("127.0.0.1:{}", free_port()),
-                    format!("127.0.0.1:{}", free_port()),
+                    format!("127.0.0.1:{}", pair[0]),
+                    format!("127.0.0.1:{}", pair[1]),
                 )
             })
             .collect();

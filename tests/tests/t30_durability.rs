@@ -3,7 +3,6 @@
 //! writes catches up from a snapshot.
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::Tag;
 use std::time::Duration;
 use trent_tests::{Cluster, ClusterOptions};

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{IncludeKeyMaterial, RotationType};
 use std::time::Duration;
 use trent_tests::Cluster;
