@@ -39,16 +39,16 @@ JEPSEN_STORE ?= jepsen-lite/store
 comma := ,
 
 jepsen: build
-	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all --time 120 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
-	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all/latest/report.html"; exit $$status
+	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all,clock-skew --time 120 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
+	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all+clock-skew/latest/report.html"; exit $$status
 
 jepsen-smoke: build
 	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader --time 30 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
 	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader/latest/report.html"; exit $$status
 
 # jepsen-lite netns mode: one network namespace per node (10.77.77.0/24, bridge jl-br0) and
-# nftables partitions. Needs root, iproute2 and nftables; not part of `make test`.
-JEPSEN_PARTITIONS := partition-isolate-leader,partition-isolate-follower,partition-bridge,partition-ring,kill,pause-leader
+# nftables partitions and packet loss. Needs root, iproute2 and nftables; not part of `make test`.
+JEPSEN_PARTITIONS := partition-isolate-leader,partition-isolate-follower,partition-bridge,partition-ring,packet-loss,kill,pause-leader
 jepsen-partitions: build
 	$(BIN)/jl run --topology netns --workload all --nemesis $(JEPSEN_PARTITIONS) --time 90 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
 	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-$(subst $(comma),+,$(JEPSEN_PARTITIONS))/latest/report.html"; exit $$status

@@ -7,6 +7,8 @@
 //! `nodes/nN-data/`, logs appended to `nodes/nN.log`), creates the region root key with
 //! `trent root-key --create`, spawns the nodes and waits until each answers a signed ListKeys.
 //! The config keys are the ones Trent's integration tests write (`tests/src/lib.rs`).
+//! Every node gets its own clock-offset file, `nodes/nN.clock-offset` (absolute path in
+//! `TRENT_TEST_CLOCK_OFFSET_FILE`; "0" except while a `clock-skew` fault is installed).
 //!
 //! Process control is by the pid of the child the harness spawned, never by name: kill
 //! (SIGKILL + wait), pause (`kill -STOP`), resume (`kill -CONT`), restart (same config and data).
@@ -39,6 +41,9 @@ pub struct NodeSpec {
     pub config_path: PathBuf,
     /// Where its stdout/stderr are appended.
     pub log_path: PathBuf,
+    /// Its service-clock offset in milliseconds (`TRENT_TEST_CLOCK_OFFSET_FILE`; read by a
+    /// `testing` build on every clock reading; "0" unless a clock-skew fault is installed).
+    pub clock_offset_path: PathBuf,
 }
 
 /// Options for the region.
@@ -63,8 +68,10 @@ struct Procs {
     children: Vec<Option<Child>>,
     paused: Vec<bool>,
     closed: bool,
-    /// Names of the nodes an installed partition affects (netns only).
+    /// Names of the nodes an installed partition or packet loss affects (netns only).
     partitioned: Vec<String>,
+    /// Names of the nodes whose clock offset is not 0.
+    skewed: Vec<String>,
     /// The netns topology exists and still has to be torn down.
     netns_up: bool,
 }
@@ -81,10 +88,20 @@ pub struct Db {
     procs: Mutex<Procs>,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// A port the kernel says is free on 127.0.0.1 and that is not in `taken` (the listener is
+/// closed again, so two calls can return the same port; `taken` keeps one region's ports
+/// distinct).
+fn free_port(taken: &mut Vec<u16>) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if !taken.contains(&port) {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no distinct free port on 127.0.0.1 after 100 tries")
 }
 
 impl Db {
@@ -94,6 +111,10 @@ impl Db {
         let nodes_dir = dir.join("nodes");
         std::fs::create_dir_all(&nodes_dir)
             .with_context(|| format!("creating {}", nodes_dir.display()))?;
+        // Absolute, so the clock-offset path in the nodes' environment does not depend on
+        // their working directory.
+        let abs_nodes_dir = std::path::absolute(&nodes_dir)
+            .with_context(|| format!("resolving {}", nodes_dir.display()))?;
         let root_key = nodes_dir.join("root.key");
         let output = Command::new(&options.trent)
             .arg("root-key")
@@ -114,11 +135,12 @@ impl Db {
             );
         }
         let mut specs = Vec::new();
+        let mut ports = Vec::new();
         for id in 1..=options.nodes {
             let (api_addr, raft_addr) = match options.topology {
                 Topology::Loopback => (
-                    format!("127.0.0.1:{}", free_port()?),
-                    format!("127.0.0.1:{}", free_port()?),
+                    format!("127.0.0.1:{}", free_port(&mut ports)?),
+                    format!("127.0.0.1:{}", free_port(&mut ports)?),
                 ),
                 Topology::Netns => (
                     format!("{}:{}", topology::node_ip(id), topology::API_PORT),
@@ -132,6 +154,7 @@ impl Db {
                 raft_addr,
                 config_path: nodes_dir.join(format!("n{id}.toml")),
                 log_path: nodes_dir.join(format!("n{id}.log")),
+                clock_offset_path: abs_nodes_dir.join(format!("n{id}.clock-offset")),
             });
         }
         let members: String = specs
@@ -154,6 +177,7 @@ impl Db {
             );
             std::fs::write(&spec.config_path, config)
                 .with_context(|| format!("writing {}", spec.config_path.display()))?;
+            write_clock_offset(spec, 0)?;
         }
         let count = specs.len();
         let netns_up = options.topology == Topology::Netns;
@@ -170,6 +194,7 @@ impl Db {
                 paused: vec![false; count],
                 closed: false,
                 partitioned: Vec::new(),
+                skewed: Vec::new(),
                 netns_up,
             }),
         };
@@ -228,6 +253,7 @@ impl Db {
             .arg("--config")
             .arg(&spec.config_path)
             .env("RUST_LOG", "info,openraft=warn")
+            .env("TRENT_TEST_CLOCK_OFFSET_FILE", &spec.clock_offset_path)
             .env_remove("TRENT_CREDENTIALS")
             .env_remove("TRENT_ACCOUNT_ID")
             .stdin(Stdio::null())
@@ -291,8 +317,30 @@ impl Db {
     /// Installs a netns partition: `grudge` maps a node index to the indices whose packets
     /// it drops. Returns the names of the affected nodes. Fails in loopback mode.
     pub fn partition(&self, grudge: &BTreeMap<usize, Vec<usize>>) -> anyhow::Result<Vec<String>> {
+        self.install_nft(grudge, "partitions", topology::install_partition)
+    }
+
+    /// Installs netns packet loss: `lossy` maps a node index to the indices of which it drops a
+    /// random `percent`% of input packets. Returns the names of the affected nodes. Fails in
+    /// loopback mode.
+    pub fn packet_loss(
+        &self,
+        lossy: &BTreeMap<usize, Vec<usize>>,
+        percent: u8,
+    ) -> anyhow::Result<Vec<String>> {
+        self.install_nft(lossy, "packet loss", |ids| {
+            topology::install_packet_loss(ids, percent)
+        })
+    }
+
+    fn install_nft(
+        &self,
+        grudge: &BTreeMap<usize, Vec<usize>>,
+        what: &str,
+        install: impl FnOnce(&BTreeMap<u64, Vec<u64>>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Vec<String>> {
         if self.topology != Topology::Netns {
-            bail!("partitions need --topology netns");
+            bail!("{what} needs --topology netns");
         }
         let mut procs = self.procs();
         if procs.closed {
@@ -318,7 +366,7 @@ impl Db {
         }
         affected.sort();
         procs.partitioned = affected.clone();
-        if let Err(e) = topology::install_partition(&ids) {
+        if let Err(e) = install(&ids) {
             // Leave nothing half-installed.
             let _ = topology::heal_partitions();
             procs.partitioned.clear();
@@ -337,10 +385,48 @@ impl Db {
         Ok(std::mem::take(&mut procs.partitioned))
     }
 
-    /// Heals partitions, resumes every paused node and restarts every dead one; returns the
-    /// names touched.
+    /// Sets the service-clock offsets (milliseconds) of the given node indices; returns their
+    /// names. A running node sees the new offset at its next clock reading.
+    pub fn skew_clocks(&self, offsets: &BTreeMap<usize, i64>) -> anyhow::Result<Vec<String>> {
+        let mut procs = self.procs();
+        if procs.closed {
+            bail!("the region was torn down");
+        }
+        let mut skewed = Vec::new();
+        for (&index, &offset) in offsets {
+            let spec = &self.nodes[index];
+            write_clock_offset(spec, offset)?;
+            if offset != 0 {
+                skewed.push(spec.name.clone());
+            }
+        }
+        skewed.sort();
+        for name in &skewed {
+            if !procs.skewed.contains(name) {
+                procs.skewed.push(name.clone());
+            }
+        }
+        Ok(skewed)
+    }
+
+    /// Resets every node's clock offset to 0; returns the names of the nodes that were skewed.
+    pub fn heal_clocks(&self) -> anyhow::Result<Vec<String>> {
+        let mut procs = self.procs();
+        for spec in &self.nodes {
+            write_clock_offset(spec, 0)?;
+        }
+        Ok(std::mem::take(&mut procs.skewed))
+    }
+
+    /// Heals partitions and packet loss, resets clock offsets, resumes every paused node and
+    /// restarts every dead one; returns the names touched.
     pub fn heal_all(&self) -> anyhow::Result<Vec<String>> {
         let mut touched = self.heal_partitions()?;
+        for name in self.heal_clocks()? {
+            if !touched.contains(&name) {
+                touched.push(name);
+            }
+        }
         for index in 0..self.nodes.len() {
             let name = &self.nodes[index].name;
             if (self.resume(index)? || self.restart(index)?) && !touched.contains(name) {
@@ -468,6 +554,17 @@ impl Db {
             topology::teardown_netns();
         }
     }
+}
+
+/// Writes `offset` (ms) to `spec`'s clock-offset file atomically (temp file + rename), so a
+/// node reading it concurrently sees the old or the new value, never a torn one.
+fn write_clock_offset(spec: &NodeSpec, offset: i64) -> anyhow::Result<()> {
+    let path = &spec.clock_offset_path;
+    let tmp = path.with_extension("clock-offset.tmp");
+    std::fs::write(&tmp, format!("{offset}\n"))
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
 }
 
 impl Drop for Db {

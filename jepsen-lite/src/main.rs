@@ -39,8 +39,8 @@ struct RunArgs {
     #[arg(long, default_value = "key-state")]
     workload: String,
     /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all,
-    /// and with --topology netns partition-isolate-leader, partition-isolate-follower,
-    /// partition-bridge, partition-ring (or none).
+    /// clock-skew, and with --topology netns partition-isolate-leader,
+    /// partition-isolate-follower, partition-bridge, partition-ring, packet-loss (or none).
     #[arg(long, default_value = "kill,pause,kill-leader")]
     nemesis: String,
     /// Length of the main phase in seconds.
@@ -91,7 +91,7 @@ struct RunArgs {
     keep_data: bool,
     /// loopback (every node on 127.0.0.1) or netns (one network namespace per node behind a
     /// bridge, 10.77.77.0/24; needs root, iproute2 and nftables; enables the partition-*
-    /// nemeses).
+    /// and packet-loss nemeses).
     #[arg(long, default_value = "loopback")]
     topology: String,
 }
@@ -141,7 +141,7 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     }
     let faults = Fault::parse_list(&args.nemesis)?;
     if topology != Topology::Netns {
-        if let Some(fault) = faults.iter().find(|f| f.is_partition()) {
+        if let Some(fault) = faults.iter().find(|f| f.needs_netns()) {
             return Err(format!("--nemesis {} needs --topology netns", fault.name()));
         }
     }

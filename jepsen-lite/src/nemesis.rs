@@ -20,6 +20,19 @@
 //! "status", "shape": "isolate-leader" | ..., "grudge": {"n1": ["n2", "n3"], ...}}`, grudge =
 //! node -> peers whose packets it drops) and `stop_partition` at the heal; coverage counts
 //! them per shape (`partition_isolate_leader`, ...).
+//!
+//! `clock-skew` (both topologies): writes seeded random offsets to the clock-offset files of
+//! one or more nodes (`TRENT_TEST_CLOCK_OFFSET_FILE`, read by a `testing` build of the server on
+//! every reading of its service clock: CreationDate, deletion dates, rotation schedules; not
+//! SigV4). Mostly up to ±10 minutes, one offset in four up to ±3 days. The heal resets every
+//! file to 0. Recorded as `start_clock_skew` / `stop_clock_skew` with `"offsets_ms": {"n1":
+//! -123456, ...}` (the stop event lists the reset offsets, all 0).
+//!
+//! `packet-loss` (`--topology netns` only): one or more nodes each drop a random
+//! [`PACKET_LOSS_PERCENT`]% of the input packets from both peers (nft `numgen random`, in the
+//! partitions' `table inet jl`; healed with them). Recorded as `start_packet_loss` /
+//! `stop_packet_loss` with `"percent"` and `"lossy": {"n1": ["n2", "n3"], ...}` (node -> peers
+//! whose packets it thins).
 
 use crate::db::Db;
 use crate::generator::Rng;
@@ -53,7 +66,21 @@ pub enum Fault {
     PartitionBridge,
     /// netns: one-way ring, each node drops packets from the next one.
     PartitionRing,
+    /// Skew the service clocks of one or more nodes (minutes, sometimes days).
+    ClockSkew,
+    /// netns: one or more nodes drop a random share of their peers' packets.
+    PacketLoss,
 }
+
+/// The share (in percent) of peer packets a `packet-loss` node drops.
+pub const PACKET_LOSS_PERCENT: u8 = 30;
+
+/// Largest `clock-skew` offset of the usual kind (10 minutes), in milliseconds.
+pub const SKEW_MINUTES_MAX_MS: u64 = 10 * 60 * 1000;
+
+/// Largest `clock-skew` offset of the occasional kind (3 days), in milliseconds. Stays well
+/// below the workloads' 30-day deletion window.
+pub const SKEW_DAYS_MAX_MS: u64 = 3 * 24 * 60 * 60 * 1000;
 
 impl Fault {
     /// Every process fault, in CLI order.
@@ -74,9 +101,17 @@ impl Fault {
         Fault::PartitionRing,
     ];
 
+    /// The other faults, in CLI order (`packet-loss` needs `--topology netns`).
+    pub const OTHER: [Fault; 2] = [Fault::ClockSkew, Fault::PacketLoss];
+
     /// Whether this is a network partition (netns only).
     pub fn is_partition(self) -> bool {
         Fault::PARTITIONS.contains(&self)
+    }
+
+    /// Whether this fault needs `--topology netns` (partitions and packet loss).
+    pub fn needs_netns(self) -> bool {
+        self.is_partition() || self == Fault::PacketLoss
     }
 
     /// The partition shape recorded in `start_partition` events (`isolate-leader`, ...).
@@ -103,6 +138,8 @@ impl Fault {
             Fault::PartitionIsolateFollower => "partition-isolate-follower",
             Fault::PartitionBridge => "partition-bridge",
             Fault::PartitionRing => "partition-ring",
+            Fault::ClockSkew => "clock-skew",
+            Fault::PacketLoss => "packet-loss",
         }
     }
 
@@ -126,12 +163,14 @@ impl Fault {
             let fault = Fault::ALL
                 .into_iter()
                 .chain(Fault::PARTITIONS)
+                .chain(Fault::OTHER)
                 .find(|f| f.name() == part)
                 .ok_or_else(|| {
                     format!(
                         "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
-                         pause-leader, kill-majority, kill-all, partition-isolate-leader, \
-                         partition-isolate-follower, partition-bridge, partition-ring or none"
+                         pause-leader, kill-majority, kill-all, clock-skew, \
+                         partition-isolate-leader, partition-isolate-follower, \
+                         partition-bridge, partition-ring, packet-loss or none"
                     )
                 })?;
             if !faults.contains(&fault) {
@@ -189,6 +228,10 @@ impl Nemesis {
             let Some(fault) = bag.pop() else { break };
             let (nodes, extra) = if fault.is_partition() {
                 self.install_partition(fault).await?
+            } else if fault == Fault::ClockSkew {
+                self.install_clock_skew()?
+            } else if fault == Fault::PacketLoss {
+                self.install_packet_loss()?
             } else {
                 (self.install(fault).await?, Value::Null)
             };
@@ -207,11 +250,12 @@ impl Nemesis {
             self.sleep_until(deadline.min(Instant::now() + self.fault_window), deadline)
                 .await;
             let healed = self.db.heal_all()?;
-            self.record(
-                format!("stop_{}", fault.history_name()),
-                &healed,
-                "installed",
-            )?;
+            let mut value = json!({ "nodes": healed, "status": "installed" });
+            if fault == Fault::ClockSkew {
+                let reset: BTreeMap<&str, i64> = nodes.iter().map(|n| (n.as_str(), 0)).collect();
+                value["offsets_ms"] = json!(reset);
+            }
+            self.record_value(format!("stop_{}", fault.history_name()), value)?;
         }
         self.note_exits();
         Ok(())
@@ -272,7 +316,9 @@ impl Nemesis {
             Fault::PartitionIsolateLeader
             | Fault::PartitionIsolateFollower
             | Fault::PartitionBridge
-            | Fault::PartitionRing => Vec::new(),
+            | Fault::PartitionRing
+            | Fault::ClockSkew
+            | Fault::PacketLoss => Vec::new(),
         };
         let mut hit = Vec::new();
         for index in targets {
@@ -350,8 +396,60 @@ impl Nemesis {
         Ok((nodes, extra))
     }
 
-    fn record(&self, f: String, nodes: &[String], status: &str) -> anyhow::Result<()> {
-        self.record_value(f, json!({ "nodes": nodes, "status": status }))
+    /// A random non-empty subset of the node indices, sorted.
+    fn some_nodes(&mut self) -> Vec<usize> {
+        let count = self.db.nodes.len();
+        let mut order: Vec<usize> = (0..count).collect();
+        self.rng.shuffle(&mut order);
+        order.truncate(1 + self.rng.index(count));
+        order.sort_unstable();
+        order
+    }
+
+    /// Skews the clocks of one or more nodes; returns the skewed nodes and `offsets_ms`.
+    fn install_clock_skew(&mut self) -> anyhow::Result<(Vec<String>, Value)> {
+        let mut offsets: BTreeMap<usize, i64> = BTreeMap::new();
+        for index in self.some_nodes() {
+            let max = if self.rng.below(4) == 0 {
+                SKEW_DAYS_MAX_MS
+            } else {
+                SKEW_MINUTES_MAX_MS
+            };
+            // At least a second, so every chosen node really is skewed.
+            let magnitude = 1000 + self.rng.below(max - 1000);
+            let magnitude = i64::try_from(magnitude).unwrap_or(i64::MAX);
+            let offset = if self.rng.below(2) == 0 {
+                magnitude
+            } else {
+                -magnitude
+            };
+            offsets.insert(index, offset);
+        }
+        let nodes = self.db.skew_clocks(&offsets)?;
+        let offsets_json: BTreeMap<String, i64> = offsets
+            .iter()
+            .map(|(&i, &o)| (self.db.nodes[i].name.clone(), o))
+            .collect();
+        Ok((nodes, json!({ "offsets_ms": offsets_json })))
+    }
+
+    /// Makes one or more nodes drop a random share of their peers' packets; returns the
+    /// affected nodes and the `percent`/`lossy` fields.
+    fn install_packet_loss(&mut self) -> anyhow::Result<(Vec<String>, Value)> {
+        let count = self.db.nodes.len();
+        let lossy: BTreeMap<usize, Vec<usize>> = self
+            .some_nodes()
+            .into_iter()
+            .map(|node| (node, (0..count).filter(|&p| p != node).collect()))
+            .collect();
+        let name = |i: &usize| self.db.nodes[*i].name.clone();
+        let lossy_json: BTreeMap<String, Vec<String>> = lossy
+            .iter()
+            .map(|(node, peers)| (name(node), peers.iter().map(name).collect()))
+            .collect();
+        let extra = json!({ "percent": PACKET_LOSS_PERCENT, "lossy": lossy_json });
+        let nodes = self.db.packet_loss(&lossy, PACKET_LOSS_PERCENT)?;
+        Ok((nodes, extra))
     }
 
     fn record_value(&self, f: String, value: Value) -> anyhow::Result<()> {
@@ -401,5 +499,15 @@ mod tests {
             "partition_isolate_follower"
         );
         assert_eq!(Fault::Kill.shape(), None);
+        assert_eq!(
+            Fault::parse_list("clock-skew,packet-loss"),
+            Ok(vec![Fault::ClockSkew, Fault::PacketLoss])
+        );
+        assert_eq!(Fault::ClockSkew.history_name(), "clock_skew");
+        assert_eq!(Fault::PacketLoss.coverage_name(), "packet_loss");
+        assert_eq!(Fault::PacketLoss.shape(), None);
+        assert!(Fault::PacketLoss.needs_netns());
+        assert!(!Fault::ClockSkew.needs_netns());
+        assert!(Fault::PartitionRing.needs_netns());
     }
 }

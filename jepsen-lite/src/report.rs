@@ -38,13 +38,15 @@ const PALETTE: [&str; 10] = [
     "#bcbd22", "#17becf",
 ];
 
-const FAULT_COLOURS: [(&str, &str); 6] = [
+const FAULT_COLOURS: [(&str, &str); 8] = [
     ("kill", "#e6550d"),
     ("pause", "#3182bd"),
     ("kill_leader", "#d62728"),
     ("pause_leader", "#17becf"),
     ("kill_majority", "#756bb1"),
     ("kill_all", "#636363"),
+    ("clock_skew", "#31a354"),
+    ("packet_loss", "#bcbd22"),
 ];
 
 const WIDTH: f64 = 960.0;

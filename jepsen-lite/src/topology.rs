@@ -252,7 +252,30 @@ pub fn install_partition(grudge: &BTreeMap<u64, Vec<u64>>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Heals every partition: deletes table `inet jl` in every node namespace (if present).
+/// Installs packet loss: `lossy` maps a node id to the peer ids of which it drops a random
+/// `percent`% of input packets (`ip saddr <peer> numgen random mod 100 < <percent> drop`, in
+/// the same `table inet jl` as the partitions, so [`heal_partitions`] removes it too).
+pub fn install_packet_loss(lossy: &BTreeMap<u64, Vec<u64>>, percent: u8) -> anyhow::Result<()> {
+    for (&id, peers) in lossy {
+        if peers.is_empty() {
+            continue;
+        }
+        let mut script = String::from(
+            "table inet jl {\n  chain input {\n    type filter hook input priority 0; policy accept;\n",
+        );
+        for &peer in peers {
+            script.push_str(&format!(
+                "    ip saddr {} numgen random mod 100 < {percent} drop\n",
+                node_ip(peer)
+            ));
+        }
+        script.push_str("  }\n}\n");
+        nft_script(id, &script)?;
+    }
+    Ok(())
+}
+
+/// Heals every partition (and packet loss): deletes table `inet jl` in every node namespace (if present).
 pub fn heal_partitions() -> anyhow::Result<()> {
     for id in 1..=NETNS_NODES {
         // Declaring the table first makes the delete succeed whether or not it existed.
