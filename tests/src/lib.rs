@@ -341,6 +341,19 @@ impl Drop for Cluster {
     }
 }
 
+/// Polls `condition` every 100 ms until it holds; fails the test with `what` after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Creates a key with CreateKey's defaults (SYMMETRIC_DEFAULT) and returns its id.
 pub async fn new_key(kms: &aws_sdk_kms::Client) -> String {
     let created = kms.create_key().send().await.unwrap();

@@ -41,18 +41,16 @@ async fn keys_are_deleted_at_their_deletion_date_with_their_aliases() {
         cluster.set_clock_offset(index, 7 * DAY_MS + 60_000);
     }
     let reader = cluster.client((leader + 1) % 3);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let result = reader.describe_key().key_id(&doomed).send().await;
-        match result {
-            Err(e) if e.code() == Some("NotFoundException") => break,
-            _ => assert!(
-                tokio::time::Instant::now() < deadline,
-                "key was not deleted after its date"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (client, key) = (&reader, &doomed);
+    trent_tests::eventually(
+        Duration::from_secs(30),
+        "the key is deleted after its date",
+        move || async move {
+            let result = client.describe_key().key_id(key).send().await;
+            matches!(result, Err(e) if e.code() == Some("NotFoundException"))
+        },
+    )
+    .await;
     let aliases = reader.list_aliases().send().await.unwrap();
     assert!(
         aliases

@@ -156,21 +156,22 @@ async fn full_region_restart_keeps_keys_aliases_tags_policies_and_ciphertexts() 
 /// Waits until node `index` has applied everything the leader has and, if `from_snapshot`,
 /// installed a snapshot.
 async fn wait_caught_up(cluster: &Cluster, index: usize, leader: usize, from_snapshot: bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let target = cluster.status(leader).await.unwrap()["last_applied_index"].as_u64();
-        let status = cluster.status(index).await.unwrap();
-        let applied = status["last_applied_index"].as_u64();
-        let snapshot_ok = !from_snapshot || status["snapshot_index"].as_u64().is_some();
-        if applied >= target && snapshot_ok {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "node {index} never caught up: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    trent_tests::eventually(
+        Duration::from_secs(30),
+        "the node has caught up",
+        move || async move {
+            let target = cluster
+                .status(leader)
+                .await
+                .and_then(|s| s["last_applied_index"].as_u64());
+            let Some(status) = cluster.status(index).await else {
+                return false;
+            };
+            let snapshot_ok = !from_snapshot || status["snapshot_index"].as_u64().is_some();
+            status["last_applied_index"].as_u64() >= target && target.is_some() && snapshot_ok
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
