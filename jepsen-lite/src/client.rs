@@ -120,22 +120,12 @@ impl KmsClient {
         let content_type = "application/x-amz-json-1.1";
         let target = format!("TrentService.{operation}");
         let body = body.to_string().into_bytes();
-        let headers = [
-            ("host", self.addr.as_str()),
-            ("content-type", content_type),
-            ("x-amz-target", target.as_str()),
-        ];
-        let input = kms_api::sigv4::SigningInput {
-            method: "POST",
-            uri: "/",
-            headers: &headers,
-            body: &body,
-        };
-        let signed = kms_api::sigv4::sign(
-            &input,
+        let signed = kms_api::sigv4::sign_kms_call(
+            &self.addr,
+            &target,
+            &body,
             (ACCESS_KEY, SECRET_KEY),
             REGION,
-            "kms",
             time::OffsetDateTime::now_utc(),
         );
         let request = self

@@ -94,6 +94,31 @@ pub struct SignedHeaders {
     pub x_amz_date: String,
 }
 
+/// Signs a KMS JSON 1.1 call: `POST /` to `host` with `X-Amz-Target: target`, content type
+/// `application/x-amz-json-1.1` and `body`, for service `kms` in `region` at `now`. The caller
+/// sends those headers plus the two returned ones.
+pub fn sign_kms_call(
+    host: &str,
+    target: &str,
+    body: &[u8],
+    credentials: (&str, &str),
+    region: &str,
+    now: OffsetDateTime,
+) -> SignedHeaders {
+    let headers = [
+        ("host", host),
+        ("content-type", crate::JSON_CONTENT_TYPE),
+        ("x-amz-target", target),
+    ];
+    let input = SigningInput {
+        method: "POST",
+        uri: "/",
+        headers: &headers,
+        body,
+    };
+    sign(&input, credentials, region, SERVICE, now)
+}
+
 /// Signs `req` with `credentials` (access key id, secret access key) for `region` and `service`
 /// at time `now`, signing `host`, `content-type`, `x-amz-date` and `x-amz-target`.
 pub fn sign(

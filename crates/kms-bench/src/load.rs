@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use kms_api::sigv4::{sign, SigningInput, SERVICE};
+use kms_api::sigv4::sign_kms_call;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use serde::Serialize;
@@ -86,22 +86,12 @@ impl Template {
 
     /// The request, freshly signed for now.
     fn request(&self, client: &Client) -> RequestBuilder {
-        let headers = [
-            ("host", self.host.as_str()),
-            ("content-type", JSON_CONTENT_TYPE),
-            ("x-amz-target", self.target),
-        ];
-        let input = SigningInput {
-            method: "POST",
-            uri: "/",
-            headers: &headers,
-            body: &self.body,
-        };
-        let signed = sign(
-            &input,
+        let signed = sign_kms_call(
+            &self.host,
+            self.target,
+            &self.body,
             (self.signer.access_key_id, self.signer.secret_access_key),
             self.signer.region,
-            SERVICE,
             OffsetDateTime::now_utc(),
         );
         client

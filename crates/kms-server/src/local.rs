@@ -118,22 +118,12 @@ async fn ready(http: &reqwest::Client, config: &NodeConfig) -> bool {
     let body = b"{}";
     let target = "TrentService.ListKeys";
     let content_type = "application/x-amz-json-1.1";
-    let headers = [
-        ("host", host.as_str()),
-        ("content-type", content_type),
-        ("x-amz-target", target),
-    ];
-    let input = kms_api::sigv4::SigningInput {
-        method: "POST",
-        uri: "/",
-        headers: &headers,
+    let signed = kms_api::sigv4::sign_kms_call(
+        &host,
+        target,
         body,
-    };
-    let signed = kms_api::sigv4::sign(
-        &input,
         (&credential.access_key_id, &credential.secret_access_key),
         &config.region,
-        "kms",
         time::OffsetDateTime::now_utc(),
     );
     let response = http
