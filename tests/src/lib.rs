@@ -256,24 +256,21 @@ impl Cluster {
     }
 
     async fn wait_serving(&self, index: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let client = self.client(index);
-        loop {
-            if client.list_keys().send().await.is_ok() {
-                return;
+        let client = &self.client(index);
+        let served = poll(Duration::from_secs(60), move || async move {
+            client.list_keys().send().await.ok().map(|_| ())
+        })
+        .await;
+        if served.is_none() {
+            let mut report = String::new();
+            for other in 0..self.nodes.len() {
+                let status = self.status(other).await;
+                report.push_str(&format!(
+                    "\n--- node {other} status {status:?}\n{}",
+                    self.log(other)
+                ));
             }
-            if Instant::now() >= deadline {
-                let mut report = String::new();
-                for other in 0..self.nodes.len() {
-                    let status = self.status(other).await;
-                    report.push_str(&format!(
-                        "\n--- node {other} status {status:?}\n{}",
-                        self.log(other)
-                    ));
-                }
-                panic!("node {index} never served{report}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!("node {index} never served{report}");
         }
     }
 
@@ -291,21 +288,20 @@ impl Cluster {
 
     /// The index of the current leader, waiting for one to be elected among running nodes.
     pub async fn leader(&self) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let leader = poll(Duration::from_secs(30), || async {
             for index in 0..self.nodes.len() {
                 if self.nodes[index].child.is_none() {
                     continue;
                 }
-                if let Some(status) = self.status(index).await {
-                    if status["current_leader"].as_u64() == Some(self.nodes[index].id) {
-                        return index;
-                    }
+                let status = self.status(index).await?;
+                if status["current_leader"].as_u64() == Some(self.nodes[index].id) {
+                    return Some(index);
                 }
             }
-            assert!(Instant::now() < deadline, "no leader elected");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            None
+        })
+        .await;
+        leader.expect("no leader elected")
     }
 
     /// The node's log so far (for assertion messages and panic checks).
@@ -341,17 +337,36 @@ impl Drop for Cluster {
     }
 }
 
-/// Polls `condition` every 100 ms until it holds; fails the test with `what` after `timeout`.
+/// Calls `probe` every 100 ms until it returns `Some`, for at most `timeout`.
+pub async fn poll<T, F, Fut>(timeout: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `condition` until it holds; fails the test with `what` after `timeout`.
 pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let held = poll(timeout, || {
+        let check = condition();
+        async move { check.await.then_some(()) }
+    })
+    .await;
+    assert!(held.is_some(), "timed out waiting until {what}");
 }
 
 /// Creates a key with CreateKey's defaults (SYMMETRIC_DEFAULT) and returns its id.

@@ -14,21 +14,31 @@ async fn leader_kill_mid_workload_loses_no_acknowledged_write() {
     let survivor = (leader + 1) % 3;
 
     // Writers on the two non-leader nodes keep creating keys while the leader dies.
+    let acked_so_far = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
     for index in [(leader + 1) % 3, (leader + 2) % 3] {
         let kms = cluster.client(index);
+        let acked_so_far = acked_so_far.clone();
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
             while tokio::time::Instant::now() < deadline {
                 if let Ok(out) = kms.create_key().send().await {
                     acknowledged.push(out.key_metadata.unwrap().key_id);
+                    acked_so_far.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             acknowledged
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill the leader once the workload is well under way.
+    let acked = &acked_so_far;
+    trent_tests::eventually(
+        Duration::from_secs(10),
+        "writers have 20 acknowledged keys",
+        move || async move { acked.load(std::sync::atomic::Ordering::Relaxed) >= 20 },
+    )
+    .await;
     cluster.kill(leader);
     let mut acknowledged = Vec::new();
     for writer in writers {
