@@ -3,9 +3,10 @@
 //! A command holds everything its effect depends on: the proposer has already read the clock,
 //! drawn random ids and wrapped fresh key material.
 
-use crate::{KeyRecord, WrappedMaterial};
+use crate::{KeyRecord, RegionMessage, RegionReply, WrappedMaterial};
 use kms_types::{KmsError, RotationType};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One mutation of the key store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +119,51 @@ pub enum Command {
         /// The next automatic rotation after this one, if automatic rotation is on.
         next_rotation_ms: Option<i64>,
     },
+    /// ReplicateKey on a multi-region primary: lists the new replica and queues its creation.
+    ReplicateKey {
+        /// The primary's key id.
+        key_id: String,
+        /// The region to create the replica in.
+        replica_region: String,
+        /// The replica's description.
+        description: String,
+        /// The replica's key policy.
+        policy: String,
+        /// The replica's tags.
+        tags: BTreeMap<String, String>,
+    },
+    /// UpdatePrimaryRegion on a multi-region primary: the key goes Updating and a
+    /// `TakePrimary` for epoch + 1 is queued for `to_region`.
+    StartPrimaryHandover {
+        /// The primary's key id.
+        key_id: String,
+        /// The replica region that is to become primary.
+        to_region: String,
+    },
+    /// A message from another region, its material already rewrapped by this region's root
+    /// key. Answers with [`CommandOutput::Region`].
+    ApplyRegionMessage {
+        /// The sending region.
+        from_region: String,
+        /// The sender's outbox sequence number.
+        seq: u64,
+        /// This region.
+        region: String,
+        /// The proposer's clock.
+        now_ms: i64,
+        /// The message.
+        message: RegionMessage,
+    },
+    /// The committed answer of another region to outbox entry `seq`: removes the entry and
+    /// acts on the answer.
+    OutboxAck {
+        /// The outbox entry.
+        seq: u64,
+        /// The receiver's answer.
+        reply: RegionReply,
+        /// The proposer's clock.
+        now_ms: i64,
+    },
     /// Several independent commands proposed together (one log entry, one fsync), applied in
     /// order; each gets its own result. Batches do not nest.
     Batch(Vec<Command>),
@@ -133,6 +179,16 @@ pub enum CommandOutput {
     Key(Box<KeyRecord>),
     /// How many keys a `DeleteDueKeys` removed.
     Deleted(u32),
+    /// The key after a command that queued a message for another region, and the outbox
+    /// sequence number of that message.
+    Queued {
+        /// The key.
+        key: Box<KeyRecord>,
+        /// The outbox entry to wait for.
+        seq: u64,
+    },
+    /// This region's answer to another region's message.
+    Region(RegionReply),
     /// One result per command of a `Batch`, in order.
     Batch(Vec<Result<CommandOutput, KmsError>>),
 }

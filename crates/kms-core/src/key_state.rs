@@ -21,6 +21,10 @@ pub enum Gate {
     Rotation,
     /// DescribeKey, policies, List*, DeleteAlias: allowed in every state.
     Always,
+    /// ReplicateKey (on the primary).
+    Replicate,
+    /// UpdatePrimaryRegion (on the primary).
+    UpdatePrimary,
 }
 
 /// Checks the key-state table for `gate` on `key`.
@@ -31,6 +35,12 @@ pub fn check(key: &KeyRecord, gate: Gate) -> Result<(), KmsError> {
     let pending_deletion = || KmsError::KmsInvalidState(format!("{arn} is pending deletion."));
     match gate {
         Gate::Always => Ok(()),
+        Gate::Replicate | Gate::UpdatePrimary => match state {
+            Enabled => Ok(()),
+            Disabled => Err(KmsError::Disabled(format!("{arn} is disabled."))),
+            PendingDeletion | PendingReplicaDeletion => Err(pending_deletion()),
+            other => Err(transient(arn, other)),
+        },
         Gate::Cryptographic => match state {
             Enabled | Updating => Ok(()),
             Disabled => Err(KmsError::Disabled(format!("{arn} is disabled."))),

@@ -10,11 +10,19 @@
 
 mod command;
 pub mod key_state;
+pub mod multi_region;
 mod record;
+mod region_protocol;
+#[cfg(test)]
+mod region_tests;
 mod state;
 #[cfg(test)]
 mod tests;
 
 pub use command::{Command, CommandOutput, Response};
+pub use multi_region::{
+    MultiRegionState, OutboxEntry, OutboxKind, RegionMessage, RegionReply, SharedProps,
+    StagedRotation,
+};
 pub use record::{AliasRecord, KeyRecord, RotationRecord, WrappedMaterial};
 pub use state::{State, MAX_ALIASES_PER_KEY, MAX_ON_DEMAND_ROTATIONS, MAX_TAGS_PER_KEY};

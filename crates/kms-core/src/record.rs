@@ -1,8 +1,10 @@
 //! What the state holds per key and per alias, and how a key record renders as `KeyMetadata`.
 
-use kms_types::model::{epoch_seconds, KeyMetadata};
+use crate::MultiRegionState;
+use kms_types::model::{epoch_seconds, KeyMetadata, MultiRegionConfiguration, MultiRegionKey};
 use kms_types::{
-    KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState, KeyUsage, Origin, RotationType,
+    key_arn, KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState, KeyUsage,
+    MultiRegionKeyType, Origin, RotationType,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,6 +69,8 @@ pub struct KeyRecord {
     pub next_rotation_ms: Option<i64>,
     /// Every rotation so far, oldest first.
     pub rotations: Vec<RotationRecord>,
+    /// This region's view of a multi-region key (`Some` exactly when `multi_region`).
+    pub mrk: Option<MultiRegionState>,
 }
 
 /// One completed rotation of a key's material.
@@ -100,9 +104,36 @@ impl KeyRecord {
         self.materials.last()
     }
 
-    /// The material with this id, for decryption.
+    /// The material with this id, for decryption (a staged rotation's material included: a
+    /// replica may receive ciphertext made with it as soon as the primary makes it current).
     pub fn material(&self, material_id: &str) -> Option<&WrappedMaterial> {
-        self.materials.iter().find(|m| m.material_id == material_id)
+        self.materials
+            .iter()
+            .chain(
+                self.mrk
+                    .as_ref()
+                    .and_then(|m| m.staged.as_ref())
+                    .map(|s| &s.material),
+            )
+            .find(|m| m.material_id == material_id)
+    }
+
+    /// AWS's `MultiRegionConfiguration` as this region sees it.
+    pub fn multi_region_configuration(&self) -> Option<MultiRegionConfiguration> {
+        let mrk = self.mrk.as_ref()?;
+        let member = |region: &str| MultiRegionKey {
+            arn: key_arn(region, &self.account_id, &self.key_id),
+            region: region.to_string(),
+        };
+        Some(MultiRegionConfiguration {
+            multi_region_key_type: if mrk.primary_region == self.region() {
+                MultiRegionKeyType::Primary
+            } else {
+                MultiRegionKeyType::Replica
+            },
+            primary_key: member(&mrk.primary_region),
+            replica_keys: mrk.replicas.keys().map(|r| member(r)).collect(),
+        })
     }
 
     /// Renders the record as AWS's `KeyMetadata`.
@@ -134,7 +165,7 @@ impl KeyRecord {
             key_agreement_algorithms: (self.key_usage == KeyUsage::KeyAgreement)
                 .then(|| vec![KeyAgreementAlgorithmSpec::Ecdh]),
             multi_region: self.multi_region,
-            multi_region_configuration: None,
+            multi_region_configuration: self.multi_region_configuration(),
             pending_deletion_window_in_days: match self.key_state {
                 KeyState::PendingReplicaDeletion => self.pending_window_days,
                 _ => None,

@@ -3,7 +3,8 @@
 
 use crate::key_state::{check, Gate};
 use crate::{
-    AliasRecord, Command, CommandOutput, KeyRecord, Response, RotationRecord, WrappedMaterial,
+    AliasRecord, Command, CommandOutput, KeyRecord, OutboxEntry, Response, RotationRecord,
+    WrappedMaterial,
 };
 use kms_types::{is_valid_key_id, key_arn, KeyReference, KeyState, KmsError, RotationType};
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,14 @@ pub const MAX_TAGS_PER_KEY: usize = 50;
 /// only, so iteration order (listing, snapshots) is the same on every replica.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    keys: BTreeMap<String, KeyRecord>,
+    pub(crate) keys: BTreeMap<String, KeyRecord>,
     aliases: BTreeMap<String, AliasRecord>,
+    /// Messages to other regions not yet acknowledged, by sequence number.
+    pub(crate) outbox: BTreeMap<u64, OutboxEntry>,
+    /// The next outbox sequence number.
+    pub(crate) next_outbox_seq: u64,
+    /// Per sending region, the highest outbox sequence number applied here.
+    pub(crate) inbound: BTreeMap<String, u64>,
 }
 
 impl State {
@@ -63,8 +70,17 @@ impl State {
                 deletion_ms,
                 pending_window_days,
             } => self.mutate_key(key_id, Gate::ScheduleDeletion, |key| {
-                key.key_state = KeyState::PendingDeletion;
-                key.deletion_ms = Some(*deletion_ms);
+                // A primary with replicas waits for the last replica to be deleted before its
+                // own waiting period starts.
+                let has_replicas = key.is_mrk_primary()
+                    && key.mrk.as_ref().is_some_and(|m| !m.replicas.is_empty());
+                if has_replicas {
+                    key.key_state = KeyState::PendingReplicaDeletion;
+                    key.deletion_ms = None;
+                } else {
+                    key.key_state = KeyState::PendingDeletion;
+                    key.deletion_ms = Some(*deletion_ms);
+                }
                 key.pending_window_days = Some(*pending_window_days);
             }),
             Command::CancelKeyDeletion { key_id } => {
@@ -120,6 +136,33 @@ impl State {
                 *rotation_type,
                 *next_rotation_ms,
             ),
+            Command::ReplicateKey {
+                key_id,
+                replica_region,
+                description,
+                policy,
+                tags,
+            } => self.replicate_key(key_id, replica_region, description, policy, tags),
+            Command::StartPrimaryHandover { key_id, to_region } => {
+                self.start_primary_handover(key_id, to_region)
+            }
+            Command::ApplyRegionMessage {
+                from_region,
+                seq,
+                region,
+                now_ms,
+                message,
+            } => Ok(CommandOutput::Region(self.apply_region_message(
+                from_region,
+                *seq,
+                region,
+                *now_ms,
+                message,
+            ))),
+            Command::OutboxAck { seq, reply, now_ms } => {
+                self.outbox_ack(*seq, reply, *now_ms);
+                Ok(CommandOutput::Empty)
+            }
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands
                     .iter()
@@ -157,7 +200,9 @@ impl State {
             .map(|k| k.key_id.clone())
             .collect();
         for key_id in &due {
-            self.keys.remove(key_id);
+            if let Some(key) = self.keys.remove(key_id) {
+                self.replica_deleted_here(&key);
+            }
         }
         self.aliases
             .retain(|_, alias| !due.contains(&alias.target_key_id));
@@ -241,10 +286,12 @@ impl State {
         next_rotation_ms: Option<i64>,
     ) -> Result<CommandOutput, KmsError> {
         self.rotatable(key_id)?;
-        self.mutate_key(key_id, Gate::Rotation, |key| {
+        self.shared_change_allowed(key_id)?;
+        let output = self.mutate_key(key_id, Gate::Rotation, |key| {
             key.rotation_period_days = period_days;
             key.next_rotation_ms = period_days.and(next_rotation_ms);
-        })
+        })?;
+        Ok(self.shared_changed(key_id).unwrap_or(output))
     }
 
     fn rotate_key(
@@ -272,6 +319,11 @@ impl State {
                 "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
                 key.arn
             )));
+        }
+        self.shared_change_allowed(key_id)?;
+        if let Some(staged) = self.stage_rotation(key_id, material, rotation_type, next_rotation_ms)
+        {
+            return staged;
         }
         self.mutate_key(key_id, Gate::Rotation, |key| {
             key.materials.push(material.clone());
@@ -301,7 +353,10 @@ impl State {
     /// Keys due for automatic rotation at `now_ms` (Enabled, rotation on, date passed).
     pub fn keys_due_for_rotation(&self, now_ms: i64) -> impl Iterator<Item = &KeyRecord> + '_ {
         self.keys.values().filter(move |k| {
-            k.key_state == KeyState::Enabled && k.next_rotation_ms.is_some_and(|at| at <= now_ms)
+            k.key_state == KeyState::Enabled
+                && k.next_rotation_ms.is_some_and(|at| at <= now_ms)
+                && !k.is_mrk_replica()
+                && k.mrk.as_ref().is_none_or(|m| m.staged.is_none())
         })
     }
 
@@ -370,6 +425,16 @@ impl State {
         self.aliases
             .iter()
             .filter(move |(_, a)| a.target_key_id == key_id)
+    }
+
+    /// Messages waiting for delivery to other regions, in sequence order.
+    pub fn outbox(&self) -> impl Iterator<Item = (u64, &OutboxEntry)> + '_ {
+        self.outbox.iter().map(|(seq, entry)| (*seq, entry))
+    }
+
+    /// Whether outbox entry `seq` still waits for its answer.
+    pub fn outbox_pending(&self, seq: u64) -> bool {
+        self.outbox.contains_key(&seq)
     }
 
     /// Number of keys.
@@ -451,7 +516,7 @@ impl State {
     }
 }
 
-fn key_gone(key_id: &str) -> KmsError {
+pub(crate) fn key_gone(key_id: &str) -> KmsError {
     KmsError::NotFound(format!("Key '{key_id}' does not exist"))
 }
 

@@ -18,6 +18,7 @@ fn record(key_id: &str) -> KeyRecord {
         deletion_ms: None,
         pending_window_days: None,
         multi_region: false,
+        mrk: None,
         policy: "{}".into(),
         tags: Default::default(),
         materials: vec![WrappedMaterial {

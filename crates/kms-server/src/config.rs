@@ -42,6 +42,28 @@ pub struct NodeConfig {
     /// Raft tunables.
     #[serde(default)]
     pub raft: RaftTuning,
+    /// The link to other regions (multi-region keys and cross-region requests); absent for a
+    /// region that stands alone.
+    #[serde(default)]
+    pub link: Option<LinkConfig>,
+}
+
+/// How this node reaches the other regions and lets them reach it: a mutual-TLS listener and
+/// client, with certificates from one CA (made by `trent pki` for local clusters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Address of this node's inter-region listener (`host:port`), mutual TLS only.
+    pub addr: String,
+    /// The CA certificate (PEM) that every region's certificate chains to.
+    pub ca_cert: PathBuf,
+    /// This region's certificate (PEM); its DNS name is the region name.
+    pub cert: PathBuf,
+    /// This region's private key (PEM, mode 0600).
+    pub key: PathBuf,
+    /// The other regions: region name to the inter-region addresses of its nodes.
+    #[serde(default)]
+    pub peers: BTreeMap<String, Vec<String>>,
 }
 
 /// An access key pair accepted by SigV4.
@@ -112,7 +134,24 @@ impl NodeConfig {
         if self.bootstrap && !self.members.contains_key(&self.node_id) {
             bail!("a bootstrap node must list itself in members");
         }
+        if let Some(link) = &self.link {
+            if link.peers.contains_key(&self.region) {
+                bail!(
+                    "link.peers must not list this node's own region {}",
+                    self.region
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Every region this node can serve requests for: its own, then its link peers.
+    pub fn served_regions(&self) -> Vec<String> {
+        let mut regions = vec![self.region.clone()];
+        if let Some(link) = &self.link {
+            regions.extend(link.peers.keys().cloned());
+        }
+        regions
     }
 
     /// The accepted access keys as a lookup table.

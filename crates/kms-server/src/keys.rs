@@ -3,7 +3,7 @@
 
 use crate::service::{Empty, Kms};
 use crate::validate::{self, in_range, length_within, limit, required};
-use kms_core::{Command, KeyRecord};
+use kms_core::{Command, KeyRecord, MultiRegionState};
 use kms_types::model::*;
 use kms_types::*;
 
@@ -115,6 +115,7 @@ impl Kms {
             rotation_period_days: None,
             next_rotation_ms: None,
             rotations: Vec::new(),
+            mrk: multi_region.then(|| MultiRegionState::new_primary(&self.region)),
         };
         if self.planted.ack_before_commit {
             let raft = self.raft.clone();
@@ -138,18 +139,7 @@ impl Kms {
 
     /// KeyMetadata for a key of this region, with its multi-region configuration.
     pub(crate) fn metadata(&self, key: &KeyRecord) -> KeyMetadata {
-        let mut metadata = key.metadata();
-        if key.multi_region {
-            metadata.multi_region_configuration = Some(MultiRegionConfiguration {
-                multi_region_key_type: MultiRegionKeyType::Primary,
-                primary_key: MultiRegionKey {
-                    arn: key.arn.clone(),
-                    region: self.region.clone(),
-                },
-                replica_keys: Vec::new(),
-            });
-        }
-        metadata
+        key.metadata()
     }
 
     pub(crate) async fn describe_key(
