@@ -14,7 +14,7 @@ build: deps
 	cargo build --workspace --all-targets
 
 run: build
-	$(BIN)/trent up --cluster-dir cluster --data-dir data
+	$(BIN)/trent up --data-dir data
 
 test: build
 	cargo test --workspace --all-targets

@@ -247,9 +247,10 @@ impl State {
                 key.arn
             )));
         }
-        let creating = self.outbox.values().any(|e| {
-            e.key_id == key_id && matches!(e.kind, OutboxKind::CreateReplica { .. })
-        });
+        let creating = self
+            .outbox
+            .values()
+            .any(|e| e.key_id == key_id && matches!(e.kind, OutboxKind::CreateReplica { .. }));
         if creating {
             // The new primary would not know how to create it with its own properties.
             return Err(KmsError::KmsInvalidState(format!(

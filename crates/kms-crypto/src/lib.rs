@@ -2,7 +2,8 @@
 //! symmetric ciphertext format, and the pure crypto of every other AWS KMS key spec
 //! ([`KeyKind`]): key generation and public keys ([`generate`], [`public_key_der`]), signatures
 //! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), HMAC
-//! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]).
+//! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); and sealing key
+//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]).
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -23,6 +24,7 @@ pub mod mac;
 mod material;
 mod primitives;
 mod root_key;
+pub mod transport;
 
 #[cfg(test)]
 mod interop_tests;
@@ -40,3 +42,4 @@ pub use mac::{hmac_generate, hmac_verify};
 pub use material::{KeyMaterial, MaterialId};
 pub use primitives::{constant_time_eq, hmac_sha256, random_bytes, sha256};
 pub use root_key::RootKey;
+pub use transport::{seal_material, TransportKey};

@@ -138,6 +138,11 @@ impl RootKey {
         }
     }
 
+    /// The raw key bytes, for derivations inside this crate (e.g. the transport key).
+    pub(crate) fn secret_bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
     /// Wraps `material` for storage, bound to `context` (see the module doc for the format).
     pub fn wrap(&self, material: &KeyMaterial, context: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];

@@ -10,11 +10,15 @@ mod crypto_ops;
 mod key_kinds;
 mod keys;
 mod leader_tasks;
+mod link_server;
 pub mod local;
+mod multi_region_ops;
 pub mod node;
 mod planted_bugs;
+pub mod region_link;
 mod rotation;
 mod service;
+mod shipper;
 mod tags_policies;
 mod validate;
 

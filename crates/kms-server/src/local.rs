@@ -1,10 +1,14 @@
-//! The local-cluster launcher behind `make run`: starts every node configured under
-//! `cluster/<region>/`, waits until the region answers, writes `data/cluster.json`, prints how
-//! to reach it, and stops the nodes on Ctrl-C.
+//! The local-cluster launcher behind `make run`: generates the local topology (regions from
+//! `TRENT_REGIONS`, default `us-east-1,us-west-2`; `TRENT_NODES_PER_REGION` nodes each,
+//! default 3) with its node configs, root keys and inter-region certificates under the data
+//! directory (or reads hand-written configs from `--cluster-dir`), starts every node, waits
+//! until every region answers, writes `data/cluster.json`, prints how to reach it, and stops
+//! the nodes on Ctrl-C.
 
-use crate::config::NodeConfig;
+use crate::config::{Credential, LinkConfig, NodeConfig, RaftTuning, DEFAULT_ACCOUNT_ID};
 use anyhow::{bail, Context};
 use kms_crypto::RootKey;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -40,11 +44,124 @@ pub fn read_topology(cluster_dir: &Path) -> anyhow::Result<Vec<(PathBuf, NodeCon
         .collect()
 }
 
-/// Runs the local cluster until SIGINT/SIGTERM.
-pub async fn up(cluster_dir: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let topology = read_topology(cluster_dir)?;
+/// The regions and nodes per region `make run` starts, from the environment.
+pub fn topology_from_env() -> anyhow::Result<(Vec<String>, u64)> {
+    let regions: Vec<String> = std::env::var("TRENT_REGIONS")
+        .unwrap_or_else(|_| "us-east-1,us-west-2".into())
+        .split(',')
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let nodes: u64 = match std::env::var("TRENT_NODES_PER_REGION") {
+        Ok(n) => n
+            .trim()
+            .parse()
+            .with_context(|| format!("TRENT_NODES_PER_REGION must be a number, got '{n}'"))?,
+        Err(_) => 3,
+    };
+    if regions.is_empty() || regions.len() > 10 {
+        bail!("TRENT_REGIONS must name 1 to 10 regions");
+    }
+    if !(1..=9).contains(&nodes) {
+        bail!("TRENT_NODES_PER_REGION must be 1 to 9");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for region in &regions {
+        let valid = region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid || !seen.insert(region.clone()) {
+            bail!("TRENT_REGIONS: '{region}' is not a distinct region name like us-east-1");
+        }
+    }
+    Ok((regions, nodes))
+}
+
+/// Writes the configs of a local topology under `data_dir/config/<region>/node<N>.toml`:
+/// region `i` (0-based), node `n` listens on 127.0.0.1 ports 8100+10i+n (KMS API),
+/// 8200+10i+n (Raft) and 8300+10i+n (inter-region link, mutual TLS). Returns the paths.
+pub fn write_local_topology(
+    data_dir: &Path,
+    regions: &[String],
+    nodes_per_region: u64,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let port = |base: u64, region: usize, node: u64| {
+        format!("127.0.0.1:{}", base + 10 * region as u64 + node)
+    };
+    let pki = data_dir.join("pki");
+    if regions.len() > 1 {
+        kms_link::pki::generate_local_pki(&pki, regions)?;
+    }
+    let mut paths = Vec::new();
+    for (i, region) in regions.iter().enumerate() {
+        let dir = data_dir.join("config").join(region);
+        std::fs::create_dir_all(&dir)?;
+        let members: BTreeMap<u64, String> = (1..=nodes_per_region)
+            .map(|n| (n, port(8200, i, n)))
+            .collect();
+        for n in 1..=nodes_per_region {
+            let link = (regions.len() > 1).then(|| LinkConfig {
+                addr: port(8300, i, n),
+                ca_cert: pki.join("ca.pem"),
+                cert: pki.join(format!("{region}.pem")),
+                key: pki.join(format!("{region}.key")),
+                peers: regions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| *r != region)
+                    .map(|(j, r)| {
+                        (
+                            r.clone(),
+                            (1..=nodes_per_region).map(|m| port(8300, j, m)).collect(),
+                        )
+                    })
+                    .collect(),
+            });
+            let config = NodeConfig {
+                node_id: n,
+                region: region.clone(),
+                api_addr: port(8100, i, n),
+                raft_addr: port(8200, i, n),
+                data_dir: data_dir.join(region).join(format!("node{n}")),
+                root_key_path: data_dir.join(region).join("root.key"),
+                account_id: DEFAULT_ACCOUNT_ID.into(),
+                bootstrap: n == 1,
+                members: members.clone(),
+                credentials: vec![Credential {
+                    access_key_id: "test".into(),
+                    secret_access_key: "test".into(),
+                }],
+                raft: RaftTuning::default(),
+                link,
+            };
+            let path = dir.join(format!("node{n}.toml"));
+            let text = format!(
+                "# Generated by `trent up` for the local topology; edits are overwritten.\n{}",
+                toml::to_string(&config)?
+            );
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+/// Runs the local cluster until SIGINT/SIGTERM: the configs under `cluster_dir`, or the
+/// topology from the environment when `cluster_dir` is `None`.
+pub async fn up(cluster_dir: Option<&Path>, data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let topology = match cluster_dir {
+        Some(dir) => read_topology(dir)?,
+        None => {
+            let (regions, nodes) = topology_from_env()?;
+            write_local_topology(data_dir, &regions, nodes)?
+                .into_iter()
+                .map(|f| NodeConfig::load(&f).map(|c| (f, c)))
+                .collect::<anyhow::Result<_>>()?
+        }
+    };
     if topology.is_empty() {
-        bail!("no node configs under {}", cluster_dir.display());
+        bail!("no node configs found");
     }
     std::fs::create_dir_all(data_dir)?;
     for (_, config) in &topology {
@@ -170,16 +287,18 @@ fn write_cluster_json(nodes: &[Started], data_dir: &Path) -> anyhow::Result<()> 
 fn print_banner(nodes: &[Started], data_dir: &Path) {
     let first = &nodes[0].config;
     let credential = &first.credentials[0];
+    let mut regions: Vec<&str> = nodes.iter().map(|n| n.config.region.as_str()).collect();
+    regions.dedup();
     println!(
-        "\nTrent is running: region {} with {} nodes (data in {}).",
-        first.region,
+        "\nTrent is running: {} region(s), {} nodes (data in {}).",
+        regions.len(),
         nodes.len(),
         data_dir.display()
     );
     for node in nodes {
         println!(
-            "  node {} ({}): http://{}",
-            node.config.node_id, node.config.region, node.config.api_addr
+            "  {} node {}: http://{}",
+            node.config.region, node.config.node_id, node.config.api_addr
         );
     }
     println!("\nAccount {}; credentials:", first.account_id);
@@ -189,11 +308,21 @@ fn print_banner(nodes: &[Started], data_dir: &Path) {
         credential.secret_access_key
     );
     println!("  export AWS_DEFAULT_REGION={}", first.region);
-    println!("\nTry:");
+    println!("\nAny node serves every region (the region your request is signed for). Try:");
     println!(
         "  aws kms create-key --endpoint-url http://{} --region {}",
         first.api_addr, first.region
     );
+    if let Some(other) = regions.iter().find(|r| **r != first.region) {
+        println!(
+            "  aws kms create-key --multi-region --endpoint-url http://{} --region {}",
+            first.api_addr, first.region
+        );
+        println!(
+            "  aws kms replicate-key --key-id mrk-... --replica-region {other} --endpoint-url http://{} --region {}",
+            first.api_addr, first.region
+        );
+    }
     println!(
         "\nCluster description for tools: {}",
         data_dir.join("cluster.json").display()

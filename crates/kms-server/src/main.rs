@@ -21,17 +21,28 @@ enum Commands {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Create a CA and one certificate per region for the inter-region link (local clusters).
+    Pki {
+        /// Where to write ca.pem and <region>.pem/.key.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Comma-separated region names.
+        #[arg(long)]
+        regions: String,
+    },
     /// Create a region root key file (32 random bytes, mode 0600).
     RootKey {
         /// Where to write it; fails if it exists.
         #[arg(long)]
         create: PathBuf,
     },
-    /// Run every node configured under CLUSTER_DIR/<region>/ until Ctrl-C.
+    /// Run a local cluster until Ctrl-C: the regions of TRENT_REGIONS (default
+    /// us-east-1,us-west-2) with TRENT_NODES_PER_REGION nodes each (default 3), or the node
+    /// configs under CLUSTER_DIR/<region>/.
     Up {
-        /// Directory of per-region node configs.
-        #[arg(long, default_value = "cluster")]
-        cluster_dir: PathBuf,
+        /// Directory of hand-written per-region node configs (instead of the generated ones).
+        #[arg(long)]
+        cluster_dir: Option<PathBuf>,
         /// Where cluster.json and the node logs go.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
@@ -60,6 +71,16 @@ async fn main() -> anyhow::Result<()> {
         Commands::Up {
             cluster_dir,
             data_dir,
-        } => kms_server::local::up(&cluster_dir, &data_dir).await,
+        } => kms_server::local::up(cluster_dir.as_deref(), &data_dir).await,
+        Commands::Pki { dir, regions } => {
+            let regions: Vec<String> = regions.split(',').map(str::to_string).collect();
+            kms_link::pki::generate_local_pki(&dir, &regions)?;
+            println!(
+                "inter-region certificates for {} in {}",
+                regions.join(", "),
+                dir.display()
+            );
+            Ok(())
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! the leader's background tasks.
 
 use crate::config::NodeConfig;
+use crate::region_link::RegionLink;
 use crate::service::{system_clock, Clock, Kms};
 use anyhow::Context;
 use kms_api::{ApiConfig, CredentialStore};
@@ -52,15 +53,50 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         tracing::info!(members = ?config.members, "formed a new region");
     }
 
-    let kms = Arc::new(Kms::new(
+    let mut link_parts = None;
+    if let Some(link_config) = &config.link {
+        let link = Arc::new(
+            RegionLink::new(&config.region, link_config, &root_key)
+                .context("setting up the link to other regions")?,
+        );
+        let identity = kms_link::tls::LinkIdentity::load(
+            &link_config.ca_cert,
+            &link_config.cert,
+            &link_config.key,
+        )?;
+        let listener = kms_link::tls::TlsListener::bind(
+            &link_config.addr,
+            kms_link::tls::server_config(&identity)?,
+        )
+        .await
+        .with_context(|| format!("binding the link address {}", link_config.addr))?;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        link_parts = Some((link, listener, wake));
+    }
+    let mut kms = Kms::new(
         raft.clone(),
         root_key,
         config.region.clone(),
         config.account_id.clone(),
         clock.clone(),
-    ));
+    );
+    if let Some((link, _, wake)) = &link_parts {
+        kms = kms.with_link(link.clone(), wake.clone());
+    }
+    let kms = Arc::new(kms);
+    let mut background = Vec::new();
+    if let Some((link, listener, wake)) = link_parts {
+        background.extend(crate::shipper::spawn(kms.clone(), link.clone(), wake));
+        let router = crate::link_server::router(kms.clone(), link)
+            .into_make_service_with_connect_info::<kms_link::tls::PeerInfo>();
+        background.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the link listener stopped");
+            }
+        }));
+    }
     let credentials: Arc<dyn CredentialStore + Send + Sync> = Arc::new(config.credential_map());
-    let api_config = ApiConfig::new(vec![config.region.clone()], credentials);
+    let api_config = ApiConfig::new(config.served_regions(), credentials);
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
     let api_router = kms_api::router(api_config, kms);
     let internal_router = raft.internal_router();
@@ -86,6 +122,9 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     leader_tasks.abort();
+    for task in background {
+        task.abort();
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), api_task).await;
     raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), internal_task).await;

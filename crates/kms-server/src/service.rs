@@ -47,6 +47,10 @@ pub struct Kms {
     pub(crate) account_id: String,
     pub(crate) clock: Clock,
     pub(crate) planted: PlantedBugs,
+    /// The link to other regions, if this region has peers.
+    pub(crate) link: Option<Arc<crate::region_link::RegionLink>>,
+    /// Wakes this node's outbox shippers when a command queued a message.
+    pub(crate) shipper_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Kms {
@@ -65,7 +69,21 @@ impl Kms {
             account_id,
             clock,
             planted: PlantedBugs::from_env(),
+            link: None,
+            shipper_wake: None,
         }
+    }
+
+    /// Connects this region to its peers: requests signed for a peer region are forwarded
+    /// there, and multi-region operations can reach them.
+    pub fn with_link(
+        mut self,
+        link: Arc<crate::region_link::RegionLink>,
+        shipper_wake: Arc<tokio::sync::Notify>,
+    ) -> Kms {
+        self.link = Some(link);
+        self.shipper_wake = Some(shipper_wake);
+        self
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -202,6 +220,9 @@ impl KmsService for Kms {
         body: serde_json::Value,
     ) -> Result<serde_json::Value, KmsError> {
         use Operation as Op;
+        if ctx.principal.region != self.region {
+            return self.forward(ctx, body).await;
+        }
         match ctx.operation {
             Op::CreateKey => to_json(self.create_key(parse_request(body)?).await?),
             Op::DescribeKey => to_json(self.describe_key(parse_request(body)?).await?),
@@ -262,10 +283,37 @@ impl KmsService for Kms {
                 self.generate_data_key_pair(parse_request(body)?, false)
                     .await?,
             ),
+            Op::ReplicateKey => to_json(self.replicate_key(parse_request(body)?).await?),
+            Op::UpdatePrimaryRegion => {
+                to_json(self.update_primary_region(parse_request(body)?).await?)
+            }
             other => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),
         }
+    }
+}
+
+impl Kms {
+    /// Runs a request signed for another region in that region's cluster.
+    async fn forward(
+        &self,
+        ctx: RequestContext,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, KmsError> {
+        let Some(link) = self.link.as_ref() else {
+            return Err(KmsError::UnrecognizedClient(format!(
+                "This node serves region {}, not {}.",
+                self.region, ctx.principal.region
+            )));
+        };
+        let call = crate::region_link::ForwardedCall {
+            operation: ctx.operation,
+            access_key_id: ctx.principal.access_key_id,
+            request_id: ctx.request_id,
+            body,
+        };
+        link.forward(&ctx.principal.region, call).await
     }
 }
 

@@ -354,3 +354,14 @@ response!(DeriveSharedSecretResponse {
     key_agreement_algorithm: KeyAgreementAlgorithmSpec,
     key_origin: Origin,
 });
+
+request!(ReplicateKeyRequest {
+    key_id: Option<String>, replica_region: Option<String>, policy: Option<String>,
+    bypass_policy_lockout_safety_check: Option<bool>, description: Option<String>,
+    tags: Option<Vec<Tag>>,
+});
+response!(ReplicateKeyResponse {
+    replica_key_metadata: KeyMetadata, replica_policy: String, replica_tags: Vec<Tag>
+});
+
+request!(UpdatePrimaryRegionRequest { key_id: Option<String>, primary_region: Option<String> });

@@ -1,0 +1,263 @@
+//! The sending side of the link between regions: mutual-TLS clients to every peer region,
+//! sealing of key material to the receiving region, delivery of [`RegionMessage`]s and
+//! forwarding of KMS requests signed for another region.
+//!
+//! Key material crosses regions only sealed to the receiver's transport key (derived from its
+//! root key; its public half is fetched over the authenticated channel) and inside TLS.
+
+use crate::config::LinkConfig;
+use kms_core::{RegionMessage, RegionReply};
+use kms_crypto::{RootKey, TransportKey};
+use kms_types::{KmsError, Operation};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What goes over the wire for one outbox entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sending region.
+    pub from_region: String,
+    /// The sender's outbox sequence number.
+    pub seq: u64,
+    /// The message; its material is sealed to the receiving region.
+    pub message: RegionMessage,
+}
+
+/// A KMS request signed for another region, passed on after this node authenticated it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedCall {
+    /// The operation.
+    pub operation: Operation,
+    /// Who signed it (access key id).
+    pub access_key_id: String,
+    /// The request id the caller sees.
+    pub request_id: String,
+    /// The JSON request body.
+    pub body: serde_json::Value,
+}
+
+/// Why a message was not delivered; the outbox keeps it and the shipper retries.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No node of the peer region answered, or none accepted the message.
+    #[error("region {region} unreachable: {detail}")]
+    Unreachable {
+        /// The peer.
+        region: String,
+        /// The last failure.
+        detail: String,
+    },
+    /// Sealing or opening material failed.
+    #[error("sealing key material: {0}")]
+    Seal(String),
+}
+
+struct Peer {
+    addrs: Vec<String>,
+    client: reqwest::Client,
+    transport_public: Mutex<Option<Vec<u8>>>,
+}
+
+/// This region's end of the link.
+pub struct RegionLink {
+    region: String,
+    peers: BTreeMap<String, Peer>,
+    transport_key: TransportKey,
+    #[cfg(feature = "testing")]
+    fault_file: Option<std::path::PathBuf>,
+}
+
+impl RegionLink {
+    /// Builds the clients for every peer in `config`.
+    pub fn new(region: &str, config: &LinkConfig, root_key: &RootKey) -> anyhow::Result<Self> {
+        let identity =
+            kms_link::tls::LinkIdentity::load(&config.ca_cert, &config.cert, &config.key)?;
+        let mut peers = BTreeMap::new();
+        for (peer, addrs) in &config.peers {
+            peers.insert(
+                peer.clone(),
+                Peer {
+                    addrs: addrs.clone(),
+                    client: kms_link::tls::client_for_region(&identity, peer)?,
+                    transport_public: Mutex::new(None),
+                },
+            );
+        }
+        Ok(RegionLink {
+            region: region.to_string(),
+            peers,
+            transport_key: root_key.transport_key(),
+            #[cfg(feature = "testing")]
+            fault_file: std::env::var_os("TRENT_TEST_LINK_FAULT_FILE").map(Into::into),
+        })
+    }
+
+    /// This region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The peer regions.
+    pub fn peer_regions(&self) -> impl Iterator<Item = &str> {
+        self.peers.keys().map(String::as_str)
+    }
+
+    /// Whether `region` is a configured peer.
+    pub fn has_peer(&self, region: &str) -> bool {
+        self.peers.contains_key(region)
+    }
+
+    /// This region's transport key (to open material sealed to it).
+    pub fn transport_key(&self) -> &TransportKey {
+        &self.transport_key
+    }
+
+    /// In test builds, `TRENT_TEST_LINK_FAULT_FILE` names a file; while it contains `cut`, this
+    /// node neither sends to nor accepts from other regions (a switch for partition tests).
+    pub fn cut(&self) -> bool {
+        #[cfg(feature = "testing")]
+        if let Some(path) = &self.fault_file {
+            return std::fs::read_to_string(path).is_ok_and(|t| t.trim() == "cut");
+        }
+        false
+    }
+
+    fn peer(&self, region: &str) -> Result<&Peer, LinkError> {
+        self.peers
+            .get(region)
+            .ok_or_else(|| LinkError::Unreachable {
+                region: region.to_string(),
+                detail: "not a configured peer region".into(),
+            })
+    }
+
+    /// POSTs `body` to `path` on the first node of `region` that answers with a success.
+    async fn post(
+        &self,
+        region: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, LinkError> {
+        let peer = self.peer(region)?;
+        if self.cut() {
+            return Err(LinkError::Unreachable {
+                region: region.to_string(),
+                detail: "link cut by the test fault switch".into(),
+            });
+        }
+        let mut detail = String::from("no addresses");
+        for addr in &peer.addrs {
+            let sent = peer
+                .client
+                .post(format!("https://{addr}{path}"))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => detail = format!("{addr} answered {}", response.status()),
+                Err(e) => detail = format!("{addr}: {e}"),
+            }
+        }
+        Err(LinkError::Unreachable {
+            region: region.to_string(),
+            detail,
+        })
+    }
+
+    /// The transport public key of `region`, fetched once over the authenticated channel.
+    async fn transport_public(&self, region: &str) -> Result<Vec<u8>, LinkError> {
+        let peer = self.peer(region)?;
+        if let Some(key) = peer
+            .transport_public
+            .lock()
+            .map_err(|_| poisoned())?
+            .clone()
+        {
+            return Ok(key);
+        }
+        let response = self
+            .post(region, "/link/v1/transport-key", Vec::new())
+            .await?;
+        let text = response.text().await.map_err(|e| LinkError::Unreachable {
+            region: region.to_string(),
+            detail: e.to_string(),
+        })?;
+        let key = hex::decode(text.trim()).map_err(|e| LinkError::Seal(e.to_string()))?;
+        *peer.transport_public.lock().map_err(|_| poisoned())? = Some(key.clone());
+        Ok(key)
+    }
+
+    /// Delivers one outbox message to `to_region` and returns the receiver's committed answer.
+    /// `message` carries material wrapped by `root_key`; it is sealed to the receiver here.
+    pub async fn deliver(
+        &self,
+        to_region: &str,
+        seq: u64,
+        mut message: RegionMessage,
+        root_key: &RootKey,
+    ) -> Result<RegionReply, LinkError> {
+        if let Some(shared) = message.shared_mut() {
+            let recipient = self.transport_public(to_region).await?;
+            let key_id = shared.key_id.clone();
+            for material in shared.materials_mut() {
+                let context = crate::service::material_context(&key_id, &material.material_id);
+                let plain = root_key
+                    .unwrap(&material.wrapped, &context)
+                    .map_err(|e| LinkError::Seal(e.to_string()))?;
+                let aad = seal_aad(&self.region, to_region, &key_id, &material.material_id);
+                material.wrapped = kms_crypto::seal_material(&recipient, &plain, &aad)
+                    .map_err(|e| LinkError::Seal(e.to_string()))?;
+            }
+        }
+        let envelope = Envelope {
+            from_region: self.region.clone(),
+            seq,
+            message,
+        };
+        let body = serde_json::to_vec(&envelope).map_err(|e| LinkError::Seal(e.to_string()))?;
+        let response = self.post(to_region, "/link/v1/message", body).await?;
+        let unreadable = |e: String| LinkError::Unreachable {
+            region: to_region.to_string(),
+            detail: format!("unreadable answer: {e}"),
+        };
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        serde_json::from_slice::<RegionReply>(&bytes).map_err(|e| unreadable(e.to_string()))
+    }
+
+    /// Runs a KMS request in `region` and returns its JSON answer or AWS error.
+    pub async fn forward(
+        &self,
+        region: &str,
+        call: ForwardedCall,
+    ) -> Result<serde_json::Value, KmsError> {
+        let body = serde_json::to_vec(&call).map_err(|e| KmsError::KmsInternal(e.to_string()))?;
+        let response = self
+            .post(region, "/link/v1/kms", body)
+            .await
+            .map_err(|e| KmsError::KmsInternal(format!("Could not reach {region}: {e}")))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| KmsError::KmsInternal(format!("Unreadable answer from {region}: {e}")))?;
+        let outcome: Result<serde_json::Value, KmsError> = serde_json::from_slice(&bytes)
+            .map_err(|e| KmsError::KmsInternal(format!("Unreadable answer from {region}: {e}")))?;
+        outcome
+    }
+}
+
+/// What sealed material is bound to: both regions, the key and the material id.
+pub(crate) fn seal_aad(from: &str, to: &str, key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("trent-link-v1|{from}|{to}|{key_id}/{material_id}").into_bytes()
+}
+
+fn poisoned() -> LinkError {
+    LinkError::Seal("transport key cache poisoned".into())
+}
