@@ -48,6 +48,8 @@ pub struct Node {
     pub api_addr: String,
     /// Internal Raft address.
     pub raft_addr: String,
+    /// Inter-region (mutual TLS) address, in a linked region.
+    pub link_addr: Option<String>,
     config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -59,6 +61,101 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// The nodes, index = id - 1.
     pub nodes: Vec<Node>,
+    /// The region it serves.
+    pub region: String,
+}
+
+/// The planned addresses of one node: KMS API, Raft, inter-region link.
+#[derive(Clone, Debug)]
+pub struct NodeAddrs {
+    /// KMS API.
+    pub api: String,
+    /// Raft.
+    pub raft: String,
+    /// Inter-region link.
+    pub link: String,
+}
+
+/// Free loopback addresses for `n` nodes, distinct from each other.
+pub fn plan_addrs(n: usize) -> Vec<NodeAddrs> {
+    // The OS may hand out a just-released port twice.
+    let mut ports = std::collections::BTreeSet::new();
+    while ports.len() < 3 * n {
+        ports.insert(free_port());
+    }
+    let ports: Vec<u16> = ports.into_iter().collect();
+    ports
+        .chunks(3)
+        .map(|p| NodeAddrs {
+            api: format!("127.0.0.1:{}", p[0]),
+            raft: format!("127.0.0.1:{}", p[1]),
+            link: format!("127.0.0.1:{}", p[2]),
+        })
+        .collect()
+}
+
+/// Two or more linked regions of real node processes, each its own Raft cluster.
+pub struct Regions {
+    /// The regions, in the order given.
+    pub regions: Vec<Cluster>,
+    /// Holds the inter-region certificates.
+    pub pki: tempfile::TempDir,
+}
+
+impl Regions {
+    /// Starts linked regions of `nodes` nodes each and waits until every node serves.
+    pub async fn start(names: &[&str], nodes: usize) -> Regions {
+        let pki = tempfile::tempdir().unwrap();
+        let status = Command::new(trent_binary())
+            .arg("pki")
+            .arg("--dir")
+            .arg(pki.path())
+            .arg("--regions")
+            .arg(names.join(","))
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "pki: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let addrs: Vec<Vec<NodeAddrs>> = names.iter().map(|_| plan_addrs(nodes)).collect();
+        let options = ClusterOptions {
+            nodes: nodes as u64,
+            ..ClusterOptions::default()
+        };
+        let mut regions = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let peers: String = names
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(j, peer)| {
+                    let list: Vec<String> =
+                        addrs[j].iter().map(|a| format!("\"{}\"", a.link)).collect();
+                    format!("\"{peer}\" = [{}]\n", list.join(", "))
+                })
+                .collect();
+            let link = format!(
+                "ca_cert = \"{ca}\"\ncert = \"{dir}/{name}.pem\"\nkey = \"{dir}/{name}.key\"\n[link.peers]\n{peers}",
+                ca = pki.path().join("ca.pem").display(),
+                dir = pki.path().display(),
+            );
+            regions.push(Cluster::prepare(&options, name, &addrs[i], Some(&link)));
+        }
+        for region in &mut regions {
+            region.spawn_all();
+        }
+        for region in &regions {
+            region.wait_ready().await;
+        }
+        Regions { regions, pki }
+    }
+
+    /// Region `i`.
+    pub fn region(&self, i: usize) -> &Cluster {
+        &self.regions[i]
+    }
 }
 
 /// Options for a test cluster.
@@ -87,6 +184,23 @@ impl Cluster {
 
     /// Starts a region with `options` and waits until every node serves.
     pub async fn start_with(options: ClusterOptions) -> Cluster {
+        let addrs = plan_addrs(options.nodes as usize);
+        let mut cluster = Cluster::prepare(&options, REGION, &addrs, None);
+        for index in 0..cluster.nodes.len() {
+            cluster.spawn(index);
+        }
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    /// Writes the configs and root key of region `region` without starting it. `link` is the
+    /// `[link]` TOML section (without the `addr` line) of a region linked to others.
+    pub fn prepare(
+        options: &ClusterOptions,
+        region: &str,
+        addrs: &[NodeAddrs],
+        link: Option<&str>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let root_key = dir.path().join("root.key");
         let status = Command::new(trent_binary())
@@ -100,58 +214,70 @@ impl Cluster {
             "root-key: {}",
             String::from_utf8_lossy(&status.stderr)
         );
-        let ids: Vec<u64> = (1..=options.nodes).collect();
-        // Free ports, distinct within the cluster (the OS may hand out a just-released port
-        // twice).
-        let mut ports = std::collections::BTreeSet::new();
-        while ports.len() < 2 * ids.len() {
-            ports.insert(free_port());
-        }
-        let ports: Vec<u16> = ports.into_iter().collect();
-        let addrs: Vec<(String, String)> = ports
-            .chunks(2)
-            .map(|pair| {
-                (
-                    format!("127.0.0.1:{}", pair[0]),
-                    format!("127.0.0.1:{}", pair[1]),
-                )
-            })
-            .collect();
-        let members: String = ids
+        let members: String = addrs
             .iter()
-            .zip(&addrs)
-            .map(|(id, (_, raft))| format!("{id} = \"{raft}\"\n"))
+            .enumerate()
+            .map(|(i, a)| format!("{} = \"{}\"\n", i + 1, a.raft))
             .collect();
         let mut nodes = Vec::new();
-        for (id, (api_addr, raft_addr)) in ids.iter().zip(addrs) {
+        for (i, a) in addrs.iter().enumerate() {
+            let id = i as u64 + 1;
+            let link_section = link
+                .map(|l| format!("[link]\naddr = \"{}\"\n{l}\n", a.link))
+                .unwrap_or_default();
             let config = format!(
-                "node_id = {id}\nregion = \"{REGION}\"\napi_addr = \"{api_addr}\"\nraft_addr = \"{raft_addr}\"\n\
+                "node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
                  data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
                  [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
-                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n",
+                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}",
+                api = a.api,
+                raft = a.raft,
                 data = dir.path().join(format!("node{id}")).display(),
                 key = root_key.display(),
-                boot = *id == 1,
+                boot = id == 1,
                 snap = options.snapshot_after_entries,
             );
             let config_path = dir.path().join(format!("node{id}.toml"));
             std::fs::write(&config_path, config).unwrap();
             let log_path = dir.path().join(format!("node{id}.log"));
             nodes.push(Node {
-                id: *id,
-                api_addr,
-                raft_addr,
+                id,
+                api_addr: a.api.clone(),
+                raft_addr: a.raft.clone(),
+                link_addr: link.map(|_| a.link.clone()),
                 config_path,
                 log_path,
                 child: None,
             });
         }
-        let mut cluster = Cluster { dir, nodes };
-        for index in 0..cluster.nodes.len() {
-            cluster.spawn(index);
+        Cluster {
+            dir,
+            nodes,
+            region: region.to_string(),
         }
-        cluster.wait_ready().await;
-        cluster
+    }
+
+    /// Starts every node that is not running, without waiting.
+    pub fn spawn_all(&mut self) {
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].child.is_none() {
+                self.spawn(index);
+            }
+        }
+    }
+
+    /// Cuts (`true`) or heals this region's link to every other region: its nodes neither send
+    /// to nor accept from other regions while cut (the server's test fault switch).
+    pub fn cut_link(&self, cut: bool) {
+        for node in &self.nodes {
+            let path = self.dir.path().join(format!("link-fault-{}", node.id));
+            std::fs::write(path, if cut { "cut" } else { "" }).unwrap();
+        }
+    }
+
+    /// A client signing for `region` and talking to node `index` of this cluster.
+    pub fn client_in(&self, index: usize, region: &str) -> aws_sdk_kms::Client {
+        client_in_region(&self.nodes[index].api_addr, region)
     }
 
     fn spawn(&mut self, index: usize) {
@@ -170,6 +296,10 @@ impl Cluster {
                 "TRENT_TEST_CLOCK_OFFSET_FILE",
                 self.dir.path().join(format!("clock-offset-{}", node.id)),
             )
+            .env(
+                "TRENT_TEST_LINK_FAULT_FILE",
+                self.dir.path().join(format!("link-fault-{}", node.id)),
+            )
             .env_remove("TRENT_CREDENTIALS")
             .env_remove("TRENT_ACCOUNT_ID")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -181,7 +311,7 @@ impl Cluster {
 
     /// A client talking to node `index` (0-based).
     pub fn client(&self, index: usize) -> aws_sdk_kms::Client {
-        client_for(&self.nodes[index].api_addr, ACCESS_KEY, SECRET_KEY)
+        client_in_region(&self.nodes[index].api_addr, &self.region)
     }
 
     /// SIGKILLs node `index` and waits for it to die.
@@ -393,9 +523,23 @@ pub async fn encrypt(
 
 /// An `aws-sdk-kms` client for `addr` with the given credentials, in [`REGION`].
 pub fn client_for(addr: &str, access_key: &str, secret_key: &str) -> aws_sdk_kms::Client {
+    client_with(addr, REGION, access_key, secret_key)
+}
+
+/// A client with the test credentials, signing for `region`, talking to `addr`.
+pub fn client_in_region(addr: &str, region: &str) -> aws_sdk_kms::Client {
+    client_with(addr, region, ACCESS_KEY, SECRET_KEY)
+}
+
+fn client_with(
+    addr: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_sdk_kms::Client {
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new(
             access_key,
             secret_key,
