@@ -3,16 +3,20 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
-use trent_tests::{Cluster, ACCESS_KEY, REGION, SECRET_KEY};
+use trent_tests::{Cluster, Regions, ACCESS_KEY, REGION, SECRET_KEY};
 
 fn aws(endpoint: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    aws_in(endpoint, REGION, args)
+}
+
+fn aws_in(endpoint: &str, region: &str, args: &[&str]) -> Result<serde_json::Value, String> {
     let output = Command::new("aws")
         .args([
             "kms",
             "--endpoint-url",
             endpoint,
             "--region",
-            REGION,
+            region,
             "--output",
             "json",
         ])
@@ -229,6 +233,69 @@ async fn aws_cli_drives_every_region_operation() {
     assert_eq!(described["KeyMetadata"]["KeyState"], "Disabled");
     let err = aws(e, &["describe-key", "--key-id", "alias/nope"]).unwrap_err();
     assert!(err.contains("NotFoundException"), "{err}");
+}
+
+/// Multi-region keys as a CLI user drives them, every region through one endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_drives_multi_region_keys_through_one_endpoint() {
+    let regions = Regions::start(&["us-east-1", "us-west-2"], 1).await;
+    let endpoint = format!("http://{}", regions.region(0).nodes[0].api_addr);
+    let e = endpoint.as_str();
+    let created = aws(e, &["create-key", "--multi-region"]).unwrap();
+    let key_id = created["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(key_id.starts_with("mrk-"), "{key_id}");
+    assert_eq!(
+        created["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"],
+        "PRIMARY"
+    );
+    let replicated = aws(
+        e,
+        &[
+            "replicate-key",
+            "--key-id",
+            &key_id,
+            "--replica-region",
+            "us-west-2",
+            "--description",
+            "west copy",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        replicated["ReplicaKeyMetadata"]["Arn"],
+        format!("arn:aws:kms:us-west-2:111122223333:key/{key_id}")
+    );
+    let west = aws_in(e, "us-west-2", &["describe-key", "--key-id", &key_id]).unwrap();
+    assert_eq!(west["KeyMetadata"]["Description"], "west copy");
+    assert_eq!(
+        west["KeyMetadata"]["MultiRegionConfiguration"]["PrimaryKey"]["Region"],
+        "us-east-1"
+    );
+    aws(
+        e,
+        &[
+            "update-primary-region",
+            "--key-id",
+            &key_id,
+            "--primary-region",
+            "us-west-2",
+        ],
+    )
+    .unwrap();
+    trent_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "us-west-2 is primary",
+        || async {
+            aws_in(e, "us-west-2", &["describe-key", "--key-id", &key_id]).is_ok_and(|d| {
+                d["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+                    && d["KeyMetadata"]["KeyState"] == "Enabled"
+            })
+        },
+    )
+    .await;
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

@@ -1,9 +1,17 @@
-//! Starting and stopping a real 3-node Trent region (`trent up`) in a temporary directory.
+//! Starting and stopping real Trent clusters (`trent up`) in a temporary directory.
 //!
-//! The node configs go to `<tmp>/cluster/us-east-1/node{1,2,3}.toml` with free ports, `trent up`
-//! runs as a child process logging to `<tmp>/trent-up.log`, and the region counts as up once
-//! `<tmp>/data/cluster.json` exists (which `up` writes only after every node answers).
+//! [`start`] runs one 3-node region: its node configs go to
+//! `<tmp>/cluster/us-east-1/node{1,2,3}.toml` with free ports and `trent up --cluster-dir` runs
+//! them. [`start_two_regions`] runs us-east-1 and us-west-2 (3 nodes each, linked over mutual
+//! TLS) from the topology `trent up` generates itself when given no `--cluster-dir`
+//! (`TRENT_REGIONS`, `TRENT_NODES_PER_REGION` and `TRENT_CREDENTIALS` set in its environment);
+//! that topology uses fixed loopback ports (region i, node n: 8100+10i+n API, 8200+10i+n Raft,
+//! 8300+10i+n link), so it refuses to start when any of them is taken. Either way `trent up`
+//! runs as a child process logging to `<tmp>/trent-up.log`, the cluster counts as up once
+//! `<tmp>/data/cluster.json` exists (which `up` writes only after every node answers), and the
+//! API endpoints are read from that file for the generated topology.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -12,12 +20,15 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use serde::Deserialize;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-/// The region the benchmark cluster runs.
+/// The region the benchmark cluster runs (the primary region of the two-region cluster).
 pub const REGION: &str = "us-east-1";
+/// The second region of the two-region cluster (where multi-region keys are replicated).
+pub const REPLICA_REGION: &str = "us-west-2";
 /// The access key id the cluster accepts.
 pub const ACCESS_KEY_ID: &str = "bench";
 /// Its secret.
@@ -28,12 +39,22 @@ const ACCOUNT_ID: &str = "111122223333";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The regions of the two-region cluster, in `TRENT_REGIONS` order (region index i picks the
+/// ports 8x00+10i+n).
+const TWO_REGIONS: [&str; 2] = [REGION, REPLICA_REGION];
+/// The first port of each fixed range of the generated topology: API, Raft, inter-region link.
+const FIXED_PORT_BASES: [u16; 3] = [8100, 8200, 8300];
+
 /// A running `trent up`.
 pub struct Cluster {
-    /// The nodes' API addresses, node 1 first.
+    /// The API addresses of [`REGION`]'s nodes, node 1 first.
     pub endpoints: Vec<SocketAddr>,
+    /// Every region's API addresses, node 1 first ([`REGION`] included).
+    pub regions: BTreeMap<String, Vec<SocketAddr>>,
     child: Child,
     dir: TempDir,
+    /// Whether the endpoints come from `cluster.json` (the generated topology).
+    generated: bool,
     stopped: bool,
 }
 
@@ -63,8 +84,10 @@ pub async fn start(trent: &Path) -> anyhow::Result<Cluster> {
         .with_context(|| format!("starting {}", trent.display()))?;
     let mut cluster = Cluster {
         endpoints: api.to_vec(),
+        regions: BTreeMap::from([(REGION.to_string(), api.to_vec())]),
         child,
         dir,
+        generated: false,
         stopped: false,
     };
     if let Err(e) = cluster.wait_ready().await {
@@ -75,20 +98,168 @@ pub async fn start(trent: &Path) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
+/// Starts us-east-1 and us-west-2 (3 nodes each) from the topology `trent up` generates, and
+/// waits for `cluster.json`, whose endpoints it then uses. Fails first if a fixed port is taken.
+pub async fn start_two_regions(trent: &Path) -> anyhow::Result<Cluster> {
+    let taken = taken_ports(&fixed_ports(TWO_REGIONS.len(), NODES));
+    if !taken.is_empty() {
+        let list: Vec<String> = taken.iter().map(u16::to_string).collect();
+        bail!(
+            "the two-region cluster needs the fixed loopback ports {}, but {} {} already in use \
+             (is `make run` or another Trent running?)",
+            port_ranges(TWO_REGIONS.len(), NODES),
+            list.join(", "),
+            if taken.len() == 1 { "is" } else { "are" }
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("trent-bench-")
+        .tempdir()
+        .context("creating the temporary directory")?;
+    let root = dir.path();
+    let log_path = root.join("trent-up.log");
+    let log = File::create(&log_path).context("creating the log file")?;
+    let child = Command::new(trent)
+        .arg("up")
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .env("TRENT_REGIONS", TWO_REGIONS.join(","))
+        .env("TRENT_NODES_PER_REGION", NODES.to_string())
+        .env(
+            "TRENT_CREDENTIALS",
+            format!("{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}"),
+        )
+        .env_remove("TRENT_ACCOUNT_ID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("starting {}", trent.display()))?;
+    let mut cluster = Cluster {
+        endpoints: Vec::new(),
+        regions: BTreeMap::new(),
+        child,
+        dir,
+        generated: true,
+        stopped: false,
+    };
+    if let Err(e) = cluster.wait_ready().await {
+        cluster.print_logs();
+        cluster.stop().await;
+        return Err(e);
+    }
+    Ok(cluster)
+}
+
+/// Every port of the generated topology for `regions` regions of `nodes` nodes.
+fn fixed_ports(regions: usize, nodes: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for base in FIXED_PORT_BASES {
+        for region in 0..regions {
+            for node in 1..=nodes {
+                ports.push(base + 10 * region as u16 + node as u16);
+            }
+        }
+    }
+    ports
+}
+
+/// [`fixed_ports`] as ranges, e.g. `8101-8103, 8111-8113, 8201-8203, ...`.
+fn port_ranges(regions: usize, nodes: usize) -> String {
+    let mut ranges = Vec::new();
+    for base in FIXED_PORT_BASES {
+        for region in 0..regions {
+            let first = base + 10 * region as u16 + 1;
+            ranges.push(format!("{first}-{}", first + nodes as u16 - 1));
+        }
+    }
+    ranges.join(", ")
+}
+
+/// The ones of `ports` that cannot be bound on 127.0.0.1 right now.
+fn taken_ports(ports: &[u16]) -> Vec<u16> {
+    ports
+        .iter()
+        .copied()
+        .filter(|port| TcpListener::bind(("127.0.0.1", *port)).is_err())
+        .collect()
+}
+
+/// The `cluster.json` that `trent up` writes once every node answers (the part read here).
+#[derive(Deserialize)]
+struct ClusterJson {
+    regions: BTreeMap<String, RegionJson>,
+}
+
+/// One region of `cluster.json`.
+#[derive(Deserialize)]
+struct RegionJson {
+    /// `http://host:port` API endpoints, node 1 first.
+    endpoints: Vec<String>,
+}
+
+/// Every region's API addresses from the text of `cluster.json`; every region of `expected`
+/// must be there with at least one endpoint.
+fn parse_cluster_json(
+    text: &str,
+    expected: &[&str],
+) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
+    let document: ClusterJson = serde_json::from_str(text).context("parsing cluster.json")?;
+    let mut regions = BTreeMap::new();
+    for (region, entry) in document.regions {
+        let addrs = entry
+            .endpoints
+            .iter()
+            .map(|url| {
+                let host = url
+                    .strip_prefix("http://")
+                    .unwrap_or(url)
+                    .trim_end_matches('/');
+                host.parse::<SocketAddr>()
+                    .with_context(|| format!("cluster.json: bad endpoint '{url}' in {region}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        regions.insert(region, addrs);
+    }
+    for region in expected {
+        if regions.get(*region).is_none_or(Vec::is_empty) {
+            bail!("cluster.json lists no endpoints for {region}");
+        }
+    }
+    Ok(regions)
+}
+
 impl Cluster {
+    /// Waits for `cluster.json`; for the generated topology, reads the endpoints from it
+    /// (retrying while it does not parse, in case it is caught half-written).
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let marker = self.dir.path().join("data").join("cluster.json");
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut parse_error = None;
         loop {
-            if marker.exists() {
+            if marker.exists() && !self.generated {
                 return Ok(());
             }
+            if marker.exists() {
+                let text = std::fs::read_to_string(&marker).unwrap_or_default();
+                match parse_cluster_json(&text, &TWO_REGIONS) {
+                    Ok(regions) => {
+                        self.endpoints = regions[REGION].clone();
+                        self.regions = regions;
+                        return Ok(());
+                    }
+                    Err(e) => parse_error = Some(e),
+                }
+            }
             if let Some(status) = self.child.try_wait()? {
-                bail!("trent up exited ({status}) before the region came up");
+                bail!("trent up exited ({status}) before the cluster came up");
             }
             if Instant::now() > deadline {
+                if let Some(e) = parse_error {
+                    return Err(e);
+                }
                 bail!(
-                    "the region did not come up within {} s",
+                    "the cluster did not come up within {} s",
                     START_TIMEOUT.as_secs()
                 );
             }
@@ -99,8 +270,15 @@ impl Cluster {
     /// Prints the `trent up` log and every node log to stderr.
     fn print_logs(&self) {
         let data = self.dir.path().join("data");
+        let regions: &[&str] = if self.generated {
+            &TWO_REGIONS
+        } else {
+            &[REGION]
+        };
         let mut logs = vec![self.dir.path().join("trent-up.log")];
-        logs.extend((1..=NODES).map(|n| data.join(format!("{REGION}-node{n}.log"))));
+        for region in regions {
+            logs.extend((1..=NODES).map(|n| data.join(format!("{region}-node{n}.log"))));
+        }
         for path in logs {
             match std::fs::read_to_string(&path) {
                 Ok(text) => eprintln!("===== {} =====\n{text}", path.display()),
@@ -205,4 +383,39 @@ fn toml_path(path: &Path) -> anyhow::Result<String> {
         "\"{}\"",
         text.replace('\\', "\\\\").replace('"', "\\\"")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_ports_follow_the_generated_topology() {
+        let ports = fixed_ports(2, 3);
+        assert_eq!(ports.len(), 18);
+        for port in [8101, 8103, 8111, 8113, 8201, 8213, 8301, 8313] {
+            assert!(ports.contains(&port), "{port}");
+        }
+        assert!(!ports.contains(&8104) && !ports.contains(&8100));
+        assert_eq!(
+            port_ranges(2, 3),
+            "8101-8103, 8111-8113, 8201-8203, 8211-8213, 8301-8303, 8311-8313"
+        );
+    }
+
+    #[test]
+    fn cluster_json_endpoints_are_parsed_per_region() {
+        let text = r#"{"account_id": "111122223333",
+            "regions": {
+                "us-east-1": {"endpoints": ["http://127.0.0.1:8101", "http://127.0.0.1:8102"]},
+                "us-west-2": {"endpoints": ["http://127.0.0.1:8111/"]}}}"#;
+        let regions = parse_cluster_json(text, &TWO_REGIONS).expect("valid");
+        assert_eq!(
+            regions[REPLICA_REGION],
+            [SocketAddr::from(([127, 0, 0, 1], 8111))]
+        );
+        assert_eq!(regions[REGION].len(), 2);
+        assert!(parse_cluster_json(text, &["eu-west-1"]).is_err());
+        assert!(parse_cluster_json("{\"regions\": {", &TWO_REGIONS).is_err());
+    }
 }

@@ -1,5 +1,7 @@
 //! The concurrent load driver: SigV4-signed request templates, the per-connection worker loop
-//! and the statistics of one run (throughput, p50/p99 latency, errors).
+//! and the statistics of one run (throughput, p50/p99 latency, errors). The templates (signed
+//! for whichever region their [`Signer`] names) and the percentile helper also serve the
+//! `replicate_key` latency loop in `multi_region.rs`.
 //!
 //! A run has `concurrency` workers, each owning one HTTP/1.1 connection (its own client with
 //! a one-connection pool) to one endpoint, picked round-robin. Every worker sends requests
@@ -272,7 +274,7 @@ async fn worker(
 }
 
 /// The nearest-rank `p` percentile of `sorted`, in milliseconds (0 when empty).
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

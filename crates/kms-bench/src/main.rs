@@ -3,14 +3,22 @@
 //! It measures a ceiling (a bare in-process axum echo server) and then a real 3-node Trent
 //! region started with `trent up`: Encrypt of 1 KiB under one key; Sign of 32 bytes with an
 //! ECC_NIST_P256 and an RSA_2048 key; Verify of one P-256 signature; GenerateMac of 32 bytes
-//! with an HMAC_256 key; and CreateKey; each at 1 and 64 concurrent connections
-//! (`--workloads` picks a subset). Every request, echo included, is SigV4-signed by the same
-//! client code, so the echo figures are the ceiling for this client on this machine. Results
-//! are printed as a table and written to `--out` as JSON.
+//! with an HMAC_256 key; and CreateKey; each at 1 and 64 concurrent connections. That region
+//! is then stopped and, for the multi-region workloads, a two-region cluster (us-east-1 and
+//! us-west-2, 3 nodes each, on the fixed ports of `trent up`'s generated topology) is started:
+//! `decrypt_cross_region` measures Decrypt in us-west-2 of ciphertexts made in us-east-1 under
+//! a replicated multi-region key, beside same-region Decrypt (`decrypt_same_region`) at 1 and
+//! 64 connections, and prints their ratio; `replicate_key` measures the latency from
+//! ReplicateKey to the replica being Enabled in us-west-2 (count, p50, p99, max, against a
+//! 250 ms p99 target). `--workloads` picks a subset; a cluster starts only if a selected
+//! workload needs it. Every request, echo included, is SigV4-signed by the same client code
+//! (for the region the request is for), so the echo figures are the ceiling for this client on
+//! this machine. Results are printed as a table and written to `--out` as JSON.
 
 mod cluster;
 mod echo;
 mod load;
+mod multi_region;
 mod workload;
 
 use std::path::PathBuf;
@@ -19,6 +27,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use load::{RunResult, Signer, Template};
+use multi_region::ReplicateResult;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -32,11 +41,16 @@ const SIGNER: Signer = Signer {
     secret_access_key: cluster::SECRET_ACCESS_KEY,
     region: cluster::REGION,
 };
+/// The same credentials, for requests to the two-region cluster's us-west-2.
+const REPLICA_SIGNER: Signer = Signer {
+    region: cluster::REPLICA_REGION,
+    ..SIGNER
+};
 
 #[derive(Parser)]
 #[command(
     name = "trent-bench",
-    about = "Load-test a local 3-node Trent region against a bare HTTP ceiling"
+    about = "Load-test a local 3-node Trent region (and a two-region cluster) against a bare HTTP ceiling"
 )]
 struct Cli {
     /// The `trent` binary (required unless only `echo` runs).
@@ -67,6 +81,18 @@ struct Report {
     payload_bytes: usize,
     runs: Vec<RunResult>,
     encrypt_64_vs_echo_64_ratio: Option<f64>,
+    /// `decrypt_cross_region` over `decrypt_same_region`, per concurrency (empty if not run).
+    decrypt_cross_vs_same_region: Vec<CrossRegionRatio>,
+    /// The `replicate_key` loop, if run.
+    replicate_key: Option<ReplicateResult>,
+}
+
+/// Cross-region over same-region Decrypt in us-west-2 at one concurrency.
+#[derive(Serialize)]
+struct CrossRegionRatio {
+    concurrency: usize,
+    throughput_ratio: Option<f64>,
+    p99_ratio: Option<f64>,
 }
 
 #[tokio::main]
@@ -86,7 +112,11 @@ async fn main() -> anyhow::Result<()> {
     if selected.is_empty() {
         bail!("--workloads selects nothing");
     }
-    let needs_cluster = selected.iter().any(|w| w.needs_cluster());
+    let needs_one_region = selected
+        .iter()
+        .any(|w| w.needs_cluster() && !w.needs_two_regions());
+    let needs_two_regions = selected.iter().any(|w| w.needs_two_regions());
+    let needs_cluster = needs_one_region || needs_two_regions;
     let trent = match (&cli.trent, needs_cluster) {
         (Some(path), true) => Some(path.clone()),
         (_, false) => None,
@@ -105,18 +135,37 @@ async fn main() -> anyhow::Result<()> {
     if selected.contains(&Workload::Echo) {
         runs.extend(echo_runs(measure).await?);
     }
+    let mut replicate_key = None;
     if let Some(trent) = trent {
-        let cluster = cluster::start(&trent).await?;
-        let result = trent_runs(&cluster, &selected, measure).await;
-        cluster.stop().await;
-        runs.extend(result?);
+        if needs_one_region {
+            let cluster = cluster::start(&trent).await?;
+            let result = trent_runs(&cluster, &selected, measure).await;
+            cluster.stop().await;
+            runs.extend(result?);
+        }
+        if needs_two_regions {
+            eprintln!("starting the two-region cluster ...");
+            let cluster = cluster::start_two_regions(&trent).await?;
+            let result = multi_region_runs(&cluster, &selected, measure).await;
+            cluster.stop().await;
+            let (multi_runs, replicate) = result?;
+            runs.extend(multi_runs);
+            replicate_key = replicate;
+        }
     }
 
-    let ratio = throughput(&runs, Workload::Encrypt, 64)
-        .zip(throughput(&runs, Workload::Echo, 64))
+    let ratio = throughput(&runs, Workload::Encrypt.name(), 64)
+        .zip(throughput(&runs, Workload::Echo.name(), 64))
         .filter(|(_, echo)| *echo > 0.0)
         .map(|(encrypt, echo)| encrypt / echo);
-    print_table(&runs, ratio, cores);
+    let decrypt_cross_vs_same_region = if selected.contains(&Workload::DecryptCrossRegion) {
+        CONCURRENCIES
+            .iter()
+            .map(|&concurrency| cross_region_ratio(&runs, concurrency))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let report = Report {
         started_at,
         cores,
@@ -125,7 +174,10 @@ async fn main() -> anyhow::Result<()> {
         payload_bytes: PAYLOAD_BYTES,
         runs,
         encrypt_64_vs_echo_64_ratio: ratio,
+        decrypt_cross_vs_same_region,
+        replicate_key,
     };
+    print_table(&report);
     let json = serde_json::to_string_pretty(&report)?;
     std::fs::write(&cli.out, json + "\n")
         .with_context(|| format!("writing {}", cli.out.display()))?;
@@ -162,51 +214,166 @@ async fn trent_runs(
     Ok(runs)
 }
 
+/// The selected two-region workloads, in order: `decrypt_cross_region` (cross- and
+/// same-region runs alternating at each concurrency, so both see the same machine state),
+/// then the `replicate_key` loop.
+async fn multi_region_runs(
+    cluster: &cluster::Cluster,
+    selected: &[Workload],
+    measure: Duration,
+) -> anyhow::Result<(Vec<RunResult>, Option<ReplicateResult>)> {
+    let mut runs = Vec::new();
+    if selected.contains(&Workload::DecryptCrossRegion) {
+        let templates = multi_region::prepare_decrypt(cluster).await?;
+        for concurrency in CONCURRENCIES {
+            let cross = Workload::DecryptCrossRegion.name();
+            runs.push(run_at(cross, &templates.cross, concurrency, measure).await?);
+            let same = multi_region::SAME_REGION_NAME;
+            runs.push(run_at(same, &templates.same, concurrency, measure).await?);
+        }
+    }
+    let mut replicate = None;
+    if selected.contains(&Workload::ReplicateKey) {
+        eprintln!(
+            "running replicate_key ({} s or {} replications) ...",
+            measure.as_secs(),
+            multi_region::MAX_REPLICATIONS
+        );
+        let result = multi_region::replicate_key(cluster, WARMUP, measure).await?;
+        eprintln!(
+            "  {} replications, p99 {:.1} ms, {} errors",
+            result.count, result.p99_ms, result.errors
+        );
+        replicate = Some(result);
+    }
+    Ok((runs, replicate))
+}
+
 /// Runs `workload` at every concurrency level, logging progress to stderr.
 async fn run_each(
     workload: Workload,
     templates: &[Template],
     measure: Duration,
 ) -> anyhow::Result<Vec<RunResult>> {
-    let name = workload.name();
     let mut runs = Vec::new();
     for concurrency in CONCURRENCIES {
-        eprintln!("running {name} @ {concurrency} ...");
-        let run = load::run(name, templates, concurrency, WARMUP, measure).await?;
-        eprintln!("  {:.0} req/s, {} errors", run.throughput_rps, run.errors);
-        runs.push(run);
+        runs.push(run_at(workload.name(), templates, concurrency, measure).await?);
     }
     Ok(runs)
 }
 
-fn throughput(runs: &[RunResult], workload: Workload, concurrency: usize) -> Option<f64> {
-    runs.iter()
-        .find(|r| r.name == workload.name() && r.concurrency == concurrency)
-        .map(|r| r.throughput_rps)
+/// One run named `name` at `concurrency`, logging progress to stderr.
+async fn run_at(
+    name: &'static str,
+    templates: &[Template],
+    concurrency: usize,
+    measure: Duration,
+) -> anyhow::Result<RunResult> {
+    eprintln!("running {name} @ {concurrency} ...");
+    let run = load::run(name, templates, concurrency, WARMUP, measure).await?;
+    eprintln!("  {:.0} req/s, {} errors", run.throughput_rps, run.errors);
+    Ok(run)
 }
 
-fn print_table(runs: &[RunResult], ratio: Option<f64>, cores: usize) {
-    let width = runs.iter().map(|r| r.name.len()).fold(12, usize::max);
-    println!();
-    println!(
-        "{:<width$} {:>5} {:>10} {:>8} {:>12} {:>9} {:>9}",
-        "workload", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms"
-    );
-    for r in runs {
+fn find<'a>(runs: &'a [RunResult], name: &str, concurrency: usize) -> Option<&'a RunResult> {
+    runs.iter()
+        .find(|r| r.name == name && r.concurrency == concurrency)
+}
+
+fn throughput(runs: &[RunResult], name: &str, concurrency: usize) -> Option<f64> {
+    find(runs, name, concurrency).map(|r| r.throughput_rps)
+}
+
+/// `decrypt_cross_region` over `decrypt_same_region` at `concurrency` (None where the
+/// baseline is zero or missing).
+fn cross_region_ratio(runs: &[RunResult], concurrency: usize) -> CrossRegionRatio {
+    let cross = find(runs, Workload::DecryptCrossRegion.name(), concurrency);
+    let same = find(runs, multi_region::SAME_REGION_NAME, concurrency);
+    let ratio = |field: fn(&RunResult) -> f64| {
+        cross
+            .zip(same)
+            .filter(|(_, same)| field(same) > 0.0)
+            .map(|(cross, same)| field(cross) / field(same))
+    };
+    CrossRegionRatio {
+        concurrency,
+        throughput_ratio: ratio(|r| r.throughput_rps),
+        p99_ratio: ratio(|r| r.p99_ms),
+    }
+}
+
+/// `value` with three decimals, or `n/a`.
+fn or_na(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+}
+
+fn print_table(report: &Report) {
+    let runs = &report.runs;
+    let width = runs.iter().map(|r| r.name.len()).fold(13, usize::max);
+    if !runs.is_empty() {
+        println!();
         println!(
-            "{:<width$} {:>5} {:>10} {:>8} {:>12.1} {:>9.3} {:>9.3}",
-            r.name, r.concurrency, r.requests, r.errors, r.throughput_rps, r.p50_ms, r.p99_ms
+            "{:<width$} {:>5} {:>10} {:>8} {:>12} {:>9} {:>9}",
+            "workload", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+        );
+        for r in runs {
+            println!(
+                "{:<width$} {:>5} {:>10} {:>8} {:>12.1} {:>9.3} {:>9.3}",
+                r.name, r.concurrency, r.requests, r.errors, r.throughput_rps, r.p50_ms, r.p99_ms
+            );
+        }
+    }
+    if let Some(r) = &report.replicate_key {
+        println!();
+        println!(
+            "{:<width$} {:>5} {:>10} {:>8} {:>9} {:>9} {:>9}  target",
+            "workload", "", "count", "errors", "p50 ms", "p99 ms", "max ms"
+        );
+        println!(
+            "{:<width$} {:>5} {:>10} {:>8} {:>9.3} {:>9.3} {:>9.3}  p99 <= {:.0} ms: {}",
+            r.name,
+            "",
+            r.count,
+            r.errors,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.target_p99_ms,
+            if r.target_met { "met" } else { "MISSED" }
+        );
+        println!(
+            "  (ReplicateKey already answered Enabled for {} of {})",
+            r.answered_enabled, r.count
         );
     }
     println!();
-    match ratio {
-        Some(ratio) => println!("encrypt@64 / echo@64 throughput: {ratio:.3}  ({cores} cores)"),
-        None => println!("encrypt@64 / echo@64 throughput: n/a  ({cores} cores)"),
+    let has = |w: Workload| runs.iter().any(|r| r.name == w.name());
+    if has(Workload::Encrypt) || has(Workload::Echo) {
+        println!(
+            "encrypt@64 / echo@64 throughput: {}  ({} cores)",
+            or_na(report.encrypt_64_vs_echo_64_ratio),
+            report.cores
+        );
+    }
+    for ratio in &report.decrypt_cross_vs_same_region {
+        println!(
+            "decrypt cross-region / same-region in us-west-2 @ {}: throughput {}, p99 {}",
+            ratio.concurrency,
+            or_na(ratio.throughput_ratio),
+            or_na(ratio.p99_ratio)
+        );
     }
     for r in runs {
         if let Some(error) = &r.first_error {
             println!("first error in {} @ {}: {error}", r.name, r.concurrency);
         }
+    }
+    if let Some(error) = report
+        .replicate_key
+        .as_ref()
+        .and_then(|r| r.first_error.as_ref())
+    {
+        println!("first error in replicate_key: {error}");
     }
 }
 
@@ -226,5 +393,42 @@ mod tests {
         assert!(
             Cli::try_parse_from(["trent-bench", "--only-echo", "--workloads", "echo"]).is_err()
         );
+    }
+
+    #[test]
+    fn multi_region_workloads_are_selectable() {
+        let cli = Cli::try_parse_from([
+            "trent-bench",
+            "--workloads",
+            "replicate_key,decrypt_cross_region",
+        ])
+        .expect("valid arguments");
+        assert_eq!(
+            cli.workloads,
+            Some(vec![Workload::ReplicateKey, Workload::DecryptCrossRegion])
+        );
+    }
+
+    #[test]
+    fn cross_region_ratio_divides_cross_by_same() {
+        let run = |name, throughput_rps, p99_ms| RunResult {
+            name,
+            concurrency: 64,
+            seconds: 1.0,
+            requests: 1,
+            errors: 0,
+            throughput_rps,
+            p50_ms: 1.0,
+            p99_ms,
+            first_error: None,
+        };
+        let runs = [
+            run(Workload::DecryptCrossRegion.name(), 900.0, 3.0),
+            run(multi_region::SAME_REGION_NAME, 1000.0, 2.0),
+        ];
+        let ratio = cross_region_ratio(&runs, 64);
+        assert!((ratio.throughput_ratio.expect("ratio") - 0.9).abs() < 1e-9);
+        assert!((ratio.p99_ratio.expect("ratio") - 1.5).abs() < 1e-9);
+        assert!(cross_region_ratio(&runs, 1).throughput_ratio.is_none());
     }
 }

@@ -1,7 +1,10 @@
-//! The workloads a run can include (`--workloads`), and the set-up of the cluster ones: the
-//! keys they use (created through the same signed requests as the load), the signature Verify
-//! checks, and one request template per node.
+//! The workloads a run can include (`--workloads`), and the set-up of the single-region
+//! cluster ones: the keys they use (created through the same signed requests as the load), the
+//! signature Verify checks, and one request template per node. The two multi-region workloads
+//! (`decrypt_cross_region`, `replicate_key`) run against the two-region cluster instead; their
+//! set-up and measurement live in `multi_region.rs`, which shares the set-up helpers here.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -12,7 +15,7 @@ use clap::ValueEnum;
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
-use crate::load::{self, Template};
+use crate::load::{self, Signer, Template};
 use crate::{PAYLOAD_BYTES, SIGNER};
 
 /// Bytes in the Sign, Verify and GenerateMac messages.
@@ -36,13 +39,20 @@ pub enum Workload {
     VerifyEccP256,
     /// GenerateMac (HMAC_SHA_256) with an HMAC_256 key.
     GenerateMac,
-    /// CreateKey with default parameters (last, so the keys it piles up affect no other run).
+    /// CreateKey with default parameters (last of the single-region workloads, so the keys it
+    /// piles up affect no other run there).
     CreateKey,
+    /// Two regions: Decrypt in us-west-2 of ciphertexts made by Encrypt in us-east-1 under a
+    /// replicated multi-region key, beside Decrypt in us-west-2 of ciphertexts made there.
+    DecryptCrossRegion,
+    /// Two regions: ReplicateKey of a new multi-region key until the replica is Enabled in
+    /// us-west-2 (a latency loop, not a load run; last, as it piles up keys).
+    ReplicateKey,
 }
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Echo,
         Workload::Encrypt,
         Workload::SignEccP256,
@@ -50,6 +60,8 @@ impl Workload {
         Workload::VerifyEccP256,
         Workload::GenerateMac,
         Workload::CreateKey,
+        Workload::DecryptCrossRegion,
+        Workload::ReplicateKey,
     ];
 
     /// The name used on the command line, in the table and in the JSON.
@@ -62,12 +74,19 @@ impl Workload {
             Workload::VerifyEccP256 => "verify_ecc_p256",
             Workload::GenerateMac => "generate_mac",
             Workload::CreateKey => "create_key",
+            Workload::DecryptCrossRegion => "decrypt_cross_region",
+            Workload::ReplicateKey => "replicate_key",
         }
     }
 
-    /// Whether it runs against the Trent region (everything but the echo ceiling).
+    /// Whether it runs against a Trent cluster (everything but the echo ceiling).
     pub fn needs_cluster(self) -> bool {
         self != Workload::Echo
+    }
+
+    /// Whether it runs against the two-region cluster rather than the single region.
+    pub fn needs_two_regions(self) -> bool {
+        matches!(self, Workload::DecryptCrossRegion | Workload::ReplicateKey)
     }
 }
 
@@ -81,7 +100,7 @@ impl ValueEnum for Workload {
     }
 }
 
-/// The request templates (one per node) of each selected cluster workload, in `selected`
+/// The request templates (one per node) of each selected single-region workload, in `selected`
 /// order, after creating the keys they need and the signature Verify checks.
 pub async fn prepare(
     cluster: &Cluster,
@@ -124,9 +143,12 @@ pub async fn prepare(
     };
 
     let mut prepared = Vec::new();
-    for &workload in selected.iter().filter(|w| w.needs_cluster()) {
+    for &workload in selected
+        .iter()
+        .filter(|w| w.needs_cluster() && !w.needs_two_regions())
+    {
         let (target, body, check) = match workload {
-            Workload::Echo => continue,
+            Workload::Echo | Workload::DecryptCrossRegion | Workload::ReplicateKey => continue,
             Workload::Encrypt => {
                 let plaintext: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i % 251) as u8).collect();
                 let body = json!({
@@ -189,16 +211,25 @@ fn required(key_id: &Option<String>) -> anyhow::Result<&str> {
         .context("internal error: a workload's key was not created")
 }
 
-/// One template per node for `target` with `body`.
+/// One template per node of the (single) region for `target` with `body`.
 fn templates(
     cluster: &Cluster,
     target: &'static str,
     body: &[u8],
 ) -> anyhow::Result<Vec<Template>> {
-    cluster
-        .endpoints
+    templates_at(&cluster.endpoints, SIGNER, target, body)
+}
+
+/// One template per address in `endpoints` for `target` with `body`, signed by `signer`.
+pub fn templates_at(
+    endpoints: &[SocketAddr],
+    signer: Signer,
+    target: &'static str,
+    body: &[u8],
+) -> anyhow::Result<Vec<Template>> {
+    endpoints
         .iter()
-        .map(|addr| Template::new(*addr, target, body.to_vec(), SIGNER))
+        .map(|addr| Template::new(*addr, target, body.to_vec(), signer))
         .collect()
 }
 
@@ -233,15 +264,26 @@ async fn sign_once(
         .with_context(|| format!("Sign answered without a Signature: {response}"))
 }
 
-/// Sends a set-up request, cycling over the nodes and retrying briefly in case leadership is
-/// still settling; returns the first HTTP 200 response.
+/// Sends a set-up request to the (single) region; see [`call_at`].
 async fn call(
     cluster: &Cluster,
     client: &reqwest::Client,
     target: &'static str,
     request: &Value,
 ) -> anyhow::Result<Value> {
-    let templates = templates(cluster, target, request.to_string().as_bytes())?;
+    call_at(&cluster.endpoints, SIGNER, client, target, request).await
+}
+
+/// Sends a set-up request signed by `signer`, cycling over `endpoints` and retrying briefly in
+/// case leadership is still settling; returns the first HTTP 200 response.
+pub async fn call_at(
+    endpoints: &[SocketAddr],
+    signer: Signer,
+    client: &reqwest::Client,
+    target: &'static str,
+    request: &Value,
+) -> anyhow::Result<Value> {
+    let templates = templates_at(endpoints, signer, target, request.to_string().as_bytes())?;
     if templates.is_empty() {
         bail!("the cluster has no endpoints");
     }
@@ -272,6 +314,19 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Workload::ALL.len());
+    }
+
+    #[test]
+    fn only_the_multi_region_workloads_need_two_regions() {
+        let two: Vec<_> = Workload::ALL
+            .into_iter()
+            .filter(|w| w.needs_two_regions())
+            .collect();
+        assert_eq!(two, [Workload::DecryptCrossRegion, Workload::ReplicateKey]);
+        assert!(two.iter().all(|w| w.needs_cluster()));
+        // They run after every single-region workload.
+        let first_two_region = Workload::ALL.iter().position(|w| w.needs_two_regions());
+        assert_eq!(first_two_region, Some(Workload::ALL.len() - 2));
     }
 
     #[test]

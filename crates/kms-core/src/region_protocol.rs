@@ -642,15 +642,11 @@ impl State {
                     }
                 }
             }
-            RegionReply::Rejected { .. } if matches!(kind, OutboxKind::CreateReplica { .. }) => {
-                if mrk.replicas.remove(to).is_some() {
-                    mrk.shared_version += 1;
-                }
-            }
-            RegionReply::Rejected {
-                error: KmsError::NotFound(_),
-            } => {
-                if mrk.replicas.remove(to).is_some() {
+            RegionReply::Rejected { error } => {
+                // A refused creation, or a replica that no longer exists: not a replica.
+                let gone = matches!(kind, OutboxKind::CreateReplica { .. })
+                    || matches!(error, KmsError::NotFound(_));
+                if gone && mrk.replicas.remove(to).is_some() {
                     mrk.shared_version += 1;
                 }
             }
