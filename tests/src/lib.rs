@@ -165,6 +165,9 @@ pub struct ClusterOptions {
     pub nodes: u64,
     /// Snapshot after this many entries (small values exercise snapshots and compaction).
     pub snapshot_after_entries: u64,
+    /// Content of an identities file (IAM users, keys, policies), if any; the file is
+    /// `<dir>/identities.toml` (see [`Cluster::identities_path`]).
+    pub identities: Option<String>,
 }
 
 impl Default for ClusterOptions {
@@ -172,6 +175,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             nodes: 3,
             snapshot_after_entries: 5000,
+            identities: None,
         }
     }
 }
@@ -214,6 +218,14 @@ impl Cluster {
             "root-key: {}",
             String::from_utf8_lossy(&status.stderr)
         );
+        let identities_line = match &options.identities {
+            Some(text) => {
+                let path = dir.path().join("identities.toml");
+                std::fs::write(&path, text).unwrap();
+                format!("identities = \"{}\"\n", path.display())
+            }
+            None => String::new(),
+        };
         let members: String = addrs
             .iter()
             .enumerate()
@@ -226,7 +238,7 @@ impl Cluster {
                 .map(|l| format!("[link]\naddr = \"{}\"\n{l}\n", a.link))
                 .unwrap_or_default();
             let config = format!(
-                "node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
+                "{identities_line}node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
                  data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
                  [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
                  [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}",
@@ -255,6 +267,11 @@ impl Cluster {
             nodes,
             region: region.to_string(),
         }
+    }
+
+    /// The identities file of a cluster started with [`ClusterOptions::identities`].
+    pub fn identities_path(&self) -> PathBuf {
+        self.dir.path().join("identities.toml")
     }
 
     /// Starts every node that is not running, without waiting.

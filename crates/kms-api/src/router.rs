@@ -108,6 +108,9 @@ pub struct RequestContext {
     pub principal: Principal,
     /// The request id, also returned in the `x-amzn-RequestId` header.
     pub request_id: String,
+    /// The caller's address, when the server was started with connection info
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// Executes authenticated KMS operations. The front door knows nothing else about it.
@@ -206,10 +209,15 @@ async fn process<S: KmsService>(
     check_content_type(parts)?;
     let json = parse_body(&body)?;
     drop(body);
+    let source_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
     let ctx = RequestContext {
         operation: op,
         principal,
         request_id: request_id.to_string(),
+        source_ip,
     };
     state.service.call(ctx, json).await
 }

@@ -42,6 +42,10 @@ pub struct NodeConfig {
     /// Raft tunables.
     #[serde(default)]
     pub raft: RaftTuning,
+    /// An identities file of IAM users with access keys and identity policies (see
+    /// `identities`); re-read when it changes.
+    #[serde(default)]
+    pub identities: Option<PathBuf>,
     /// The link to other regions (multi-region keys and cross-region requests); absent for a
     /// region that stands alone.
     #[serde(default)]

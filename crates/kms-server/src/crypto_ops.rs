@@ -181,10 +181,14 @@ impl Kms {
                 }
                 key
             }
-            None => self
-                .read(|state| state.key(&header.key_id).cloned())
-                .await?
-                .ok_or(KmsError::InvalidCiphertext)?,
+            None => {
+                let key = self
+                    .read(|state| state.key(&header.key_id).cloned())
+                    .await?
+                    .ok_or(KmsError::InvalidCiphertext)?;
+                self.authorize_key(&key, None)?;
+                key
+            }
         };
         check_encrypt_key(&key, operation)?;
         let algorithm = encryption_algorithm(&key, requested)?;
@@ -268,7 +272,9 @@ impl Kms {
                 "ReEncrypt",
             )
             .await?;
-        let destination = self.resolve(Some(destination_key_id), true).await?;
+        let destination = self
+            .resolve_for(Some(destination_key_id), true, Some("kms:ReEncryptTo"))
+            .await?;
         check_encrypt_key(&destination, "ReEncrypt")?;
         let destination_algorithm = encryption_algorithm(&destination, destination_requested)?;
         dry_run(request.dry_run)?;

@@ -5,8 +5,10 @@
 
 mod aliases;
 mod asymmetric_ops;
+mod authz;
 pub mod config;
 mod crypto_ops;
+pub mod identities;
 mod key_kinds;
 mod keys;
 mod leader_tasks;

@@ -137,6 +137,7 @@ async fn kms_call(
             region: state.link.region().to_string(),
         },
         request_id: call.request_id,
+        source_ip: call.source_ip,
     };
     let outcome: Result<serde_json::Value, KmsError> = state.kms.call(ctx, call.body).await;
     Json(outcome).into_response()

@@ -132,6 +132,7 @@ pub fn write_local_topology(
                     secret_access_key: "test".into(),
                 }],
                 raft: RaftTuning::default(),
+                identities: None,
                 link,
             };
             let path = dir.join(format!("node{n}.toml"));

@@ -67,6 +67,10 @@ impl Kms {
         let policy = match &request.policy {
             Some(policy) => {
                 validate::policy(policy)?;
+                self.check_lockout(
+                    policy,
+                    request.bypass_policy_lockout_safety_check.unwrap_or(false),
+                )?;
                 policy.clone()
             }
             None => validate::default_policy(&self.account_id),

@@ -83,6 +83,15 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     if let Some((link, _, wake)) = &link_parts {
         kms = kms.with_link(link.clone(), wake.clone());
     }
+    let identities = Arc::new(
+        crate::identities::IdentityStore::new(
+            &config.account_id,
+            &config.credentials,
+            config.identities.as_deref(),
+        )
+        .context("loading identities")?,
+    );
+    kms = kms.with_identities(identities.clone());
     let kms = Arc::new(kms);
     let mut background = Vec::new();
     if let Some((link, listener, wake)) = link_parts {
@@ -95,7 +104,8 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             }
         }));
     }
-    let credentials: Arc<dyn CredentialStore + Send + Sync> = Arc::new(config.credential_map());
+    background.push(tokio::spawn(crate::identities::watch(identities.clone())));
+    let credentials: Arc<dyn CredentialStore + Send + Sync> = identities;
     let api_config = ApiConfig::new(config.served_regions(), credentials);
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
     let api_router = kms_api::router(api_config, kms);
@@ -107,9 +117,12 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let api_task = tokio::spawn(
-        axum::serve(api, api_router)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            api,
+            api_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
     let internal_task = tokio::spawn(
         axum::serve(internal, internal_router)

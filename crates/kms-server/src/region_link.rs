@@ -36,6 +36,8 @@ pub struct ForwardedCall {
     pub request_id: String,
     /// The JSON request body.
     pub body: serde_json::Value,
+    /// The caller's address as the receiving node saw it.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// Why a message was not delivered; the outbox keeps it and the shipper retries.

@@ -51,6 +51,10 @@ pub struct Kms {
     pub(crate) link: Option<Arc<crate::region_link::RegionLink>>,
     /// Wakes this node's outbox shippers when a command queued a message.
     pub(crate) shipper_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Who may call, with their identity policies.
+    pub(crate) identities: Option<Arc<crate::identities::IdentityStore>>,
+    /// Parsed key policies.
+    pub(crate) policies: crate::authz::PolicyCache,
 }
 
 impl Kms {
@@ -71,7 +75,16 @@ impl Kms {
             planted: PlantedBugs::from_env(),
             link: None,
             shipper_wake: None,
+            identities: None,
+            policies: crate::authz::PolicyCache::default(),
         }
+    }
+
+    /// Authorizes callers against these identities (without, every caller is the account's
+    /// root user).
+    pub fn with_identities(mut self, identities: Arc<crate::identities::IdentityStore>) -> Kms {
+        self.identities = Some(identities);
+        self
     }
 
     /// Connects this region to its peers: requests signed for a peer region are forwarded
@@ -119,14 +132,28 @@ impl Kms {
         key_id: Option<String>,
         allow_alias: bool,
     ) -> Result<KeyRecord, KmsError> {
+        self.resolve_for(key_id, allow_alias, None).await
+    }
+
+    /// [`Kms::resolve`], authorizing `action` instead of the operation's own (ReEncrypt's
+    /// destination key needs `kms:ReEncryptTo`).
+    pub(crate) async fn resolve_for(
+        &self,
+        key_id: Option<String>,
+        allow_alias: bool,
+        action: Option<&str>,
+    ) -> Result<KeyRecord, KmsError> {
         let key_id = crate::validate::required(key_id, "keyId")?;
         let reference = KeyReference::parse(&key_id)?;
-        self.read(|state| {
-            state
-                .resolve(&reference, &self.region, &self.account_id, allow_alias)
-                .cloned()
-        })
-        .await?
+        let key = self
+            .read(|state| {
+                state
+                    .resolve(&reference, &self.region, &self.account_id, allow_alias)
+                    .cloned()
+            })
+            .await??;
+        self.authorize_key(&key, action)?;
+        Ok(key)
     }
 
     /// Unwraps one material version of `key`.
@@ -219,11 +246,61 @@ impl KmsService for Kms {
         ctx: RequestContext,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, KmsError> {
-        use Operation as Op;
         if ctx.principal.region != self.region {
             return self.forward(ctx, body).await;
         }
-        match ctx.operation {
+        let caller = self.caller(&ctx, &body)?;
+        let operation = ctx.operation;
+        crate::authz::with_caller(caller, async move {
+            if crate::authz::is_account_level(operation) {
+                self.authorize_account()?;
+            }
+            self.dispatch(operation, body).await
+        })
+        .await
+    }
+}
+
+impl Kms {
+    /// Who is calling: the principal of the access key (the account's root user when this node
+    /// has no identity store), the action and the request's condition keys.
+    fn caller(
+        &self,
+        ctx: &RequestContext,
+        body: &serde_json::Value,
+    ) -> Result<crate::authz::Caller, KmsError> {
+        let principal = match &self.identities {
+            Some(store) => store
+                .principal(&ctx.principal.access_key_id)
+                .ok_or_else(|| {
+                    KmsError::UnrecognizedClient(
+                        "The security token included in the request is invalid.".into(),
+                    )
+                })?,
+            None => Arc::new(crate::identities::PrincipalInfo {
+                arn: format!("arn:aws:iam::{}:root", self.account_id),
+                account: self.account_id.clone(),
+                policies: Vec::new(),
+            }),
+        };
+        Ok(crate::authz::Caller {
+            principal,
+            action: crate::authz::action_for(ctx.operation),
+            context: crate::authz::request_context(
+                body,
+                ctx.source_ip,
+                time::OffsetDateTime::now_utc(),
+            ),
+        })
+    }
+
+    async fn dispatch(
+        &self,
+        operation: Operation,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, KmsError> {
+        use Operation as Op;
+        match operation {
             Op::CreateKey => to_json(self.create_key(parse_request(body)?).await?),
             Op::DescribeKey => to_json(self.describe_key(parse_request(body)?).await?),
             Op::ListKeys => to_json(self.list_keys(parse_request(body)?).await?),
@@ -312,6 +389,7 @@ impl Kms {
             access_key_id: ctx.principal.access_key_id,
             request_id: ctx.request_id,
             body,
+            source_ip: ctx.source_ip,
         };
         link.forward(&ctx.principal.region, call).await
     }

@@ -98,6 +98,10 @@ impl Kms {
         let policy = required(request.policy, "policy")?;
         validate::policy(&policy)?;
         let key = self.resolve(request.key_id, false).await?;
+        self.check_lockout(
+            &policy,
+            request.bypass_policy_lockout_safety_check.unwrap_or(false),
+        )?;
         self.write_key(Command::PutKeyPolicy {
             key_id: key.key_id,
             policy,
