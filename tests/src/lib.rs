@@ -168,6 +168,10 @@ pub struct ClusterOptions {
     /// Content of an identities file (IAM users, keys, policies), if any; the file is
     /// `<dir>/identities.toml` (see [`Cluster::identities_path`]).
     pub identities: Option<String>,
+    /// Serve the KMS API over TLS with a certificate from `trent pki` (CA at
+    /// `<dir>/pki/ca.pem`, see [`Cluster::ca_path`]); the fixture's SDK clients speak plain
+    /// HTTP, so such a cluster is started with [`Cluster::prepare`] and probed by the caller.
+    pub api_tls: bool,
 }
 
 impl Default for ClusterOptions {
@@ -176,6 +180,7 @@ impl Default for ClusterOptions {
             nodes: 3,
             snapshot_after_entries: 5000,
             identities: None,
+            api_tls: false,
         }
     }
 }
@@ -226,6 +231,27 @@ impl Cluster {
             }
             None => String::new(),
         };
+        let tls_section = if options.api_tls {
+            let pki = dir.path().join("pki");
+            let made = Command::new(trent_binary())
+                .args(["pki", "--dir"])
+                .arg(&pki)
+                .args(["--regions", region])
+                .output()
+                .unwrap();
+            assert!(
+                made.status.success(),
+                "pki: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            format!(
+                "[api_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+                pki.join(format!("{region}.pem")).display(),
+                pki.join(format!("{region}.key")).display()
+            )
+        } else {
+            String::new()
+        };
         let members: String = addrs
             .iter()
             .enumerate()
@@ -241,7 +267,7 @@ impl Cluster {
                 "{identities_line}node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
                  data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
                  [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
-                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}",
+                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}{tls_section}",
                 api = a.api,
                 raft = a.raft,
                 data = dir.path().join(format!("node{id}")).display(),
@@ -267,6 +293,11 @@ impl Cluster {
             nodes,
             region: region.to_string(),
         }
+    }
+
+    /// The CA certificate of a cluster prepared with [`ClusterOptions::api_tls`].
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("pki").join("ca.pem")
     }
 
     /// The identities file of a cluster started with [`ClusterOptions::identities`].

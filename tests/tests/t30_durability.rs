@@ -189,6 +189,7 @@ async fn lagging_and_replaced_nodes_catch_up_from_log_and_snapshot() {
     let mut cluster = Cluster::start_with(ClusterOptions {
         nodes: 3,
         snapshot_after_entries: 20,
+        ..ClusterOptions::default()
     })
     .await;
     let leader = cluster.leader().await;

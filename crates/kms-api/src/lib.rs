@@ -16,7 +16,7 @@ mod router;
 pub mod sigv4;
 
 pub use router::{
-    router, ApiConfig, Clock, KmsService, RequestContext, DEFAULT_MAX_BODY_BYTES,
+    router, ApiConfig, Clock, KmsService, RequestContext, SecureTransport, DEFAULT_MAX_BODY_BYTES,
     JSON_CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX,
 };
 pub use sigv4::{CredentialStore, Principal};

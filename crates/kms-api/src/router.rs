@@ -111,7 +111,13 @@ pub struct RequestContext {
     /// The caller's address, when the server was started with connection info
     /// (`into_make_service_with_connect_info::<SocketAddr>()`).
     pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the request came over TLS (a [`SecureTransport`] request extension).
+    pub secure_transport: bool,
 }
+
+/// Marks a request that arrived over TLS; the server's TLS listener inserts it.
+#[derive(Debug, Clone, Copy)]
+pub struct SecureTransport;
 
 /// Executes authenticated KMS operations. The front door knows nothing else about it.
 pub trait KmsService: Send + Sync + 'static {
@@ -218,6 +224,7 @@ async fn process<S: KmsService>(
         principal,
         request_id: request_id.to_string(),
         source_ip,
+        secure_transport: parts.extensions.get::<SecureTransport>().is_some(),
     };
     state.service.call(ctx, json).await
 }

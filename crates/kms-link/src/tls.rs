@@ -137,6 +137,21 @@ pub fn server_config(identity: &LinkIdentity) -> anyhow::Result<Arc<ServerConfig
     Ok(Arc::new(config))
 }
 
+/// A TLS server configuration for a public endpoint (the KMS API): the certificate chain and key
+/// in the PEM files `cert` and `key`, no client certificate asked for, ALPN `http/1.1`.
+pub fn api_server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let chain = load_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow!("cannot load private key {}: {e}", key.display()))?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the API certificate does not match its key")?;
+    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A `reqwest` client for talking to `region`: it presents `identity` as its client certificate
 /// and accepts a server only if its certificate chains to the CA and is valid for the DNS name
 /// `region`, whatever host or IP address the URL names. No proxies; connect timeout 2 s.

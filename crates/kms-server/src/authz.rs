@@ -74,6 +74,7 @@ pub fn is_account_level(operation: Operation) -> bool {
 pub fn request_context(
     body: &Value,
     source_ip: Option<std::net::IpAddr>,
+    secure_transport: bool,
     now: time::OffsetDateTime,
 ) -> Vec<(String, Vec<String>)> {
     let mut context: Vec<(String, Vec<String>)> = Vec::new();
@@ -169,7 +170,7 @@ pub fn request_context(
         put("aws:CurrentTime", vec![current]);
     }
     put("aws:EpochTime", vec![now.unix_timestamp().to_string()]);
-    put("aws:SecureTransport", vec!["false".into()]);
+    put("aws:SecureTransport", vec![secure_transport.to_string()]);
     context
 }
 

@@ -46,10 +46,24 @@ pub struct NodeConfig {
     /// `identities`); re-read when it changes.
     #[serde(default)]
     pub identities: Option<PathBuf>,
+    /// TLS for the KMS API port; without it the port speaks plain HTTP (local testing).
+    #[serde(default)]
+    pub api_tls: Option<ApiTls>,
     /// The link to other regions (multi-region keys and cross-region requests); absent for a
     /// region that stands alone.
     #[serde(default)]
     pub link: Option<LinkConfig>,
+}
+
+/// The certificate the KMS API port presents (PEM files; operator-provided, or made by
+/// `trent pki` for local clusters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTls {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM, mode 0600).
+    pub key: PathBuf,
 }
 
 /// How this node reaches the other regions and lets them reach it: a mutual-TLS listener and

@@ -138,6 +138,7 @@ async fn kms_call(
         },
         request_id: call.request_id,
         source_ip: call.source_ip,
+        secure_transport: call.secure_transport,
     };
     let outcome: Result<serde_json::Value, KmsError> = state.kms.call(ctx, call.body).await;
     Json(outcome).into_response()

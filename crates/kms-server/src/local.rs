@@ -133,6 +133,7 @@ pub fn write_local_topology(
                 }],
                 raft: RaftTuning::default(),
                 identities: None,
+                api_tls: None,
                 link,
             };
             let path = dir.join(format!("node{n}.toml"));

@@ -116,14 +116,49 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let api_task = tokio::spawn(
-        axum::serve(
-            api,
-            api_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future(),
-    );
+    let api_task = match &config.api_tls {
+        None => tokio::spawn(
+            axum::serve(
+                api,
+                api_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+        ),
+        Some(tls) => {
+            drop(api);
+            let listener = kms_link::tls::TlsListener::bind(
+                &config.api_addr,
+                kms_link::tls::api_server_config(&tls.cert, &tls.key)?,
+            )
+            .await
+            .with_context(|| format!("binding the TLS API address {}", config.api_addr))?;
+            // Requests over TLS carry their peer address and the SecureTransport marker.
+            let api_router = api_router.layer(axum::middleware::map_request(
+                |mut request: axum::extract::Request| async move {
+                    let peer = request
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<kms_link::tls::PeerInfo>>()
+                        .map(|info| info.0.addr);
+                    if let Some(addr) = peer {
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(addr));
+                    }
+                    request.extensions_mut().insert(kms_api::SecureTransport);
+                    request
+                },
+            ));
+            tokio::spawn(
+                axum::serve(
+                    listener,
+                    api_router.into_make_service_with_connect_info::<kms_link::tls::PeerInfo>(),
+                )
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+            )
+        }
+    };
     let internal_task = tokio::spawn(
         axum::serve(internal, internal_router)
             .with_graceful_shutdown(stopped(stop_rx.clone()))

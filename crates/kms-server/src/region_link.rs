@@ -38,6 +38,8 @@ pub struct ForwardedCall {
     pub body: serde_json::Value,
     /// The caller's address as the receiving node saw it.
     pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the caller used TLS to reach the receiving node.
+    pub secure_transport: bool,
 }
 
 /// Why a message was not delivered; the outbox keeps it and the shipper retries.

@@ -289,6 +289,7 @@ impl Kms {
             context: crate::authz::request_context(
                 body,
                 ctx.source_ip,
+                ctx.secure_transport,
                 time::OffsetDateTime::now_utc(),
             ),
         })
@@ -390,6 +391,7 @@ impl Kms {
             request_id: ctx.request_id,
             body,
             source_ip: ctx.source_ip,
+            secure_transport: ctx.secure_transport,
         };
         link.forward(&ctx.principal.region, call).await
     }
