@@ -227,7 +227,20 @@ impl Cluster {
             Some(text) => {
                 let path = dir.path().join("identities.toml");
                 std::fs::write(&path, text).unwrap();
-                format!("identities = \"{}\"\n", path.display())
+                // With identities comes STS, whose token key every node shares.
+                let sts_key = dir.path().join("sts.key");
+                let made = Command::new(trent_binary())
+                    .arg("root-key")
+                    .arg("--create")
+                    .arg(&sts_key)
+                    .output()
+                    .unwrap();
+                assert!(made.status.success());
+                format!(
+                    "identities = \"{}\"\nsts_key = \"{}\"\n",
+                    path.display(),
+                    sts_key.display()
+                )
             }
             None => String::new(),
         };

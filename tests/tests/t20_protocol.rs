@@ -129,7 +129,7 @@ async fn malformed_and_unauthenticated_requests_get_aws_errors() {
         ),
         (
             "not implemented",
-            Some("TrentService.CreateGrant"),
+            Some("TrentService.CreateCustomKeyStore"),
             JSON,
             b"{}".to_vec(),
             creds,

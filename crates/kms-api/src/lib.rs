@@ -14,9 +14,10 @@
 
 mod router;
 pub mod sigv4;
+pub mod sts;
 
 pub use router::{
-    router, ApiConfig, Clock, KmsService, RequestContext, SecureTransport, DEFAULT_MAX_BODY_BYTES,
-    JSON_CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX,
+    router, ApiConfig, Clock, KmsService, RequestContext, RequestObserver, RequestRecord,
+    SecureTransport, DEFAULT_MAX_BODY_BYTES, JSON_CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX,
 };
 pub use sigv4::{CredentialStore, Principal};

@@ -60,6 +60,36 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// The clock SigV4 checks `X-Amz-Date` against.
     pub clock: Clock,
+    /// Told about every KMS request once it is answered (the audit trail).
+    pub observer: Option<Arc<dyn RequestObserver>>,
+}
+
+/// What the front door knows about one answered KMS request, for an audit trail. Bodies may
+/// hold plaintext and key material: an observer must filter what it keeps.
+#[derive(Debug)]
+pub struct RequestRecord<'a> {
+    /// The operation, if `X-Amz-Target` named one.
+    pub operation: Option<Operation>,
+    /// Who signed it, if the signature was valid.
+    pub principal: Option<&'a Principal>,
+    /// The request id.
+    pub request_id: &'a str,
+    /// The caller's address.
+    pub source_ip: Option<std::net::IpAddr>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<&'a str>,
+    /// The JSON request, if it parsed.
+    pub request: Option<&'a Value>,
+    /// The JSON response of a successful call.
+    pub response: Option<&'a Value>,
+    /// The error of a failed one.
+    pub error: Option<&'a KmsError>,
+}
+
+/// Receives a [`RequestRecord`] for every KMS request (not health checks).
+pub trait RequestObserver: Send + Sync {
+    /// Called once per request after its answer is decided; must not block for long.
+    fn observe(&self, record: RequestRecord<'_>);
 }
 
 impl ApiConfig {
@@ -73,12 +103,19 @@ impl ApiConfig {
             credentials,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock: Arc::new(OffsetDateTime::now_utc),
+            observer: None,
         }
     }
 
     /// Replaces the body limit.
     pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> Self {
         self.max_body_bytes = max_body_bytes;
+        self
+    }
+
+    /// Sets the observer told about every answered request.
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -127,6 +164,20 @@ pub trait KmsService: Send + Sync + 'static {
         ctx: RequestContext,
         body: Value,
     ) -> impl std::future::Future<Output = Result<Value, KmsError>> + Send;
+
+    /// Runs an authenticated STS call and returns the inner XML of its `<ActionResult>`
+    /// element. Services without STS answer `InvalidAction`.
+    fn sts(
+        &self,
+        request: crate::sts::StsRequest,
+    ) -> impl std::future::Future<Output = Result<String, KmsError>> + Send {
+        let action = request.action;
+        async move {
+            Err(KmsError::UnknownOperation(format!(
+                "Could not find operation {action} for version 2011-06-15"
+            )))
+        }
+    }
 }
 
 struct AppState<S> {
@@ -164,8 +215,30 @@ async fn handle<S: KmsService>(
     let started = Instant::now();
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
+    if crate::sts::is_sts(&parts) {
+        return handle_sts(&state, &request_id, &parts, body).await;
+    }
     let mut operation = None;
-    let result = process(&state, &request_id, &parts, body, &mut operation).await;
+    let mut seen = Seen::default();
+    let result = process(&state, &request_id, &parts, body, &mut operation, &mut seen).await;
+    if let Some(observer) = &state.config.observer {
+        observer.observe(RequestRecord {
+            operation,
+            principal: seen.principal.as_ref(),
+            request_id: &request_id,
+            source_ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+            user_agent: parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            request: seen.request.as_ref(),
+            response: result.as_ref().ok(),
+            error: result.as_ref().err(),
+        });
+    }
     let (response, outcome) = match result {
         Ok(value) => match serde_json::to_vec(&value) {
             Ok(bytes) => (json_response(StatusCode::OK, bytes, &request_id), "OK"),
@@ -188,6 +261,44 @@ async fn handle<S: KmsService>(
     response
 }
 
+async fn handle_sts<S: KmsService>(
+    state: &AppState<S>,
+    request_id: &str,
+    parts: &Parts,
+    body: Body,
+) -> Response {
+    let outcome = async {
+        if parts.method != Method::POST {
+            return Err(KmsError::UnknownOperation(
+                "STS answers POST / only.".into(),
+            ));
+        }
+        let body = read_body(parts, body, state.config.max_body_bytes).await?;
+        let request = crate::sts::parse(&state.config, parts, &body, request_id)?;
+        let action = request.action.clone();
+        let inner = state.service.sts(request).await?;
+        Ok::<_, KmsError>((action, inner))
+    }
+    .await;
+    let response = match outcome {
+        Ok((action, inner)) => crate::sts::ok_response(&action, &inner, request_id),
+        Err(error) => crate::sts::error_response(&error, request_id),
+    };
+    tracing::debug!(
+        request_id,
+        status = response.status().as_u16(),
+        "sts request"
+    );
+    response
+}
+
+/// What `process` learned before the call, for the observer.
+#[derive(Default)]
+struct Seen {
+    principal: Option<Principal>,
+    request: Option<Value>,
+}
+
 /// The checks, in order, then the service call.
 async fn process<S: KmsService>(
     state: &AppState<S>,
@@ -195,6 +306,7 @@ async fn process<S: KmsService>(
     parts: &Parts,
     body: Body,
     operation: &mut Option<Operation>,
+    seen: &mut Seen,
 ) -> Result<Value, KmsError> {
     if parts.method != Method::POST {
         return Err(KmsError::UnknownOperation(
@@ -212,9 +324,15 @@ async fn process<S: KmsService>(
         &config.accepted_regions,
         (config.clock)(),
     )?;
+    if config.observer.is_some() {
+        seen.principal = Some(principal.clone());
+    }
     check_content_type(parts)?;
     let json = parse_body(&body)?;
     drop(body);
+    if config.observer.is_some() {
+        seen.request = Some(json.clone());
+    }
     let source_ip = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

@@ -53,6 +53,17 @@ const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not m
 pub trait CredentialStore {
     /// The secret access key of `access_key_id`, or `None` if the key is unknown.
     fn secret_for(&self, access_key_id: &str) -> Option<String>;
+
+    /// The secret of temporary credentials: `access_key_id` with the session `token` of the
+    /// request's `X-Amz-Security-Token` header. `Ok(None)` if the token is not valid for that
+    /// key; `Err` (ExpiredTokenException) once the session expired.
+    fn session_secret(
+        &self,
+        _access_key_id: &str,
+        _token: &str,
+    ) -> Result<Option<String>, KmsError> {
+        Ok(None)
+    }
 }
 
 impl<H: BuildHasher> CredentialStore for HashMap<String, String, H> {
@@ -68,6 +79,8 @@ pub struct Principal {
     pub access_key_id: String,
     /// The region from the credential scope (one of the accepted regions).
     pub region: String,
+    /// The session token of temporary credentials (`X-Amz-Security-Token`), if any.
+    pub session_token: Option<String>,
 }
 
 /// A request to be signed by [`sign`].
@@ -192,9 +205,10 @@ pub fn verify(
     )
 }
 
-/// [`verify`] for any service name; the AWS test-suite vectors use `service`.
+/// [`verify`] for any service name (`sts` for the STS endpoint; the AWS test-suite vectors use
+/// `service`).
 #[allow(clippy::too_many_arguments)]
-fn verify_for_service(
+pub fn verify_for_service(
     method: &str,
     uri: &Uri,
     headers: &HeaderMap,
@@ -264,7 +278,14 @@ fn verify_for_service(
         )));
     }
 
-    let Some(secret) = credentials.secret_for(auth.access_key_id) else {
+    let session_token = headers
+        .get("x-amz-security-token")
+        .map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned());
+    let secret = match &session_token {
+        Some(token) => credentials.session_secret(auth.access_key_id, token)?,
+        None => credentials.secret_for(auth.access_key_id),
+    };
+    let Some(secret) = secret else {
         return Err(KmsError::UnrecognizedClient(
             "The security token included in the request is invalid.".to_string(),
         ));
@@ -322,6 +343,7 @@ fn verify_for_service(
     Ok(Principal {
         access_key_id: auth.access_key_id.to_string(),
         region: auth.scope.region.to_string(),
+        session_token,
     })
 }
 

@@ -3,7 +3,7 @@
 //! A command holds everything its effect depends on: the proposer has already read the clock,
 //! drawn random ids and wrapped fresh key material.
 
-use crate::{KeyRecord, RegionMessage, RegionReply, WrappedMaterial};
+use crate::{GrantRecord, KeyRecord, RegionMessage, RegionReply, WrappedMaterial};
 use kms_types::{KmsError, RotationType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -167,6 +167,26 @@ pub enum Command {
     /// Several independent commands proposed together (one log entry, one fsync), applied in
     /// order; each gets its own result. Batches do not nest.
     Batch(Vec<Command>),
+    /// CreateGrant: adds the grant (id and creation time drawn by the proposer), or answers
+    /// with an existing grant of the same name and parameters.
+    CreateGrant {
+        /// The complete grant.
+        grant: GrantRecord,
+    },
+    /// RetireGrant, already authorized by the proposer.
+    RetireGrant {
+        /// The grant's key.
+        key_id: String,
+        /// The grant.
+        grant_id: String,
+    },
+    /// RevokeGrant, already authorized by the proposer.
+    RevokeGrant {
+        /// The grant's key.
+        key_id: String,
+        /// The grant.
+        grant_id: String,
+    },
 }
 
 /// What a successfully applied command returns to its proposer.
@@ -191,6 +211,8 @@ pub enum CommandOutput {
     Region(RegionReply),
     /// One result per command of a `Batch`, in order.
     Batch(Vec<Result<CommandOutput, KmsError>>),
+    /// The grant CreateGrant created or, for a repeated named request, found.
+    Grant(Box<GrantRecord>),
 }
 
 /// The state machine's answer to one log entry: the command's output or the KMS error that

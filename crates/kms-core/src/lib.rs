@@ -1,6 +1,6 @@
 //! The replicated key store as plain Rust: the [`Command`]s the Raft log carries, the [`State`]
 //! they build, the deterministic [`State::apply`] that turns one into the other, and AWS's
-//! key-state table.
+//! key-state table, and the grants on keys ([`grants`]).
 //!
 //! Architecture invariant: no clock, no randomness, no IO and no crypto here. Time, fresh key ids
 //! and wrapped key material are decided by the proposer and arrive inside the command, so every
@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod command;
+pub mod grants;
 pub mod key_state;
 pub mod multi_region;
 mod record;
@@ -20,6 +21,7 @@ mod state;
 mod tests;
 
 pub use command::{Command, CommandOutput, Response};
+pub use grants::{ContextConstraints, GrantRecord, MAX_GRANTS_PER_KEY};
 pub use multi_region::{
     MultiRegionState, OutboxEntry, OutboxKind, RegionMessage, RegionReply, SharedProps,
     StagedRotation,

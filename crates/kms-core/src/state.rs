@@ -29,6 +29,9 @@ pub struct State {
     pub(crate) next_outbox_seq: u64,
     /// Per sending region, the highest outbox sequence number applied here.
     pub(crate) inbound: BTreeMap<String, u64>,
+    /// Grants, by key id and grant id.
+    #[serde(default)]
+    pub(crate) grants: BTreeMap<String, BTreeMap<String, crate::GrantRecord>>,
 }
 
 impl State {
@@ -163,6 +166,9 @@ impl State {
                 self.outbox_ack(*seq, reply, *now_ms);
                 Ok(CommandOutput::Empty)
             }
+            Command::CreateGrant { grant } => self.create_grant(grant),
+            Command::RetireGrant { key_id, grant_id }
+            | Command::RevokeGrant { key_id, grant_id } => self.remove_grant(key_id, grant_id),
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands
                     .iter()
@@ -203,6 +209,7 @@ impl State {
             if let Some(key) = self.keys.remove(key_id) {
                 self.replica_deleted_here(&key);
             }
+            self.delete_grants_of(key_id);
         }
         self.aliases
             .retain(|_, alias| !due.contains(&alias.target_key_id));

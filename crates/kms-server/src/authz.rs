@@ -7,14 +7,24 @@
 //! the linearizable read, so a policy change is in force for every request that starts after it
 //! was acknowledged. Operations without a key (CreateKey, ListKeys, ...) are authorized against
 //! the caller's identity policies alone ([`Kms::authorize_account`]).
+//!
+//! Grants are a third way in (see `grants_ops` for the operations and the grant-token format):
+//! when the policies leave a request implicitly denied (never when a policy denies it
+//! explicitly), a grant on the key allows it if it names the caller as grantee, includes the
+//! operation and its encryption-context constraints hold for the request. Grant tokens in the
+//! request (`GrantTokens`, kept under the private context key `trent:granttokens`) are
+//! validated here; a token never authorizes by its own content, only the grant it names does,
+//! and that grant is always visible by the time a token can be used because every
+//! authorization follows the request's linearizable read.
 
 use crate::identities::PrincipalInfo;
 use crate::service::Kms;
-use kms_core::KeyRecord;
+use kms_core::grants::GrantRequest;
+use kms_core::{ContextConstraints, KeyRecord};
 use kms_policy::{Decision, Policy, Request};
 use kms_types::{KmsError, Operation};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 tokio::task_local! {
@@ -31,6 +41,20 @@ pub struct Caller {
     /// Condition keys from the request (lowercase names).
     pub context: Vec<(String, Vec<String>)>,
 }
+
+/// The current request's principal, if the task runs for a caller.
+pub(crate) fn current_principal() -> Option<Arc<PrincipalInfo>> {
+    CALLER.try_with(|caller| caller.principal.clone()).ok()
+}
+
+/// Private context key: the request's grant tokens (not an IAM condition key).
+const GRANT_TOKENS: &str = "trent:granttokens";
+/// Private context key prefixes: ReEncrypt's source and destination encryption contexts.
+const SOURCE_CONTEXT: &str = "trent:sourceencryptioncontext:";
+const DESTINATION_CONTEXT: &str = "trent:destinationencryptioncontext:";
+/// Private context key prefixes: CreateGrant's requested constraints.
+const NEW_EQUALS: &str = "trent:newgrant:equals:";
+const NEW_SUBSET: &str = "trent:newgrant:subset:";
 
 /// Runs `f` with `caller` as the task's caller.
 pub async fn with_caller<F: std::future::Future>(caller: Caller, f: F) -> F::Output {
@@ -66,7 +90,12 @@ pub fn is_account_level(operation: Operation) -> bool {
     use Operation as Op;
     matches!(
         operation,
-        Op::CreateKey | Op::ListKeys | Op::ListAliases | Op::GenerateRandom | Op::DeleteAlias
+        Op::CreateKey
+            | Op::ListKeys
+            | Op::ListAliases
+            | Op::GenerateRandom
+            | Op::DeleteAlias
+            | Op::ListRetirableGrants
     )
 }
 
@@ -97,6 +126,62 @@ pub fn request_context(
     }
     if !context_keys.is_empty() {
         put("kms:EncryptionContextKeys", context_keys);
+    }
+    for (field, prefix) in [
+        ("SourceEncryptionContext", SOURCE_CONTEXT),
+        ("DestinationEncryptionContext", DESTINATION_CONTEXT),
+    ] {
+        if let Some(map) = body.get(field).and_then(Value::as_object) {
+            for (k, v) in map {
+                if let Some(v) = v.as_str() {
+                    put(&format!("{prefix}{k}"), vec![v.to_string()]);
+                }
+            }
+        }
+    }
+    if let Some(tokens) = body.get("GrantTokens").and_then(Value::as_array) {
+        let tokens: Vec<String> = tokens
+            .iter()
+            .map(|t| t.as_str().unwrap_or("").to_string())
+            .collect();
+        put(GRANT_TOKENS, tokens);
+    }
+    // CreateGrant (the only request with `Operations`).
+    if let Some(operations) = body.get("Operations").and_then(Value::as_array) {
+        let operations = operations
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        put("kms:GrantOperations", operations);
+        put("kms:GrantIsForAWSResource", vec!["false".into()]);
+        for (field, key) in [
+            ("GranteePrincipal", "kms:GranteePrincipal"),
+            ("RetiringPrincipal", "kms:RetiringPrincipal"),
+        ] {
+            if let Some(v) = text(field) {
+                put(key, vec![v]);
+            }
+        }
+        let mut types = Vec::new();
+        if let Some(constraints) = body.get("Constraints").and_then(Value::as_object) {
+            for (field, prefix) in [
+                ("EncryptionContextEquals", NEW_EQUALS),
+                ("EncryptionContextSubset", NEW_SUBSET),
+            ] {
+                if let Some(map) = constraints.get(field).and_then(Value::as_object) {
+                    types.push(field.to_string());
+                    for (k, v) in map {
+                        if let Some(v) = v.as_str() {
+                            put(&format!("{prefix}{k}"), vec![v.to_string()]);
+                        }
+                    }
+                }
+            }
+        }
+        if !types.is_empty() {
+            put("kms:GrantConstraintType", types);
+        }
     }
     for (field, key) in [
         ("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),
@@ -206,7 +291,82 @@ impl Kms {
             request = request.with_context(&format!("aws:ResourceTag/{tag}"), [value.clone()]);
         }
         let decision = kms_policy::evaluate(&request, &key_policy, &caller.principal.policies);
+        let tokens = grant_tokens(&caller.context)?;
+        if !tokens.is_empty() || matches!(decision, Decision::ImplicitDeny) {
+            let by_grant = self.grant_allows(&caller, action, key, &tokens)?;
+            if by_grant && matches!(decision, Decision::ImplicitDeny) {
+                return Ok(());
+            }
+        }
         denied(decision, &caller.principal.arn, action, &key.arn)
+    }
+
+    /// Whether a grant on `key` allows the caller's `action`; also rejects a token whose grant
+    /// is present but does not match it. Reads the state the caller's read barrier made
+    /// current.
+    fn grant_allows(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key: &KeyRecord,
+        tokens: &[crate::grants_ops::GrantTokenRef],
+    ) -> Result<bool, KmsError> {
+        let operation = action.strip_prefix("kms:").unwrap_or(action);
+        let prefix = match operation {
+            "ReEncryptFrom" => SOURCE_CONTEXT,
+            "ReEncryptTo" => DESTINATION_CONTEXT,
+            _ => "kms:encryptioncontext:",
+        };
+        let pairs = |prefix: &str| -> BTreeMap<String, String> {
+            caller
+                .context
+                .iter()
+                .filter_map(|(k, v)| {
+                    let k = k.strip_prefix(prefix)?;
+                    Some((k.to_string(), v.first().cloned().unwrap_or_default()))
+                })
+                .collect()
+        };
+        let values = |name: &str| -> Vec<String> {
+            caller
+                .context
+                .iter()
+                .filter(|(k, _)| k == name)
+                .flat_map(|(_, v)| v.iter().cloned())
+                .collect()
+        };
+        let encryption_context = pairs(prefix);
+        let new_operations = values("kms:grantoperations");
+        let types = values("kms:grantconstrainttype");
+        let new_constraints = (!types.is_empty()).then(|| ContextConstraints {
+            encryption_context_equals: types
+                .iter()
+                .any(|t| t == "EncryptionContextEquals")
+                .then(|| pairs(NEW_EQUALS)),
+            encryption_context_subset: types
+                .iter()
+                .any(|t| t == "EncryptionContextSubset")
+                .then(|| pairs(NEW_SUBSET)),
+        });
+        let request = GrantRequest {
+            principal: &caller.principal.arn,
+            operation,
+            encryption_context: &encryption_context,
+            new_operations: &new_operations,
+            new_constraints: new_constraints.as_ref(),
+        };
+        self.raft.reader().read(|state| {
+            for token in tokens {
+                if let Some(grant) = state.grant(&token.key_id, &token.grant_id) {
+                    if !token.matches(grant) {
+                        return Err(crate::grants_ops::invalid_token());
+                    }
+                }
+            }
+            Ok(state
+                .grants_of(&key.key_id)
+                .any(|grant| grant.allows(&request)))
+        })
     }
 
     /// Authorizes the current caller's action where no key is involved: identity policies only
@@ -254,6 +414,32 @@ impl Kms {
         }
         Ok(())
     }
+}
+
+/// The request's grant tokens, decoded: at most 10, each 1–8192 characters
+/// (ValidationException), each a token Trent issued (InvalidGrantTokenException).
+fn grant_tokens(
+    context: &[(String, Vec<String>)],
+) -> Result<Vec<crate::grants_ops::GrantTokenRef>, KmsError> {
+    let Some((_, tokens)) = context.iter().find(|(k, _)| k == GRANT_TOKENS) else {
+        return Ok(Vec::new());
+    };
+    if tokens.len() > 10 {
+        return Err(KmsError::Validation(
+            "1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10".into(),
+        ));
+    }
+    tokens
+        .iter()
+        .map(|token| {
+            if token.is_empty() || token.len() > 8192 {
+                return Err(KmsError::Validation(
+                    "1 validation error detected: Value at 'grantTokens.member' failed to satisfy constraint: Member must have length between 1 and 8192".into(),
+                ));
+            }
+            crate::grants_ops::decode_grant_token(token)
+        })
+        .collect()
 }
 
 fn denied(

@@ -46,6 +46,13 @@ pub struct NodeConfig {
     /// `identities`); re-read when it changes.
     #[serde(default)]
     pub identities: Option<PathBuf>,
+    /// The audit log (hash-chained JSON Lines); `<data_dir>/audit.jsonl` when not set.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
+    /// The STS token key (a 32-byte key file like a root key, `trent root-key --create`),
+    /// shared by every node of every region; enables AssumeRole.
+    #[serde(default)]
+    pub sts_key: Option<PathBuf>,
     /// TLS for the KMS API port; without it the port speaks plain HTTP (local testing).
     #[serde(default)]
     pub api_tls: Option<ApiTls>,

@@ -11,15 +11,30 @@
 //! name = "alice"
 //! policies = ['''{"Version": "2012-10-17", "Statement": [...]}''']
 //! access_keys = [{ id = "AKIAALICE", secret = "..." }]
+//!
+//! [[roles]]
+//! account = "111122223333"
+//! name = "app"
+//! trust_policy = '''{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "sts:AssumeRole"}]}'''
+//! policies = ['''{...}''']
 //! ```
+//!
+//! Roles are assumed through STS (`AssumeRole` on the KMS port). Temporary credentials are
+//! stateless: the session token is the session (access key id, secret, role, session name,
+//! expiry) sealed with the STS token key (`sts_key` in the node config, shared by every node
+//! of every region), so any node can check it. A session ends at its expiry, or when its role
+//! is removed from the identities file.
 //! Secrets are held as given (SigV4 needs the secret itself to verify a signature); keep the file
 //! mode 0600. They are never logged, and `Debug` does not print them.
 
 use crate::config::Credential;
+use crate::service::Clock;
 use anyhow::{bail, Context};
 use kms_api::CredentialStore;
+use kms_crypto::{KeyMaterial, RootKey};
 use kms_policy::Policy;
-use serde::Deserialize;
+use kms_types::KmsError;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,7 +48,17 @@ pub struct PrincipalInfo {
     /// Its account.
     pub account: String,
     /// Its identity policies (none for the root user, who needs none).
-    pub policies: Vec<Policy>,
+    pub policies: Arc<Vec<Policy>>,
+    /// IAM's unique id of the caller (GetCallerIdentity's UserId).
+    pub user_id: String,
+}
+
+/// A role that STS can hand out sessions of.
+struct Role {
+    arn: String,
+    account: String,
+    trust: Policy,
+    policies: Arc<Vec<Policy>>,
 }
 
 struct AccessKey {
@@ -45,6 +70,7 @@ struct AccessKey {
 #[derive(Default)]
 struct Identities {
     keys: HashMap<String, AccessKey>,
+    roles: HashMap<String, Arc<Role>>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +78,44 @@ struct Identities {
 struct IdentitiesFile {
     #[serde(default)]
     users: Vec<UserEntry>,
+    #[serde(default)]
+    roles: Vec<RoleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleEntry {
+    account: String,
+    name: String,
+    trust_policy: String,
+    #[serde(default)]
+    policies: Vec<String>,
+}
+
+/// What a session token holds (sealed).
+#[derive(Serialize, Deserialize)]
+struct Session {
+    access_key_id: String,
+    secret: String,
+    role_arn: String,
+    session_name: String,
+    expires_ms: i64,
+}
+
+/// Temporary credentials as AssumeRole returns them.
+pub struct SessionCredentials {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// The secret.
+    pub secret_access_key: String,
+    /// The session token.
+    pub session_token: String,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: i64,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    pub assumed_role_arn: String,
+    /// `AROA...:SESSION`.
+    pub assumed_role_id: String,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +139,8 @@ struct KeyEntry {
 /// The identities a node authenticates and authorizes against.
 pub struct IdentityStore {
     account: String,
+    sts_key: Option<RootKey>,
+    clock: Clock,
     root_credentials: Vec<Credential>,
     path: Option<PathBuf>,
     current: RwLock<Arc<Identities>>,
@@ -100,6 +166,8 @@ impl IdentityStore {
     ) -> anyhow::Result<IdentityStore> {
         let store = IdentityStore {
             account: account.to_string(),
+            sts_key: None,
+            clock: crate::service::system_clock(),
             root_credentials: root_credentials.to_vec(),
             path: path.map(Path::to_path_buf),
             current: RwLock::new(Arc::new(Identities::default())),
@@ -107,6 +175,13 @@ impl IdentityStore {
         };
         store.reload()?;
         Ok(store)
+    }
+
+    /// Enables STS: sessions are sealed with `key` and expire by `clock`.
+    pub fn with_sts(mut self, key: RootKey, clock: Clock) -> IdentityStore {
+        self.sts_key = Some(key);
+        self.clock = clock;
+        self
     }
 
     /// Re-reads the identities file if its modification time changed. Returns whether it did.
@@ -132,7 +207,8 @@ impl IdentityStore {
         let root = Arc::new(PrincipalInfo {
             arn: format!("arn:aws:iam::{}:root", self.account),
             account: self.account.clone(),
-            policies: Vec::new(),
+            policies: Arc::new(Vec::new()),
+            user_id: self.account.clone(),
         });
         for credential in &self.root_credentials {
             identities.keys.insert(
@@ -163,7 +239,8 @@ impl IdentityStore {
                 let principal = Arc::new(PrincipalInfo {
                     arn: format!("arn:aws:iam::{}:user/{}", user.account, user.name),
                     account: user.account.clone(),
-                    policies,
+                    policies: Arc::new(policies),
+                    user_id: unique_id("AIDA", &user.name),
                 });
                 for key in user.access_keys {
                     if identities.keys.contains_key(&key.id) {
@@ -177,6 +254,29 @@ impl IdentityStore {
                         },
                     );
                 }
+            }
+            for role in file.roles {
+                if role.account.len() != 12 || !role.account.bytes().all(|b| b.is_ascii_digit()) {
+                    bail!("role {}: account must be 12 digits", role.name);
+                }
+                let trust = Policy::parse_key_policy(&trust_as_resource_policy(&role.trust_policy))
+                    .map_err(|e| anyhow::anyhow!("role {} trust policy: {e}", role.name))?;
+                let policies = role
+                    .policies
+                    .iter()
+                    .map(|p| Policy::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| anyhow::anyhow!("role {}: {e}", role.name))?;
+                let arn = format!("arn:aws:iam::{}:role/{}", role.account, role.name);
+                identities.roles.insert(
+                    arn.clone(),
+                    Arc::new(Role {
+                        arn,
+                        account: role.account,
+                        trust,
+                        policies: Arc::new(policies),
+                    }),
+                );
             }
         }
         if let Ok(mut current) = self.current.write() {
@@ -201,12 +301,165 @@ impl IdentityStore {
     }
 }
 
+impl IdentityStore {
+    /// Issues temporary credentials for `role_arn` to `caller`, if the role's trust policy
+    /// (and, where it delegates to the account, the caller's identity policies) allows
+    /// `sts:AssumeRole`.
+    pub fn assume_role(
+        &self,
+        caller: &PrincipalInfo,
+        role_arn: &str,
+        session_name: &str,
+        duration_s: i64,
+    ) -> Result<SessionCredentials, KmsError> {
+        let Some(key) = &self.sts_key else {
+            return Err(KmsError::UnsupportedOperation(
+                "STS is not configured on this node (no sts_key).".into(),
+            ));
+        };
+        let denied = || {
+            KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            ))
+        };
+        let role = self
+            .snapshot()
+            .roles
+            .get(role_arn)
+            .cloned()
+            .ok_or_else(denied)?;
+        let request = kms_policy::Request::new(&caller.arn, "sts:AssumeRole", &role.arn);
+        if kms_policy::evaluate(&request, &role.trust, &caller.policies)
+            != kms_policy::Decision::Allow
+        {
+            return Err(denied());
+        }
+        let access_key_id = format!("ASIA{}", random_upper(16));
+        let secret = random_upper(40);
+        let expires_ms = (self.clock)() + duration_s * 1000;
+        let session = Session {
+            access_key_id: access_key_id.clone(),
+            secret: secret.clone(),
+            role_arn: role.arn.clone(),
+            session_name: session_name.to_string(),
+            expires_ms,
+        };
+        let json =
+            serde_json::to_vec(&session).map_err(|e| KmsError::KmsInternal(e.to_string()))?;
+        let sealed = key.wrap(&KeyMaterial::from_bytes(json), SESSION_CONTEXT);
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(sealed);
+        let role_name = role.arn.rsplit('/').next().unwrap_or_default();
+        Ok(SessionCredentials {
+            access_key_id,
+            secret_access_key: secret,
+            session_token: token,
+            expires_ms,
+            assumed_role_arn: format!(
+                "arn:aws:sts::{}:assumed-role/{role_name}/{session_name}",
+                role.account
+            ),
+            assumed_role_id: format!("{}:{session_name}", unique_id("AROA", &role.arn)),
+        })
+    }
+
+    /// Opens a session token: the session, if the token is genuine, belongs to
+    /// `access_key_id` (when given) and its role still exists.
+    fn open_session(&self, token: &str) -> Option<(Session, Arc<Role>)> {
+        use base64::Engine;
+        let key = self.sts_key.as_ref()?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()?;
+        let json = key.unwrap(&sealed, SESSION_CONTEXT).ok()?;
+        let session: Session = serde_json::from_slice(json.as_bytes()).ok()?;
+        let role = self.snapshot().roles.get(&session.role_arn).cloned()?;
+        Some((session, role))
+    }
+
+    /// The principal of a session token (the assumed role, with the role's policies).
+    pub fn session_principal(&self, token: &str) -> Option<Arc<PrincipalInfo>> {
+        let (session, role) = self.open_session(token)?;
+        let role_name = role.arn.rsplit('/').next().unwrap_or_default();
+        Some(Arc::new(PrincipalInfo {
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/{role_name}/{}",
+                role.account, session.session_name
+            ),
+            account: role.account.clone(),
+            policies: role.policies.clone(),
+            user_id: format!("{}:{}", unique_id("AROA", &role.arn), session.session_name),
+        }))
+    }
+}
+
+/// A trust policy names no Resource (the role is the resource); IAM's evaluator applies resource
+/// policies statement by statement with a resource, so each statement gets `"Resource": "*"`.
+fn trust_as_resource_policy(text: &str) -> String {
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_string();
+    };
+    let add = |statement: &mut serde_json::Value| {
+        if let Some(object) = statement.as_object_mut() {
+            if !object.contains_key("Resource") && !object.contains_key("NotResource") {
+                object.insert("Resource".into(), "*".into());
+            }
+        }
+    };
+    match document.get_mut("Statement") {
+        Some(serde_json::Value::Array(list)) => list.iter_mut().for_each(add),
+        Some(one) => add(one),
+        None => {}
+    }
+    document.to_string()
+}
+
+/// What session tokens are sealed to.
+const SESSION_CONTEXT: &[u8] = b"trent-sts-session-v1";
+
+/// `prefix` and 17 characters derived from `name`, in the shape of IAM's unique ids.
+fn unique_id(prefix: &str, name: &str) -> String {
+    let digest = hex::encode_upper(kms_crypto::sha256(name.as_bytes()));
+    format!("{prefix}{}", &digest[..17])
+}
+
+/// `n` random characters from A–Z and 0–9.
+fn random_upper(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // Rejection sampling keeps every character equally likely (252 = 7 * 36).
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for b in kms_crypto::random_bytes(2 * n) {
+            if b < 252 && out.len() < n {
+                out.push(ALPHABET[usize::from(b) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
 impl CredentialStore for IdentityStore {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
         self.snapshot()
             .keys
             .get(access_key_id)
             .map(|k| k.secret.clone())
+    }
+
+    fn session_secret(&self, access_key_id: &str, token: &str) -> Result<Option<String>, KmsError> {
+        let Some((session, _)) = self.open_session(token) else {
+            return Ok(None);
+        };
+        if session.access_key_id != access_key_id {
+            return Ok(None);
+        }
+        if (self.clock)() >= session.expires_ms {
+            return Err(KmsError::ExpiredToken(
+                "The security token included in the request is expired".into(),
+            ));
+        }
+        Ok(Some(session.secret))
     }
 }
 

@@ -5,9 +5,11 @@
 
 mod aliases;
 mod asymmetric_ops;
+mod audit;
 mod authz;
 pub mod config;
 mod crypto_ops;
+mod grants_ops;
 pub mod identities;
 mod key_kinds;
 mod keys;
@@ -21,6 +23,7 @@ pub mod region_link;
 mod rotation;
 mod service;
 mod shipper;
+mod sts_ops;
 mod tags_policies;
 mod validate;
 

@@ -135,6 +135,7 @@ async fn kms_call(
         principal: kms_api::Principal {
             access_key_id: call.access_key_id,
             region: state.link.region().to_string(),
+            session_token: call.session_token,
         },
         request_id: call.request_id,
         source_ip: call.source_ip,

@@ -92,6 +92,7 @@ pub fn write_local_topology(
     if regions.len() > 1 {
         kms_link::pki::generate_local_pki(&pki, regions)?;
     }
+    RootKey::load_or_create(&data_dir.join("sts.key")).context("creating the STS token key")?;
     let mut paths = Vec::new();
     for (i, region) in regions.iter().enumerate() {
         let dir = data_dir.join("config").join(region);
@@ -133,6 +134,8 @@ pub fn write_local_topology(
                 }],
                 raft: RaftTuning::default(),
                 identities: None,
+                audit_log: None,
+                sts_key: Some(data_dir.join("sts.key")),
                 api_tls: None,
                 link,
             };

@@ -21,6 +21,11 @@ enum Commands {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Check or search a node's audit log (`<data_dir>/audit.jsonl`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Create a CA and one certificate per region for the inter-region link (local clusters).
     Pki {
         /// Where to write ca.pem and <region>.pem/.key.
@@ -49,6 +54,82 @@ enum Commands {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 1 at the first line that was changed, removed, added or
+    /// reordered (or a tail cut off behind the head anchor).
+    Verify {
+        /// The audit log.
+        log: PathBuf,
+    },
+    /// Print matching events as JSON Lines.
+    Query {
+        /// The audit log.
+        log: PathBuf,
+        /// Only this operation (e.g. Decrypt).
+        #[arg(long)]
+        event_name: Option<String>,
+        /// Only events about this key (id or ARN).
+        #[arg(long)]
+        key: Option<String>,
+        /// Only this principal ARN.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only failed or denied calls.
+        #[arg(long)]
+        failed: bool,
+        /// At most this many events.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { log } => {
+            let report = kms_audit::verify(&log)?;
+            println!(
+                "{} events verified, head {} (anchor: {:?})",
+                report.events, report.head_hash, report.anchor
+            );
+            if let Some(failure) = &report.failure {
+                println!("TAMPERED: {failure:?}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        AuditCommand::Query {
+            log,
+            event_name,
+            key,
+            principal,
+            failed,
+            limit,
+        } => {
+            let mut filter = kms_audit::Filter::new();
+            if let Some(name) = event_name {
+                filter = filter.event_name(name);
+            }
+            if let Some(key) = key {
+                filter = filter.key(key);
+            }
+            if let Some(principal) = principal {
+                filter = filter.principal_arn(principal);
+            }
+            if failed {
+                filter = filter.error(kms_audit::ErrorFilter::Failed);
+            }
+            if let Some(limit) = limit {
+                filter = filter.limit(limit);
+            }
+            for event in kms_audit::query(&log, &filter)? {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -72,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
             cluster_dir,
             data_dir,
         } => kms_server::local::up(cluster_dir.as_deref(), &data_dir).await,
+        Commands::Audit { command } => audit(command),
         Commands::Pki { dir, regions } => {
             let regions: Vec<String> = regions.split(',').map(str::to_string).collect();
             kms_link::pki::generate_local_pki(&dir, &regions)?;

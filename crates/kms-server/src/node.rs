@@ -83,14 +83,18 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     if let Some((link, _, wake)) = &link_parts {
         kms = kms.with_link(link.clone(), wake.clone());
     }
-    let identities = Arc::new(
-        crate::identities::IdentityStore::new(
-            &config.account_id,
-            &config.credentials,
-            config.identities.as_deref(),
-        )
-        .context("loading identities")?,
-    );
+    let mut identity_store = crate::identities::IdentityStore::new(
+        &config.account_id,
+        &config.credentials,
+        config.identities.as_deref(),
+    )
+    .context("loading identities")?;
+    if let Some(path) = &config.sts_key {
+        let key = RootKey::load(path)
+            .with_context(|| format!("loading the STS token key {}", path.display()))?;
+        identity_store = identity_store.with_sts(key, clock.clone());
+    }
+    let identities = Arc::new(identity_store);
     kms = kms.with_identities(identities.clone());
     let kms = Arc::new(kms);
     let mut background = Vec::new();
@@ -105,8 +109,19 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         }));
     }
     background.push(tokio::spawn(crate::identities::watch(identities.clone())));
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
+    let audit = crate::audit::AuditTrail::open(
+        &audit_path,
+        identities.clone(),
+        &config.region,
+        &config.account_id,
+    )?;
     let credentials: Arc<dyn CredentialStore + Send + Sync> = identities;
-    let api_config = ApiConfig::new(config.served_regions(), credentials);
+    let api_config =
+        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
     let api_router = kms_api::router(api_config, kms);
     let internal_router = raft.internal_router();

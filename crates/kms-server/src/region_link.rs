@@ -32,6 +32,8 @@ pub struct ForwardedCall {
     pub operation: Operation,
     /// Who signed it (access key id).
     pub access_key_id: String,
+    /// The session token of temporary credentials, if the caller used them.
+    pub session_token: Option<String>,
     /// The request id the caller sees.
     pub request_id: String,
     /// The JSON request body.

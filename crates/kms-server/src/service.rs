@@ -241,6 +241,10 @@ pub(crate) fn material_context(key_id: &str, material_id: &str) -> Vec<u8> {
 }
 
 impl KmsService for Kms {
+    async fn sts(&self, request: kms_api::sts::StsRequest) -> Result<String, KmsError> {
+        crate::sts_ops::handle(self, request)
+    }
+
     async fn call(
         &self,
         ctx: RequestContext,
@@ -269,20 +273,7 @@ impl Kms {
         ctx: &RequestContext,
         body: &serde_json::Value,
     ) -> Result<crate::authz::Caller, KmsError> {
-        let principal = match &self.identities {
-            Some(store) => store
-                .principal(&ctx.principal.access_key_id)
-                .ok_or_else(|| {
-                    KmsError::UnrecognizedClient(
-                        "The security token included in the request is invalid.".into(),
-                    )
-                })?,
-            None => Arc::new(crate::identities::PrincipalInfo {
-                arn: format!("arn:aws:iam::{}:root", self.account_id),
-                account: self.account_id.clone(),
-                policies: Vec::new(),
-            }),
-        };
+        let principal = self.principal_of(&ctx.principal)?;
         Ok(crate::authz::Caller {
             principal,
             action: crate::authz::action_for(ctx.operation),
@@ -293,6 +284,31 @@ impl Kms {
                 time::OffsetDateTime::now_utc(),
             ),
         })
+    }
+
+    /// The principal behind a verified signature: the access key's user (or the account's
+    /// root user), or the assumed role of a session token.
+    pub(crate) fn principal_of(
+        &self,
+        principal: &kms_api::Principal,
+    ) -> Result<Arc<crate::identities::PrincipalInfo>, KmsError> {
+        let unknown = || {
+            KmsError::UnrecognizedClient(
+                "The security token included in the request is invalid.".into(),
+            )
+        };
+        match (&self.identities, &principal.session_token) {
+            (Some(store), Some(token)) => store.session_principal(token).ok_or_else(unknown),
+            (Some(store), None) => store
+                .principal(&principal.access_key_id)
+                .ok_or_else(unknown),
+            (None, _) => Ok(Arc::new(crate::identities::PrincipalInfo {
+                arn: format!("arn:aws:iam::{}:root", self.account_id),
+                account: self.account_id.clone(),
+                policies: Arc::new(Vec::new()),
+                user_id: self.account_id.clone(),
+            })),
+        }
     }
 
     async fn dispatch(
@@ -365,6 +381,13 @@ impl Kms {
             Op::UpdatePrimaryRegion => {
                 to_json(self.update_primary_region(parse_request(body)?).await?)
             }
+            Op::CreateGrant => to_json(self.create_grant(parse_request(body)?).await?),
+            Op::ListGrants => to_json(self.list_grants(parse_request(body)?).await?),
+            Op::ListRetirableGrants => {
+                to_json(self.list_retirable_grants(parse_request(body)?).await?)
+            }
+            Op::RetireGrant => to_json(self.retire_grant(parse_request(body)?).await?),
+            Op::RevokeGrant => to_json(self.revoke_grant(parse_request(body)?).await?),
             other => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),
@@ -388,6 +411,7 @@ impl Kms {
         let call = crate::region_link::ForwardedCall {
             operation: ctx.operation,
             access_key_id: ctx.principal.access_key_id,
+            session_token: ctx.principal.session_token,
             request_id: ctx.request_id,
             body,
             source_ip: ctx.source_ip,

@@ -66,6 +66,9 @@ pub enum KmsError {
     InvalidSignature(String),
     #[error("{0}")]
     UnrecognizedClient(String),
+    /// Temporary credentials (an STS session token) past their expiry.
+    #[error("{0}")]
+    ExpiredToken(String),
     #[error("{0}")]
     Throttling(String),
     #[error("{0}")]
@@ -112,6 +115,7 @@ impl KmsError {
             KmsError::IncompleteSignature(_) => "IncompleteSignatureException",
             KmsError::InvalidSignature(_) => "InvalidSignatureException",
             KmsError::UnrecognizedClient(_) => "UnrecognizedClientException",
+            KmsError::ExpiredToken(_) => "ExpiredTokenException",
             KmsError::Throttling(_) => "ThrottlingException",
             KmsError::RequestEntityTooLarge(_) => "RequestEntityTooLargeException",
             KmsError::DryRunOperation(_) => "DryRunOperationException",
@@ -152,6 +156,7 @@ impl KmsError {
             | KmsError::IncompleteSignature(_)
             | KmsError::InvalidSignature(_)
             | KmsError::UnrecognizedClient(_)
+            | KmsError::ExpiredToken(_)
             | KmsError::Throttling(_) => 400,
         }
     }

@@ -365,3 +365,58 @@ response!(ReplicateKeyResponse {
 });
 
 request!(UpdatePrimaryRegionRequest { key_id: Option<String>, primary_region: Option<String> });
+
+/// `GrantConstraints`: the encryption context a grant's cryptographic operations require.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GrantConstraints {
+    /// The request's encryption context must be exactly this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<EncryptionContext>,
+    /// The request's encryption context must include every pair of this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<EncryptionContext>,
+}
+
+request!(CreateGrantRequest {
+    key_id: Option<String>, grantee_principal: Option<String>, retiring_principal: Option<String>,
+    operations: Option<Vec<String>>, constraints: Option<GrantConstraints>,
+    grant_tokens: Option<Vec<String>>, name: Option<String>, dry_run: Option<bool>,
+});
+response!(CreateGrantResponse {
+    grant_token: String,
+    grant_id: String
+});
+
+request!(ListGrantsRequest {
+    limit: Option<i64>, marker: Option<String>, key_id: Option<String>, grant_id: Option<String>,
+    grantee_principal: Option<String>,
+});
+request!(ListRetirableGrantsRequest {
+    limit: Option<i64>, marker: Option<String>, retiring_principal: Option<String>,
+});
+/// One entry of ListGrants and ListRetirableGrants (`GrantListEntry`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct GrantListEntry {
+    pub key_id: String,
+    pub grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub creation_date: EpochSeconds,
+    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+response!(ListGrantsResponse { grants: Vec<GrantListEntry>, next_marker: Option<String>, truncated: bool });
+
+request!(RetireGrantRequest {
+    grant_token: Option<String>, key_id: Option<String>, grant_id: Option<String>,
+    dry_run: Option<bool>,
+});
+request!(RevokeGrantRequest { key_id: Option<String>, grant_id: Option<String>, dry_run: Option<bool> });

@@ -79,7 +79,8 @@ fn check_suite_get(uri: &str, extra: &[(&str, &str)], signed_headers: &str, sign
         principal,
         Principal {
             access_key_id: AKID.into(),
-            region: "us-east-1".into()
+            region: "us-east-1".into(),
+            session_token: None,
         }
     );
 }
@@ -369,7 +370,8 @@ fn sign_verify_round_trip() {
         verify_kms(&parts, BODY).unwrap(),
         Principal {
             access_key_id: AKID.into(),
-            region: "eu-west-1".into()
+            region: "eu-west-1".into(),
+            session_token: None,
         }
     );
     // Within the skew window either way.

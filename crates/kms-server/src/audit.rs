@@ -1,0 +1,144 @@
+//! The node's audit trail: every KMS request this node's front door answers, allowed or
+//! denied, becomes one CloudTrail-shaped event in the node's hash-chained log (`kms-audit`),
+//! with the principal, operation, key, outcome, source address and request id. Request and
+//! response members pass kms-audit's allow-list, so plaintexts, ciphertexts, data keys and
+//! signatures never reach it. A request signed for another region is recorded by the node that
+//! received it. Appends are queued to the log's writer thread; requests never wait for its
+//! fsync.
+
+use crate::identities::IdentityStore;
+use kms_api::{RequestObserver, RequestRecord};
+use kms_audit::{AuditEvent, IdentityType, SharedAuditLog, UserIdentity};
+use kms_types::key_arn;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Events waiting for the writer thread before callers queue behind it.
+const QUEUE: usize = 65_536;
+
+/// The observer that writes the trail.
+pub struct AuditTrail {
+    log: SharedAuditLog,
+    identities: Arc<IdentityStore>,
+    region: String,
+    account: String,
+}
+
+impl AuditTrail {
+    /// Opens (or creates) the log at `path`.
+    pub fn open(
+        path: &Path,
+        identities: Arc<IdentityStore>,
+        region: &str,
+        account: &str,
+    ) -> anyhow::Result<AuditTrail> {
+        let log = kms_audit::AuditLog::open(path)
+            .map_err(|e| anyhow::anyhow!("opening the audit log {}: {e}", path.display()))?;
+        let report = log.open_report();
+        if report.truncated_bytes > 0 {
+            tracing::warn!(
+                bytes = report.truncated_bytes,
+                "the audit log ended in a torn line (a crash while writing); it was cut off"
+            );
+        }
+        Ok(AuditTrail {
+            log: SharedAuditLog::spawn(log, QUEUE)
+                .map_err(|e| anyhow::anyhow!("starting the audit writer: {e}"))?,
+            identities,
+            region: region.to_string(),
+            account: account.to_string(),
+        })
+    }
+
+    fn identity(&self, access_key_id: &str, token: Option<&str>) -> Option<UserIdentity> {
+        let principal = match token {
+            Some(token) => self.identities.session_principal(token)?,
+            None => self.identities.principal(access_key_id)?,
+        };
+        let identity_type = if token.is_some() {
+            IdentityType::AssumedRole
+        } else if principal.arn.ends_with(":root") {
+            IdentityType::Root
+        } else {
+            IdentityType::IamUser
+        };
+        Some(UserIdentity {
+            identity_type,
+            principal_id: principal.user_id.clone(),
+            arn: principal.arn.clone(),
+            account_id: principal.account.clone(),
+            access_key_id: Some(access_key_id.to_string()),
+        })
+    }
+
+    /// The key a request was about: the answer's key ARN, else the request's key id or ARN.
+    fn key_arn(&self, region: &str, record: &RequestRecord<'_>) -> Option<String> {
+        let from_response = record.response.and_then(|r| {
+            r.get("KeyMetadata")
+                .and_then(|m| m.get("Arn"))
+                .or_else(|| r.get("KeyId"))
+                .and_then(Value::as_str)
+                .filter(|id| id.starts_with("arn:"))
+        });
+        if let Some(arn) = from_response {
+            return Some(arn.to_string());
+        }
+        let requested = record
+            .request
+            .and_then(|r| r.get("KeyId").or_else(|| r.get("TargetKeyId")))
+            .and_then(Value::as_str)?;
+        if requested.starts_with("arn:") && requested.contains(":key/") {
+            Some(requested.to_string())
+        } else if kms_types::is_valid_key_id(requested) {
+            Some(key_arn(region, &self.account, requested))
+        } else {
+            None
+        }
+    }
+}
+
+impl RequestObserver for AuditTrail {
+    fn observe(&self, record: RequestRecord<'_>) {
+        let name = record.operation.map_or("UnknownOperation", |op| op.name());
+        let region = record
+            .principal
+            .map_or(self.region.clone(), |p| p.region.clone());
+        let mut event = AuditEvent::new(name, region.clone(), self.account.clone())
+            .with_request_id(record.request_id)
+            .with_source(
+                record
+                    .source_ip
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                record.user_agent.unwrap_or_default(),
+            );
+        if let Some(principal) = record.principal {
+            if let Some(identity) =
+                self.identity(&principal.access_key_id, principal.session_token.as_deref())
+            {
+                event = event.with_identity(identity);
+            }
+        }
+        if let Some(request) = record.request {
+            event = event.with_request(request);
+        }
+        if let Some(response) = record.response {
+            event = event.with_response(response);
+        }
+        if let Some(error) = record.error {
+            event = event.with_error(error.aws_code(), error.message());
+        }
+        if let Some(arn) = self.key_arn(&region, &record) {
+            event = event.with_key(arn, self.account.clone());
+        }
+        // The writer thread appends and fsyncs; a task hands the event over (the append is queued
+        // when first polled) so the request does not wait.
+        let pending = self.log.append(event);
+        tokio::spawn(async move {
+            if let Err(e) = pending.await {
+                tracing::error!(error = %e, "writing the audit log");
+            }
+        });
+    }
+}
