@@ -35,7 +35,7 @@ pub const ACCESS_KEY_ID: &str = "bench";
 pub const SECRET_ACCESS_KEY: &str = "bench-secret";
 
 const NODES: usize = 3;
-const ACCOUNT_ID: &str = "111122223333";
+pub(crate) const ACCOUNT_ID: &str = "111122223333";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -81,6 +81,8 @@ struct Report {
     payload_bytes: usize,
     runs: Vec<RunResult>,
     encrypt_64_vs_echo_64_ratio: Option<f64>,
+    /// `encrypt_policy10` over `encrypt` at 64 connections: the cost of a ten-statement policy.
+    policy10_vs_default_policy_64_ratio: Option<f64>,
     /// `decrypt_cross_region` over `decrypt_same_region`, per concurrency (empty if not run).
     decrypt_cross_vs_same_region: Vec<CrossRegionRatio>,
     /// The `replicate_key` loop, if run.
@@ -158,6 +160,10 @@ async fn main() -> anyhow::Result<()> {
         .zip(throughput(&runs, Workload::Echo.name(), 64))
         .filter(|(_, echo)| *echo > 0.0)
         .map(|(encrypt, echo)| encrypt / echo);
+    let policy_ratio = throughput(&runs, Workload::EncryptPolicy10.name(), 64)
+        .zip(throughput(&runs, Workload::Encrypt.name(), 64))
+        .filter(|(_, plain)| *plain > 0.0)
+        .map(|(policy10, plain)| policy10 / plain);
     let decrypt_cross_vs_same_region = if selected.contains(&Workload::DecryptCrossRegion) {
         CONCURRENCIES
             .iter()
@@ -174,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         payload_bytes: PAYLOAD_BYTES,
         runs,
         encrypt_64_vs_echo_64_ratio: ratio,
+        policy10_vs_default_policy_64_ratio: policy_ratio,
         decrypt_cross_vs_same_region,
         replicate_key,
     };
@@ -353,6 +360,12 @@ fn print_table(report: &Report) {
             "encrypt@64 / echo@64 throughput: {}  ({} cores)",
             or_na(report.encrypt_64_vs_echo_64_ratio),
             report.cores
+        );
+    }
+    if has(Workload::EncryptPolicy10) {
+        println!(
+            "encrypt_policy10@64 / encrypt@64 throughput: {}  (target >= 0.90)",
+            or_na(report.policy10_vs_default_policy_64_ratio)
         );
     }
     for ratio in &report.decrypt_cross_vs_same_region {

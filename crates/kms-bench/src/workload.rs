@@ -31,6 +31,10 @@ pub enum Workload {
     Echo,
     /// Encrypt of `PAYLOAD_BYTES` under a symmetric key.
     Encrypt,
+    /// Encrypt as `Encrypt`, under a key whose policy has ten statements (conditions on the
+    /// encryption context, source IP and principals), so every call evaluates all ten: what
+    /// policy evaluation costs, against `encrypt` (the one-statement default policy).
+    EncryptPolicy10,
     /// Sign (RAW, ECDSA_SHA_256) with an ECC_NIST_P256 key.
     SignEccP256,
     /// Sign (RAW, RSASSA_PSS_SHA_256) with an RSA_2048 key.
@@ -52,9 +56,10 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Echo,
         Workload::Encrypt,
+        Workload::EncryptPolicy10,
         Workload::SignEccP256,
         Workload::SignRsa2048,
         Workload::VerifyEccP256,
@@ -69,6 +74,7 @@ impl Workload {
         match self {
             Workload::Echo => "echo",
             Workload::Encrypt => "encrypt",
+            Workload::EncryptPolicy10 => "encrypt_policy10",
             Workload::SignEccP256 => "sign_ecc_p256",
             Workload::SignRsa2048 => "sign_rsa_2048",
             Workload::VerifyEccP256 => "verify_ecc_p256",
@@ -100,6 +106,27 @@ impl ValueEnum for Workload {
     }
 }
 
+/// A key policy of ten statements as teams write them: the account's administrators, users with
+/// encryption-context and source-IP conditions, and denies that do not match the bench's calls.
+/// The bench signs as the account's root user, which statement 1 allows.
+fn ten_statement_policy() -> String {
+    let account = crate::cluster::ACCOUNT_ID;
+    let user = |name: &str| format!("arn:aws:iam::{account}:user/{name}");
+    let statements = vec![
+        json!({"Sid": "root", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}),
+        json!({"Sid": "admins", "Effect": "Allow", "Principal": {"AWS": [user("admin1"), user("admin2")]}, "Action": ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"], "Resource": "*"}),
+        json!({"Sid": "app", "Effect": "Allow", "Principal": {"AWS": user("app")}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionContext:app": "bench"}}}),
+        json!({"Sid": "tenants", "Effect": "Allow", "Principal": {"AWS": user("tenant-svc")}, "Action": "kms:Decrypt", "Resource": "*", "Condition": {"StringLike": {"kms:EncryptionContext:tenant": "t-*"}}}),
+        json!({"Sid": "office", "Effect": "Allow", "Principal": {"AWS": user("analyst")}, "Action": "kms:Decrypt", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.0.0/16"]}}}),
+        json!({"Sid": "no-legacy", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionContext:app": "legacy"}}}),
+        json!({"Sid": "no-plain-http-admin", "Effect": "Deny", "Principal": {"AWS": user("admin1")}, "Action": "kms:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+        json!({"Sid": "audit", "Effect": "Allow", "Principal": {"AWS": user("auditor")}, "Action": ["kms:Describe*", "kms:Get*", "kms:List*"], "Resource": "*"}),
+        json!({"Sid": "grants", "Effect": "Allow", "Principal": {"AWS": user("app")}, "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}),
+        json!({"Sid": "no-old-keys", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:Encrypt", "Resource": "*", "Condition": {"NumericLessThan": {"aws:EpochTime": "1000000000"}}}),
+    ];
+    json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
 /// The request templates (one per node) of each selected single-region workload, in `selected`
 /// order, after creating the keys they need and the signature Verify checks.
 pub async fn prepare(
@@ -112,6 +139,12 @@ pub async fn prepare(
 
     let symmetric_key = if wants(Workload::Encrypt) {
         Some(create_key(cluster, &client, json!({}), "the Encrypt key").await?)
+    } else {
+        None
+    };
+    let policy10_key = if wants(Workload::EncryptPolicy10) {
+        let spec = json!({"Policy": ten_statement_policy()});
+        Some(create_key(cluster, &client, spec, "the ten-statement-policy key").await?)
     } else {
         None
     };
@@ -154,6 +187,15 @@ pub async fn prepare(
                 let body = json!({
                     "KeyId": required(&symmetric_key)?,
                     "Plaintext": BASE64.encode(plaintext),
+                });
+                ("TrentService.Encrypt", body, None)
+            }
+            Workload::EncryptPolicy10 => {
+                let plaintext: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i % 251) as u8).collect();
+                let body = json!({
+                    "KeyId": required(&policy10_key)?,
+                    "Plaintext": BASE64.encode(plaintext),
+                    "EncryptionContext": {"app": "bench", "tenant": "t-17"},
                 });
                 ("TrentService.Encrypt", body, None)
             }
