@@ -172,6 +172,10 @@ pub struct ClusterOptions {
     /// `<dir>/pki/ca.pem`, see [`Cluster::ca_path`]); the fixture's SDK clients speak plain
     /// HTTP, so such a cluster is started with [`Cluster::prepare`] and probed by the caller.
     pub api_tls: bool,
+    /// Mutual TLS between the nodes on the Raft port (the region's certificate from the same
+    /// `trent pki`); `/raft/status` then needs a client certificate, so [`Cluster::leader`] and
+    /// [`Cluster::status`] do not work on such a cluster.
+    pub raft_tls: bool,
 }
 
 impl Default for ClusterOptions {
@@ -181,6 +185,7 @@ impl Default for ClusterOptions {
             snapshot_after_entries: 5000,
             identities: None,
             api_tls: false,
+            raft_tls: false,
         }
     }
 }
@@ -244,8 +249,8 @@ impl Cluster {
             }
             None => String::new(),
         };
-        let tls_section = if options.api_tls {
-            let pki = dir.path().join("pki");
+        let pki = dir.path().join("pki");
+        if options.api_tls || options.raft_tls {
             let made = Command::new(trent_binary())
                 .args(["pki", "--dir"])
                 .arg(&pki)
@@ -257,14 +262,25 @@ impl Cluster {
                 "pki: {}",
                 String::from_utf8_lossy(&made.stderr)
             );
-            format!(
+        }
+        let cert = pki.join(format!("{region}.pem"));
+        let key = pki.join(format!("{region}.key"));
+        let mut tls_section = String::new();
+        if options.api_tls {
+            tls_section += &format!(
                 "[api_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-                pki.join(format!("{region}.pem")).display(),
-                pki.join(format!("{region}.key")).display()
-            )
-        } else {
-            String::new()
-        };
+                cert.display(),
+                key.display()
+            );
+        }
+        if options.raft_tls {
+            tls_section += &format!(
+                "[raft_tls]\nca_cert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                pki.join("ca.pem").display(),
+                cert.display(),
+                key.display()
+            );
+        }
         let members: String = addrs
             .iter()
             .enumerate()
@@ -306,6 +322,11 @@ impl Cluster {
             nodes,
             region: region.to_string(),
         }
+    }
+
+    /// Node `index`'s config file.
+    pub fn config_path(&self, index: usize) -> &Path {
+        &self.nodes[index].config_path
     }
 
     /// The CA certificate of a cluster prepared with [`ClusterOptions::api_tls`].

@@ -110,3 +110,53 @@ async fn the_api_speaks_tls_with_the_cluster_certificate() {
     assert!(aws(&plain_http, None, &["list-keys"]).is_err());
     cluster.kill(0);
 }
+
+/// Mutual TLS between a region's nodes: the nodes that hold the region's certificate form the
+/// region and serve; a node whose certificate comes from another CA (same region name) never
+/// joins: it gets no Raft traffic in and cannot forward out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_peers_need_the_regions_certificate() {
+    let options = ClusterOptions {
+        nodes: 3,
+        raft_tls: true,
+        ..ClusterOptions::default()
+    };
+    let mut cluster = Cluster::prepare(&options, REGION, &plan_addrs(3), None);
+    // Node 3 gets a certificate for the same region name from a different CA.
+    let impostor = tempfile::tempdir().unwrap();
+    let made = Command::new(trent_tests::trent_binary())
+        .args(["pki", "--dir"])
+        .arg(impostor.path())
+        .args(["--regions", REGION])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let config = std::fs::read_to_string(cluster.config_path(2)).unwrap();
+    let pki = cluster.dir.path().join("pki");
+    let swapped = config.replace(pki.to_str().unwrap(), impostor.path().to_str().unwrap());
+    assert_ne!(config, swapped);
+    std::fs::write(cluster.config_path(2), swapped).unwrap();
+    cluster.spawn_all();
+
+    let good = cluster.client(0);
+    eventually(Duration::from_secs(60), "nodes 1 and 2 serve", || async {
+        good.list_keys().send().await.is_ok()
+    })
+    .await;
+    let key = trent_tests::new_key(&cluster.client(1)).await;
+    assert!(good.describe_key().key_id(&key).send().await.is_ok());
+    // The impostor never learns the key, however long it waits.
+    let impostor_client = cluster.client(2);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(impostor_client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .is_err());
+    let log = cluster.log(2);
+    assert!(!log.contains("panicked"), "{log}");
+    for index in 0..3 {
+        cluster.kill(index);
+    }
+}

@@ -19,6 +19,8 @@ use serde::Serialize;
 #[derive(Clone)]
 pub(crate) struct HttpNetworkFactory {
     pub(crate) http: reqwest::Client,
+    /// `http` or `https` (mutual TLS between the region's nodes).
+    pub(crate) scheme: &'static str,
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
@@ -29,6 +31,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
             target,
             addr: node.addr.clone(),
             http: self.http.clone(),
+            scheme: self.scheme,
         }
     }
 }
@@ -38,6 +41,7 @@ pub(crate) struct PeerClient {
     target: u64,
     addr: String,
     http: reqwest::Client,
+    scheme: &'static str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +62,7 @@ impl PeerClient {
     {
         let body = encode(request)
             .map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e))))?;
-        let url = format!("http://{}/raft/{path}", self.addr);
+        let url = format!("{}://{}/raft/{path}", self.scheme, self.addr);
         let response = self
             .http
             .post(url)

@@ -35,6 +35,9 @@ pub struct RaftSettings {
     pub snapshot_after_entries: u64,
     /// How long a request waits for a leader before answering a retryable error.
     pub leader_wait: Duration,
+    /// A client for mutual TLS between the region's nodes (`https://` to peers); `None` for
+    /// plain HTTP. Its timeouts are the caller's.
+    pub tls_client: Option<reqwest::Client>,
 }
 
 impl Default for RaftSettings {
@@ -44,6 +47,7 @@ impl Default for RaftSettings {
             election_timeout_ms: 500,
             snapshot_after_entries: 5000,
             leader_wait: Duration::from_secs(5),
+            tls_client: None,
         }
     }
 }
@@ -62,6 +66,14 @@ pub struct RegionRaft {
 type Shared = Arc<RegionRaft>;
 
 impl RegionRaft {
+    fn scheme(&self) -> &'static str {
+        if self.settings.tls_client.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Opens the store under `data_dir` and starts Raft. The node joins whatever membership its
     /// log holds; a fresh region is formed by [`RegionRaft::initialize`].
     pub async fn start(
@@ -85,12 +97,21 @@ impl RegionRaft {
         let (log_store, state_machine) = kms_store::open(data_dir)
             .map_err(|e| format!("opening the store in {}: {e}", data_dir.display()))?;
         let reader = state_machine.reader();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
-        let network = HttpNetworkFactory { http: http.clone() };
+        let (http, scheme) = match &settings.tls_client {
+            Some(client) => (client.clone(), "https"),
+            None => (
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build()
+                    .map_err(|e| format!("building the HTTP client: {e}"))?,
+                "http",
+            ),
+        };
+        let network = HttpNetworkFactory {
+            http: http.clone(),
+            scheme,
+        };
         let raft = Raft::new(node_id, Arc::new(config), network, log_store, state_machine)
             .await
             .map_err(|e| format!("starting raft: {e}"))?;
@@ -242,7 +263,7 @@ impl RegionRaft {
         let attempt_timeout = Duration::from_millis(self.settings.election_timeout_ms * 2);
         let response = self
             .http
-            .post(format!("http://{addr}/raft/{path}"))
+            .post(format!("{}://{addr}/raft/{path}", self.scheme()))
             .timeout(attempt_timeout)
             .body(body)
             .send()

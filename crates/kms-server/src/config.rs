@@ -53,6 +53,10 @@ pub struct NodeConfig {
     /// shared by every node of every region; enables AssumeRole.
     #[serde(default)]
     pub sts_key: Option<PathBuf>,
+    /// Mutual TLS between this region's nodes on the Raft port (the region's certificate from
+    /// the link CA); without it the Raft port speaks plain HTTP.
+    #[serde(default)]
+    pub raft_tls: Option<RaftTls>,
     /// TLS for the KMS API port; without it the port speaks plain HTTP (local testing).
     #[serde(default)]
     pub api_tls: Option<ApiTls>,
@@ -60,6 +64,18 @@ pub struct NodeConfig {
     /// region that stands alone.
     #[serde(default)]
     pub link: Option<LinkConfig>,
+}
+
+/// The region's certificate for mutual TLS between its nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftTls {
+    /// The CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// The region's certificate (PEM); its DNS name is the region name.
+    pub cert: PathBuf,
+    /// Its private key (PEM, mode 0600).
+    pub key: PathBuf,
 }
 
 /// The certificate the KMS API port presents (PEM files; operator-provided, or made by

@@ -5,7 +5,7 @@
 //! until every region answers, writes `data/cluster.json`, prints how to reach it, and stops
 //! the nodes on Ctrl-C.
 
-use crate::config::{Credential, LinkConfig, NodeConfig, RaftTuning, DEFAULT_ACCOUNT_ID};
+use crate::config::{Credential, LinkConfig, NodeConfig, RaftTls, RaftTuning, DEFAULT_ACCOUNT_ID};
 use anyhow::{bail, Context};
 use kms_crypto::RootKey;
 use std::collections::BTreeMap;
@@ -79,7 +79,8 @@ pub fn topology_from_env() -> anyhow::Result<(Vec<String>, u64)> {
 
 /// Writes the configs of a local topology under `data_dir/config/<region>/node<N>.toml`:
 /// region `i` (0-based), node `n` listens on 127.0.0.1 ports 8100+10i+n (KMS API),
-/// 8200+10i+n (Raft) and 8300+10i+n (inter-region link, mutual TLS). Returns the paths.
+/// 8200+10i+n (Raft, mutual TLS) and 8300+10i+n (inter-region link, mutual TLS), with
+/// certificates from one local CA under `data_dir/pki`. Returns the paths.
 pub fn write_local_topology(
     data_dir: &Path,
     regions: &[String],
@@ -89,9 +90,9 @@ pub fn write_local_topology(
         format!("127.0.0.1:{}", base + 10 * region as u64 + node)
     };
     let pki = data_dir.join("pki");
-    if regions.len() > 1 {
-        kms_link::pki::generate_local_pki(&pki, regions)?;
-    }
+    // One CA for the local deployment: each region's certificate serves mutual TLS between its
+    // nodes (Raft) and between regions (the link).
+    kms_link::pki::generate_local_pki(&pki, regions)?;
     RootKey::load_or_create(&data_dir.join("sts.key")).context("creating the STS token key")?;
     let mut paths = Vec::new();
     for (i, region) in regions.iter().enumerate() {
@@ -135,6 +136,11 @@ pub fn write_local_topology(
                 raft: RaftTuning::default(),
                 identities: None,
                 audit_log: None,
+                raft_tls: Some(RaftTls {
+                    ca_cert: pki.join("ca.pem"),
+                    cert: pki.join(format!("{region}.pem")),
+                    key: pki.join(format!("{region}.key")),
+                }),
                 sts_key: Some(data_dir.join("sts.key")),
                 api_tls: None,
                 link,

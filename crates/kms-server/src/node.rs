@@ -25,11 +25,25 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             config.root_key_path.display()
         )
     })?;
+    // Mutual TLS between the region's nodes: every node presents the region's certificate and
+    // accepts only peers presenting it.
+    let raft_identity = match &config.raft_tls {
+        Some(tls) => Some(kms_link::tls::LinkIdentity::load(
+            &tls.ca_cert,
+            &tls.cert,
+            &tls.key,
+        )?),
+        None => None,
+    };
     let settings = RaftSettings {
         heartbeat_ms: config.raft.heartbeat_ms,
         election_timeout_ms: config.raft.election_timeout_ms,
         snapshot_after_entries: config.raft.snapshot_after_entries,
         leader_wait: Duration::from_secs(5),
+        tls_client: match &raft_identity {
+            Some(identity) => Some(kms_link::tls::client_for_region(identity, &config.region)?),
+            None => None,
+        },
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
@@ -174,11 +188,51 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             )
         }
     };
-    let internal_task = tokio::spawn(
-        axum::serve(internal, internal_router)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
+    let internal_task = match &raft_identity {
+        None => tokio::spawn(
+            axum::serve(internal, internal_router)
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        ),
+        Some(identity) => {
+            drop(internal);
+            let listener = kms_link::tls::TlsListener::bind(
+                &config.raft_addr,
+                kms_link::tls::server_config(identity)?,
+            )
+            .await
+            .with_context(|| format!("binding the raft address {}", config.raft_addr))?;
+            let region = config.region.clone();
+            // The CA signs every region's certificate: only this region's may speak Raft here.
+            let internal_router = internal_router.layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let region = region.clone();
+                    async move {
+                        let peer = request
+                            .extensions()
+                            .get::<axum::extract::ConnectInfo<kms_link::tls::PeerInfo>>()
+                            .and_then(|info| info.0.region.clone());
+                        if peer.as_deref() != Some(region.as_str()) {
+                            return axum::response::IntoResponse::into_response((
+                                axum::http::StatusCode::FORBIDDEN,
+                                "not a node of this region",
+                            ));
+                        }
+                        next.run(request).await
+                    }
+                },
+            ));
+            tokio::spawn(
+                axum::serve(
+                    listener,
+                    internal_router
+                        .into_make_service_with_connect_info::<kms_link::tls::PeerInfo>(),
+                )
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+            )
+        }
+    };
     tracing::info!(node_id = config.node_id, region = %config.region, api = %config.api_addr, raft = %config.raft_addr, "node serving");
 
     shutdown.await;
