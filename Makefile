@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trent-target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-planted-stale-reads jepsen-planted-ack-before-commit
+.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-multi-region jepsen-planted-stale-reads jepsen-planted-ack-before-commit fuzz
 
 # Install what a fresh Debian machine lacks (RocksDB's bindgen needs libclang).
 deps:
@@ -35,12 +35,26 @@ clean-data:
 
 # jepsen-lite (loopback mode): a 3-node region under process faults, all three workloads,
 # checked histories; exit 0 valid / 1 invalid / 2 unknown. Runs land in jepsen-lite/store/.
+# `make jepsen` then also runs the two-region multi-region-key scenario (jepsen-multi-region)
+# and fails if either run is not valid.
 JEPSEN_STORE ?= jepsen-lite/store
 comma := ,
+JEPSEN_MRK_NEMESIS := region-split,kill,pause,kill-leader
+JEPSEN_MRK_RUN = $(BIN)/jl run --regions 2 --workload multi-region --nemesis $(JEPSEN_MRK_NEMESIS) --time 90 --trent $(BIN)/trent --store $(JEPSEN_STORE)
+JEPSEN_MRK_REPORT = $(JEPSEN_STORE)/multi-region-$(subst $(comma),+,$(JEPSEN_MRK_NEMESIS))/latest/report.html
 
 jepsen: build
 	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all,clock-skew --time 120 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
-	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all+clock-skew/latest/report.html"; exit $$status
+	first=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all+clock-skew/latest/report.html"; \
+	$(JEPSEN_MRK_RUN); \
+	second=$$?; echo "jepsen-lite report (two regions): $(JEPSEN_MRK_REPORT)"; \
+	if [ $$first -ne 0 ]; then exit $$first; fi; exit $$second
+
+# Two linked regions (us-east-1, us-west-2; 3 nodes each) and the multi-region key workload
+# under region splits and process faults in either region (loopback; ~2 minutes).
+jepsen-multi-region: build
+	$(JEPSEN_MRK_RUN); \
+	status=$$?; echo "jepsen-lite report: $(JEPSEN_MRK_REPORT)"; exit $$status
 
 jepsen-smoke: build
 	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader --time 30 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
@@ -62,3 +76,11 @@ jepsen-planted-stale-reads: build
 jepsen-planted-ack-before-commit: build
 	$(BIN)/jl run --workload create-set --nemesis kill-leader,kill --time 30 --seed 7 --trent $(BIN)/trent --store $(JEPSEN_STORE) --planted-bug ack-before-commit; \
 	status=$$?; if [ $$status -eq 1 ]; then echo "planted ack-before-commit bug caught"; else echo "planted ack-before-commit bug NOT caught (exit $$status)"; exit 1; fi
+
+# Fuzz the request front end with cargo-fuzz (fuzz/README.md): each target for FUZZ_SECONDS, one
+# after another, one summary line each; fails if any target finds a crash. Needs the nightly
+# toolchain; builds in its own target dir. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= sigv4 router policy request_json
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_TARGET_DIR=$(HOME)/.cache/trent-target-fuzz bash fuzz/scripts/run.sh

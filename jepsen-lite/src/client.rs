@@ -11,8 +11,12 @@
 use serde_json::Value;
 use std::time::Duration;
 
-/// The region the harness's nodes serve.
+/// The region the harness's nodes serve (the first region with `--regions 2`).
 pub const REGION: &str = "us-east-1";
+/// The second region of `--regions 2`.
+pub const WEST_REGION: &str = "us-west-2";
+/// Every region the harness can start, in order (`--regions N` starts the first N).
+pub const REGIONS: [&str; 2] = [REGION, WEST_REGION];
 /// The account the harness's nodes use.
 pub const ACCOUNT: &str = "111122223333";
 /// The access key the harness signs with (written into every node's config).
@@ -86,12 +90,19 @@ pub struct KmsClient {
     http: reqwest::Client,
     addr: String,
     timeout: Duration,
+    region: String,
 }
 
 impl KmsClient {
-    /// A client for the node whose API listens on `addr` (`host:port`).
+    /// A client for the node whose API listens on `addr` (`host:port`), signing for [`REGION`].
     /// Refuses any address that is not loopback or one jepsen-lite assigned (`topology`).
     pub fn new(addr: &str, timeout: Duration) -> anyhow::Result<KmsClient> {
+        KmsClient::in_region(addr, timeout, REGION)
+    }
+
+    /// A client for the node at `addr` whose requests are signed for `region` (a node runs a
+    /// request in the region its SigV4 credential scope names).
+    pub fn in_region(addr: &str, timeout: Duration, region: &str) -> anyhow::Result<KmsClient> {
         crate::topology::check_target(addr)?;
         let http = reqwest::Client::builder()
             // Test traffic goes straight to the nodes, never through an HTTP proxy.
@@ -104,7 +115,18 @@ impl KmsClient {
             http,
             addr: addr.to_string(),
             timeout,
+            region: region.to_string(),
         })
+    }
+
+    /// The region this client signs for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The per-request deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same client with another per-request deadline.
@@ -125,7 +147,7 @@ impl KmsClient {
             &target,
             &body,
             (ACCESS_KEY, SECRET_KEY),
-            REGION,
+            &self.region,
             time::OffsetDateTime::now_utc(),
         );
         let request = self

@@ -1,14 +1,26 @@
-//! The system under test: a 3-node Trent region of real `trent serve --config <toml>` processes,
-//! on 127.0.0.1 (`--topology loopback`, the default) or one per network namespace
-//! (`--topology netns`: node N runs as `ip netns exec jl-nN trent serve ...` and binds its API
-//! and Raft ports on its own address; see `topology`).
+//! The system under test: one 3-node Trent region (or, with `--regions 2`, two linked regions
+//! `us-east-1` and `us-west-2` of 3 nodes each) of real `trent serve --config <toml>`
+//! processes, on 127.0.0.1 (`--topology loopback`, the default) or one per network namespace
+//! (`--topology netns`: the node in slot N runs as `ip netns exec jl-nN trent serve ...` and
+//! binds its API, Raft and link ports on its own address; see `topology`).
 //!
-//! [`Db::start`] writes one config per node under the run's store dir (`nodes/nN.toml`, data in
-//! `nodes/nN-data/`, logs appended to `nodes/nN.log`), creates the region root key with
-//! `trent root-key --create`, spawns the nodes and waits until each answers a signed ListKeys.
-//! The config keys are the ones Trent's integration tests write (`tests/src/lib.rs`).
-//! Every node gets its own clock-offset file, `nodes/nN.clock-offset` (absolute path in
+//! Node names: `n1`..`n3` with one region; `e1`..`e3` (us-east-1) and `w1`..`w3` (us-west-2)
+//! with two. Each region has its own Raft ids 1..3, members and root key.
+//!
+//! [`Db::start`] writes one config per node under the run's store dir (`nodes/<name>.toml`, data
+//! in `nodes/<name>-data/`, logs appended to `nodes/<name>.log`), creates each region's root key
+//! with `trent root-key --create` (`nodes/root.key`; with two regions
+//! `nodes/root-<region>.key`), spawns the nodes and waits until each region has a leader and
+//! every node answers a ListKeys signed for its region. The config keys are the ones Trent's
+//! integration tests write (`tests/src/lib.rs`, `Cluster::prepare` and `Regions::start`).
+//! Every node gets its own clock-offset file, `nodes/<name>.clock-offset` (absolute path in
 //! `TRENT_TEST_CLOCK_OFFSET_FILE`; "0" except while a `clock-skew` fault is installed).
+//!
+//! With two regions, `trent pki --dir nodes/pki --regions us-east-1,us-west-2` makes the CA and
+//! the regions' certificates, every node gets a `[link]` section (its mTLS listener and the
+//! other region's link addresses), and its own link fault file `nodes/<name>.link-fault`
+//! (`TRENT_TEST_LINK_FAULT_FILE`, read by a `testing` build on every link send and accept):
+//! `cut` while a `region-split` fault is installed, empty otherwise (written atomically).
 //!
 //! Process control is by the pid of the child the harness spawned, never by name: kill
 //! (SIGKILL + wait), pause (`kill -STOP`), resume (`kill -CONT`), restart (same config and data).
@@ -17,7 +29,7 @@
 //! namespaces and the bridge. `ip netns exec` execs the command, so the pid the harness spawned
 //! is the trent process itself and signals reach it directly.
 
-use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY};
+use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGIONS, SECRET_KEY};
 use crate::topology::{self, Topology};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -29,14 +41,24 @@ use std::time::{Duration, Instant};
 /// Static facts about one node.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
-    /// Raft node id (1-based).
+    /// Raft node id within its region (1-based).
     pub id: u64,
-    /// The name used in the history and logs: `n1`, `n2`, ...
+    /// 1-based position among all nodes of the run (netns namespace and address).
+    pub slot: u64,
+    /// The name used in the history and logs: `n1`, `n2`, ... (`e1`.., `w1`.. with two regions).
     pub name: String,
+    /// The region it serves (`us-east-1`, ...).
+    pub region: String,
+    /// Index of its region in [`Db::regions`].
+    pub region_index: usize,
     /// Public KMS API address.
     pub api_addr: String,
     /// Internal Raft address (also serves `/raft/status`).
     pub raft_addr: String,
+    /// Inter-region (mutual TLS) listener, with two regions.
+    pub link_addr: Option<String>,
+    /// Its link fault file (`TRENT_TEST_LINK_FAULT_FILE`), with two regions.
+    pub link_fault_path: Option<PathBuf>,
     /// Its TOML config.
     pub config_path: PathBuf,
     /// Where its stdout/stderr are appended.
@@ -51,8 +73,10 @@ pub struct NodeSpec {
 pub struct DbOptions {
     /// The `trent` binary.
     pub trent: PathBuf,
-    /// Number of nodes (3 for Phase 1).
+    /// Number of nodes per region (3).
     pub nodes: u64,
+    /// Number of regions: 1 (`us-east-1`) or 2 (`us-east-1` and `us-west-2`, linked).
+    pub regions: usize,
     /// `[raft] snapshot_after_entries` (small values exercise snapshot install on restart).
     pub snapshot_after_entries: u64,
     /// A planted bug to switch on in every node (`TRENT_PLANTED_BUG`).
@@ -72,6 +96,8 @@ struct Procs {
     partitioned: Vec<String>,
     /// Names of the nodes whose clock offset is not 0.
     skewed: Vec<String>,
+    /// Names of the nodes whose link to the other region is cut.
+    cut: Vec<String>,
     /// The netns topology exists and still has to be torn down.
     netns_up: bool,
 }
@@ -83,9 +109,20 @@ pub struct Db {
     planted_bug: Option<String>,
     /// Where the nodes live.
     pub topology: Topology,
-    /// The nodes, index = id - 1.
+    /// The regions, in order (`us-east-1` first).
+    pub regions: Vec<String>,
+    /// The nodes, region by region; index = slot - 1.
     pub nodes: Vec<NodeSpec>,
     procs: Mutex<Procs>,
+}
+
+/// The name prefix of a region's nodes when there are several regions (`e` for us-east-1).
+fn region_prefix(region: &str) -> String {
+    match region {
+        "us-east-1" => "e".into(),
+        "us-west-2" => "w".into(),
+        other => other.chars().take(1).collect(),
+    }
 }
 
 /// A port the kernel says is free on 127.0.0.1 and that is not in `taken` (the listener is
@@ -105,89 +142,154 @@ fn free_port(taken: &mut Vec<u16>) -> anyhow::Result<u16> {
 }
 
 impl Db {
-    /// Creates the configs and root key under `dir/nodes`, starts every node and waits until
-    /// each serves.
+    /// Creates the configs, root keys (and with two regions the link PKI) under `dir/nodes`,
+    /// starts every node and waits until each serves.
     pub async fn start(options: &DbOptions, dir: &Path) -> anyhow::Result<Db> {
         let nodes_dir = dir.join("nodes");
         std::fs::create_dir_all(&nodes_dir)
             .with_context(|| format!("creating {}", nodes_dir.display()))?;
-        // Absolute, so the clock-offset path in the nodes' environment does not depend on
-        // their working directory.
+        // Absolute, so the clock-offset and link-fault paths in the nodes' environment do not
+        // depend on their working directory.
         let abs_nodes_dir = std::path::absolute(&nodes_dir)
             .with_context(|| format!("resolving {}", nodes_dir.display()))?;
-        let root_key = nodes_dir.join("root.key");
-        let output = Command::new(&options.trent)
-            .arg("root-key")
-            .arg("--create")
-            .arg(&root_key)
-            .output()
-            .with_context(|| format!("running {} root-key", options.trent.display()))?;
-        if !output.status.success() {
-            bail!(
-                "trent root-key failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+        if !(1..=REGIONS.len()).contains(&options.regions) {
+            bail!("--regions must be between 1 and {}", REGIONS.len());
         }
+        let regions: Vec<String> = REGIONS[..options.regions]
+            .iter()
+            .map(|r| (*r).to_string())
+            .collect();
+        let multi = regions.len() > 1;
         if options.topology == Topology::Netns && options.nodes != topology::NETNS_NODES {
             bail!(
-                "--topology netns supports exactly {} nodes",
+                "--topology netns supports exactly {} nodes per region",
                 topology::NETNS_NODES
             );
         }
+        let pki_dir = abs_nodes_dir.join("pki");
+        if multi {
+            run_trent(
+                &options.trent,
+                &[
+                    "pki".as_ref(),
+                    "--dir".as_ref(),
+                    pki_dir.as_os_str(),
+                    "--regions".as_ref(),
+                    regions.join(",").as_ref(),
+                ],
+            )?;
+        }
         let mut specs = Vec::new();
         let mut ports = Vec::new();
-        for id in 1..=options.nodes {
-            let (api_addr, raft_addr) = match options.topology {
-                Topology::Loopback => (
-                    format!("127.0.0.1:{}", free_port(&mut ports)?),
-                    format!("127.0.0.1:{}", free_port(&mut ports)?),
-                ),
-                Topology::Netns => (
-                    format!("{}:{}", topology::node_ip(id), topology::API_PORT),
-                    format!("{}:{}", topology::node_ip(id), topology::RAFT_PORT),
-                ),
-            };
-            specs.push(NodeSpec {
-                id,
-                name: format!("n{id}"),
-                api_addr,
-                raft_addr,
-                config_path: nodes_dir.join(format!("n{id}.toml")),
-                log_path: nodes_dir.join(format!("n{id}.log")),
-                clock_offset_path: abs_nodes_dir.join(format!("n{id}.clock-offset")),
-            });
+        for (region_index, region) in regions.iter().enumerate() {
+            for id in 1..=options.nodes {
+                let slot = specs.len() as u64 + 1;
+                let (api_addr, raft_addr, link_addr) = match options.topology {
+                    Topology::Loopback => (
+                        format!("127.0.0.1:{}", free_port(&mut ports)?),
+                        format!("127.0.0.1:{}", free_port(&mut ports)?),
+                        format!("127.0.0.1:{}", free_port(&mut ports)?),
+                    ),
+                    Topology::Netns => (
+                        format!("{}:{}", topology::node_ip(slot), topology::API_PORT),
+                        format!("{}:{}", topology::node_ip(slot), topology::RAFT_PORT),
+                        format!("{}:{}", topology::node_ip(slot), topology::LINK_PORT),
+                    ),
+                };
+                let name = if multi {
+                    format!("{}{id}", region_prefix(region))
+                } else {
+                    format!("n{id}")
+                };
+                specs.push(NodeSpec {
+                    id,
+                    slot,
+                    region: region.clone(),
+                    region_index,
+                    api_addr,
+                    raft_addr,
+                    link_addr: multi.then_some(link_addr),
+                    link_fault_path: multi
+                        .then(|| abs_nodes_dir.join(format!("{name}.link-fault"))),
+                    config_path: nodes_dir.join(format!("{name}.toml")),
+                    log_path: nodes_dir.join(format!("{name}.log")),
+                    clock_offset_path: abs_nodes_dir.join(format!("{name}.clock-offset")),
+                    name,
+                });
+            }
         }
-        let members: String = specs
-            .iter()
-            .map(|s| format!("{} = \"{}\"\n", s.id, s.raft_addr))
-            .collect();
-        for spec in &specs {
-            let config = format!(
-                "node_id = {id}\nregion = \"{REGION}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
-                 data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
-                 [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
-                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n",
-                id = spec.id,
-                api = spec.api_addr,
-                raft = spec.raft_addr,
-                data = nodes_dir.join(format!("{}-data", spec.name)).display(),
-                key = root_key.display(),
-                boot = spec.id == 1,
-                snap = options.snapshot_after_entries,
-            );
-            std::fs::write(&spec.config_path, config)
-                .with_context(|| format!("writing {}", spec.config_path.display()))?;
-            write_clock_offset(spec, 0)?;
+        for (region_index, region) in regions.iter().enumerate() {
+            let root_key = if multi {
+                nodes_dir.join(format!("root-{region}.key"))
+            } else {
+                nodes_dir.join("root.key")
+            };
+            run_trent(
+                &options.trent,
+                &[
+                    "root-key".as_ref(),
+                    "--create".as_ref(),
+                    root_key.as_os_str(),
+                ],
+            )?;
+            let members: String = specs
+                .iter()
+                .filter(|s| s.region_index == region_index)
+                .map(|s| format!("{} = \"{}\"\n", s.id, s.raft_addr))
+                .collect();
+            let peers: String = regions
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != region_index)
+                .map(|(other, name)| {
+                    let addrs: Vec<String> = specs
+                        .iter()
+                        .filter(|s| s.region_index == other)
+                        .filter_map(|s| s.link_addr.as_ref())
+                        .map(|a| format!("\"{a}\""))
+                        .collect();
+                    format!("\"{name}\" = [{}]\n", addrs.join(", "))
+                })
+                .collect();
+            for spec in specs.iter().filter(|s| s.region_index == region_index) {
+                let link_section = match &spec.link_addr {
+                    Some(addr) => format!(
+                        "[link]\naddr = \"{addr}\"\nca_cert = \"{ca}\"\ncert = \"{dir}/{region}.pem\"\n\
+                         key = \"{dir}/{region}.key\"\n[link.peers]\n{peers}",
+                        ca = pki_dir.join("ca.pem").display(),
+                        dir = pki_dir.display(),
+                    ),
+                    None => String::new(),
+                };
+                let config = format!(
+                    "node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
+                     data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
+                     [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
+                     [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}",
+                    id = spec.id,
+                    api = spec.api_addr,
+                    raft = spec.raft_addr,
+                    data = nodes_dir.join(format!("{}-data", spec.name)).display(),
+                    key = root_key.display(),
+                    boot = spec.id == 1,
+                    snap = options.snapshot_after_entries,
+                );
+                std::fs::write(&spec.config_path, config)
+                    .with_context(|| format!("writing {}", spec.config_path.display()))?;
+                write_clock_offset(spec, 0)?;
+                write_link_fault(spec, false)?;
+            }
         }
         let count = specs.len();
         let netns_up = options.topology == Topology::Netns;
         if netns_up {
-            topology::setup_netns().context("creating the netns topology")?;
+            topology::setup_netns(count as u64).context("creating the netns topology")?;
         }
         let db = Db {
             trent: options.trent.clone(),
             planted_bug: options.planted_bug.clone(),
             topology: options.topology,
+            regions,
             nodes: specs,
             procs: Mutex::new(Procs {
                 children: (0..count).map(|_| None).collect(),
@@ -195,6 +297,7 @@ impl Db {
                 closed: false,
                 partitioned: Vec::new(),
                 skewed: Vec::new(),
+                cut: Vec::new(),
                 netns_up,
             }),
         };
@@ -205,6 +308,19 @@ impl Db {
             .await
             .context("the region never served")?;
         Ok(db)
+    }
+
+    /// Indices (into [`Db::nodes`]) of region `region`'s nodes.
+    pub fn region_nodes(&self, region: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].region_index == region)
+            .collect()
+    }
+
+    /// A client for node `index`, signing for the node's own region.
+    pub fn client(&self, index: usize, timeout: Duration) -> anyhow::Result<KmsClient> {
+        let spec = &self.nodes[index];
+        KmsClient::in_region(&spec.api_addr, timeout, &spec.region)
     }
 
     fn procs(&self) -> MutexGuard<'_, Procs> {
@@ -238,7 +354,7 @@ impl Db {
                 command
                     .arg("netns")
                     .arg("exec")
-                    .arg(topology::netns_name(spec.id))
+                    .arg(topology::netns_name(spec.slot))
                     .arg(&self.trent);
                 command
             }
@@ -248,6 +364,10 @@ impl Db {
         } else {
             command.env_remove("TRENT_PLANTED_BUG");
         }
+        match &spec.link_fault_path {
+            Some(path) => command.env("TRENT_TEST_LINK_FAULT_FILE", path),
+            None => command.env_remove("TRENT_TEST_LINK_FAULT_FILE"),
+        };
         let child = command
             .arg("serve")
             .arg("--config")
@@ -346,12 +466,12 @@ impl Db {
         if procs.closed {
             bail!("the region was torn down");
         }
-        let ids: BTreeMap<u64, Vec<u64>> = grudge
+        let slots: BTreeMap<u64, Vec<u64>> = grudge
             .iter()
             .map(|(&node, peers)| {
                 (
-                    self.nodes[node].id,
-                    peers.iter().map(|&p| self.nodes[p].id).collect(),
+                    self.nodes[node].slot,
+                    peers.iter().map(|&p| self.nodes[p].slot).collect(),
                 )
             })
             .collect();
@@ -366,9 +486,9 @@ impl Db {
         }
         affected.sort();
         procs.partitioned = affected.clone();
-        if let Err(e) = install(&ids) {
+        if let Err(e) = install(&slots) {
             // Leave nothing half-installed.
-            let _ = topology::heal_partitions();
+            let _ = topology::heal_partitions(self.nodes.len() as u64);
             procs.partitioned.clear();
             return Err(e);
         }
@@ -381,8 +501,40 @@ impl Db {
         if !procs.netns_up {
             return Ok(Vec::new());
         }
-        topology::heal_partitions()?;
+        topology::heal_partitions(self.nodes.len() as u64)?;
         Ok(std::mem::take(&mut procs.partitioned))
+    }
+
+    /// Cuts the inter-region link of the given node indices (writes `cut` to their link fault
+    /// files): each of them then neither sends to nor accepts from the other region. Returns
+    /// their names. Fails with one region (no link, no fault files).
+    pub fn cut_links(&self, nodes: &[usize]) -> anyhow::Result<Vec<String>> {
+        let mut procs = self.procs();
+        if procs.closed {
+            bail!("the region was torn down");
+        }
+        let mut cut = Vec::new();
+        for &index in nodes {
+            let spec = &self.nodes[index];
+            if spec.link_fault_path.is_none() {
+                bail!("region-split needs --regions 2");
+            }
+            write_link_fault(spec, true)?;
+            cut.push(spec.name.clone());
+            if !procs.cut.contains(&spec.name) {
+                procs.cut.push(spec.name.clone());
+            }
+        }
+        Ok(cut)
+    }
+
+    /// Heals every cut link (empties every link fault file); returns the names that were cut.
+    pub fn heal_links(&self) -> anyhow::Result<Vec<String>> {
+        let mut procs = self.procs();
+        for spec in &self.nodes {
+            write_link_fault(spec, false)?;
+        }
+        Ok(std::mem::take(&mut procs.cut))
     }
 
     /// Sets the service-clock offsets (milliseconds) of the given node indices; returns their
@@ -418,11 +570,11 @@ impl Db {
         Ok(std::mem::take(&mut procs.skewed))
     }
 
-    /// Heals partitions and packet loss, resets clock offsets, resumes every paused node and
-    /// restarts every dead one; returns the names touched.
+    /// Heals partitions, packet loss and cut region links, resets clock offsets, resumes every
+    /// paused node and restarts every dead one; returns the names touched.
     pub fn heal_all(&self) -> anyhow::Result<Vec<String>> {
         let mut touched = self.heal_partitions()?;
-        for name in self.heal_clocks()? {
+        for name in self.heal_clocks()?.into_iter().chain(self.heal_links()?) {
             if !touched.contains(&name) {
                 touched.push(name);
             }
@@ -441,6 +593,14 @@ impl Db {
         let procs = self.procs();
         (0..self.nodes.len())
             .filter(|&i| procs.children[i].is_some() && !procs.paused[i])
+            .collect()
+    }
+
+    /// Indices of region `region`'s nodes that are running and not paused.
+    pub fn live_in(&self, region: usize) -> Vec<usize> {
+        self.live()
+            .into_iter()
+            .filter(|&i| self.nodes[i].region_index == region)
             .collect()
     }
 
@@ -480,9 +640,14 @@ impl Db {
         serde_json::from_slice(&response.bytes().await.ok()?).ok()
     }
 
-    /// The index of a live node that reports itself as leader, if any right now.
+    /// The index of a live node of the first region that reports itself as leader, if any.
     pub async fn leader(&self) -> Option<usize> {
-        for index in self.live() {
+        self.leader_in(0).await
+    }
+
+    /// The index of a live node of region `region` that reports itself as leader, if any.
+    pub async fn leader_in(&self, region: usize) -> Option<usize> {
+        for index in self.live_in(region) {
             if let Some(status) = self.status(index).await {
                 if status["current_leader"].as_u64() == Some(self.nodes[index].id) {
                     return Some(index);
@@ -494,9 +659,14 @@ impl Db {
 
     /// Polls [`Db::leader`] until one is found or `timeout` passes.
     pub async fn wait_leader(&self, timeout: Duration) -> Option<usize> {
+        self.wait_leader_in(0, timeout).await
+    }
+
+    /// Polls [`Db::leader_in`] until region `region` has a leader or `timeout` passes.
+    pub async fn wait_leader_in(&self, region: usize, timeout: Duration) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(leader) = self.leader().await {
+            if let Some(leader) = self.leader_in(region).await {
                 return Some(leader);
             }
             if Instant::now() >= deadline {
@@ -506,19 +676,25 @@ impl Db {
         }
     }
 
-    /// Waits until a leader exists and every node answers a signed ListKeys with 200.
+    /// Waits until every region has a leader and every node answers a ListKeys signed for its
+    /// region with 200.
     pub async fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
-        let clients = self
-            .nodes
-            .iter()
-            .map(|n| KmsClient::new(&n.api_addr, Duration::from_secs(2)))
+        let clients = (0..self.nodes.len())
+            .map(|i| self.client(i, Duration::from_secs(2)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut last = String::new();
         loop {
-            let mut healthy = self.leader().await.is_some();
-            if !healthy {
-                last = "no leader".into();
+            let mut healthy = true;
+            for (index, region) in self.regions.iter().enumerate() {
+                if healthy && self.leader_in(index).await.is_none() {
+                    healthy = false;
+                    last = if self.regions.len() > 1 {
+                        format!("no leader in {region}")
+                    } else {
+                        "no leader".into()
+                    };
+                }
             }
             for (spec, client) in self.nodes.iter().zip(&clients) {
                 if !healthy {
@@ -554,6 +730,35 @@ impl Db {
             topology::teardown_netns();
         }
     }
+}
+
+/// Runs `trent <args>` to completion; an error with its stderr if it fails.
+fn run_trent(trent: &Path, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    let output = Command::new(trent)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} {:?}", trent.display(), args))?;
+    if !output.status.success() {
+        bail!(
+            "trent {:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Writes `cut` (or nothing) to `spec`'s link fault file atomically (temp file + rename), so a
+/// node reading it concurrently never sees a torn value. No-op without a link.
+fn write_link_fault(spec: &NodeSpec, cut: bool) -> anyhow::Result<()> {
+    let Some(path) = &spec.link_fault_path else {
+        return Ok(());
+    };
+    let tmp = path.with_extension("link-fault.tmp");
+    std::fs::write(&tmp, if cut { "cut" } else { "" })
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
 }
 
 /// Writes `offset` (ms) to `spec`'s clock-offset file atomically (temp file + rename), so a

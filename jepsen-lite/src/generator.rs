@@ -64,10 +64,13 @@ pub enum Workload {
     CreateSet,
     /// Durability of Encrypt results: every acked ciphertext decrypts after heal.
     Crypto,
+    /// Multi-region keys across two regions (`--regions 2`): replication, primary moves,
+    /// rotation, crypto in either region; convergence after heal.
+    MultiRegion,
 }
 
 impl Workload {
-    /// All workloads, in the order `--workload all` runs them.
+    /// The single-region workloads, in the order `--workload all` runs them.
     pub const ALL: [Workload; 3] = [Workload::KeyState, Workload::CreateSet, Workload::Crypto];
 
     /// The CLI / store-directory name.
@@ -76,20 +79,45 @@ impl Workload {
             Workload::KeyState => "key-state",
             Workload::CreateSet => "create-set",
             Workload::Crypto => "crypto",
+            Workload::MultiRegion => "multi-region",
         }
     }
 
-    /// Parses `key-state`, `create-set`, `crypto` or `all`.
-    pub fn parse_list(text: &str) -> Result<Vec<Workload>, String> {
-        match text {
-            "all" => Ok(Workload::ALL.to_vec()),
-            "key-state" => Ok(vec![Workload::KeyState]),
-            "create-set" => Ok(vec![Workload::CreateSet]),
-            "crypto" => Ok(vec![Workload::Crypto]),
-            other => Err(format!(
-                "unknown workload {other:?}: expected key-state, create-set, crypto or all"
-            )),
+    /// Parses `key-state`, `create-set`, `crypto`, `multi-region`, `all`, or a comma-separated
+    /// list of them. `all` is the three single-region workloads, plus `multi-region` when
+    /// `regions` > 1.
+    pub fn parse_list_for(text: &str, regions: usize) -> Result<Vec<Workload>, String> {
+        let mut workloads = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let named: Vec<Workload> = match part {
+                "all" if regions > 1 => Workload::ALL
+                    .into_iter()
+                    .chain([Workload::MultiRegion])
+                    .collect(),
+                "all" => Workload::ALL.to_vec(),
+                "key-state" => vec![Workload::KeyState],
+                "create-set" => vec![Workload::CreateSet],
+                "crypto" => vec![Workload::Crypto],
+                "multi-region" => vec![Workload::MultiRegion],
+                other => {
+                    return Err(format!(
+                        "unknown workload {other:?}: expected key-state, create-set, crypto, \
+                         multi-region or all"
+                    ))
+                }
+            };
+            for workload in named {
+                if !workloads.contains(&workload) {
+                    workloads.push(workload);
+                }
+            }
         }
+        Ok(workloads)
+    }
+
+    /// [`Workload::parse_list_for`] with one region.
+    pub fn parse_list(text: &str) -> Result<Vec<Workload>, String> {
+        Workload::parse_list_for(text, 1)
     }
 }
 
@@ -99,6 +127,8 @@ pub const KEY_STATE_KEYS: [&str; 5] = ["k0", "k1", "k2", "k3", "k4"];
 pub const CRYPTO_KEY: &str = "c0";
 /// The plaintext key-state `encrypt` probes send (only the success or error matters).
 pub const PROBE_PLAINTEXT: &[u8] = b"jepsen-lite probe";
+/// The logical multi-region keys (created in us-east-1 with `MultiRegion: true`).
+pub const MRK_KEYS: [&str; 6] = ["m0", "m1", "m2", "m3", "m4", "m5"];
 
 /// One operation as it is recorded at invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +190,49 @@ impl Generator {
                     }),
                 }
             }
+            Workload::MultiRegion => self.multi_region(),
+        }
+    }
+
+    /// A multi-region op. `region` is where it is sent; for `replicate_key`,
+    /// `update_primary_region` and `rotate_key` it is where the runner first reads the key
+    /// (`mrk_describe`) to learn the primary and the replica, which pick the real target.
+    /// `mrk_describe_both` reads the key in us-east-1 and then us-west-2; `mrk_decrypt`
+    /// carries `pick`, which the runner maps onto the ciphertexts acknowledged so far.
+    fn multi_region(&mut self) -> Op {
+        let key = MRK_KEYS[self.rng.index(MRK_KEYS.len())].to_string();
+        let region = crate::client::REGIONS[self.rng.index(crate::client::REGIONS.len())];
+        // Weights out of 100: reads 25, crypto 42, ReplicateKey 4 (once a key is replicated it
+        // only exercises AlreadyExistsException), UpdatePrimaryRegion 25, RotateKeyOnDemand 4
+        // (Trent allows 25 on-demand rotations per key: 4% of 40 ops/s over 6 keys stays
+        // under that for about 90 s).
+        let roll = self.rng.below(100);
+        let (f, value) = match roll {
+            0..=14 => ("mrk_describe", json!({ "region": region })),
+            15..=24 => ("mrk_describe_both", Value::Null),
+            25..=50 => {
+                let n = self.counters.plaintext.fetch_add(1, Ordering::Relaxed);
+                let plaintext = format!("jl-mrk-{n}-{:016x}", self.rng.next_u64());
+                (
+                    "mrk_encrypt",
+                    json!({
+                        "region": region,
+                        "plaintext_b64": base64::engine::general_purpose::STANDARD.encode(plaintext),
+                    }),
+                )
+            }
+            51..=66 => (
+                "mrk_decrypt",
+                json!({ "region": region, "pick": self.rng.next_u64() }),
+            ),
+            67..=70 => ("replicate_key", json!({ "region": region })),
+            71..=95 => ("update_primary_region", json!({ "region": region })),
+            _ => ("rotate_key", json!({ "region": region })),
+        };
+        Op {
+            f,
+            key: Some(key),
+            value,
         }
     }
 
@@ -250,5 +323,34 @@ mod tests {
         assert_eq!(Workload::parse_list("all").map(|w| w.len()), Ok(3));
         assert_eq!(Workload::parse_list("crypto"), Ok(vec![Workload::Crypto]));
         assert!(Workload::parse_list("bank").is_err());
+        assert_eq!(Workload::parse_list_for("all", 2).map(|w| w.len()), Ok(4));
+        assert_eq!(
+            Workload::parse_list("multi-region,crypto,crypto"),
+            Ok(vec![Workload::MultiRegion, Workload::Crypto])
+        );
+    }
+
+    #[test]
+    fn multi_region_ops_cover_every_kind() {
+        let counters = Arc::new(Counters::default());
+        let mut g = Generator::new(Workload::MultiRegion, Rng::new(5), counters);
+        let ops: Vec<Op> = (0..3000).map(|_| g.next_op()).collect();
+        for f in [
+            "mrk_describe",
+            "mrk_describe_both",
+            "mrk_encrypt",
+            "mrk_decrypt",
+            "replicate_key",
+            "update_primary_region",
+            "rotate_key",
+        ] {
+            assert!(ops.iter().any(|op| op.f == f), "{f} never generated");
+        }
+        for region in crate::client::REGIONS {
+            assert!(ops.iter().any(|op| op.value["region"] == region));
+        }
+        assert!(ops
+            .iter()
+            .all(|op| op.key.as_deref().is_some_and(|k| MRK_KEYS.contains(&k))));
     }
 }

@@ -1,9 +1,10 @@
-//! `jl`: jepsen-lite, chaos testing of a Trent region with recorded histories and checkers.
-//! See `jepsen-lite/README.md`.
+//! `jl`: jepsen-lite, chaos testing of a Trent region (or two linked regions) with recorded
+//! histories and checkers. See `jepsen-lite/README.md`.
 //!
-//! `jl run --workload key-state|create-set|crypto|all --nemesis kill,pause,kill-leader,...
-//! --time 60 --seed N --concurrency 6 --rate 40 --trent <trent binary> --store <dir>` exits
-//! 0 if every check is valid, 1 if any is invalid, 2 if any is unknown or the harness failed.
+//! `jl run --workload key-state|create-set|crypto|multi-region|all --nemesis
+//! kill,pause,kill-leader,... --time 60 --seed N --concurrency 6 --rate 40 --trent <trent binary>
+//! --store <dir> [--regions 2]` exits 0 if every check is valid, 1 if any is invalid, 2 if any
+//! is unknown or the harness failed.
 
 use clap::{Parser, Subcommand};
 use jepsen_lite::generator::Workload;
@@ -16,7 +17,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "jl",
-    about = "jepsen-lite: Jepsen-style chaos testing of a Trent region"
+    about = "jepsen-lite: Jepsen-style chaos testing of a Trent region (or two linked regions)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,24 +26,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Start a 3-node region (loopback or netns), run workloads under faults, check the history.
+    /// Start a 3-node region, or two linked ones (loopback or netns), run workloads under faults,
+    /// check the history.
     Run(Box<RunArgs>),
-    /// Remove what `--topology netns` creates (namespaces jl-n1..3 and every process still in
-    /// them, veths jl-v1..3, bridge jl-br0), e.g. after the harness itself was SIGKILLed.
+    /// Remove what `--topology netns` creates (namespaces jl-n1..6 and every process still in
+    /// them, veths jl-v1..6, bridge jl-br0), e.g. after the harness itself was SIGKILLed.
     /// `jl run --topology netns` also does this before and after each run.
     TeardownNetns,
 }
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// key-state, create-set, crypto, or all (the three concurrently on one region).
+    /// key-state, create-set, crypto, multi-region (needs --regions 2), a comma-separated list
+    /// of them, or all (the three single-region workloads concurrently, plus multi-region with
+    /// --regions 2).
     #[arg(long, default_value = "key-state")]
     workload: String,
     /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all,
-    /// clock-skew, and with --topology netns partition-isolate-leader,
-    /// partition-isolate-follower, partition-bridge, partition-ring, packet-loss (or none).
+    /// clock-skew, with --topology netns partition-isolate-leader,
+    /// partition-isolate-follower, partition-bridge, partition-ring, packet-loss, and with
+    /// --regions 2 region-split (or none).
     #[arg(long, default_value = "kill,pause,kill-leader")]
     nemesis: String,
+    /// 1 (us-east-1) or 2 (us-east-1 and us-west-2, 3 nodes each, linked over mutual TLS).
+    #[arg(long, default_value_t = 1)]
+    regions: usize,
+    /// Seconds the multi-region keys may take to settle after the final heal.
+    #[arg(long, default_value_t = 60.0)]
+    settle_timeout: f64,
     /// Length of the main phase in seconds.
     #[arg(long, default_value_t = 60.0)]
     time: f64,
@@ -139,14 +150,32 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     if topology != Topology::Loopback {
         command.push_str(&format!(" --topology {}", topology.name()));
     }
+    if !(1..=jepsen_lite::client::REGIONS.len()).contains(&args.regions) {
+        return Err(format!("--regions {}: expected 1 or 2", args.regions));
+    }
+    if args.regions != 1 {
+        command.push_str(&format!(" --regions {}", args.regions));
+    }
+    if args.settle_timeout != 60.0 {
+        command.push_str(&format!(" --settle-timeout {}", args.settle_timeout));
+    }
     let faults = Fault::parse_list(&args.nemesis)?;
     if topology != Topology::Netns {
         if let Some(fault) = faults.iter().find(|f| f.needs_netns()) {
             return Err(format!("--nemesis {} needs --topology netns", fault.name()));
         }
     }
+    if args.regions < 2 {
+        if let Some(fault) = faults.iter().find(|f| f.needs_regions()) {
+            return Err(format!("--nemesis {} needs --regions 2", fault.name()));
+        }
+    }
+    let workloads = Workload::parse_list_for(&args.workload, args.regions)?;
+    if args.regions < 2 && workloads.contains(&Workload::MultiRegion) {
+        return Err("--workload multi-region needs --regions 2".into());
+    }
     Ok(RunOptions {
-        workloads: Workload::parse_list(&args.workload)?,
+        workloads,
         workload_arg: args.workload.clone(),
         faults,
         time: secs(args.time, "time")?,
@@ -165,6 +194,8 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
         planted_bug: args.planted_bug.clone(),
         keep_data: args.keep_data,
         topology,
+        regions: args.regions,
+        settle_timeout: secs(args.settle_timeout, "settle-timeout")?,
         command,
     })
 }

@@ -28,6 +28,19 @@
 //! file to 0. Recorded as `start_clock_skew` / `stop_clock_skew` with `"offsets_ms": {"n1":
 //! -123456, ...}` (the stop event lists the reset offsets, all 0).
 //!
+//! With two regions (`--regions 2`) every process fault first draws (from the seed) the region
+//! it hits: `kill`/`pause` hit a random node of that region, `kill-leader`/`pause-leader` its
+//! leader, `kill-majority` two of its three nodes, partitions and packet loss are among its
+//! nodes; `kill-all` kills all six nodes and `clock-skew` skews any of the six. Their `start_*`
+//! events then carry `"region"`.
+//!
+//! `region-split` (`--regions 2` only, both topologies): cuts the link between the regions
+//! through the nodes' link fault files (`TRENT_TEST_LINK_FAULT_FILE`; a cut node neither sends
+//! to nor accepts from the other region): the seed picks whether us-east-1's nodes, us-west-2's,
+//! or both are cut (each is a full split). The heal empties every file. Recorded as
+//! `start_region_split` / `stop_region_split` with `"cut_regions": ["us-east-1"]`; coverage
+//! counts `region_split`. Clients still reach every node of both regions.
+//!
 //! `packet-loss` (`--topology netns` only): one or more nodes each drop a random
 //! [`PACKET_LOSS_PERCENT`]% of the input packets from both peers (nft `numgen random`, in the
 //! partitions' `table inet jl`; healed with them). Recorded as `start_packet_loss` /
@@ -70,6 +83,8 @@ pub enum Fault {
     ClockSkew,
     /// netns: one or more nodes drop a random share of their peers' packets.
     PacketLoss,
+    /// `--regions 2`: cut the inter-region link (link fault files) until the heal.
+    RegionSplit,
 }
 
 /// The share (in percent) of peer packets a `packet-loss` node drops.
@@ -101,8 +116,9 @@ impl Fault {
         Fault::PartitionRing,
     ];
 
-    /// The other faults, in CLI order (`packet-loss` needs `--topology netns`).
-    pub const OTHER: [Fault; 2] = [Fault::ClockSkew, Fault::PacketLoss];
+    /// The other faults, in CLI order (`packet-loss` needs `--topology netns`, `region-split`
+    /// needs `--regions 2`).
+    pub const OTHER: [Fault; 3] = [Fault::ClockSkew, Fault::PacketLoss, Fault::RegionSplit];
 
     /// Whether this is a network partition (netns only).
     pub fn is_partition(self) -> bool {
@@ -112,6 +128,11 @@ impl Fault {
     /// Whether this fault needs `--topology netns` (partitions and packet loss).
     pub fn needs_netns(self) -> bool {
         self.is_partition() || self == Fault::PacketLoss
+    }
+
+    /// Whether this fault needs two regions (`region-split`).
+    pub fn needs_regions(self) -> bool {
+        self == Fault::RegionSplit
     }
 
     /// The partition shape recorded in `start_partition` events (`isolate-leader`, ...).
@@ -140,6 +161,7 @@ impl Fault {
             Fault::PartitionRing => "partition-ring",
             Fault::ClockSkew => "clock-skew",
             Fault::PacketLoss => "packet-loss",
+            Fault::RegionSplit => "region-split",
         }
     }
 
@@ -170,7 +192,7 @@ impl Fault {
                         "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
                          pause-leader, kill-majority, kill-all, clock-skew, \
                          partition-isolate-leader, partition-isolate-follower, \
-                         partition-bridge, partition-ring, packet-loss or none"
+                         partition-bridge, partition-ring, packet-loss, region-split or none"
                     )
                 })?;
             if !faults.contains(&fault) {
@@ -232,8 +254,10 @@ impl Nemesis {
                 self.install_clock_skew()?
             } else if fault == Fault::PacketLoss {
                 self.install_packet_loss()?
+            } else if fault == Fault::RegionSplit {
+                self.install_region_split()?
             } else {
-                (self.install(fault).await?, Value::Null)
+                self.install(fault).await?
             };
             let installed = !nodes.is_empty();
             let mut value = json!({
@@ -289,9 +313,27 @@ impl Nemesis {
         }
     }
 
-    /// Installs `fault`; returns the names of the nodes it hit (empty = skipped).
-    async fn install(&mut self, fault: Fault) -> anyhow::Result<Vec<String>> {
-        let mut live = self.db.live();
+    /// The region a region-scoped fault hits: drawn from the seed with several regions (no draw
+    /// with one, so single-region runs keep their fault sequences); plus the `"region"` field
+    /// of the fault's event (only with several regions).
+    fn pick_region(&mut self) -> (usize, Value) {
+        let count = self.db.regions.len();
+        if count <= 1 {
+            return (0, Value::Null);
+        }
+        let region = self.rng.index(count);
+        (region, json!({ "region": self.db.regions[region] }))
+    }
+
+    /// Installs a process `fault`; returns the names of the nodes it hit (empty = skipped)
+    /// and the extra fields of its event.
+    async fn install(&mut self, fault: Fault) -> anyhow::Result<(Vec<String>, Value)> {
+        let (region, mut extra) = if fault == Fault::KillAll {
+            (0, Value::Null)
+        } else {
+            self.pick_region()
+        };
+        let mut live = self.db.live_in(region);
         let targets: Vec<usize> = match fault {
             Fault::Kill | Fault::Pause => {
                 if live.is_empty() {
@@ -302,23 +344,28 @@ impl Nemesis {
             }
             Fault::KillLeader | Fault::PauseLeader => self
                 .db
-                .wait_leader(Duration::from_secs(3))
+                .wait_leader_in(region, Duration::from_secs(3))
                 .await
                 .into_iter()
                 .collect(),
             Fault::KillMajority => {
                 self.rng.shuffle(&mut live);
-                live.truncate(self.db.nodes.len() / 2 + 1);
+                live.truncate(self.db.region_nodes(region).len() / 2 + 1);
                 live
             }
-            Fault::KillAll => live,
-            // Partitions go through `install_partition`.
+            // Every node of every region.
+            Fault::KillAll => {
+                extra = Value::Null;
+                self.db.live()
+            }
+            // These go through their own `install_*`.
             Fault::PartitionIsolateLeader
             | Fault::PartitionIsolateFollower
             | Fault::PartitionBridge
             | Fault::PartitionRing
             | Fault::ClockSkew
-            | Fault::PacketLoss => Vec::new(),
+            | Fault::PacketLoss
+            | Fault::RegionSplit => Vec::new(),
         };
         let mut hit = Vec::new();
         for index in targets {
@@ -330,27 +377,56 @@ impl Nemesis {
                 hit.push(self.db.nodes[index].name.clone());
             }
         }
-        Ok(hit)
+        Ok((hit, extra))
+    }
+
+    /// Cuts the link between the regions: the link fault files of us-east-1's nodes, of
+    /// us-west-2's, or of both (seeded); returns the cut nodes and `cut_regions`.
+    fn install_region_split(&mut self) -> anyhow::Result<(Vec<String>, Value)> {
+        let count = self.db.regions.len();
+        if count < 2 {
+            anyhow::bail!("region-split needs --regions 2");
+        }
+        // One region's nodes cut, or every region's: either way nothing crosses.
+        let pick = self.rng.index(count + 1);
+        let cut_regions: Vec<usize> = if pick < count {
+            vec![pick]
+        } else {
+            (0..count).collect()
+        };
+        let nodes: Vec<usize> = cut_regions
+            .iter()
+            .flat_map(|&r| self.db.region_nodes(r))
+            .collect();
+        let names = self.db.cut_links(&nodes)?;
+        let regions: Vec<&str> = cut_regions
+            .iter()
+            .map(|&r| self.db.regions[r].as_str())
+            .collect();
+        Ok((names, json!({ "cut_regions": regions })))
     }
 
     /// Installs a partition shape; returns the affected nodes (empty = skipped) and the
     /// `shape`/`grudge` fields of the event.
     async fn install_partition(&mut self, fault: Fault) -> anyhow::Result<(Vec<String>, Value)> {
-        let count = self.db.nodes.len();
+        let (region, region_field) = self.pick_region();
+        let members = self.db.region_nodes(region);
+        let count = members.len();
         let mut grudge: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         let cut_off = |grudge: &mut BTreeMap<usize, Vec<usize>>, lone: usize| {
-            for other in (0..count).filter(|&o| o != lone) {
+            for &other in members.iter().filter(|&&o| o != lone) {
                 grudge.entry(lone).or_default().push(other);
                 grudge.entry(other).or_default().push(lone);
             }
         };
         match fault {
             Fault::PartitionIsolateLeader | Fault::PartitionIsolateFollower => {
-                let leader = self.db.wait_leader(Duration::from_secs(3)).await;
+                let leader = self.db.wait_leader_in(region, Duration::from_secs(3)).await;
                 let lone = match (fault, leader) {
                     (Fault::PartitionIsolateLeader, Some(leader)) => Some(leader),
                     (Fault::PartitionIsolateFollower, Some(leader)) => {
-                        let followers: Vec<usize> = (0..count).filter(|&i| i != leader).collect();
+                        let followers: Vec<usize> =
+                            members.iter().copied().filter(|&i| i != leader).collect();
                         followers.get(self.rng.index(followers.len())).copied()
                     }
                     _ => None,
@@ -360,7 +436,7 @@ impl Nemesis {
                 }
             }
             Fault::PartitionBridge => {
-                let mut order: Vec<usize> = (0..count).collect();
+                let mut order: Vec<usize> = members.clone();
                 self.rng.shuffle(&mut order);
                 // order[0] is the bridge; the others drop each other.
                 for (i, &a) in order.iter().enumerate().skip(1) {
@@ -371,7 +447,7 @@ impl Nemesis {
                 }
             }
             Fault::PartitionRing => {
-                let mut order: Vec<usize> = (0..count).collect();
+                let mut order: Vec<usize> = members.clone();
                 self.rng.shuffle(&mut order);
                 for (i, &node) in order.iter().enumerate() {
                     grudge.insert(node, vec![order[(i + 1) % count]]);
@@ -388,7 +464,10 @@ impl Nemesis {
                 (name(node), peers)
             })
             .collect();
-        let extra = json!({ "shape": fault.shape(), "grudge": grudge_json });
+        let mut extra = json!({ "shape": fault.shape(), "grudge": grudge_json });
+        if let (Some(map), Value::Object(more)) = (extra.as_object_mut(), region_field) {
+            map.extend(more);
+        }
         if grudge.is_empty() {
             return Ok((Vec::new(), extra));
         }
@@ -436,11 +515,20 @@ impl Nemesis {
     /// Makes one or more nodes drop a random share of their peers' packets; returns the
     /// affected nodes and the `percent`/`lossy` fields.
     fn install_packet_loss(&mut self) -> anyhow::Result<(Vec<String>, Value)> {
-        let count = self.db.nodes.len();
+        // Each lossy node thins the packets of its own region's other nodes.
         let lossy: BTreeMap<usize, Vec<usize>> = self
             .some_nodes()
             .into_iter()
-            .map(|node| (node, (0..count).filter(|&p| p != node).collect()))
+            .map(|node| {
+                let region = self.db.nodes[node].region_index;
+                let peers = self
+                    .db
+                    .region_nodes(region)
+                    .into_iter()
+                    .filter(|&p| p != node)
+                    .collect();
+                (node, peers)
+            })
             .collect();
         let name = |i: &usize| self.db.nodes[*i].name.clone();
         let lossy_json: BTreeMap<String, Vec<String>> = lossy
@@ -509,5 +597,14 @@ mod tests {
         assert!(Fault::PacketLoss.needs_netns());
         assert!(!Fault::ClockSkew.needs_netns());
         assert!(Fault::PartitionRing.needs_netns());
+        assert_eq!(
+            Fault::parse_list("region-split,kill"),
+            Ok(vec![Fault::RegionSplit, Fault::Kill])
+        );
+        assert_eq!(Fault::RegionSplit.history_name(), "region_split");
+        assert_eq!(Fault::RegionSplit.coverage_name(), "region_split");
+        assert!(Fault::RegionSplit.needs_regions());
+        assert!(!Fault::RegionSplit.needs_netns());
+        assert!(!Fault::Kill.needs_regions());
     }
 }

@@ -5,7 +5,9 @@
 //!   `f`; a circle for ok, a cross for fail, a triangle for info), Jepsen's `latency-raw`;
 //! - throughput: completions per second, one line per outcome;
 //! - fault windows (from the nemesis' `start_*`/`stop_*` events) shaded as translucent bands on
-//!   both plots, one colour per fault kind;
+//!   both plots, one colour per fault kind (`region_split` windows too, labelled with the cut
+//!   regions);
+//! - with the multi-region workload, how long the keys took to settle after the final heal;
 //! - the checker table (details folded), counts per `f` and outcome, the exact `jl run` command
 //!   that reruns the test, and links to the history, results and node logs.
 
@@ -20,6 +22,8 @@ use std::fmt::Write as _;
 pub struct ReportInput<'a> {
     /// Test name (`all-kill+pause`).
     pub title: &'a str,
+    /// The topology in words (placement, regions and node names).
+    pub mode: &'a str,
     /// The command that reruns the test.
     pub command: &'a str,
     /// The whole history.
@@ -38,7 +42,7 @@ const PALETTE: [&str; 10] = [
     "#bcbd22", "#17becf",
 ];
 
-const FAULT_COLOURS: [(&str, &str); 8] = [
+const FAULT_COLOURS: [(&str, &str); 10] = [
     ("kill", "#e6550d"),
     ("pause", "#3182bd"),
     ("kill_leader", "#d62728"),
@@ -47,6 +51,8 @@ const FAULT_COLOURS: [(&str, &str); 8] = [
     ("kill_all", "#636363"),
     ("clock_skew", "#31a354"),
     ("packet_loss", "#bcbd22"),
+    ("partition", "#e7ba52"),
+    ("region_split", "#8c564b"),
 ];
 
 const WIDTH: f64 = 960.0;
@@ -102,7 +108,7 @@ pub fn fault_windows(events: &[Event]) -> Vec<FaultWindow> {
             if event.value["status"] != "installed" {
                 continue;
             }
-            let nodes = event.value["nodes"]
+            let mut nodes: Vec<String> = event.value["nodes"]
                 .as_array()
                 .map(|a| {
                     a.iter()
@@ -110,6 +116,11 @@ pub fn fault_windows(events: &[Event]) -> Vec<FaultWindow> {
                         .collect()
                 })
                 .unwrap_or_default();
+            // A region split is described by the regions it cut off.
+            if let Some(regions) = event.value["cut_regions"].as_array() {
+                let regions: Vec<&str> = regions.iter().filter_map(|r| r.as_str()).collect();
+                nodes.insert(0, format!("cut: {}", regions.join("+")));
+            }
             open.insert(kind.to_string(), windows.len());
             windows.push(FaultWindow {
                 kind: kind.to_string(),
@@ -406,6 +417,23 @@ fn throughput_svg(points: &[Point], windows: &[FaultWindow], frame: &Frame) -> S
     out
 }
 
+/// " Multi-region keys settled N s after the final heal." (empty without the workload).
+fn settle_text(events: &[Event]) -> String {
+    let Some(event) = events
+        .iter()
+        .rev()
+        .find(|e| e.f == crate::checker::mrk::F_SETTLE)
+    else {
+        return String::new();
+    };
+    let seconds = event.value["seconds"].as_f64().unwrap_or(0.0);
+    if event.value["settled"] == true {
+        format!(" Multi-region keys settled {seconds:.1} s after recovery.")
+    } else {
+        format!(" Multi-region keys did <b class=\"invalid\">not settle</b> within {seconds:.0} s.")
+    }
+}
+
 fn verdict_cell(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Valid => "<td class=\"valid\">valid</td>",
@@ -444,10 +472,11 @@ pub fn render(input: &ReportInput<'_>) -> String {
          .legend span{{display:inline-block;margin-right:14px}}.sw{{display:inline-block;width:10px;\
          height:10px;margin-right:4px}}</style></head><body>\
          <h1>jepsen-lite: {title}</h1><p>Verdict: <b class=\"{class}\">{verdict}</b> \
-         (exit {code}). Mode: loopback (3 local <code>trent</code> processes, process faults only). \
-         Final recovery: {recovery}.</p>\
+         (exit {code}). Mode: {mode}. Final recovery: {recovery}.{settle}</p>\
          <h2>Rerun</h2><pre>{command}</pre>",
         title = escape(input.title),
+        mode = escape(input.mode),
+        settle = settle_text(input.events),
         class = match input.verdict {
             Verdict::Valid => "valid",
             Verdict::Invalid => "invalid",
@@ -654,6 +683,7 @@ mod tests {
         }];
         let html = render(&ReportInput {
             title: "create-set-kill",
+            mode: "loopback",
             command: "jl run --workload create-set --seed 7",
             events: &events,
             results: &results,
@@ -664,6 +694,57 @@ mod tests {
         assert!(html.contains("&lt;x&gt;") && !html.contains("<x>"));
         assert!(!html.contains("<script") && !html.contains("src="));
         assert_eq!(points(&events).len(), 2);
+    }
+
+    #[test]
+    fn region_splits_are_shaded_and_settling_is_shown() {
+        let nemesis = || Process::Nemesis("nemesis".into());
+        let mut settle = event(
+            2,
+            9_000_000_000,
+            EventType::Info,
+            Process::Nemesis("harness".into()),
+            crate::checker::mrk::F_SETTLE,
+            json!({"settled": true, "seconds": 5.4}),
+        );
+        settle.node = None;
+        let events = vec![
+            event(
+                0,
+                1_000_000_000,
+                EventType::Info,
+                nemesis(),
+                "start_region_split",
+                json!({"nodes": ["w1", "w2", "w3"], "status": "installed",
+                       "cut_regions": ["us-west-2"]}),
+            ),
+            event(
+                1,
+                6_000_000_000,
+                EventType::Info,
+                nemesis(),
+                "stop_region_split",
+                json!({"nodes": ["w1", "w2", "w3"], "status": "installed"}),
+            ),
+            settle,
+        ];
+        let windows = fault_windows(&events);
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].kind, "region_split");
+        assert_eq!(windows[0].nodes[0], "cut: us-west-2");
+        let html = render(&ReportInput {
+            title: "multi-region-region-split",
+            mode: "loopback; 2 linked regions",
+            command: "jl run --regions 2",
+            events: &events,
+            results: &[],
+            verdict: Verdict::Valid,
+            recovery_s: Some(0.1),
+        });
+        assert!(html.contains("fault region_split"));
+        assert!(html.contains(fault_colour("region_split")));
+        assert!(html.contains("settled 5.4 s"));
+        assert!(html.contains("2 linked regions"));
     }
 
     #[test]

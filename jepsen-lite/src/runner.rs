@@ -1,6 +1,12 @@
-//! One `jl run`: start the region, set up the workloads, run clients and the nemesis until the
-//! deadline, heal, wait for recovery, run the final reads, tear the region down, check the
-//! history, and write `results.json` and `report.html`.
+//! One `jl run`: start the region (or two linked regions with `--regions 2`), set up the
+//! workloads, run clients and the nemesis until the deadline, heal, wait for recovery, run the
+//! final reads, tear everything down, check the history, and write `results.json` and
+//! `report.html`.
+//!
+//! With two regions, the single-region workloads (`key-state`, `create-set`, `crypto`) run
+//! against us-east-1 only (its nodes `e1`..`e3` play the part of `n1`..`n3`), and the
+//! `multi-region` workload (`crate::multi_region`) talks to both: its worker `w` holds a
+//! client for one node of each region and sends each op to the region it targets.
 //!
 //! Every event goes through one [`Recorder`] (one `history::HistoryWriter` behind a mutex, one
 //! `Instant` for all `time_ns`). Clients are `--concurrency` workers; with several workloads
@@ -15,15 +21,19 @@
 //! `fault_coverage` (every requested nemesis kind was installed at least once) and `logs` (no
 //! node log contains "panicked" and no node exited without being killed).
 //!
-//! Final phase (after the last heal and once a leader exists and every node answers ListKeys):
-//! `final_list_keys` on every node (create-set's final read, and for the other workloads the
-//! probe `liveness` judges), `describe_key` of every key-state key on every node (ordinary reads
-//! for the register checker), and `final_decrypt` of every acked ciphertext on every node.
+//! Final phase (after the last heal and once every region has a leader and every node answers
+//! ListKeys): `final_list_keys` on every node (create-set's final read on us-east-1's nodes,
+//! and otherwise the probe `liveness` judges), `describe_key` of every key-state key on every
+//! us-east-1 node (ordinary reads for the register checker), `final_decrypt` of every acked
+//! crypto-workload ciphertext on every us-east-1 node, and the multi-region workload's settle
+//! loop and final reads (`crate::multi_region::final_phase`).
 
 use crate::checker::{self, CheckResult, Verdict};
 use crate::client::{classify_error, Completion, KmsClient, Reply};
 use crate::db::{Db, DbOptions};
-use crate::generator::{Counters, Generator, Op, Rng, Workload, CRYPTO_KEY, KEY_STATE_KEYS};
+use crate::generator::{
+    Counters, Generator, Op, Rng, Workload, CRYPTO_KEY, KEY_STATE_KEYS, MRK_KEYS,
+};
 use crate::history::{Event, EventType, HistoryWriter, Process};
 use crate::nemesis::{Fault, Nemesis, UnexpectedExit};
 use crate::topology::Topology;
@@ -77,6 +87,10 @@ pub struct RunOptions {
     pub keep_data: bool,
     /// Where the nodes live (`loopback` or `netns`).
     pub topology: Topology,
+    /// Number of regions (1, or 2 for `multi-region` and `region-split`).
+    pub regions: usize,
+    /// How long the multi-region keys may take to settle after the final heal.
+    pub settle_timeout: Duration,
     /// The exact command that reruns this test (for the report).
     pub command: String,
 }
@@ -155,7 +169,7 @@ impl Recorder {
 }
 
 /// Spaces ops so the total rate is at most `rate` per second.
-struct RateLimiter {
+pub(crate) struct RateLimiter {
     interval: Duration,
     next: Mutex<Instant>,
 }
@@ -169,7 +183,7 @@ impl RateLimiter {
     }
 
     /// The instant this caller may start its op.
-    fn slot(&self) -> Instant {
+    pub(crate) fn slot(&self) -> Instant {
         let mut next = self
             .next
             .lock()
@@ -181,30 +195,40 @@ impl RateLimiter {
 }
 
 /// State shared by the workers.
-struct Shared {
-    recorder: Arc<Recorder>,
-    limiter: RateLimiter,
+pub(crate) struct Shared {
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) limiter: RateLimiter,
     next_process: AtomicU64,
     /// Logical key name → KeyId.
-    keys: HashMap<String, String>,
-    deadline: Instant,
+    pub(crate) keys: HashMap<String, String>,
+    pub(crate) deadline: Instant,
+    /// Acknowledged multi-region ciphertexts: (logical key, ciphertext, plaintext), base64.
+    pub(crate) mrk_ciphertexts: Mutex<Vec<(String, String, String)>>,
 }
 
 impl Shared {
-    fn fresh_process(&self) -> u64 {
+    pub(crate) fn fresh_process(&self) -> u64 {
         self.next_process.fetch_add(1, Ordering::Relaxed)
     }
 }
 
-/// One client call: invoke, execute, complete. Returns true if it completed `info`.
-async fn perform(
+/// How an op completed, for the caller.
+pub(crate) struct Done {
+    /// It completed `info` (the process must be replaced).
+    pub(crate) info: bool,
+    /// Its `ok` value, if it completed `ok`.
+    pub(crate) ok: Option<Value>,
+}
+
+/// One client call: invoke, execute, complete.
+pub(crate) async fn perform(
     shared: &Shared,
     client: &KmsClient,
     node: &str,
     process: u64,
     workload: Workload,
     op: &Op,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Done> {
     let event = |kind: EventType, value: Value, error: Option<String>| Event {
         index: 0,
         time_ns: 0,
@@ -226,10 +250,14 @@ async fn perform(
         Completion::Fail(error) => (EventType::Fail, Value::Null, Some(error)),
         Completion::Info(error) => (EventType::Info, Value::Null, Some(error)),
     };
+    let ok = (kind == EventType::Ok).then(|| value.clone());
     shared
         .recorder
         .record(Some(workload), event(kind, value, error))?;
-    Ok(kind == EventType::Info)
+    Ok(Done {
+        info: kind == EventType::Info,
+        ok,
+    })
 }
 
 fn key_id(keys: &HashMap<String, String>, op: &Op) -> String {
@@ -240,7 +268,7 @@ fn key_id(keys: &HashMap<String, String>, op: &Op) -> String {
         .unwrap_or_default()
 }
 
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, p| v.get(*p))?.as_str()
 }
 
@@ -337,6 +365,7 @@ async fn execute(
             }
         }
         (_, "final_list_keys") => list_all_keys(client).await,
+        (Workload::MultiRegion, _) => crate::multi_region::execute(client, op, keys).await,
         (Workload::Crypto, "final_decrypt") => {
             let blob = op.value["ciphertext_b64"].clone();
             match client
@@ -404,7 +433,10 @@ async fn worker(
         }
         tokio::time::sleep_until(slot.into()).await;
         let op = generator.next_op();
-        if perform(&shared, &client, &node, process, workload, &op).await? {
+        if perform(&shared, &client, &node, process, workload, &op)
+            .await?
+            .info
+        {
             process = shared.fresh_process();
         }
     }
@@ -423,6 +455,7 @@ pub fn assignment(worker: usize, workloads: usize, nodes: usize) -> (usize, usiz
 async fn setup(
     recorder: &Recorder,
     client: &KmsClient,
+    setup_node: &str,
     workloads: &[Workload],
 ) -> anyhow::Result<HashMap<String, String>> {
     let mut keys = HashMap::new();
@@ -431,12 +464,21 @@ async fn setup(
             Workload::KeyState => &KEY_STATE_KEYS,
             Workload::Crypto => &[CRYPTO_KEY],
             Workload::CreateSet => &[],
+            Workload::MultiRegion => &MRK_KEYS,
+        };
+        let (body, mut value) = if workload == Workload::MultiRegion {
+            (
+                json!({ "MultiRegion": true }),
+                json!({ "description": "", "region": client.region() }),
+            )
+        } else {
+            (json!({}), json!({ "description": "" }))
         };
         for name in names {
             let mut attempt = 0;
             let key_id = loop {
                 attempt += 1;
-                match client.call("CreateKey", &json!({})).await {
+                match client.call("CreateKey", &body).await {
                     Reply::Ok(v) => match str_at(&v, &["KeyMetadata", "KeyId"]) {
                         Some(id) => break id.to_string(),
                         None => bail!("setup CreateKey returned no KeyId: {v}"),
@@ -450,6 +492,7 @@ async fn setup(
                     },
                 }
             };
+            value["key_id"] = key_id.clone().into();
             recorder.record(
                 Some(workload),
                 Event {
@@ -457,10 +500,10 @@ async fn setup(
                     time_ns: 0,
                     kind: EventType::Ok,
                     process: Process::Client(0),
-                    node: Some("n1".into()),
+                    node: Some(setup_node.to_string()),
                     f: "setup_key".into(),
                     key: Some((*name).to_string()),
-                    value: json!({ "key_id": key_id, "description": "" }),
+                    value: value.clone(),
                     error: None,
                 },
             )?;
@@ -470,6 +513,9 @@ async fn setup(
     Ok(keys)
 }
 
+/// Clients of some nodes, with the nodes' names.
+type NodeClients = Vec<(String, KmsClient)>;
+
 /// The final phase: per-node reads of everything the workloads must still see.
 async fn final_phase(
     shared: &Arc<Shared>,
@@ -477,26 +523,42 @@ async fn final_phase(
     workloads: &[Workload],
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let clients = db
-        .nodes
-        .iter()
-        .map(|n| KmsClient::new(&n.api_addr, timeout).map(|c| (n.name.clone(), c)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // Every run ends with `final_list_keys` on every node: create-set's final read, and
-    // otherwise the liveness probe (`liveness` judges `final_*` ops except `final_decrypt`).
+    let clients_of = |indices: Vec<usize>| {
+        indices
+            .into_iter()
+            .map(|i| db.client(i, timeout).map(|c| (db.nodes[i].name.clone(), c)))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    // The single-region workloads' keys live in the first region.
+    let first_region = clients_of(db.region_nodes(0))?;
+    let other_regions = clients_of(
+        (0..db.nodes.len())
+            .filter(|&i| db.nodes[i].region_index != 0)
+            .collect(),
+    )?;
+    // Every run ends with `final_list_keys` on every node: create-set's final read (on the
+    // first region's nodes), and otherwise the liveness probe (`liveness` judges `final_*` ops
+    // except the final decrypts). Another region's listings are given to a workload that
+    // ignores them, never to create-set (its keys are not there).
     let list_owner = if workloads.contains(&Workload::CreateSet) {
         Workload::CreateSet
     } else {
         workloads.first().copied().unwrap_or(Workload::KeyState)
     };
-    let mut phases: Vec<(Workload, Vec<Op>)> = vec![(
-        list_owner,
+    let list = || {
         vec![Op {
             f: "final_list_keys",
             key: None,
             value: Value::Null,
-        }],
-    )];
+        }]
+    };
+    let mut phases: Vec<(Workload, Vec<Op>, &NodeClients)> =
+        vec![(list_owner, list(), &first_region)];
+    if let Some(&owner) = workloads.iter().find(|w| **w != Workload::CreateSet) {
+        if !other_regions.is_empty() {
+            phases.push((owner, list(), &other_regions));
+        }
+    }
     for &workload in workloads {
         let ops: Vec<Op> = match workload {
             // Ordinary reads, judged by the register checker (a lost write with no later
@@ -509,7 +571,7 @@ async fn final_phase(
                     value: Value::Null,
                 })
                 .collect(),
-            Workload::CreateSet => continue,
+            Workload::CreateSet | Workload::MultiRegion => continue,
             Workload::Crypto => shared
                 .recorder
                 .events_for(Workload::Crypto)
@@ -523,20 +585,23 @@ async fn final_phase(
                 })
                 .collect(),
         };
-        phases.push((workload, ops));
+        phases.push((workload, ops, &first_region));
     }
-    for (workload, ops) in phases {
+    for (workload, ops, clients) in phases {
         let ops = Arc::new(ops);
         // Per node, a few sequential lanes; one process number per lane.
         let mut tasks = tokio::task::JoinSet::new();
-        for (name, client) in &clients {
+        for (name, client) in clients {
             for lane in 0..3usize {
                 let (shared, ops, name, client) =
                     (shared.clone(), ops.clone(), name.clone(), client.clone());
                 tasks.spawn(async move {
                     let mut process = shared.fresh_process();
                     for op in ops.iter().skip(lane).step_by(3) {
-                        if perform(&shared, &client, &name, process, workload, op).await? {
+                        if perform(&shared, &client, &name, process, workload, op)
+                            .await?
+                            .info
+                        {
                             process = shared.fresh_process();
                         }
                     }
@@ -670,6 +735,7 @@ fn workload_checks(workload: Workload, events: &[Event], budget: Duration) -> Ve
         Workload::KeyState => vec![checker::key_state::check_key_state(events, budget)],
         Workload::CreateSet => checker::set_full::check_create_set(events),
         Workload::Crypto => checker::crypto::check_crypto(events),
+        Workload::MultiRegion => checker::mrk::check_multi_region(events),
     }
 }
 
@@ -743,6 +809,12 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             options.workloads.len()
         );
     }
+    if options.regions < 2 && options.workloads.contains(&Workload::MultiRegion) {
+        bail!("--workload multi-region needs --regions 2");
+    }
+    if options.regions < 2 && options.faults.iter().any(|f| f.needs_regions()) {
+        bail!("--nemesis region-split needs --regions 2");
+    }
     let dir = timestamp_dir(&options.store.join(test_name(options)))?;
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     println!("jl: store {}", dir.display());
@@ -751,6 +823,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
         &DbOptions {
             trent: options.trent.clone(),
             nodes: 3,
+            regions: options.regions,
             snapshot_after_entries: options.snapshot_after_entries,
             planted_bug: options.planted_bug.clone(),
             start_timeout: Duration::from_secs(60),
@@ -791,8 +864,14 @@ type Driven = (Arc<Recorder>, Vec<UnexpectedExit>, Option<f64>);
 /// Setup, main phase, heal, recovery, final phase.
 async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result<Driven> {
     let recorder = Arc::new(Recorder::create(&dir.join("history.jsonl"))?);
-    let setup_client = KmsClient::new(&db.nodes[0].api_addr, options.final_timeout)?;
-    let keys = setup(&recorder, &setup_client, &options.workloads).await?;
+    let setup_client = db.client(0, options.final_timeout)?;
+    let keys = setup(
+        &recorder,
+        &setup_client,
+        &db.nodes[0].name,
+        &options.workloads,
+    )
+    .await?;
     let root = Rng::new(options.seed);
     let counters = Arc::new(Counters::default());
     let deadline = Instant::now() + options.time;
@@ -802,6 +881,7 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
         next_process: AtomicU64::new(options.concurrency as u64),
         keys,
         deadline,
+        mrk_ciphertexts: Mutex::new(Vec::new()),
     });
     let exits = Arc::new(Mutex::new(Vec::new()));
     let nemesis = Nemesis {
@@ -815,12 +895,34 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
     };
     let nemesis = tokio::spawn(nemesis.run(deadline));
     let mut workers = tokio::task::JoinSet::new();
+    // Single-region workloads use the first region's nodes (all of them with one region).
+    let first_region = db.region_nodes(0);
     for id in 0..options.concurrency {
-        let (w, n) = assignment(id, options.workloads.len(), db.nodes.len());
+        let (w, n) = assignment(id, options.workloads.len(), first_region.len());
         let workload = options.workloads[w];
-        let node = &db.nodes[n];
-        let client = KmsClient::new(&node.api_addr, options.request_timeout)?;
         let generator = Generator::new(workload, root.fork(id as u64), counters.clone());
+        if workload == Workload::MultiRegion {
+            // Node n of the first region, node n+1 of the second, ...: one client per region.
+            let mut clients = Vec::new();
+            for region in 0..db.regions.len() {
+                let members = db.region_nodes(region);
+                let index = members[(n + region) % members.len()];
+                clients.push((
+                    db.nodes[index].name.clone(),
+                    db.client(index, options.request_timeout)?,
+                ));
+            }
+            workers.spawn(crate::multi_region::worker(
+                shared.clone(),
+                id,
+                clients,
+                generator,
+            ));
+            continue;
+        }
+        let index = first_region[n];
+        let node = &db.nodes[index];
+        let client = db.client(index, options.request_timeout)?;
         workers.spawn(worker(
             shared.clone(),
             id,
@@ -855,6 +957,9 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
         println!("jl: healed; region serving again after {seconds:.2}s; final reads");
     }
     final_phase(&shared, db, &options.workloads, options.final_timeout).await?;
+    if options.workloads.contains(&Workload::MultiRegion) {
+        crate::multi_region::final_phase(&shared, db, options).await?;
+    }
     let crashed = db.reap_crashed();
     let mut exits: Vec<UnexpectedExit> = exits
         .lock()
@@ -911,6 +1016,7 @@ fn finish(
         "concurrency": options.concurrency,
         "rate": options.rate,
         "mode": options.topology.name(),
+        "regions": options.regions,
         "recovery_s": recovery,
         "events": events.len(),
         "stats": stats(&events),
@@ -924,8 +1030,10 @@ fn finish(
     let path = dir.join("results.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&results_json)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    let mode = mode_description(options);
     let report = crate::report::render(&crate::report::ReportInput {
         title: &test_name(options),
+        mode: &mode,
         command: &options.command,
         events: &events,
         results: &results,
@@ -942,6 +1050,22 @@ fn finish(
         dir: dir.to_path_buf(),
         verdict,
     })
+}
+
+/// The topology in words, for the report.
+fn mode_description(options: &RunOptions) -> String {
+    let placement = match options.topology {
+        Topology::Loopback => "loopback: local trent processes on 127.0.0.1",
+        Topology::Netns => "netns: one network namespace per trent process",
+    };
+    if options.regions > 1 {
+        format!(
+            "{placement}; {} linked regions of 3 nodes (us-east-1: e1-e3, us-west-2: w1-w3)",
+            options.regions
+        )
+    } else {
+        format!("{placement}; one region of 3 nodes (n1-n3)")
+    }
 }
 
 /// A one-line summary of a result's details for the table.
@@ -984,13 +1108,13 @@ fn verdict_name(verdict: Verdict) -> &'static str {
 fn print_table(results: &[ScopedResult], verdict: Verdict) {
     println!();
     println!(
-        "{:<12} {:<20} {:<8} summary",
+        "{:<12} {:<22} {:<8} summary",
         "workload", "check", "verdict"
     );
     println!("{}", "-".repeat(90));
     for r in results {
         println!(
-            "{:<12} {:<20} {:<8} {}",
+            "{:<12} {:<22} {:<8} {}",
             r.workload.map_or("run", Workload::name),
             r.result.name,
             verdict_name(r.result.verdict),

@@ -8,7 +8,11 @@
 //!   jl-v1 (veth, on jl-br0) <-> eth0 in ns jl-n1 = 10.77.77.11
 //!   jl-v2                   <-> eth0 in ns jl-n2 = 10.77.77.12
 //!   jl-v3                   <-> eth0 in ns jl-n3 = 10.77.77.13
+//!   (--regions 2: jl-n4..jl-n6 = 10.77.77.14..16 hold us-west-2's nodes)
 //! ```
+//!
+//! Namespaces are numbered by the node's *slot* (its 1-based position among all nodes of the
+//! run), not by its Raft id, which restarts at 1 in every region.
 //!
 //! Every address comes from the one constant private /24 [`SUBNET`]; the harness only ever
 //! sends to loopback or to an address it assigned to a namespace it created
@@ -32,14 +36,18 @@ use std::process::{Command, Stdio};
 pub const SUBNET: [u8; 3] = [10, 77, 77];
 /// Host part of the bridge address in the root namespace.
 pub const BRIDGE_HOST: u8 = 1;
-/// Number of node namespaces the netns topology creates (`jl-n1` ..= `jl-n3`).
+/// Nodes per region in the netns topology.
 pub const NETNS_NODES: u64 = 3;
+/// The most node namespaces the netns topology creates (`jl-n1` ..= `jl-n6`: two regions).
+pub const MAX_NETNS_NODES: u64 = 6;
 /// The bridge in the root namespace.
 pub const BRIDGE: &str = "jl-br0";
 /// Port of every node's KMS API (each node has its own address).
 pub const API_PORT: u16 = 7700;
 /// Port of every node's Raft endpoint.
 pub const RAFT_PORT: u16 = 7701;
+/// Port of every node's inter-region (mutual TLS) listener, with `--regions 2`.
+pub const LINK_PORT: u16 = 7702;
 
 /// How the nodes are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +79,9 @@ impl Topology {
     }
 }
 
-/// The address assigned to node `id` (1-based) in the netns topology.
-pub fn node_ip(id: u64) -> Ipv4Addr {
-    let host = u8::try_from(10 + id).unwrap_or(u8::MAX);
+/// The address assigned to the node in slot `slot` (1-based) in the netns topology.
+pub fn node_ip(slot: u64) -> Ipv4Addr {
+    let host = u8::try_from(10 + slot).unwrap_or(u8::MAX);
     Ipv4Addr::new(SUBNET[0], SUBNET[1], SUBNET[2], host)
 }
 
@@ -82,9 +90,9 @@ pub fn bridge_ip() -> Ipv4Addr {
     Ipv4Addr::new(SUBNET[0], SUBNET[1], SUBNET[2], BRIDGE_HOST)
 }
 
-/// Namespace of node `id`.
-pub fn netns_name(id: u64) -> String {
-    format!("jl-n{id}")
+/// Namespace of the node in slot `slot`.
+pub fn netns_name(slot: u64) -> String {
+    format!("jl-n{slot}")
 }
 
 fn veth_name(id: u64) -> String {
@@ -100,7 +108,7 @@ pub fn check_target(addr: &str) -> anyhow::Result<()> {
     if ip.is_loopback() {
         return Ok(());
     }
-    if (1..=NETNS_NODES).any(|id| std::net::IpAddr::V4(node_ip(id)) == ip) {
+    if (1..=MAX_NETNS_NODES).any(|slot| std::net::IpAddr::V4(node_ip(slot)) == ip) {
         return Ok(());
     }
     bail!("refusing to send to {addr}: not loopback and not an address jepsen-lite assigned")
@@ -167,7 +175,7 @@ fn netns_exists(name: &str) -> bool {
 /// namespaces (a crashed harness's nodes), deletes the namespaces (their nft tables and veth
 /// ends go with them), the root-side veths and the bridge. Idempotent; never fails.
 pub fn teardown_netns() {
-    for id in 1..=NETNS_NODES {
+    for id in 1..=MAX_NETNS_NODES {
         let ns = netns_name(id);
         if netns_exists(&ns) {
             if let Ok(pids) = run("ip", &["netns", "pids", &ns]) {
@@ -189,9 +197,13 @@ pub fn teardown_netns() {
     }
 }
 
-/// Creates the bridge, the node namespaces and their veths (after a teardown of leftovers).
-pub fn setup_netns() -> anyhow::Result<()> {
+/// Creates the bridge and `count` node namespaces with their veths (after a teardown of
+/// leftovers).
+pub fn setup_netns(count: u64) -> anyhow::Result<()> {
     teardown_netns();
+    if !(1..=MAX_NETNS_NODES).contains(&count) {
+        bail!("the netns topology holds 1 to {MAX_NETNS_NODES} nodes, not {count}");
+    }
     // Refuse to shadow a route to our /24 that someone else owns.
     let subnet = format!("{}.{}.{}.0/24", SUBNET[0], SUBNET[1], SUBNET[2]);
     let routes = run("ip", &["-4", "route", "show", &subnet])?;
@@ -202,19 +214,19 @@ pub fn setup_netns() -> anyhow::Result<()> {
         );
     }
     run("nft", &["--version"]).context("nft (nftables) is needed for --topology netns")?;
-    let result = create_netns();
+    let result = create_netns(count);
     if result.is_err() {
         teardown_netns();
     }
     result
 }
 
-fn create_netns() -> anyhow::Result<()> {
+fn create_netns(count: u64) -> anyhow::Result<()> {
     let bridge_cidr = format!("{}/24", bridge_ip());
     run("ip", &["link", "add", BRIDGE, "type", "bridge"])?;
     run("ip", &["addr", "add", &bridge_cidr, "dev", BRIDGE])?;
     run("ip", &["link", "set", BRIDGE, "up"])?;
-    for id in 1..=NETNS_NODES {
+    for id in 1..=count {
         let ns = netns_name(id);
         let veth = veth_name(id);
         let cidr = format!("{}/24", node_ip(id));
@@ -234,7 +246,7 @@ fn create_netns() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs a partition: `grudge` maps a node id to the peer ids whose packets it drops.
+/// Installs a partition: `grudge` maps a node slot to the peer slots whose packets it drops.
 pub fn install_partition(grudge: &BTreeMap<u64, Vec<u64>>) -> anyhow::Result<()> {
     for (&id, peers) in grudge {
         if peers.is_empty() {
@@ -252,7 +264,7 @@ pub fn install_partition(grudge: &BTreeMap<u64, Vec<u64>>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Installs packet loss: `lossy` maps a node id to the peer ids of which it drops a random
+/// Installs packet loss: `lossy` maps a node slot to the peer slots of which it drops a random
 /// `percent`% of input packets (`ip saddr <peer> numgen random mod 100 < <percent> drop`, in
 /// the same `table inet jl` as the partitions, so [`heal_partitions`] removes it too).
 pub fn install_packet_loss(lossy: &BTreeMap<u64, Vec<u64>>, percent: u8) -> anyhow::Result<()> {
@@ -275,9 +287,10 @@ pub fn install_packet_loss(lossy: &BTreeMap<u64, Vec<u64>>, percent: u8) -> anyh
     Ok(())
 }
 
-/// Heals every partition (and packet loss): deletes table `inet jl` in every node namespace (if present).
-pub fn heal_partitions() -> anyhow::Result<()> {
-    for id in 1..=NETNS_NODES {
+/// Heals every partition (and packet loss): deletes table `inet jl` in the namespaces of slots
+/// `1..=count` (if present).
+pub fn heal_partitions(count: u64) -> anyhow::Result<()> {
+    for id in 1..=count {
         // Declaring the table first makes the delete succeed whether or not it existed.
         nft_script(id, "table inet jl\ndelete table inet jl\n")?;
     }
@@ -294,7 +307,8 @@ mod tests {
         assert!(check_target("10.77.77.11:7700").is_ok());
         assert!(check_target("10.77.77.13:7701").is_ok());
         assert!(check_target("10.77.77.1:7700").is_err());
-        assert!(check_target("10.77.77.14:7700").is_err());
+        assert!(check_target("10.77.77.16:7702").is_ok());
+        assert!(check_target("10.77.77.17:7700").is_err());
         assert!(check_target("192.168.1.1:80").is_err());
         assert!(check_target("example.com:80").is_err());
         assert_eq!(netns_name(2), "jl-n2");

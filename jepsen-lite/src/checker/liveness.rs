@@ -1,13 +1,14 @@
 //! The `liveness` checker: after the nemesis heals, the final operations (client events whose
-//! `f` starts with `final_`) must all complete `ok`. `final_decrypt` is left to
-//! `crypto_durability`, which judges each ciphertext. No final operation at all is `unknown`.
+//! `f` starts with `final_`) must all complete `ok`. `final_decrypt` and `final_mrk_decrypt` are
+//! left to `crypto_durability` and `decrypt_anywhere`, which judge each ciphertext. No final
+//! operation at all is `unknown`.
 
 use super::{event_json, operation_json, CheckResult, Verdict, MAX_LISTED};
 use crate::history::{pair, Event, EventType, Process};
 
 /// True for a final operation judged here.
 fn judged(f: &str) -> bool {
-    f.starts_with("final_") && f != "final_decrypt"
+    f.starts_with("final_") && f != "final_decrypt" && f != super::mrk::F_FINAL_DECRYPT
 }
 
 /// `liveness`: every client `final_*` completion is `ok` and every `final_*` invoke completed.

@@ -7,6 +7,7 @@
 //! | [`key_state`] | `linearizable` | key state + description behave as one AWS-semantics register per key |
 //! | [`set_full`] | `set_full`, `unique_ids` | acked `CreateKey`s are listed at the end, once, with distinct ids |
 //! | [`crypto`] | `crypto_durability`, `nonce_unique` | acked ciphertexts still decrypt to their plaintext; no nonce reuse |
+//! | [`mrk`] | `mrk_convergence`, `single_primary`, `no_lost_shared_update`, `decrypt_anywhere`, `nonce_unique` | two regions settle on one multi-region key state after heal; never two settled primaries without a move between; no acked rotation lost; acked ciphertexts decrypt in both regions |
 //! | [`liveness`] | `liveness` | the final (post-heal) operations all succeeded |
 //!
 //! A checker that has nothing to judge (for example no final read) says `unknown`, never `valid`.
@@ -15,6 +16,7 @@ pub mod crypto;
 pub mod key_state;
 pub mod linearizable;
 pub mod liveness;
+pub mod mrk;
 pub mod set_full;
 
 use crate::history::{Event, EventType, Operation};
@@ -87,7 +89,8 @@ pub fn combine(results: &[CheckResult]) -> Verdict {
 /// Runs every checker whose workload appears in the history (decided from its content):
 /// `linearizable` if there are key-state operations, `set_full` + `unique_ids` if there are
 /// creates or final key listings, `crypto_durability` + `nonce_unique` if there are crypto-workload
-/// encrypts or final decrypts, and always `liveness`. `budget` bounds the linearizability search.
+/// encrypts or final decrypts, the [`mrk`] checkers if there are multi-region operations, and
+/// always `liveness`. `budget` bounds the linearizability search.
 pub fn check_history(events: &[Event], budget: Duration) -> Vec<CheckResult> {
     let mut results = Vec::new();
     let has = |f: &str| events.iter().any(|e| e.f == f);
@@ -106,6 +109,9 @@ pub fn check_history(events: &[Event], budget: Duration) -> Vec<CheckResult> {
     if has("final_decrypt") || events.iter().any(crypto::is_crypto_encrypt) {
         results.push(crypto::check_crypto_durability(events));
         results.push(crypto::check_nonce_unique(events));
+    }
+    if has(mrk::F_DESCRIBE) || has(mrk::F_FINAL_DESCRIBE) || has(mrk::F_ENCRYPT) {
+        results.extend(mrk::check_multi_region(events));
     }
     results.push(liveness::check_liveness(events));
     results
