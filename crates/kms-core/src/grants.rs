@@ -331,39 +331,13 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Command, WrappedMaterial};
-    use kms_types::Origin;
+    use crate::Command;
 
     const KEY: &str = "11111111-2222-3333-4444-555555555555";
     const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
 
     fn key() -> KeyRecord {
-        KeyRecord {
-            key_id: KEY.into(),
-            arn: format!("arn:aws:kms:us-east-1:111122223333:key/{KEY}"),
-            account_id: "111122223333".into(),
-            creation_ms: 1_000,
-            description: String::new(),
-            key_spec: KeySpec::SymmetricDefault,
-            key_usage: KeyUsage::EncryptDecrypt,
-            origin: Origin::AwsKms,
-            key_state: KeyState::Enabled,
-            deletion_ms: None,
-            pending_window_days: None,
-            multi_region: false,
-            mrk: None,
-            policy: "{}".into(),
-            tags: Default::default(),
-            materials: vec![WrappedMaterial {
-                material_id: "ab".repeat(32),
-                wrapped: vec![1, 2, 3],
-                created_ms: 1_000,
-                public_key: None,
-            }],
-            rotation_period_days: None,
-            next_rotation_ms: None,
-            rotations: Vec::new(),
-        }
+        crate::tests::record(KEY)
     }
 
     fn grant(id: u8, name: Option<&str>) -> GrantRecord {

@@ -160,14 +160,13 @@ impl State {
         self.sync_replicas(key_id);
     }
 
-    pub(crate) fn replicate_key(
-        &mut self,
+    /// The key and its multi-region state, if it is a multi-region primary in this region;
+    /// UnsupportedOperationException naming `what` it should be otherwise.
+    fn mrk_primary(
+        &self,
         key_id: &str,
-        replica_region: &str,
-        description: &str,
-        policy: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<CommandOutput, KmsError> {
+        what: &str,
+    ) -> Result<(&KeyRecord, &MultiRegionState), KmsError> {
         let key = self.keys.get(key_id).ok_or_else(|| key_gone(key_id))?;
         let Some(mrk) = key.mrk.as_ref() else {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -177,10 +176,22 @@ impl State {
         };
         if !key.is_mrk_primary() {
             return Err(KmsError::UnsupportedOperation(format!(
-                "{} is not a multi-Region primary key.",
-                key.arn
+                "{} is not {what} (the primary is in {}).",
+                key.arn, mrk.primary_region
             )));
         }
+        Ok((key, mrk))
+    }
+
+    pub(crate) fn replicate_key(
+        &mut self,
+        key_id: &str,
+        replica_region: &str,
+        description: &str,
+        policy: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<CommandOutput, KmsError> {
+        let (key, mrk) = self.mrk_primary(key_id, "a multi-Region primary key")?;
         check(key, Gate::Replicate)?;
         if replica_region == key.region() || mrk.replicas.contains_key(replica_region) {
             return Err(KmsError::AlreadyExists(format!(
@@ -215,19 +226,10 @@ impl State {
         key_id: &str,
         to_region: &str,
     ) -> Result<CommandOutput, KmsError> {
-        let key = self.keys.get(key_id).ok_or_else(|| key_gone(key_id))?;
-        let Some(mrk) = key.mrk.as_ref() else {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "{} is not a multi-Region key.",
-                key.arn
-            )));
-        };
-        if !key.is_mrk_primary() {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "{} is not the primary key; call UpdatePrimaryRegion on the primary in {}.",
-                key.arn, mrk.primary_region
-            )));
-        }
+        let (key, mrk) = self.mrk_primary(
+            key_id,
+            "the primary key; call UpdatePrimaryRegion on the primary",
+        )?;
         if to_region == key.region() {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{} is already the primary key in {to_region}.",

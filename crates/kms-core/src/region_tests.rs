@@ -6,7 +6,7 @@ use crate::{
     Command, CommandOutput, KeyRecord, MultiRegionState, RegionMessage, RegionReply, State,
     WrappedMaterial,
 };
-use kms_types::{key_arn, KeySpec, KeyState, KeyUsage, KmsError, Origin, RotationType};
+use kms_types::{key_arn, KeyState, KmsError, RotationType};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -35,25 +35,11 @@ impl World {
             .collect();
         let primary = REGIONS[0];
         let record = KeyRecord {
-            key_id: KEY.into(),
             arn: key_arn(primary, "111122223333", KEY),
-            account_id: "111122223333".into(),
-            creation_ms: 0,
-            description: String::new(),
-            key_spec: KeySpec::SymmetricDefault,
-            key_usage: KeyUsage::EncryptDecrypt,
-            origin: Origin::AwsKms,
-            key_state: KeyState::Enabled,
-            deletion_ms: None,
-            pending_window_days: None,
             multi_region: true,
-            policy: "{}".into(),
-            tags: BTreeMap::new(),
             materials: vec![material(1)],
-            rotation_period_days: None,
-            next_rotation_ms: None,
-            rotations: Vec::new(),
             mrk: Some(MultiRegionState::new_primary(primary)),
+            ..crate::tests::record(KEY)
         };
         let created = regions
             .get_mut(primary)

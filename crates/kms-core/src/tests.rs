@@ -4,7 +4,8 @@ use crate::*;
 use kms_types::{KeyReference, KeySpec, KeyState, KeyUsage, KmsError, Origin, RotationType};
 use proptest::prelude::*;
 
-fn record(key_id: &str) -> KeyRecord {
+/// A symmetric key with one material version, for unit tests across the crate.
+pub(crate) fn record(key_id: &str) -> KeyRecord {
     KeyRecord {
         key_id: key_id.to_string(),
         arn: format!("arn:aws:kms:us-east-1:111122223333:key/{key_id}"),

@@ -9,6 +9,9 @@ use kms_types::*;
 
 use crate::service::DAY_MS;
 
+/// A new key's description, policy and tags.
+pub(crate) type NewKeyProperties = (String, String, Vec<(String, String)>);
+
 /// The key spec, usage and origin a CreateKey request asks for, after AWS's defaults.
 struct KeyShape {
     spec: KeySpec,
@@ -55,31 +58,46 @@ fn key_shape(request: &CreateKeyRequest, region: &str) -> Result<KeyShape, KmsEr
 }
 
 impl Kms {
-    pub(crate) async fn create_key(
+    /// The independent properties a new key (CreateKey) or replica (ReplicateKey) gets:
+    /// description, policy (the default one if none; the lockout check applies) and tags.
+    pub(crate) fn new_key_properties(
         &self,
-        request: CreateKeyRequest,
-    ) -> Result<CreateKeyResponse, KmsError> {
-        let shape = key_shape(&request, &self.region)?;
-        let description = request.description.clone().unwrap_or_default();
+        description: Option<String>,
+        policy: Option<&str>,
+        bypass_lockout_check: Option<bool>,
+        tags: Option<&[Tag]>,
+    ) -> Result<NewKeyProperties, KmsError> {
+        let description = description.unwrap_or_default();
         length_within(description.chars().count(), 0, 8192, "description")?;
-        let policy = match &request.policy {
+        let policy = match policy {
             Some(policy) => {
                 validate::policy(policy)?;
-                self.check_lockout(
-                    policy,
-                    request.bypass_policy_lockout_safety_check.unwrap_or(false),
-                )?;
-                policy.clone()
+                self.check_lockout(policy, bypass_lockout_check.unwrap_or(false))?;
+                policy.to_string()
             }
             None => validate::default_policy(&self.account_id),
         };
-        let tags = validate::tags(request.tags.as_deref().unwrap_or_default())?;
+        let tags = validate::tags(tags.unwrap_or_default())?;
         if tags.len() > kms_core::MAX_TAGS_PER_KEY {
             return Err(KmsError::Tag(format!(
                 "A key can have at most {} tags.",
                 kms_core::MAX_TAGS_PER_KEY
             )));
         }
+        Ok((description, policy, tags))
+    }
+
+    pub(crate) async fn create_key(
+        &self,
+        request: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, KmsError> {
+        let shape = key_shape(&request, &self.region)?;
+        let (description, policy, tags) = self.new_key_properties(
+            request.description.clone(),
+            request.policy.as_deref(),
+            request.bypass_policy_lockout_safety_check,
+            request.tags.as_deref(),
+        )?;
         if request.custom_key_store_id.is_some() || request.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported by Trent yet.".into(),

@@ -4,7 +4,7 @@
 //! Updating; Trent does too when the other region does not answer within [`SETTLE_WAIT`]).
 
 use crate::service::{Empty, Kms};
-use crate::validate::{self, length_within, required};
+use crate::validate::required;
 use kms_core::{Command, CommandOutput, KeyRecord};
 use kms_types::model::*;
 use kms_types::*;
@@ -62,26 +62,12 @@ impl Kms {
         let key = self.resolve(request.key_id, false).await?;
         let replica_region = required(request.replica_region, "replicaRegion")?;
         self.check_region_name(&replica_region, "replicaRegion")?;
-        let description = request.description.unwrap_or_default();
-        length_within(description.chars().count(), 0, 8192, "description")?;
-        let policy = match &request.policy {
-            Some(policy) => {
-                validate::policy(policy)?;
-                self.check_lockout(
-                    policy,
-                    request.bypass_policy_lockout_safety_check.unwrap_or(false),
-                )?;
-                policy.clone()
-            }
-            None => validate::default_policy(&self.account_id),
-        };
-        let tags = validate::tags(request.tags.as_deref().unwrap_or_default())?;
-        if tags.len() > kms_core::MAX_TAGS_PER_KEY {
-            return Err(KmsError::Tag(format!(
-                "A key can have at most {} tags.",
-                kms_core::MAX_TAGS_PER_KEY
-            )));
-        }
+        let (description, policy, tags) = self.new_key_properties(
+            request.description,
+            request.policy.as_deref(),
+            request.bypass_policy_lockout_safety_check,
+            request.tags.as_deref(),
+        )?;
         let output = self
             .write(Command::ReplicateKey {
                 key_id: key.key_id.clone(),

@@ -33,6 +33,56 @@ pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
     Ok(db)
 }
 
+/// The on-disk format this build writes and reads: the encoding of log entries, the state
+/// machine's snapshot and the meta records. Bump it with any change to `kms_core`'s `Command`
+/// or `State` that older data cannot decode into.
+pub const FORMAT_VERSION: u32 = 2;
+/// Where the format version is kept (column family `meta`).
+const KEY_FORMAT: &[u8] = b"format_version";
+
+/// Checks the store's format version; stamps an empty store with [`FORMAT_VERSION`]. A store
+/// written by an older format (or before the stamp existed) is refused with an error that says
+/// so, instead of failing later on a record it cannot decode.
+pub(crate) fn check_format(db: &Db, dir: &Path) -> Result<(), StoreError> {
+    let meta = db
+        .cf_handle(CF_META)
+        .ok_or(StoreError::MissingColumnFamily(CF_META))?;
+    match db.get_cf(meta, KEY_FORMAT)? {
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    record: "format version",
+                    reason: format!("{} bytes", bytes.len()),
+                })?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::Format {
+                    dir: dir.display().to_string(),
+                    found: Some(found),
+                });
+            }
+            Ok(())
+        }
+        None => {
+            let empty = [CF_LOGS, CF_META, CF_SNAPSHOT].into_iter().all(|name| {
+                db.cf_handle(name).is_some_and(|cf| {
+                    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
+                        .next()
+                        .is_none()
+                })
+            });
+            if !empty {
+                return Err(StoreError::Format {
+                    dir: dir.display().to_string(),
+                    found: None,
+                });
+            }
+            db.put_cf_opt(meta, KEY_FORMAT, FORMAT_VERSION.to_be_bytes(), &synced())?;
+            Ok(())
+        }
+    }
+}
+
 /// Looks up a column family handle (always present after [`open`]).
 pub(crate) fn cf<'a>(db: &'a Db, name: &'static str) -> Result<&'a ColumnFamily, DbError> {
     db.cf_handle(name).ok_or(DbError::MissingCf(name))

@@ -28,6 +28,7 @@
 
 mod codec;
 mod db;
+pub use db::FORMAT_VERSION;
 mod log_store;
 mod state_machine;
 #[cfg(test)]
@@ -83,6 +84,18 @@ pub enum StoreError {
     /// A column family is missing although it was requested at open.
     #[error("column family {0:?} is missing")]
     MissingColumnFamily(&'static str),
+    /// The store was written in another on-disk format than this build reads.
+    #[error(
+        "the data in {dir} was written by a Trent with on-disk format {}, this build reads format {}; move it away (or `make clean-data` for make run's data) and start again",
+        found.map_or("1 (unversioned)".to_string(), |v| v.to_string()),
+        db::FORMAT_VERSION
+    )]
+    Format {
+        /// The store's directory.
+        dir: String,
+        /// The format found (`None`: written before formats were versioned).
+        found: Option<u32>,
+    },
     /// A persisted record cannot be decoded or contradicts another record.
     #[error("corrupt {record}: {reason}")]
     Corrupt {
@@ -100,7 +113,9 @@ pub enum StoreError {
 /// openraft re-applies the log entries after it. The vote and log pointers are decoded here too,
 /// so a corrupt one fails the open rather than the first Raft operation.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
-    let db = Arc::new(db::open(dir)?);
+    let db = db::open(dir)?;
+    db::check_format(&db, dir)?;
+    let db = Arc::new(db);
     let log = LogStore::new(Arc::clone(&db));
     log.check_meta()?;
     let sm = StateMachineStore::load(db)?;

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use crate::codec::{decode, encode, FORMAT_BINCODE, FORMAT_JSON};
-use crate::db::{cf, CF_LOGS, CF_SNAPSHOT};
+use crate::db::{self, cf, CF_LOGS, CF_SNAPSHOT};
 use crate::log_store::log_key;
 use crate::state_machine::{PersistedSnapshotMeta, SmData};
+use crate::StoreError;
 use crate::*;
 
 /// Opens a fresh store in its own temporary directory; the `TempDir` guard keeps it alive.
@@ -334,4 +335,40 @@ async fn reader_sees_applied_entries() {
     assert_eq!(handle.read(|state| state.clone()), State::default());
     let (_, membership) = sm.applied_state().await.unwrap();
     assert_eq!(membership.log_id(), &Some(log_id(1, 3)));
+}
+
+#[test]
+fn a_store_from_another_format_is_refused_with_a_clear_error() {
+    // A fresh store is stamped and reopens.
+    let fresh = tempfile::tempdir().unwrap();
+    drop(open(fresh.path()).unwrap());
+    drop(open(fresh.path()).unwrap());
+
+    // Data without a stamp: written before formats were versioned.
+    let unversioned = tempfile::tempdir().unwrap();
+    {
+        let db = db::open(unversioned.path()).unwrap();
+        let logs = db.cf_handle(CF_LOGS).unwrap();
+        db.put_cf(logs, 7u64.to_be_bytes(), b"old entry").unwrap();
+    }
+    let error = open(unversioned.path()).err().unwrap();
+    assert!(
+        matches!(error, StoreError::Format { found: None, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("clean-data"), "{error}");
+
+    // A different version.
+    let other = tempfile::tempdir().unwrap();
+    {
+        let db = db::open(other.path()).unwrap();
+        let meta = db.cf_handle(db::CF_META).unwrap();
+        db.put_cf(meta, b"format_version", 1u32.to_be_bytes())
+            .unwrap();
+    }
+    let error = open(other.path()).err().unwrap();
+    assert!(
+        matches!(error, StoreError::Format { found: Some(1), .. }),
+        "{error}"
+    );
 }

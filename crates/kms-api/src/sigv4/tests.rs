@@ -75,12 +75,16 @@ fn check_suite_get(uri: &str, extra: &[(&str, &str)], signed_headers: &str, sign
         SUITE_TIME,
     )
     .unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+    let token = extra
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-amz-security-token"))
+        .map(|(_, value)| value.to_string());
     assert_eq!(
         principal,
         Principal {
             access_key_id: AKID.into(),
             region: "us-east-1".into(),
-            session_token: None,
+            session_token: token,
         }
     );
 }
