@@ -32,12 +32,28 @@ pub fn trent_binary() -> PathBuf {
     binary
 }
 
+/// A port that is free now, below Linux's ephemeral range (32768–60999), so an outgoing
+/// connection cannot take it between this check and the node binding it; never the same port
+/// twice in one test process.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = u64::from(std::process::id()) * 7919 + u64::from(clock);
+    for i in 0..12_000u64 {
+        let port = 20_000 + ((start + i * 7) % 12_000) as u16;
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no free port in 20000-31999");
 }
 
 /// One node process of a test cluster.
@@ -78,7 +94,6 @@ pub struct NodeAddrs {
 
 /// Free loopback addresses for `n` nodes, distinct from each other.
 pub fn plan_addrs(n: usize) -> Vec<NodeAddrs> {
-    // The OS may hand out a just-released port twice.
     let mut ports = std::collections::BTreeSet::new();
     while ports.len() < 3 * n {
         ports.insert(free_port());
@@ -119,7 +134,9 @@ impl Regions {
             "pki: {}",
             String::from_utf8_lossy(&status.stderr)
         );
-        let addrs: Vec<Vec<NodeAddrs>> = names.iter().map(|_| plan_addrs(nodes)).collect();
+        // One plan for every region, so no two nodes of any region share a port.
+        let all = plan_addrs(names.len() * nodes);
+        let addrs: Vec<Vec<NodeAddrs>> = all.chunks(nodes).map(|c| c.to_vec()).collect();
         let options = ClusterOptions {
             nodes: nodes as u64,
             ..ClusterOptions::default()
