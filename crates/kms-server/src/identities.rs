@@ -133,7 +133,48 @@ struct UserEntry {
 #[serde(deny_unknown_fields)]
 struct KeyEntry {
     id: String,
-    secret: String,
+    /// The secret as it is (keep the file mode 0600).
+    #[serde(default)]
+    secret: Option<String>,
+    /// The secret sealed with the STS token key (`trent seal-secret`), so the file holds no
+    /// usable secret without that key.
+    #[serde(default)]
+    secret_sealed: Option<String>,
+}
+
+/// What sealed access-key secrets are bound to (with the access key id).
+const SECRET_CONTEXT: &str = "trent-identity-secret-v1/";
+
+/// Seals an access key's secret for the identities file (`secret_sealed`), with the STS token
+/// key every node holds.
+pub fn seal_secret(sts_key: &RootKey, access_key_id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let context = format!("{SECRET_CONTEXT}{access_key_id}");
+    let sealed = sts_key.wrap(
+        &KeyMaterial::from_bytes(secret.as_bytes().to_vec()),
+        context.as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(sealed)
+}
+
+fn unseal_secret(
+    sts_key: Option<&RootKey>,
+    access_key_id: &str,
+    sealed: &str,
+) -> anyhow::Result<String> {
+    use base64::Engine;
+    let Some(key) = sts_key else {
+        bail!("access key {access_key_id}: secret_sealed needs the node's sts_key");
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(sealed.trim())
+        .map_err(|_| anyhow::anyhow!("access key {access_key_id}: secret_sealed is not base64"))?;
+    let context = format!("{SECRET_CONTEXT}{access_key_id}");
+    let plain = key.unwrap(&bytes, context.as_bytes()).map_err(|_| {
+        anyhow::anyhow!("access key {access_key_id}: secret_sealed does not open with this sts_key")
+    })?;
+    String::from_utf8(plain.as_bytes().to_vec())
+        .map_err(|_| anyhow::anyhow!("access key {access_key_id}: sealed secret is not text"))
 }
 
 /// The identities a node authenticates and authorizes against.
@@ -158,16 +199,19 @@ impl std::fmt::Debug for IdentityStore {
 
 impl IdentityStore {
     /// The node config's credentials (as the account's root user) and, if `path` is given, the
-    /// identities file. Fails if the file exists but does not parse.
+    /// identities file. With `sts_key`, STS sessions are sealed with it (expiring by `clock`)
+    /// and sealed secrets in the file open with it. Fails if the file does not parse.
     pub fn new(
         account: &str,
         root_credentials: &[Credential],
         path: Option<&Path>,
+        sts_key: Option<RootKey>,
+        clock: Clock,
     ) -> anyhow::Result<IdentityStore> {
         let store = IdentityStore {
             account: account.to_string(),
-            sts_key: None,
-            clock: crate::service::system_clock(),
+            sts_key,
+            clock,
             root_credentials: root_credentials.to_vec(),
             path: path.map(Path::to_path_buf),
             current: RwLock::new(Arc::new(Identities::default())),
@@ -175,13 +219,6 @@ impl IdentityStore {
         };
         store.reload()?;
         Ok(store)
-    }
-
-    /// Enables STS: sessions are sealed with `key` and expire by `clock`.
-    pub fn with_sts(mut self, key: RootKey, clock: Clock) -> IdentityStore {
-        self.sts_key = Some(key);
-        self.clock = clock;
-        self
     }
 
     /// Re-reads the identities file if its modification time changed. Returns whether it did.
@@ -246,10 +283,20 @@ impl IdentityStore {
                     if identities.keys.contains_key(&key.id) {
                         bail!("access key {} is listed twice", key.id);
                     }
+                    let secret = match (key.secret, key.secret_sealed) {
+                        (Some(secret), None) => secret,
+                        (None, Some(sealed)) => {
+                            unseal_secret(self.sts_key.as_ref(), &key.id, &sealed)?
+                        }
+                        _ => bail!(
+                            "access key {}: give exactly one of secret and secret_sealed",
+                            key.id
+                        ),
+                    };
                     identities.keys.insert(
                         key.id,
                         AccessKey {
-                            secret: key.secret,
+                            secret,
                             principal: principal.clone(),
                         },
                     );
@@ -496,7 +543,14 @@ mod tests {
             "[[users]]\naccount = \"111122223333\"\nname = \"alice\"\naccess_keys = [{ id = \"A1\", secret = \"s1\" }]\n",
         )
         .unwrap();
-        let store = IdentityStore::new("111122223333", &root(), Some(&path)).unwrap();
+        let store = IdentityStore::new(
+            "111122223333",
+            &root(),
+            Some(&path),
+            None,
+            crate::service::system_clock(),
+        )
+        .unwrap();
         assert_eq!(
             store.principal("ROOT").unwrap().arn,
             "arn:aws:iam::111122223333:root"
@@ -533,7 +587,56 @@ mod tests {
             "[[users]]\naccount = \"111122223333\"\nname = \"eve\"\npolicies = ['{\"Statement\": 3}']\n",
         )
         .unwrap();
-        assert!(IdentityStore::new("111122223333", &root(), Some(&path)).is_err());
+        assert!(IdentityStore::new(
+            "111122223333",
+            &root(),
+            Some(&path),
+            None,
+            crate::service::system_clock()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn sealed_secrets_open_with_the_sts_key_and_only_for_their_access_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identities.toml");
+        let sts = RootKey::generate();
+        let sealed = seal_secret(&sts, "A1", "s1");
+        assert!(!sealed.contains("s1"));
+        std::fs::write(
+            &path,
+            format!("[[users]]\naccount = \"111122223333\"\nname = \"alice\"\naccess_keys = [{{ id = \"A1\", secret_sealed = \"{sealed}\" }}]\n"),
+        )
+        .unwrap();
+        let clock = crate::service::system_clock();
+        let store = IdentityStore::new(
+            "111122223333",
+            &root(),
+            Some(&path),
+            Some(sts),
+            clock.clone(),
+        )
+        .unwrap();
+        assert_eq!(store.secret_for("A1").as_deref(), Some("s1"));
+        // Another key, or the sealed secret moved to another access key id, does not open.
+        assert!(IdentityStore::new(
+            "111122223333",
+            &root(),
+            Some(&path),
+            Some(RootKey::generate()),
+            clock.clone()
+        )
+        .is_err());
+        std::fs::write(
+            &path,
+            format!("[[users]]\naccount = \"111122223333\"\nname = \"eve\"\naccess_keys = [{{ id = \"B1\", secret_sealed = \"{sealed}\" }}]\n"),
+        )
+        .unwrap();
+        let sts = RootKey::generate();
+        assert!(
+            IdentityStore::new("111122223333", &root(), Some(&path), Some(sts), clock).is_err()
+        );
     }
 
     /// Moves the file's mtime forward so a rewrite within the same clock tick is noticed.

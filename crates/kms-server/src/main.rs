@@ -21,6 +21,16 @@ enum Commands {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Seal an access key's secret (read from standard input) for an identities file's
+    /// `secret_sealed`, with the STS token key the nodes hold.
+    SealSecret {
+        /// The STS token key file (`sts_key` in the node config).
+        #[arg(long)]
+        sts_key: PathBuf,
+        /// The access key id the secret belongs to (the sealed secret is bound to it).
+        #[arg(long)]
+        access_key_id: String,
+    },
     /// Check or search a node's audit log (`<data_dir>/audit.jsonl`).
     Audit {
         #[command(subcommand)]
@@ -154,6 +164,19 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
         } => kms_server::local::up(cluster_dir.as_deref(), &data_dir).await,
         Commands::Audit { command } => audit(command),
+        Commands::SealSecret {
+            sts_key,
+            access_key_id,
+        } => {
+            let key = kms_crypto::RootKey::load(&sts_key)?;
+            let mut secret = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)?;
+            println!(
+                "{}",
+                kms_server::identities::seal_secret(&key, &access_key_id, secret.trim_end())
+            );
+            Ok(())
+        }
         Commands::Pki { dir, regions } => {
             let regions: Vec<String> = regions.split(',').map(str::to_string).collect();
             kms_link::pki::generate_local_pki(&dir, &regions)?;

@@ -97,17 +97,21 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     if let Some((link, _, wake)) = &link_parts {
         kms = kms.with_link(link.clone(), wake.clone());
     }
-    let mut identity_store = crate::identities::IdentityStore::new(
+    let sts_key = match &config.sts_key {
+        Some(path) => Some(
+            RootKey::load(path)
+                .with_context(|| format!("loading the STS token key {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let identity_store = crate::identities::IdentityStore::new(
         &config.account_id,
         &config.credentials,
         config.identities.as_deref(),
+        sts_key,
+        clock.clone(),
     )
     .context("loading identities")?;
-    if let Some(path) = &config.sts_key {
-        let key = RootKey::load(path)
-            .with_context(|| format!("loading the STS token key {}", path.display()))?;
-        identity_store = identity_store.with_sts(key, clock.clone());
-    }
     let identities = Arc::new(identity_store);
     kms = kms.with_identities(identities.clone());
     let kms = Arc::new(kms);
