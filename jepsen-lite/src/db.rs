@@ -38,6 +38,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// The nodes' `[raft] heartbeat_ms`.
+pub const HEARTBEAT_MS: u64 = 50;
+/// The nodes' `[raft] election_timeout_ms`: the lower bound of the randomized election timeout
+/// (openraft draws it from `[ELECTION_TIMEOUT_MS, 2 * ELECTION_TIMEOUT_MS)`; Trent's internal
+/// POSTs also time out after `2 * ELECTION_TIMEOUT_MS`).
+pub const ELECTION_TIMEOUT_MS: u64 = 300;
+
+/// How long after a node is paused (or killed) the rest of its region may take to fail over:
+/// the longest election timeout (2 x [`ELECTION_TIMEOUT_MS`]) plus a 2 s margin for a split
+/// vote, a stuck request to the lost node and a slow machine. `availability_during_pause`
+/// judges only operations invoked later than this.
+pub fn failover_grace() -> Duration {
+    Duration::from_millis(2 * ELECTION_TIMEOUT_MS) + Duration::from_secs(2)
+}
+
 /// Static facts about one node.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
@@ -265,7 +280,7 @@ impl Db {
                     "node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
                      data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
                      [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
-                     [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}",
+                     [raft]\nheartbeat_ms = {HEARTBEAT_MS}\nelection_timeout_ms = {ELECTION_TIMEOUT_MS}\nsnapshot_after_entries = {snap}\n{link_section}",
                     id = spec.id,
                     api = spec.api_addr,
                     raft = spec.raft_addr,
@@ -647,14 +662,33 @@ impl Db {
 
     /// The index of a live node of region `region` that reports itself as leader, if any.
     pub async fn leader_in(&self, region: usize) -> Option<usize> {
+        self.leader_status_in(region).await.map(|(index, _)| index)
+    }
+
+    /// The index and `/raft/status` of a live node of region `region` that reports itself as
+    /// leader, if any.
+    pub async fn leader_status_in(&self, region: usize) -> Option<(usize, serde_json::Value)> {
         for index in self.live_in(region) {
             if let Some(status) = self.status(index).await {
                 if status["current_leader"].as_u64() == Some(self.nodes[index].id) {
-                    return Some(index);
+                    return Some((index, status));
                 }
             }
         }
         None
+    }
+
+    /// Node name -> region name, for every node.
+    pub fn node_regions(&self) -> BTreeMap<String, String> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.region.clone()))
+            .collect()
+    }
+
+    /// The index of the node named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
     }
 
     /// Polls [`Db::leader`] until one is found or `timeout` passes.

@@ -67,6 +67,10 @@ pub enum Workload {
     /// Multi-region keys across two regions (`--regions 2`): replication, primary moves,
     /// rotation, crypto in either region; convergence after heal.
     MultiRegion,
+    /// CreateKey with a ~30 KB key policy and an 8192-character description: grows the
+    /// replicated state by ~38 KB per key, so restarted nodes need multi-megabyte snapshots
+    /// (checked like `create-set`).
+    BigKeys,
 }
 
 impl Workload {
@@ -80,12 +84,19 @@ impl Workload {
             Workload::CreateSet => "create-set",
             Workload::Crypto => "crypto",
             Workload::MultiRegion => "multi-region",
+            Workload::BigKeys => "big-keys",
         }
     }
 
-    /// Parses `key-state`, `create-set`, `crypto`, `multi-region`, `all`, or a comma-separated
-    /// list of them. `all` is the three single-region workloads, plus `multi-region` when
-    /// `regions` > 1.
+    /// Whether the workload's keys are judged by the set checkers (`set_full`, `unique_ids`),
+    /// so it gets its own `final_list_keys` on every node.
+    pub fn lists_keys(self) -> bool {
+        matches!(self, Workload::CreateSet | Workload::BigKeys)
+    }
+
+    /// Parses `key-state`, `create-set`, `crypto`, `multi-region`, `big-keys`, `all`, or a
+    /// comma-separated list of them. `all` is the three single-region workloads, plus
+    /// `multi-region` when `regions` > 1 (never `big-keys`, which is opt-in).
     pub fn parse_list_for(text: &str, regions: usize) -> Result<Vec<Workload>, String> {
         let mut workloads = Vec::new();
         for part in text.split(',').map(str::trim) {
@@ -99,10 +110,11 @@ impl Workload {
                 "create-set" => vec![Workload::CreateSet],
                 "crypto" => vec![Workload::Crypto],
                 "multi-region" => vec![Workload::MultiRegion],
+                "big-keys" => vec![Workload::BigKeys],
                 other => {
                     return Err(format!(
                         "unknown workload {other:?}: expected key-state, create-set, crypto, \
-                         multi-region or all"
+                         multi-region, big-keys or all"
                     ))
                 }
             };
@@ -129,6 +141,39 @@ pub const CRYPTO_KEY: &str = "c0";
 pub const PROBE_PLAINTEXT: &[u8] = b"jepsen-lite probe";
 /// The logical multi-region keys (created in us-east-1 with `MultiRegion: true`).
 pub const MRK_KEYS: [&str; 6] = ["m0", "m1", "m2", "m3", "m4", "m5"];
+/// Length of a `big-keys` description (Trent's and AWS's maximum).
+pub const BIG_DESCRIPTION_CHARS: usize = 8192;
+/// Length of the `Sid` of a `big-keys` policy; the whole policy stays under the 32 KB limit.
+pub const BIG_SID_CHARS: usize = 30_000;
+
+/// The description of `big-keys` key `name` (`jl-big-<n>`): the name, padded to
+/// [`BIG_DESCRIPTION_CHARS`].
+pub fn big_description(name: &str) -> String {
+    let mut description = format!("{name}-");
+    let pad = BIG_DESCRIPTION_CHARS.saturating_sub(description.len());
+    description.extend(std::iter::repeat_n('d', pad));
+    description
+}
+
+/// The key policy of `big-keys` key `name`: one statement allowing `kms:*` to every AWS
+/// principal (so the lockout check passes), whose alphanumeric `Sid` is padded to
+/// [`BIG_SID_CHARS`].
+pub fn big_policy(name: &str) -> String {
+    let mut sid: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    let pad = BIG_SID_CHARS.saturating_sub(sid.len());
+    sid.extend(std::iter::repeat_n('x', pad));
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": { "AWS": "*" },
+            "Action": "kms:*",
+            "Resource": "*",
+        }],
+    })
+    .to_string()
+}
 
 /// One operation as it is recorded at invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +192,7 @@ pub struct Counters {
     description: AtomicU64,
     create: AtomicU64,
     plaintext: AtomicU64,
+    big: AtomicU64,
 }
 
 /// One worker's op stream.
@@ -191,6 +237,21 @@ impl Generator {
                 }
             }
             Workload::MultiRegion => self.multi_region(),
+            Workload::BigKeys => {
+                let n = self.counters.big.fetch_add(1, Ordering::Relaxed);
+                let name = format!("jl-big-{n}");
+                // The history records the sizes; the runner rebuilds the bodies from the name.
+                let policy_bytes = big_policy(&name).len();
+                Op {
+                    f: "create_key",
+                    key: None,
+                    value: json!({
+                        "description": name,
+                        "description_chars": BIG_DESCRIPTION_CHARS,
+                        "policy_bytes": policy_bytes,
+                    }),
+                }
+            }
         }
     }
 
@@ -316,6 +377,34 @@ mod tests {
         let mut other = Generator::new(Workload::CreateSet, Rng::new(3), counters);
         assert_eq!(other.next_op().value["description"], "jl-0");
         assert_eq!(other.next_op().value["description"], "jl-1");
+    }
+
+    #[test]
+    fn big_keys_carry_large_policies_and_descriptions() {
+        let mut g = Generator::new(Workload::BigKeys, Rng::new(1), Arc::default());
+        let op = g.next_op();
+        assert_eq!(op.f, "create_key");
+        assert_eq!(op.value["description"], "jl-big-0");
+        let policy = big_policy("jl-big-0");
+        assert_eq!(op.value["policy_bytes"], policy.len());
+        // Under Trent's 32 KB policy limit, and valid JSON with the padded Sid.
+        assert!(
+            policy.len() > 30_000 && policy.len() < 32 * 1024,
+            "{}",
+            policy.len()
+        );
+        let parsed: Value = serde_json::from_str(&policy).unwrap();
+        let sid = parsed["Statement"][0]["Sid"].as_str().unwrap();
+        assert!(sid.starts_with("jlbig0x") && sid.len() == BIG_SID_CHARS);
+        let description = big_description("jl-big-0");
+        assert!(description.starts_with("jl-big-0-"));
+        assert_eq!(description.chars().count(), BIG_DESCRIPTION_CHARS);
+        assert_eq!(g.next_op().value["description"], "jl-big-1");
+        assert_eq!(
+            Workload::parse_list("key-state,big-keys"),
+            Ok(vec![Workload::KeyState, Workload::BigKeys])
+        );
+        assert!(Workload::BigKeys.lists_keys() && !Workload::Crypto.lists_keys());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod catch_up;
 pub mod checker;
 pub mod client;
 pub mod db;

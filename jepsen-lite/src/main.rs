@@ -37,13 +37,13 @@ enum Commands {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// key-state, create-set, crypto, multi-region (needs --regions 2), a comma-separated list
-    /// of them, or all (the three single-region workloads concurrently, plus multi-region with
-    /// --regions 2).
+    /// key-state, create-set, crypto, multi-region (needs --regions 2), big-keys (CreateKey with
+    /// a ~30 KB policy and an 8 KB description), a comma-separated list of them, or all (the
+    /// three single-region workloads concurrently, plus multi-region with --regions 2).
     #[arg(long, default_value = "key-state")]
     workload: String,
     /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all,
-    /// clock-skew, with --topology netns partition-isolate-leader,
+    /// kill-follower, clock-skew, with --topology netns partition-isolate-leader,
     /// partition-isolate-follower, partition-bridge, partition-ring, packet-loss, and with
     /// --regions 2 region-split (or none).
     #[arg(long, default_value = "kill,pause,kill-leader")]
@@ -93,6 +93,18 @@ struct RunArgs {
     /// The nodes' `[raft] snapshot_after_entries` (small = snapshots during the run).
     #[arg(long, default_value_t = 200)]
     snapshot_after_entries: u64,
+    /// Seconds a node brought back by a heal may take to apply what its leader had applied
+    /// (the catch_up check).
+    #[arg(long, default_value_t = 30.0)]
+    catch_up_timeout: f64,
+    /// catch_up is unknown (not valid) unless a restarted node needed a snapshot while at least
+    /// this many MB of big-keys payload were acknowledged (regression runs).
+    #[arg(long)]
+    expect_snapshot_mb: Option<f64>,
+    /// Longest latency (seconds) availability_during_pause accepts for an operation on an
+    /// unpaused node invoked after the failover grace (2 x 300 ms election timeout + 2 s).
+    #[arg(long, default_value_t = 3.0)]
+    failover_latency: f64,
     /// Run the nodes with a planted bug (`stale-reads`, `ack-before-commit`; needs a `trent`
     /// built with the `testing` feature, as workspace builds are). The run should then fail.
     #[arg(long)]
@@ -137,11 +149,23 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
             args.fault_window, args.heal_window
         ));
     }
+    if args.request_timeout != 2.0 {
+        command.push_str(&format!(" --request-timeout {}", args.request_timeout));
+    }
     if args.snapshot_after_entries != 200 {
         command.push_str(&format!(
             " --snapshot-after-entries {}",
             args.snapshot_after_entries
         ));
+    }
+    if args.catch_up_timeout != 30.0 {
+        command.push_str(&format!(" --catch-up-timeout {}", args.catch_up_timeout));
+    }
+    if let Some(mb) = args.expect_snapshot_mb {
+        command.push_str(&format!(" --expect-snapshot-mb {mb}"));
+    }
+    if args.failover_latency != 3.0 {
+        command.push_str(&format!(" --failover-latency {}", args.failover_latency));
     }
     if let Some(bug) = &args.planted_bug {
         command.push_str(&format!(" --planted-bug {bug}"));
@@ -196,6 +220,13 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
         topology,
         regions: args.regions,
         settle_timeout: secs(args.settle_timeout, "settle-timeout")?,
+        catch_up_timeout: secs(args.catch_up_timeout, "catch-up-timeout")?,
+        expect_snapshot_bytes: match args.expect_snapshot_mb {
+            Some(mb) if mb.is_finite() && mb >= 0.0 => Some((mb * 1e6) as u64),
+            Some(mb) => return Err(format!("--expect-snapshot-mb {mb}: not a size")),
+            None => None,
+        },
+        failover_latency: secs(args.failover_latency, "failover-latency")?,
         command,
     })
 }

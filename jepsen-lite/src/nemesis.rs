@@ -4,8 +4,15 @@
 //! `kinds` windows (which keeps the coverage check meaningful on short runs).
 //!
 //! Process faults (both topologies): `kill` (SIGKILL one random node), `pause` (SIGSTOP one
-//! random node), `kill-leader`, `pause-leader`, `kill-majority` (two of three), `kill-all`. A
+//! random node), `kill-leader`, `pause-leader`, `kill-majority` (two of three), `kill-all`,
+//! `kill-follower` (SIGKILL a random node that is not the leader; skipped without a leader). A
 //! heal resumes every paused node and restarts every dead one (same config and data).
+//!
+//! Catch-up probes (`crate::catch_up`): before a kill the nemesis reads each victim's
+//! `/raft/status` (its `last_log_index`, so the probe can tell whether it needed a snapshot);
+//! after every heal it starts one probe per node the heal touched, which records a `catch_up`
+//! harness event. A probe still running when the next fault is installed ends `interrupted`.
+//! [`Nemesis::run`] hands the running probes back to the runner, which waits for them.
 //!
 //! Each fault is recorded as `info` events from `process = "nemesis"`: `start_<kind>` when
 //! installed (value `{"nodes": [...], "status": "installed" | "skipped"}`) and `stop_<kind>`
@@ -47,12 +54,14 @@
 //! `stop_packet_loss` with `"percent"` and `"lossy": {"n1": ["n2", "n3"], ...}` (node -> peers
 //! whose packets it thins).
 
+use crate::catch_up::{Probe, Prober};
 use crate::db::Db;
 use crate::generator::Rng;
 use crate::history::{Event, EventType, Process};
 use crate::runner::Recorder;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +80,8 @@ pub enum Fault {
     KillMajority,
     /// SIGKILL every node.
     KillAll,
+    /// SIGKILL one random node that is not the leader (it then falls behind the log).
+    KillFollower,
     /// netns: cut the leader off from both followers.
     PartitionIsolateLeader,
     /// netns: cut one follower off from the other two nodes.
@@ -99,13 +110,14 @@ pub const SKEW_DAYS_MAX_MS: u64 = 3 * 24 * 60 * 60 * 1000;
 
 impl Fault {
     /// Every process fault, in CLI order.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Kill,
         Fault::Pause,
         Fault::KillLeader,
         Fault::PauseLeader,
         Fault::KillMajority,
         Fault::KillAll,
+        Fault::KillFollower,
     ];
 
     /// The network partitions (need `--topology netns`), in CLI order.
@@ -155,6 +167,7 @@ impl Fault {
             Fault::PauseLeader => "pause-leader",
             Fault::KillMajority => "kill-majority",
             Fault::KillAll => "kill-all",
+            Fault::KillFollower => "kill-follower",
             Fault::PartitionIsolateLeader => "partition-isolate-leader",
             Fault::PartitionIsolateFollower => "partition-isolate-follower",
             Fault::PartitionBridge => "partition-bridge",
@@ -190,7 +203,7 @@ impl Fault {
                 .ok_or_else(|| {
                     format!(
                         "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
-                         pause-leader, kill-majority, kill-all, clock-skew, \
+                         pause-leader, kill-majority, kill-all, kill-follower, clock-skew, \
                          partition-isolate-leader, partition-isolate-follower, \
                          partition-bridge, partition-ring, packet-loss, region-split or none"
                     )
@@ -230,12 +243,23 @@ pub struct Nemesis {
     pub heal_window: Duration,
     /// Nodes that exited on their own (shared with the runner's logs check).
     pub exits: Arc<Mutex<Vec<UnexpectedExit>>>,
+    /// Starts the catch-up probes after each heal.
+    pub prober: Prober,
 }
 
+/// The catch-up probes still running when [`Nemesis::run`] returns.
+pub type Probes = tokio::task::JoinSet<anyhow::Result<()>>;
+
 impl Nemesis {
-    /// Runs fault/heal windows until `deadline`, then heals. Returns after the last heal.
-    pub async fn run(mut self, deadline: Instant) -> anyhow::Result<()> {
+    /// Runs fault/heal windows until `deadline`, then heals. Returns after the last heal, with
+    /// the catch-up probes that may still be running.
+    pub async fn run(mut self, deadline: Instant) -> anyhow::Result<Probes> {
         let mut bag: Vec<Fault> = Vec::new();
+        let mut probes = Probes::new();
+        // Counts installed faults; a change interrupts the running probes.
+        let epoch = Arc::new(AtomicU64::new(0));
+        // Victims' last_log_index just before they were killed.
+        let mut last_logs: HashMap<usize, u64> = HashMap::new();
         loop {
             self.sleep_until(deadline.min(Instant::now() + self.heal_window), deadline)
                 .await;
@@ -248,6 +272,7 @@ impl Nemesis {
                 self.rng.shuffle(&mut bag);
             }
             let Some(fault) = bag.pop() else { break };
+            epoch.fetch_add(1, Ordering::SeqCst);
             let (nodes, extra) = if fault.is_partition() {
                 self.install_partition(fault).await?
             } else if fault == Fault::ClockSkew {
@@ -257,7 +282,7 @@ impl Nemesis {
             } else if fault == Fault::RegionSplit {
                 self.install_region_split()?
             } else {
-                self.install(fault).await?
+                self.install(fault, &mut last_logs).await?
             };
             let installed = !nodes.is_empty();
             let mut value = json!({
@@ -274,15 +299,32 @@ impl Nemesis {
             self.sleep_until(deadline.min(Instant::now() + self.fault_window), deadline)
                 .await;
             let healed = self.db.heal_all()?;
+            let healed_at = Instant::now();
+            let after = format!("stop_{}", fault.history_name());
+            for name in &healed {
+                let Some(node) = self.db.index_of(name) else {
+                    continue;
+                };
+                let probe = Probe {
+                    node,
+                    after: after.clone(),
+                    healed_at,
+                    last_log_at_fault: last_logs.remove(&node),
+                    epoch: Some((epoch.clone(), epoch.load(Ordering::SeqCst))),
+                };
+                let prober = self.prober.clone();
+                probes.spawn(async move { prober.run(probe).await });
+            }
+            last_logs.clear();
             let mut value = json!({ "nodes": healed, "status": "installed" });
             if fault == Fault::ClockSkew {
                 let reset: BTreeMap<&str, i64> = nodes.iter().map(|n| (n.as_str(), 0)).collect();
                 value["offsets_ms"] = json!(reset);
             }
-            self.record_value(format!("stop_{}", fault.history_name()), value)?;
+            self.record_value(after, value)?;
         }
         self.note_exits();
-        Ok(())
+        Ok(probes)
     }
 
     async fn sleep_until(&self, until: Instant, deadline: Instant) {
@@ -326,8 +368,13 @@ impl Nemesis {
     }
 
     /// Installs a process `fault`; returns the names of the nodes it hit (empty = skipped)
-    /// and the extra fields of its event.
-    async fn install(&mut self, fault: Fault) -> anyhow::Result<(Vec<String>, Value)> {
+    /// and the extra fields of its event. Before killing, notes each victim's `last_log_index`
+    /// in `last_logs`.
+    async fn install(
+        &mut self,
+        fault: Fault,
+        last_logs: &mut HashMap<usize, u64>,
+    ) -> anyhow::Result<(Vec<String>, Value)> {
         let (region, mut extra) = if fault == Fault::KillAll {
             (0, Value::Null)
         } else {
@@ -348,6 +395,20 @@ impl Nemesis {
                 .await
                 .into_iter()
                 .collect(),
+            Fault::KillFollower => {
+                match self.db.wait_leader_in(region, Duration::from_secs(3)).await {
+                    Some(leader) => {
+                        let followers: Vec<usize> =
+                            live.into_iter().filter(|&i| i != leader).collect();
+                        if followers.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![followers[self.rng.index(followers.len())]]
+                        }
+                    }
+                    None => Vec::new(),
+                }
+            }
             Fault::KillMajority => {
                 self.rng.shuffle(&mut live);
                 live.truncate(self.db.region_nodes(region).len() / 2 + 1);
@@ -367,6 +428,14 @@ impl Nemesis {
             | Fault::PacketLoss
             | Fault::RegionSplit => Vec::new(),
         };
+        if !matches!(fault, Fault::Pause | Fault::PauseLeader) {
+            for &index in &targets {
+                let status = self.db.status(index).await;
+                if let Some(last) = status.and_then(|s| s["last_log_index"].as_u64()) {
+                    last_logs.insert(index, last);
+                }
+            }
+        }
         let mut hit = Vec::new();
         for index in targets {
             let done = match fault {
@@ -565,9 +634,12 @@ mod tests {
     #[test]
     fn nemesis_lists_parse() {
         assert_eq!(
-            Fault::parse_list("kill,pause,kill-leader,pause-leader,kill-majority,kill-all"),
+            Fault::parse_list(
+                "kill,pause,kill-leader,pause-leader,kill-majority,kill-all,kill-follower"
+            ),
             Ok(Fault::ALL.to_vec())
         );
+        assert_eq!(Fault::KillFollower.history_name(), "kill_follower");
         assert_eq!(Fault::parse_list("none"), Ok(vec![]));
         assert_eq!(Fault::parse_list("kill,kill"), Ok(vec![Fault::Kill]));
         assert!(Fault::parse_list("partition").is_err());

@@ -42,8 +42,9 @@ const PALETTE: [&str; 10] = [
     "#bcbd22", "#17becf",
 ];
 
-const FAULT_COLOURS: [(&str, &str); 10] = [
+const FAULT_COLOURS: [(&str, &str); 11] = [
     ("kill", "#e6550d"),
+    ("kill_follower", "#fd8d3c"),
     ("pause", "#3182bd"),
     ("kill_leader", "#d62728"),
     ("pause_leader", "#17becf"),

@@ -17,9 +17,15 @@
 //!
 //! Each checker sees only its own workload's events plus the nemesis events (the recorder tags
 //! every event with its workload), so keys created by one workload never look like phantoms to
-//! another. `liveness` sees the whole history. The runner adds two checks of its own:
+//! another. `liveness` and `catch_up` see the whole history; `availability_during_pause` (in
+//! runs with `pause` or `pause-leader` and a single-region workload) sees every event but the
+//! multi-region workload's. The runner adds two checks of its own:
 //! `fault_coverage` (every requested nemesis kind was installed at least once) and `logs` (no
 //! node log contains "panicked" and no node exited without being killed).
+//!
+//! Final heal: every node is restarted or resumed, and while the runner waits for every region
+//! to serve again it probes every node's catch-up (`crate::catch_up`); the nemesis' own probes
+//! are awaited after the final phase.
 //!
 //! Final phase (after the last heal and once every region has a leader and every node answers
 //! ListKeys): `final_list_keys` on every node (create-set's final read on us-east-1's nodes,
@@ -28,6 +34,7 @@
 //! crypto-workload ciphertext on every us-east-1 node, and the multi-region workload's settle
 //! loop and final reads (`crate::multi_region::final_phase`).
 
+use crate::catch_up::Prober;
 use crate::checker::{self, CheckResult, Verdict};
 use crate::client::{classify_error, Completion, KmsClient, Reply};
 use crate::db::{Db, DbOptions};
@@ -91,6 +98,13 @@ pub struct RunOptions {
     pub regions: usize,
     /// How long the multi-region keys may take to settle after the final heal.
     pub settle_timeout: Duration,
+    /// How long after a heal a node may take to catch up with its leader (`catch_up`).
+    pub catch_up_timeout: Duration,
+    /// `catch_up` is unknown unless a node needed a snapshot while at least this many bytes of
+    /// `big-keys` payload were acknowledged (`--expect-snapshot-mb`).
+    pub expect_snapshot_bytes: Option<u64>,
+    /// Longest latency `availability_during_pause` accepts (`--failover-latency`).
+    pub failover_latency: Duration,
     /// The exact command that reruns this test (for the report).
     pub command: String,
 }
@@ -155,6 +169,16 @@ impl Recorder {
     /// The whole history so far.
     pub fn events(&self) -> Vec<Event> {
         self.lock().events.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Every event except those of `workload`.
+    pub fn events_except(&self, workload: Workload) -> Vec<Event> {
+        self.lock()
+            .events
+            .iter()
+            .filter(|(w, _)| *w != Some(workload))
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// The events of `workload` and the untagged (nemesis) events.
@@ -339,8 +363,14 @@ async fn execute(
                 other => classify_error(&other, false),
             }
         }
-        (Workload::CreateSet, "create_key") => {
-            let body = json!({ "Description": op.value["description"].clone() });
+        (Workload::CreateSet | Workload::BigKeys, "create_key") => {
+            let body = match (workload, op.value["description"].as_str()) {
+                (Workload::BigKeys, Some(name)) => json!({
+                    "Description": crate::generator::big_description(name),
+                    "Policy": crate::generator::big_policy(name),
+                }),
+                _ => json!({ "Description": op.value["description"].clone() }),
+            };
             match client.call("CreateKey", &body).await {
                 Reply::Ok(v) => match str_at(&v, &["KeyMetadata", "KeyId"]) {
                     Some(key_id) => Completion::Ok(json!({ "key_id": key_id })),
@@ -463,7 +493,7 @@ async fn setup(
         let names: &[&str] = match workload {
             Workload::KeyState => &KEY_STATE_KEYS,
             Workload::Crypto => &[CRYPTO_KEY],
-            Workload::CreateSet => &[],
+            Workload::CreateSet | Workload::BigKeys => &[],
             Workload::MultiRegion => &MRK_KEYS,
         };
         let (body, mut value) = if workload == Workload::MultiRegion {
@@ -536,15 +566,19 @@ async fn final_phase(
             .filter(|&i| db.nodes[i].region_index != 0)
             .collect(),
     )?;
-    // Every run ends with `final_list_keys` on every node: create-set's final read (on the
-    // first region's nodes), and otherwise the liveness probe (`liveness` judges `final_*` ops
-    // except the final decrypts). Another region's listings are given to a workload that
-    // ignores them, never to create-set (its keys are not there).
-    let list_owner = if workloads.contains(&Workload::CreateSet) {
-        Workload::CreateSet
-    } else {
-        workloads.first().copied().unwrap_or(Workload::KeyState)
-    };
+    // Every run ends with `final_list_keys` on every node: the final read of create-set and
+    // big-keys (one listing each, on the first region's nodes), and otherwise the liveness
+    // probe (`liveness` judges `final_*` ops except the final decrypts). Another region's
+    // listings are given to a workload that ignores them, never to a set workload (its keys
+    // are not there).
+    let mut list_owners: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| w.lists_keys())
+        .collect();
+    if list_owners.is_empty() {
+        list_owners.push(workloads.first().copied().unwrap_or(Workload::KeyState));
+    }
     let list = || {
         vec![Op {
             f: "final_list_keys",
@@ -552,9 +586,11 @@ async fn final_phase(
             value: Value::Null,
         }]
     };
-    let mut phases: Vec<(Workload, Vec<Op>, &NodeClients)> =
-        vec![(list_owner, list(), &first_region)];
-    if let Some(&owner) = workloads.iter().find(|w| **w != Workload::CreateSet) {
+    let mut phases: Vec<(Workload, Vec<Op>, &NodeClients)> = list_owners
+        .into_iter()
+        .map(|owner| (owner, list(), &first_region))
+        .collect();
+    if let Some(&owner) = workloads.iter().find(|w| !w.lists_keys()) {
         if !other_regions.is_empty() {
             phases.push((owner, list(), &other_regions));
         }
@@ -571,7 +607,7 @@ async fn final_phase(
                     value: Value::Null,
                 })
                 .collect(),
-            Workload::CreateSet | Workload::MultiRegion => continue,
+            Workload::CreateSet | Workload::BigKeys | Workload::MultiRegion => continue,
             Workload::Crypto => shared
                 .recorder
                 .events_for(Workload::Crypto)
@@ -614,6 +650,19 @@ async fn final_phase(
         }
     }
     Ok(())
+}
+
+/// Whether `availability_during_pause` judges this run: it pauses nodes (`pause`,
+/// `pause-leader`) and runs a single-region workload.
+pub fn applies_availability_during_pause(options: &RunOptions) -> bool {
+    options
+        .faults
+        .iter()
+        .any(|f| matches!(f, Fault::Pause | Fault::PauseLeader))
+        && options
+            .workloads
+            .iter()
+            .any(|w| *w != Workload::MultiRegion)
 }
 
 /// `fault_coverage`: every requested nemesis kind was installed at least once.
@@ -733,7 +782,7 @@ pub struct ScopedResult {
 fn workload_checks(workload: Workload, events: &[Event], budget: Duration) -> Vec<CheckResult> {
     match workload {
         Workload::KeyState => vec![checker::key_state::check_key_state(events, budget)],
-        Workload::CreateSet => checker::set_full::check_create_set(events),
+        Workload::CreateSet | Workload::BigKeys => checker::set_full::check_create_set(events),
         Workload::Crypto => checker::crypto::check_crypto(events),
         Workload::MultiRegion => checker::mrk::check_multi_region(events),
     }
@@ -848,7 +897,14 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     db.teardown();
     watcher.abort();
     let (recorder, exits, recovery) = outcome?;
-    let summary = finish(options, &dir, &recorder, &exits, recovery)?;
+    let summary = finish(
+        options,
+        &dir,
+        &recorder,
+        &exits,
+        recovery,
+        &db.node_regions(),
+    )?;
     if summary.verdict == Verdict::Valid && !options.keep_data {
         // ~75 MB of RocksDB per node; only a failing run's data is worth keeping.
         for node in &db.nodes {
@@ -884,6 +940,12 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
         mrk_ciphertexts: Mutex::new(Vec::new()),
     });
     let exits = Arc::new(Mutex::new(Vec::new()));
+    let prober = Prober {
+        db: db.clone(),
+        recorder: recorder.clone(),
+        bound: options.catch_up_timeout,
+        read_timeout: options.final_timeout,
+    };
     let nemesis = Nemesis {
         db: db.clone(),
         recorder: recorder.clone(),
@@ -892,6 +954,7 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
         fault_window: options.fault_window,
         heal_window: options.heal_window,
         exits: exits.clone(),
+        prober: prober.clone(),
     };
     let nemesis = tokio::spawn(nemesis.run(deadline));
     let mut workers = tokio::task::JoinSet::new();
@@ -942,11 +1005,16 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
     while let Some(result) = workers.join_next().await {
         result.context("worker task")??;
     }
-    nemesis.await.context("nemesis task")??;
-    // Final heal and recovery.
+    let mut probes = nemesis.await.context("nemesis task")??;
+    // Final heal and recovery, while every node's catch-up is measured.
     let healed_at = Instant::now();
     db.heal_all()?;
-    let recovery = match db.wait_healthy(options.recovery_timeout).await {
+    let (healthy, probed) = tokio::join!(
+        db.wait_healthy(options.recovery_timeout),
+        prober.final_probes(healed_at)
+    );
+    probed?;
+    let recovery = match healthy {
         Ok(()) => Some(healed_at.elapsed().as_secs_f64()),
         Err(e) => {
             eprintln!("jl: region did not recover: {e:#}");
@@ -959,6 +1027,10 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
     final_phase(&shared, db, &options.workloads, options.final_timeout).await?;
     if options.workloads.contains(&Workload::MultiRegion) {
         crate::multi_region::final_phase(&shared, db, options).await?;
+    }
+    // The nemesis' last probes (bounded by --catch-up-timeout).
+    while let Some(result) = probes.join_next().await {
+        result.context("catch-up probe")??;
     }
     let crashed = db.reap_crashed();
     let mut exits: Vec<UnexpectedExit> = exits
@@ -974,13 +1046,14 @@ async fn drive(options: &RunOptions, db: &Arc<Db>, dir: &Path) -> anyhow::Result
     Ok((recorder, exits, recovery))
 }
 
-/// Checks, results.json, report.html and the verdict table.
+/// Checks, results.json, report.html and the verdict table. `regions`: node name -> region.
 fn finish(
     options: &RunOptions,
     dir: &Path,
     recorder: &Recorder,
     exits: &[UnexpectedExit],
     recovery: Option<f64>,
+    regions: &BTreeMap<String, String>,
 ) -> anyhow::Result<RunSummary> {
     let events = recorder.events();
     let mut results: Vec<ScopedResult> = Vec::new();
@@ -993,11 +1066,30 @@ fn finish(
             });
         }
     }
-    for result in [
+    let mut run_wide = vec![
         checker::liveness::check_liveness(&events),
-        check_fault_coverage(&events, &options.faults),
-        check_logs(&dir.join("nodes"), exits),
-    ] {
+        checker::catch_up::check_catch_up(
+            &events,
+            &checker::catch_up::CatchUpOptions {
+                expect_snapshot_bytes: options.expect_snapshot_bytes,
+            },
+        ),
+    ];
+    if applies_availability_during_pause(options) {
+        // The single-region workloads' operations (multi-region ones wait for the other
+        // region by design) and the nemesis events.
+        run_wide.push(checker::availability::check_availability_during_pause(
+            &recorder.events_except(Workload::MultiRegion),
+            &checker::availability::PauseOptions {
+                grace: crate::db::failover_grace(),
+                max_latency: options.failover_latency,
+                regions: regions.clone(),
+            },
+        ));
+    }
+    run_wide.push(check_fault_coverage(&events, &options.faults));
+    run_wide.push(check_logs(&dir.join("nodes"), exits));
+    for result in run_wide {
         results.push(ScopedResult {
             workload: None,
             result,
@@ -1108,13 +1200,13 @@ fn verdict_name(verdict: Verdict) -> &'static str {
 fn print_table(results: &[ScopedResult], verdict: Verdict) {
     println!();
     println!(
-        "{:<12} {:<22} {:<8} summary",
+        "{:<12} {:<25} {:<8} summary",
         "workload", "check", "verdict"
     );
     println!("{}", "-".repeat(90));
     for r in results {
         println!(
-            "{:<12} {:<22} {:<8} {}",
+            "{:<12} {:<25} {:<8} {}",
             r.workload.map_or("run", Workload::name),
             r.result.name,
             verdict_name(r.result.verdict),

@@ -9,9 +9,13 @@
 //! | [`crypto`] | `crypto_durability`, `nonce_unique` | acked ciphertexts still decrypt to their plaintext; no nonce reuse |
 //! | [`mrk`] | `mrk_convergence`, `single_primary`, `no_lost_shared_update`, `decrypt_anywhere`, `nonce_unique` | two regions settle on one multi-region key state after heal; never two settled primaries without a move between; no acked rotation lost; acked ciphertexts decrypt in both regions |
 //! | [`liveness`] | `liveness` | the final (post-heal) operations all succeeded |
+//! | [`catch_up`] | `catch_up` | every node a heal brought back, and every node after the final heal, reached its leader's applied index within the bound and then served a read (guards "snapshot install refused") |
+//! | [`availability`] | `availability_during_pause` | while one node is SIGSTOPped, the others answer within the bound once the election has had time (guards "paused leader stalls reads everywhere") |
 //!
 //! A checker that has nothing to judge (for example no final read) says `unknown`, never `valid`.
 
+pub mod availability;
+pub mod catch_up;
 pub mod crypto;
 pub mod key_state;
 pub mod linearizable;
