@@ -78,7 +78,7 @@ pub struct RequestRecord<'a> {
     pub source_ip: Option<std::net::IpAddr>,
     /// The `User-Agent` header.
     pub user_agent: Option<&'a str>,
-    /// The JSON request, if it parsed.
+    /// What [`RequestObserver::request_params`] kept of the JSON request, if it parsed.
     pub request: Option<&'a Value>,
     /// The JSON response of a successful call.
     pub response: Option<&'a Value>,
@@ -88,6 +88,12 @@ pub struct RequestRecord<'a> {
 
 /// Receives a [`RequestRecord`] for every KMS request (not health checks).
 pub trait RequestObserver: Send + Sync {
+    /// What of a parsed request the observer keeps for [`RequestRecord::request`], taken before
+    /// the call consumes the request (the default keeps all of it: a copy per request).
+    fn request_params(&self, _operation: Operation, request: &Value) -> Value {
+        request.clone()
+    }
+
     /// Called once per request after its answer is decided; must not block for long.
     fn observe(&self, record: RequestRecord<'_>);
 }
@@ -330,8 +336,8 @@ async fn process<S: KmsService>(
     check_content_type(parts)?;
     let json = parse_body(&body)?;
     drop(body);
-    if config.observer.is_some() {
-        seen.request = Some(json.clone());
+    if let Some(observer) = &config.observer {
+        seen.request = Some(observer.request_params(op, &json));
     }
     let source_ip = parts
         .extensions

@@ -100,6 +100,12 @@ pub struct Pending<T> {
 }
 
 impl<T> Pending<T> {
+    /// Whether the job is on the writer's queue (it is done even if this future is dropped);
+    /// false until a poll found room for it.
+    pub fn is_queued(&self) -> bool {
+        self.job.is_none()
+    }
+
     /// Blocks the current thread until the job is done. Not for use on an async runtime's
     /// threads; `.await` the `Pending` there.
     pub fn wait(mut self) -> Result<T> {

@@ -13,6 +13,7 @@ use kms_api::{RequestObserver, RequestRecord};
 use kms_audit::{AuditEvent, IdentityType, SharedAuditLog, UserIdentity};
 use kms_types::key_arn;
 use serde_json::Value;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -114,6 +115,11 @@ impl AuditTrail {
 }
 
 impl RequestObserver for AuditTrail {
+    fn request_params(&self, operation: kms_types::Operation, request: &Value) -> Value {
+        // Only the allow-listed members: no copy of plaintexts or ciphertexts per request.
+        kms_audit::redact_request(operation.name(), request)
+    }
+
     fn observe(&self, record: RequestRecord<'_>) {
         let name = record.operation.map_or("UnknownOperation", |op| op.name());
         let region = record
@@ -147,13 +153,22 @@ impl RequestObserver for AuditTrail {
         if let Some(arn) = self.key_arn(&region, &record) {
             event = event.with_key(arn, self.account.clone());
         }
-        // The writer thread appends and fsyncs; a task hands the event over (the append is queued
-        // when first polled) so the request does not wait.
-        let pending = self.log.append(event);
-        tokio::spawn(async move {
-            if let Err(e) = pending.await {
-                tracing::error!(error = %e, "writing the audit log");
-            }
-        });
+        // The append is queued when first polled: poll it once here and let it go (a queued
+        // event is written even if nobody waits). Only if the queue is full does a task wait
+        // for room, so the request never does.
+        let mut pending = self.log.append(event);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(Err(e)) = std::pin::Pin::new(&mut pending).poll(&mut context)
+        {
+            tracing::error!(error = %e, "writing the audit log");
+            return;
+        }
+        if !pending.is_queued() {
+            tokio::spawn(async move {
+                if let Err(e) = pending.await {
+                    tracing::error!(error = %e, "writing the audit log");
+                }
+            });
+        }
     }
 }
