@@ -157,8 +157,19 @@ async fn automatic_rotation_happens_once_across_leader_kill_and_restart() {
         move || async move { &current_material(client, key).await != first },
     )
     .await;
-    // Give any duplicate proposal time to show up, then restart everything.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A duplicate proposal would show up as a second rotation within moments; watch for one
+    // for 2 s (failing at once if it appears), then restart everything.
+    let duplicate = trent_tests::poll(Duration::from_secs(2), || async {
+        let listed = survivor
+            .list_key_rotations()
+            .key_id(&key_id)
+            .send()
+            .await
+            .ok()?;
+        (listed.rotations().len() > 1).then_some(listed.rotations().len())
+    })
+    .await;
+    assert_eq!(duplicate, None, "the key was rotated more than once");
     for index in 0..3 {
         if index != leader {
             cluster.kill(index);

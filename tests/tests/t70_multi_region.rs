@@ -529,7 +529,15 @@ async fn leaders_killed_mid_protocol_lose_nothing() {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Kill east's leader once west has committed the ReplicateKey (the CreateReplica is in
+    // west's outbox, on its way to east or just delivered).
+    eventually(SETTLE, "west has committed the ReplicateKey", || async {
+        describe(&west, &second).await.is_some_and(|m| {
+            m.multi_region_configuration()
+                .is_some_and(|c| c.replica_keys().iter().any(|r| r.region() == Some(EAST)))
+        })
+    })
+    .await;
     regions.regions[0].kill(new_east_leader);
     replicate_call.await.unwrap().unwrap();
     let east = regions.region(0).client(survivor(new_east_leader));

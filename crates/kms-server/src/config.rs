@@ -166,7 +166,7 @@ impl NodeConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_account_id(&self.account_id) {
             bail!("account_id must be 12 digits, got '{}'", self.account_id);
         }
         if self.credentials.is_empty() {
@@ -202,6 +202,11 @@ impl NodeConfig {
             .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
             .collect()
     }
+}
+
+/// True for an AWS account id: 12 digits.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Parses `id:secret,id:secret`.

@@ -264,7 +264,7 @@ impl IdentityStore {
             let file: IdentitiesFile = toml::from_str(&text)
                 .with_context(|| format!("parsing the identities file {}", path.display()))?;
             for user in file.users {
-                if user.account.len() != 12 || !user.account.bytes().all(|b| b.is_ascii_digit()) {
+                if !crate::config::is_account_id(&user.account) {
                     bail!("user {}: account must be 12 digits", user.name);
                 }
                 let policies = user
@@ -303,7 +303,7 @@ impl IdentityStore {
                 }
             }
             for role in file.roles {
-                if role.account.len() != 12 || !role.account.bytes().all(|b| b.is_ascii_digit()) {
+                if !crate::config::is_account_id(&role.account) {
                     bail!("role {}: account must be 12 digits", role.name);
                 }
                 let trust = Policy::parse_key_policy(&trust_as_resource_policy(&role.trust_policy))

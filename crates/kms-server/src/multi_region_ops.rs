@@ -41,17 +41,20 @@ impl Kms {
             wake.notify_waiters();
         }
         let deadline = Instant::now() + SETTLE_WAIT;
+        // One barrier, so this node has applied the entry; from then on its disappearance from
+        // the local state means the answer was committed.
+        if let Err(e) = self.read(|_| ()).await {
+            tracing::debug!(error = %e, "waiting for a cross-region answer");
+            return false;
+        }
         loop {
-            // A linearizable read: the local node may not have applied the entry yet.
-            match self.read(|state| state.outbox_pending(seq)).await {
-                Ok(false) => return true,
-                Ok(true) => {}
-                Err(e) => tracing::debug!(error = %e, "waiting for a cross-region answer"),
+            if !self.raft.reader().read(|state| state.outbox_pending(seq)) {
+                return true;
             }
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
