@@ -559,7 +559,7 @@ mod tests {
             store.principal("A1").unwrap().arn,
             "arn:aws:iam::111122223333:user/alice"
         );
-        assert_eq!(store.secret_for("A1").as_deref(), Some(secret));
+        assert_eq!(store.secret_for("A1").as_deref(), Some("s1"));
         assert!(store.principal("B1").is_none());
 
         // A new key appears without a restart; a broken file keeps the old set.
