@@ -19,14 +19,25 @@ pub const ACCESS_KEY: &str = "AKIATRENTTEST0000001";
 /// Its secret.
 pub const SECRET_KEY: &str = "trent-test-secret";
 
-/// The `trent` binary built beside the test binary (`target/debug/trent`).
+/// The `trent` binary built beside the test binary (`target/debug/trent`): what `make run`
+/// starts and users run, without test hooks.
 pub fn trent_binary() -> PathBuf {
+    built_binary("trent")
+}
+
+/// The `trent-test` binary: `trent` with the test hooks (clock offset, link fault switch,
+/// planted bugs) compiled in. Only clusters started with [`ClusterOptions::test_hooks`] use it.
+pub fn trent_test_binary() -> PathBuf {
+    built_binary("trent-test")
+}
+
+fn built_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let debug_dir = exe.parent().and_then(Path::parent).unwrap();
-    let binary = debug_dir.join("trent");
+    let binary = debug_dir.join(name);
     assert!(
         binary.exists(),
-        "{} is missing: run `cargo build --workspace --all-targets` first",
+        "{} is missing: run `make build` first",
         binary.display()
     );
     binary
@@ -79,6 +90,10 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The region it serves.
     pub region: String,
+    /// Whether the nodes run `trent-test` with its hooks wired to files in `dir`.
+    test_hooks: bool,
+    /// Extra environment of every node process.
+    env: Vec<(String, String)>,
 }
 
 /// The planned addresses of one node: KMS API, Raft, inter-region link.
@@ -120,6 +135,21 @@ pub struct Regions {
 impl Regions {
     /// Starts linked regions of `nodes` nodes each and waits until every node serves.
     pub async fn start(names: &[&str], nodes: usize) -> Regions {
+        Regions::start_with(names, nodes, ClusterOptions::default()).await
+    }
+
+    /// [`Regions::start`] with the test build's hooks ([`ClusterOptions::test_hooks`]), for
+    /// tests that cut the link or move clocks.
+    pub async fn start_with_test_hooks(names: &[&str], nodes: usize) -> Regions {
+        let options = ClusterOptions {
+            test_hooks: true,
+            ..ClusterOptions::default()
+        };
+        Regions::start_with(names, nodes, options).await
+    }
+
+    /// Starts linked regions with `options` (`nodes` overrides its node count).
+    pub async fn start_with(names: &[&str], nodes: usize, options: ClusterOptions) -> Regions {
         let pki = tempfile::tempdir().unwrap();
         let status = Command::new(trent_binary())
             .arg("pki")
@@ -139,7 +169,7 @@ impl Regions {
         let addrs: Vec<Vec<NodeAddrs>> = all.chunks(nodes).map(|c| c.to_vec()).collect();
         let options = ClusterOptions {
             nodes: nodes as u64,
-            ..ClusterOptions::default()
+            ..options
         };
         let mut regions = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -193,6 +223,12 @@ pub struct ClusterOptions {
     /// `trent pki`); `/raft/status` then needs a client certificate, so [`Cluster::leader`] and
     /// [`Cluster::status`] do not work on such a cluster.
     pub raft_tls: bool,
+    /// Run the nodes as `trent-test` (the test build) with its clock-offset and link-fault
+    /// hooks wired up, for [`Cluster::set_clock_offset`] and [`Cluster::cut_link`]. Without
+    /// it the nodes run `trent`, the binary users run.
+    pub test_hooks: bool,
+    /// Extra environment variables for every node process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ClusterOptions {
@@ -203,6 +239,8 @@ impl Default for ClusterOptions {
             identities: None,
             api_tls: false,
             raft_tls: false,
+            test_hooks: false,
+            env: Vec::new(),
         }
     }
 }
@@ -211,6 +249,15 @@ impl Cluster {
     /// Starts a 3-node region and waits until it serves.
     pub async fn start() -> Cluster {
         Cluster::start_with(ClusterOptions::default()).await
+    }
+
+    /// Starts a 3-node region of `trent-test` nodes whose clocks the test can move.
+    pub async fn start_with_test_hooks() -> Cluster {
+        Cluster::start_with(ClusterOptions {
+            test_hooks: true,
+            ..ClusterOptions::default()
+        })
+        .await
     }
 
     /// Starts a region with `options` and waits until every node serves.
@@ -338,6 +385,8 @@ impl Cluster {
             dir,
             nodes,
             region: region.to_string(),
+            test_hooks: options.test_hooks,
+            env: options.env.clone(),
         }
     }
 
@@ -368,6 +417,7 @@ impl Cluster {
     /// Cuts (`true`) or heals this region's link to every other region: its nodes neither send
     /// to nor accept from other regions while cut (the server's test fault switch).
     pub fn cut_link(&self, cut: bool) {
+        self.require_test_hooks("cut_link");
         for node in &self.nodes {
             let path = self.dir.path().join(format!("link-fault-{}", node.id));
             std::fs::write(path, if cut { "cut" } else { "" }).unwrap();
@@ -386,19 +436,27 @@ impl Cluster {
             .append(true)
             .open(&node.log_path)
             .unwrap();
-        let child = Command::new(trent_binary())
+        let mut command = if self.test_hooks {
+            let mut command = Command::new(trent_test_binary());
+            command
+                .env(
+                    "TRENT_TEST_CLOCK_OFFSET_FILE",
+                    self.dir.path().join(format!("clock-offset-{}", node.id)),
+                )
+                .env(
+                    "TRENT_TEST_LINK_FAULT_FILE",
+                    self.dir.path().join(format!("link-fault-{}", node.id)),
+                );
+            command
+        } else {
+            Command::new(trent_binary())
+        };
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&node.config_path)
             .env("RUST_LOG", "info,openraft=warn")
-            .env(
-                "TRENT_TEST_CLOCK_OFFSET_FILE",
-                self.dir.path().join(format!("clock-offset-{}", node.id)),
-            )
-            .env(
-                "TRENT_TEST_LINK_FAULT_FILE",
-                self.dir.path().join(format!("link-fault-{}", node.id)),
-            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("TRENT_CREDENTIALS")
             .env_remove("TRENT_ACCOUNT_ID")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -455,11 +513,19 @@ impl Cluster {
 
     /// Moves node `index`'s clock by `offset_ms` from real time (the `testing` clock hook).
     pub fn set_clock_offset(&self, index: usize, offset_ms: i64) {
+        self.require_test_hooks("set_clock_offset");
         let path = self
             .dir
             .path()
             .join(format!("clock-offset-{}", self.nodes[index].id));
         std::fs::write(path, offset_ms.to_string()).unwrap();
+    }
+
+    fn require_test_hooks(&self, what: &str) {
+        assert!(
+            self.test_hooks,
+            "{what} needs a cluster started with ClusterOptions::test_hooks (the trent-test binary)"
+        );
     }
 
     /// Deletes a stopped node's data directory, as if its disk were replaced.

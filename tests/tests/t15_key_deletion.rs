@@ -10,7 +10,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_deleted_at_their_deletion_date_with_their_aliases() {
-    let mut cluster = Cluster::start().await;
+    let mut cluster = Cluster::start_with_test_hooks().await;
     let kms = cluster.client(1);
     let doomed = trent_tests::new_key(&kms).await;
     let kept = trent_tests::new_key(&kms).await;

@@ -131,7 +131,7 @@ async fn on_demand_rotation_and_rotation_settings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automatic_rotation_happens_once_across_leader_kill_and_restart() {
-    let mut cluster = Cluster::start().await;
+    let mut cluster = Cluster::start_with_test_hooks().await;
     let kms = cluster.client(0);
     let key_id = trent_tests::new_key(&kms).await;
     let old = trent_tests::encrypt(&kms, &key_id, "kept").await;

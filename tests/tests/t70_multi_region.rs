@@ -392,7 +392,7 @@ async fn rotation_syncs_and_update_primary_region_goes_there_and_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_link_delays_replication_and_hand_over_until_it_heals() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let regions = Regions::start(&[EAST, WEST], 3).await;
+    let regions = Regions::start_with_test_hooks(&[EAST, WEST], 3).await;
     let east = regions.region(0).client(0);
     let west = regions.region(1).client(1);
     let key = create_mrk(
@@ -465,7 +465,7 @@ async fn a_cut_link_delays_replication_and_hand_over_until_it_heals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaders_killed_mid_protocol_lose_nothing() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let mut regions = Regions::start(&[EAST, WEST], 3).await;
+    let mut regions = Regions::start_with_test_hooks(&[EAST, WEST], 3).await;
     let key = {
         let east = regions.region(0).client(0);
         let key = create_mrk(
@@ -557,7 +557,7 @@ async fn leaders_killed_mid_protocol_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_with_replicas_is_deleted_after_them() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let regions = Regions::start(&[EAST, WEST], 1).await;
+    let regions = Regions::start_with_test_hooks(&[EAST, WEST], 1).await;
     let east = regions.region(0).client(0);
     let west = regions.region(1).client(0);
     let key = create_mrk(

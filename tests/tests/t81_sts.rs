@@ -87,6 +87,7 @@ fn session_client(addr: &str, credentials: &serde_json::Value) -> aws_sdk_kms::C
 async fn roles_are_assumed_through_sts_and_their_sessions_expire() {
     let cluster = Cluster::start_with(ClusterOptions {
         identities: Some(identities(true)),
+        test_hooks: true,
         ..ClusterOptions::default()
     })
     .await;

@@ -139,6 +139,7 @@ impl Kms {
             rotations: Vec::new(),
             mrk: multi_region.then(|| MultiRegionState::new_primary(&self.region)),
         };
+        #[cfg(feature = "testing")]
         if self.planted.ack_before_commit {
             let raft = self.raft.clone();
             let command = Command::CreateKey {

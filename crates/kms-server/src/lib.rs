@@ -18,6 +18,7 @@ mod link_server;
 pub mod local;
 mod multi_region_ops;
 pub mod node;
+#[cfg(feature = "testing")]
 mod planted_bugs;
 pub mod region_link;
 mod rotation;

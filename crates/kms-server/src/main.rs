@@ -140,8 +140,9 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Runs the command line; also the body of the `trent-test` binary.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+pub async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1,6 +1,7 @@
-//! Bugs planted on purpose, to prove that jepsen-lite's checkers catch them. Compiled only with
-//! the `testing` feature and switched on per node by `TRENT_PLANTED_BUG` (comma-separated
-//! names); release builds cannot contain them.
+//! Bugs planted on purpose, to prove that jepsen-lite's checkers catch them. This module and
+//! every branch that uses it exist only with the `testing` feature, i.e. in the `trent-test`
+//! binary; `trent` (what `make run` and users run) contains neither the bugs nor the variable
+//! `TRENT_PLANTED_BUG` (comma-separated names) that switches them on per node.
 //!
 //! - `stale-reads`: reads skip the read-index barrier and serve this node's applied state, so a
 //!   follower (or a deposed leader) can answer with state older than an acknowledged write.
@@ -17,9 +18,8 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    /// Reads `TRENT_PLANTED_BUG` in builds with the `testing` feature; none otherwise.
+    /// Reads `TRENT_PLANTED_BUG`.
     pub fn from_env() -> PlantedBugs {
-        #[cfg(feature = "testing")]
         if let Ok(names) = std::env::var("TRENT_PLANTED_BUG") {
             let has = |bug: &str| names.split(',').any(|name| name.trim() == bug);
             let bugs = PlantedBugs {
