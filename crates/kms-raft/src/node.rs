@@ -15,6 +15,7 @@ use kms_types::KmsError;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,9 @@ pub struct RaftSettings {
     /// A client for mutual TLS between the region's nodes (`https://` to peers); `None` for
     /// plain HTTP. Its timeouts are the caller's.
     pub tls_client: Option<reqwest::Client>,
+    /// The local IP address plain-HTTP connections to peers are made from (`None`: the
+    /// system's choice), for a host with several addresses. Not used with `tls_client`.
+    pub source_ip: Option<IpAddr>,
 }
 
 impl Default for RaftSettings {
@@ -48,6 +52,7 @@ impl Default for RaftSettings {
             snapshot_after_entries: 5000,
             leader_wait: Duration::from_secs(5),
             tls_client: None,
+            source_ip: None,
         }
     }
 }
@@ -103,6 +108,7 @@ impl RegionRaft {
                 reqwest::Client::builder()
                     .connect_timeout(Duration::from_millis(500))
                     .pool_idle_timeout(Duration::from_secs(30))
+                    .local_address(settings.source_ip)
                     .build()
                     .map_err(|e| format!("building the HTTP client: {e}"))?,
                 "http",

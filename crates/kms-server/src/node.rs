@@ -44,6 +44,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             Some(identity) => Some(kms_link::tls::client_for_region(identity, &config.region)?),
             None => None,
         },
+        source_ip: None,
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
