@@ -3,7 +3,9 @@
 //! ([`KeyKind`]): key generation and public keys ([`generate`], [`public_key_der`]), signatures
 //! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), HMAC
 //! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); and sealing key
-//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]).
+//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]). Every
+//! binding format (what a wrap or a seal is bound to) is built here: [`WrapContext`],
+//! [`SealContext`].
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -18,6 +20,7 @@
 pub mod agreement;
 pub mod asymmetric;
 pub mod ciphertext;
+mod context;
 mod error;
 mod kind;
 pub mod mac;
@@ -36,6 +39,7 @@ pub use asymmetric::{
     generate, public_key_der, rsa_decrypt, rsa_encrypt, sign, verify, GeneratedKey, MessageType,
     RsaEncryptionAlgorithm, SigningAlgorithm,
 };
+pub use context::{SealContext, WrapContext};
 pub use error::CryptoError;
 pub use kind::KeyKind;
 pub use mac::{hmac_generate, hmac_verify};
