@@ -5,7 +5,8 @@
 //! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); and sealing key
 //! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]). Every
 //! binding format (what a wrap or a seal is bound to) is built here: [`WrapContext`],
-//! [`SealContext`].
+//! [`SealContext`]. It also supplies the rustls provider of every TLS configuration
+//! ([`tls_provider`]).
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -27,6 +28,7 @@ pub mod mac;
 mod material;
 mod primitives;
 mod root_key;
+mod tls;
 pub mod transport;
 
 #[cfg(test)]
@@ -46,4 +48,5 @@ pub use mac::{hmac_generate, hmac_verify};
 pub use material::{KeyMaterial, MaterialId};
 pub use primitives::{constant_time_eq, hmac_sha256, random_bytes, sha256};
 pub use root_key::RootKey;
+pub use tls::{install_tls_provider, tls_provider};
 pub use transport::{seal_material, TransportKey};
