@@ -12,12 +12,14 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod config;
 mod router;
 pub mod sigv4;
 pub mod sts;
 
+pub use config::{ApiConfig, Clock, RequestObserver, RequestRecord, DEFAULT_MAX_BODY_BYTES};
 pub use router::{
-    router, ApiConfig, Clock, KmsService, RequestContext, RequestObserver, RequestRecord,
-    SecureTransport, DEFAULT_MAX_BODY_BYTES, JSON_CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX,
+    router, KmsService, RequestContext, SecureTransport, JSON_CONTENT_TYPE, REQUEST_ID_HEADER,
+    TARGET_PREFIX,
 };
 pub use sigv4::{CredentialStore, Principal};

@@ -11,7 +11,6 @@
 //!   declared `Content-Length` over the limit is refused before any of the body is read, and a
 //!   streamed body is read only up to the limit.
 
-use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,12 +25,9 @@ use axum::routing::{any, get};
 use axum::Router;
 use kms_types::{KmsError, Operation};
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use crate::sigv4::{self, CredentialStore, Principal};
-
-/// The default [`ApiConfig::max_body_bytes`]: 1 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+use crate::config::{ApiConfig, RequestRecord};
+use crate::sigv4::{self, Principal};
 
 /// The content type of every JSON response.
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -45,102 +41,6 @@ pub const TARGET_PREFIX: &str = "TrentService.";
 /// The accepted request content types (media type only).
 const ACCEPTED_CONTENT_TYPES: [&str; 2] =
     ["application/x-amz-json-1.1", "application/x-amz-json-1.0"];
-
-/// The server's clock, injected so tests can pin time.
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
-
-/// How the front door authenticates and limits requests.
-#[derive(Clone)]
-pub struct ApiConfig {
-    /// Regions a credential scope may name; requests scoped elsewhere are refused.
-    pub accepted_regions: Vec<String>,
-    /// The access keys allowed to call, and their secrets.
-    pub credentials: Arc<dyn CredentialStore + Send + Sync>,
-    /// The largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// The clock SigV4 checks `X-Amz-Date` against.
-    pub clock: Clock,
-    /// Told about every KMS request once it is answered (the audit trail).
-    pub observer: Option<Arc<dyn RequestObserver>>,
-}
-
-/// What the front door knows about one answered KMS request, for an audit trail. Bodies may
-/// hold plaintext and key material: an observer must filter what it keeps.
-#[derive(Debug)]
-pub struct RequestRecord<'a> {
-    /// The operation, if `X-Amz-Target` named one.
-    pub operation: Option<Operation>,
-    /// Who signed it, if the signature was valid.
-    pub principal: Option<&'a Principal>,
-    /// The request id.
-    pub request_id: &'a str,
-    /// The caller's address.
-    pub source_ip: Option<std::net::IpAddr>,
-    /// The `User-Agent` header.
-    pub user_agent: Option<&'a str>,
-    /// What [`RequestObserver::request_params`] kept of the JSON request, if it parsed.
-    pub request: Option<&'a Value>,
-    /// The JSON response of a successful call.
-    pub response: Option<&'a Value>,
-    /// The error of a failed one.
-    pub error: Option<&'a KmsError>,
-}
-
-/// Receives a [`RequestRecord`] for every KMS request (not health checks).
-pub trait RequestObserver: Send + Sync {
-    /// What of a parsed request the observer keeps for [`RequestRecord::request`], taken before
-    /// the call consumes the request (the default keeps all of it: a copy per request).
-    fn request_params(&self, _operation: Operation, request: &Value) -> Value {
-        request.clone()
-    }
-
-    /// Called once per request after its answer is decided; must not block for long.
-    fn observe(&self, record: RequestRecord<'_>);
-}
-
-impl ApiConfig {
-    /// A configuration with the default body limit and the system clock.
-    pub fn new(
-        accepted_regions: Vec<String>,
-        credentials: Arc<dyn CredentialStore + Send + Sync>,
-    ) -> Self {
-        ApiConfig {
-            accepted_regions,
-            credentials,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            clock: Arc::new(OffsetDateTime::now_utc),
-            observer: None,
-        }
-    }
-
-    /// Replaces the body limit.
-    pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> Self {
-        self.max_body_bytes = max_body_bytes;
-        self
-    }
-
-    /// Sets the observer told about every answered request.
-    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
-        self.observer = Some(observer);
-        self
-    }
-
-    /// Replaces the clock.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-}
-
-impl fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiConfig")
-            .field("accepted_regions", &self.accepted_regions)
-            .field("credentials", &"<redacted>")
-            .field("max_body_bytes", &self.max_body_bytes)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What the front door established about a request before handing it on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! unmodified AWS clients get role credentials from the same endpoint. The service decides what
 //! each action does ([`crate::KmsService::sts`]); this module parses, authenticates and renders.
 
-use crate::router::ApiConfig;
+use crate::config::ApiConfig;
 use crate::sigv4::{self, Principal};
 use axum::http::request::Parts;
 use axum::http::{header::CONTENT_TYPE, HeaderValue, StatusCode};

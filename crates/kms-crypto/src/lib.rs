@@ -3,7 +3,10 @@
 //! ([`KeyKind`]): key generation and public keys ([`generate`], [`public_key_der`]), signatures
 //! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), HMAC
 //! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); and sealing key
-//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]).
+//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]). Every
+//! binding format (what a wrap or a seal is bound to) is built here: [`WrapContext`],
+//! [`SealContext`]. It also supplies the rustls provider of every TLS configuration
+//! ([`tls_provider`]).
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -18,12 +21,14 @@
 pub mod agreement;
 pub mod asymmetric;
 pub mod ciphertext;
+mod context;
 mod error;
 mod kind;
 pub mod mac;
 mod material;
 mod primitives;
 mod root_key;
+mod tls;
 pub mod transport;
 
 #[cfg(test)]
@@ -36,10 +41,12 @@ pub use asymmetric::{
     generate, public_key_der, rsa_decrypt, rsa_encrypt, sign, verify, GeneratedKey, MessageType,
     RsaEncryptionAlgorithm, SigningAlgorithm,
 };
+pub use context::{SealContext, WrapContext};
 pub use error::CryptoError;
 pub use kind::KeyKind;
 pub use mac::{hmac_generate, hmac_verify};
 pub use material::{KeyMaterial, MaterialId};
 pub use primitives::{constant_time_eq, hmac_sha256, random_bytes, sha256};
 pub use root_key::RootKey;
+pub use tls::{install_tls_provider, tls_provider};
 pub use transport::{seal_material, TransportKey};

@@ -10,8 +10,8 @@
 //! 0x01 | nonce (12 bytes, random) | AES-256-GCM(material) | tag (16 bytes)
 //! ```
 //!
-//! with AAD = `b"trent-wrap-v1" || context`, so material wrapped for one context (e.g. a key id
-//! and material id) cannot be swapped in for another.
+//! with AAD = `b"trent-wrap-v1" || context`, so material wrapped for one [`WrapContext`] (e.g. a
+//! key id and material id) cannot be swapped in for another.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -23,7 +23,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LE
 use zeroize::Zeroizing;
 
 use crate::primitives::fill_random;
-use crate::{CryptoError, KeyMaterial};
+use crate::{CryptoError, KeyMaterial, WrapContext};
 
 const ROOT_KEY_LEN: usize = 32;
 const WRAP_VERSION: u8 = 1;
@@ -144,7 +144,7 @@ impl RootKey {
     }
 
     /// Wraps `material` for storage, bound to `context` (see the module doc for the format).
-    pub fn wrap(&self, material: &KeyMaterial, context: &[u8]) -> Vec<u8> {
+    pub fn wrap(&self, material: &KeyMaterial, context: &WrapContext) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce);
         let mut out = Vec::with_capacity(1 + NONCE_LEN + material.len() + TAG_LEN);
@@ -168,7 +168,11 @@ impl RootKey {
     ///
     /// Any mismatch (wrong root key, wrong context, corrupt or truncated bytes) is
     /// [`CryptoError::UnwrapFailed`].
-    pub fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<KeyMaterial, CryptoError> {
+    pub fn unwrap(
+        &self,
+        wrapped: &[u8],
+        context: &WrapContext,
+    ) -> Result<KeyMaterial, CryptoError> {
         let (version, rest) = wrapped.split_first().ok_or(CryptoError::UnwrapFailed)?;
         if *version != WRAP_VERSION || rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::UnwrapFailed);
@@ -200,7 +204,8 @@ impl fmt::Debug for RootKey {
     }
 }
 
-fn wrap_aad(context: &[u8]) -> Vec<u8> {
+fn wrap_aad(context: &WrapContext) -> Vec<u8> {
+    let context = context.as_bytes();
     let mut aad = Vec::with_capacity(WRAP_AAD_PREFIX.len() + context.len());
     aad.extend_from_slice(WRAP_AAD_PREFIX);
     aad.extend_from_slice(context);
@@ -215,6 +220,10 @@ fn io_err(what: &str, path: &Path, e: &io::Error) -> CryptoError {
 mod tests {
     use super::*;
 
+    fn ctx() -> WrapContext {
+        WrapContext::material("key-1", "mat-1")
+    }
+
     fn tmp() -> tempfile::TempDir {
         tempfile::tempdir().expect("tempdir")
     }
@@ -223,10 +232,10 @@ mod tests {
     fn wrap_unwrap_round_trip() {
         let root = RootKey::generate();
         let m = KeyMaterial::generate_symmetric();
-        let w = root.wrap(&m, b"key-1/mat-1");
+        let w = root.wrap(&m, &ctx());
         assert_eq!(w.len(), 1 + 12 + 32 + 16);
         assert_eq!(w[0], 1);
-        let back = root.unwrap(&w, b"key-1/mat-1").expect("unwrap");
+        let back = root.unwrap(&w, &ctx()).expect("unwrap");
         assert_eq!(back.as_bytes(), m.as_bytes());
         // Wrapped bytes do not contain the material.
         assert!(!w.windows(32).any(|win| win == m.as_bytes()));
@@ -236,27 +245,33 @@ mod tests {
     fn wrap_is_randomized() {
         let root = RootKey::generate();
         let m = KeyMaterial::generate_symmetric();
-        assert_ne!(root.wrap(&m, b"c"), root.wrap(&m, b"c"));
+        assert_ne!(root.wrap(&m, &ctx()), root.wrap(&m, &ctx()));
     }
 
     #[test]
     fn unwrap_rejects_wrong_context() {
         let root = RootKey::generate();
         let m = KeyMaterial::generate_symmetric();
-        let w = root.wrap(&m, b"key-1");
-        assert_eq!(
-            root.unwrap(&w, b"key-2").unwrap_err(),
-            CryptoError::UnwrapFailed
-        );
-        assert_eq!(root.unwrap(&w, b"").unwrap_err(), CryptoError::UnwrapFailed);
+        let w = root.wrap(&m, &WrapContext::material("key-1", "mat-1"));
+        for other in [
+            WrapContext::material("key-2", "mat-1"),
+            WrapContext::material("key-1", "mat-2"),
+            WrapContext::identity_secret("key-1"),
+            WrapContext::sts_session(),
+        ] {
+            assert_eq!(
+                root.unwrap(&w, &other).unwrap_err(),
+                CryptoError::UnwrapFailed
+            );
+        }
     }
 
     #[test]
     fn unwrap_rejects_wrong_root_key() {
         let m = KeyMaterial::generate_symmetric();
-        let w = RootKey::generate().wrap(&m, b"ctx");
+        let w = RootKey::generate().wrap(&m, &ctx());
         assert_eq!(
-            RootKey::generate().unwrap(&w, b"ctx").unwrap_err(),
+            RootKey::generate().unwrap(&w, &ctx()).unwrap_err(),
             CryptoError::UnwrapFailed
         );
     }
@@ -265,17 +280,17 @@ mod tests {
     fn unwrap_rejects_garbage_and_tampering() {
         let root = RootKey::generate();
         let m = KeyMaterial::generate_symmetric();
-        let w = root.wrap(&m, b"ctx");
+        let w = root.wrap(&m, &ctx());
         for bad in [&[][..], &[1u8][..], &w[..w.len() - 1], &w[..1 + 12 + 15]] {
             assert_eq!(
-                root.unwrap(bad, b"ctx").unwrap_err(),
+                root.unwrap(bad, &ctx()).unwrap_err(),
                 CryptoError::UnwrapFailed
             );
         }
         for i in 0..w.len() {
             let mut t = w.clone();
             t[i] ^= 0x01;
-            assert!(root.unwrap(&t, b"ctx").is_err(), "flip at {i} accepted");
+            assert!(root.unwrap(&t, &ctx()).is_err(), "flip at {i} accepted");
         }
     }
 
@@ -283,8 +298,8 @@ mod tests {
     fn clone_wraps_compatibly() {
         let root = RootKey::generate();
         let m = KeyMaterial::generate_symmetric();
-        let w = root.wrap(&m, b"ctx");
-        let back = root.clone().unwrap(&w, b"ctx").expect("unwrap with clone");
+        let w = root.wrap(&m, &ctx());
+        let back = root.clone().unwrap(&w, &ctx()).expect("unwrap with clone");
         assert_eq!(back.as_bytes(), m.as_bytes());
         assert_eq!(format!("{root:?}"), "RootKey(redacted)");
     }
@@ -300,7 +315,7 @@ mod tests {
         let loaded = RootKey::load(&path).expect("load");
         let m = KeyMaterial::generate_symmetric();
         let back = loaded
-            .unwrap(&created.wrap(&m, b"x"), b"x")
+            .unwrap(&created.wrap(&m, &ctx()), &ctx())
             .expect("unwrap");
         assert_eq!(back.as_bytes(), m.as_bytes());
     }
@@ -369,7 +384,7 @@ mod tests {
         let second = RootKey::load_or_create(&path).expect("load");
         let m = KeyMaterial::generate_symmetric();
         let back = second
-            .unwrap(&first.wrap(&m, b"c"), b"c")
+            .unwrap(&first.wrap(&m, &ctx()), &ctx())
             .expect("same key");
         assert_eq!(back.as_bytes(), m.as_bytes());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");

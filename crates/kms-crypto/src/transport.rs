@@ -11,8 +11,8 @@
 //! sealed = 0x01 | ephemeral_public (32) | nonce (12, random) | AES-256-GCM(material, aad) | tag (16)
 //! ```
 //!
-//! The caller's `aad` (e.g. key id, material id and the two region names) is authenticated but
-//! not transmitted. The transport private key is `HKDF-SHA256(salt = "", ikm = root key,
+//! The `aad` is the bytes of the caller's [`SealContext`] (both region names, the key id and
+//! the material id): authenticated, not transmitted. The transport private key is `HKDF-SHA256(salt = "", ikm = root key,
 //! info = "trent-region-transport-v1")`, so it is stable for a region as long as its root key is.
 
 use std::fmt;
@@ -22,7 +22,7 @@ use aws_lc_rs::agreement::{agree, PrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::hkdf::{KeyType, Salt, HKDF_SHA256};
 use zeroize::Zeroizing;
 
-use crate::{CryptoError, KeyMaterial, RootKey};
+use crate::{CryptoError, KeyMaterial, RootKey, SealContext};
 
 const SEAL_VERSION: u8 = 1;
 const X25519_LEN: usize = 32;
@@ -62,11 +62,15 @@ impl TransportKey {
         self.public
     }
 
-    /// Opens material sealed to this key by [`seal_material`] with the same `aad`.
+    /// Opens material sealed to this key by [`seal_material`] with the same `context`.
     ///
-    /// Any mismatch (wrong recipient, wrong `aad`, unknown version, truncated or tampered
+    /// Any mismatch (wrong recipient, wrong context, unknown version, truncated or tampered
     /// bytes) is [`CryptoError::UnwrapFailed`], with no further detail.
-    pub fn open_material(&self, sealed: &[u8], aad: &[u8]) -> Result<KeyMaterial, CryptoError> {
+    pub fn open_material(
+        &self,
+        sealed: &[u8],
+        context: &SealContext,
+    ) -> Result<KeyMaterial, CryptoError> {
         if sealed.len() < HEADER_LEN + TAG_LEN || sealed[0] != SEAL_VERSION {
             return Err(CryptoError::UnwrapFailed);
         }
@@ -83,7 +87,7 @@ impl TransportKey {
             Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::UnwrapFailed)?;
         let mut buf = Zeroizing::new(ciphertext.to_vec());
         let plain_len = key
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
             .map_err(|_| CryptoError::UnwrapFailed)?
             .len();
         buf.truncate(plain_len);
@@ -98,7 +102,7 @@ impl fmt::Debug for TransportKey {
 }
 
 /// Seals `material` to the region whose transport public key is `recipient_public` (raw 32-byte
-/// X25519), binding `aad`. The output format is in the module doc; every call uses a fresh
+/// X25519), binding `context`. The output format is in the module doc; every call uses a fresh
 /// ephemeral key and nonce, so two seals of the same material differ.
 ///
 /// Errors: [`CryptoError::InvalidInput`] if `recipient_public` is not a usable X25519 public
@@ -107,7 +111,7 @@ impl fmt::Debug for TransportKey {
 pub fn seal_material(
     recipient_public: &[u8],
     material: &KeyMaterial,
-    aad: &[u8],
+    context: &SealContext,
 ) -> Result<Vec<u8>, CryptoError> {
     if recipient_public.len() != X25519_LEN {
         return Err(bad_recipient());
@@ -132,7 +136,7 @@ pub fn seal_material(
     in_out.reserve(TAG_LEN);
     key.seal_in_place_append_tag(
         Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad),
+        Aad::from(context.as_bytes()),
         &mut *in_out,
     )
     .map_err(|_| CryptoError::Internal("AES-GCM seal failed"))?;
@@ -201,6 +205,10 @@ fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Resul
 mod tests {
     use super::*;
 
+    fn ctx() -> SealContext {
+        SealContext::region_material("a", "b", "key-1", "mat-1")
+    }
+
     fn material() -> KeyMaterial {
         KeyMaterial::generate_symmetric()
     }
@@ -209,19 +217,19 @@ mod tests {
     fn round_trip() {
         let recipient = RootKey::generate().transport_key();
         let m = material();
-        let sealed = seal_material(&recipient.public_key(), &m, b"key-1/mat-1").unwrap();
+        let sealed = seal_material(&recipient.public_key(), &m, &ctx()).unwrap();
         assert_eq!(sealed.len(), 1 + 32 + 12 + 32 + 16);
         assert_eq!(sealed[0], 1);
         assert!(!sealed.windows(32).any(|w| w == m.as_bytes()));
-        let back = recipient.open_material(&sealed, b"key-1/mat-1").unwrap();
+        let back = recipient.open_material(&sealed, &ctx()).unwrap();
         assert_eq!(back.as_bytes(), m.as_bytes());
 
         // Non-symmetric sizes too, including empty material.
         for len in [0usize, 1, 121, 4000] {
             let m = KeyMaterial::from_bytes(vec![0x5A; len]);
-            let sealed = seal_material(&recipient.public_key(), &m, b"").unwrap();
+            let sealed = seal_material(&recipient.public_key(), &m, &ctx()).unwrap();
             assert_eq!(
-                recipient.open_material(&sealed, b"").unwrap().as_bytes(),
+                recipient.open_material(&sealed, &ctx()).unwrap().as_bytes(),
                 m.as_bytes()
             );
         }
@@ -231,9 +239,9 @@ mod tests {
     fn wrong_recipient_fails() {
         let recipient = RootKey::generate().transport_key();
         let other = RootKey::generate().transport_key();
-        let sealed = seal_material(&recipient.public_key(), &material(), b"ctx").unwrap();
+        let sealed = seal_material(&recipient.public_key(), &material(), &ctx()).unwrap();
         assert_eq!(
-            other.open_material(&sealed, b"ctx").unwrap_err(),
+            other.open_material(&sealed, &ctx()).unwrap_err(),
             CryptoError::UnwrapFailed
         );
     }
@@ -241,10 +249,15 @@ mod tests {
     #[test]
     fn wrong_aad_fails() {
         let recipient = RootKey::generate().transport_key();
-        let sealed = seal_material(&recipient.public_key(), &material(), b"ctx").unwrap();
-        for aad in [&b"ctx2"[..], b"", b"ct"] {
+        let sealed = seal_material(&recipient.public_key(), &material(), &ctx()).unwrap();
+        for other in [
+            SealContext::region_material("b", "a", "key-1", "mat-1"),
+            SealContext::region_material("a", "c", "key-1", "mat-1"),
+            SealContext::region_material("a", "b", "key-2", "mat-1"),
+            SealContext::region_material("a", "b", "key-1", "mat-2"),
+        ] {
             assert_eq!(
-                recipient.open_material(&sealed, aad).unwrap_err(),
+                recipient.open_material(&sealed, &other).unwrap_err(),
                 CryptoError::UnwrapFailed
             );
         }
@@ -253,31 +266,31 @@ mod tests {
     #[test]
     fn every_byte_flip_and_truncation_fails() {
         let recipient = RootKey::generate().transport_key();
-        let sealed = seal_material(&recipient.public_key(), &material(), b"ctx").unwrap();
+        let sealed = seal_material(&recipient.public_key(), &material(), &ctx()).unwrap();
         for i in 0..sealed.len() {
             for bit in [0x01u8, 0x80] {
                 let mut t = sealed.clone();
                 t[i] ^= bit;
                 assert!(
-                    recipient.open_material(&t, b"ctx").is_err(),
+                    recipient.open_material(&t, &ctx()).is_err(),
                     "flip {bit:#x} at {i} accepted"
                 );
             }
         }
         for len in 0..sealed.len() {
-            assert!(recipient.open_material(&sealed[..len], b"ctx").is_err());
+            assert!(recipient.open_material(&sealed[..len], &ctx()).is_err());
         }
         let mut longer = sealed.clone();
         longer.push(0);
-        assert!(recipient.open_material(&longer, b"ctx").is_err());
+        assert!(recipient.open_material(&longer, &ctx()).is_err());
     }
 
     #[test]
     fn seals_are_randomized() {
         let recipient = RootKey::generate().transport_key();
         let m = material();
-        let a = seal_material(&recipient.public_key(), &m, b"ctx").unwrap();
-        let b = seal_material(&recipient.public_key(), &m, b"ctx").unwrap();
+        let a = seal_material(&recipient.public_key(), &m, &ctx()).unwrap();
+        let b = seal_material(&recipient.public_key(), &m, &ctx()).unwrap();
         assert_ne!(a, b);
         assert_ne!(a[1..33], b[1..33], "ephemeral key reused");
     }
@@ -295,8 +308,8 @@ mod tests {
         );
         // A seal to one derivation opens with another derivation of the same root key.
         let m = material();
-        let sealed = seal_material(&root.transport_key().public_key(), &m, b"a").unwrap();
-        let back = root.transport_key().open_material(&sealed, b"a").unwrap();
+        let sealed = seal_material(&root.transport_key().public_key(), &m, &ctx()).unwrap();
+        let back = root.transport_key().open_material(&sealed, &ctx()).unwrap();
         assert_eq!(back.as_bytes(), m.as_bytes());
     }
 
@@ -306,7 +319,7 @@ mod tests {
         for bad in [&[][..], &[9u8; 31][..], &[9u8; 33][..], &[0u8; 32][..]] {
             assert!(
                 matches!(
-                    seal_material(bad, &m, b""),
+                    seal_material(bad, &m, &ctx()),
                     Err(CryptoError::InvalidInput(_))
                 ),
                 "recipient {bad:?} accepted"

@@ -10,11 +10,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
+
+use crate::error::{Error, Result};
 
 /// Creates `dir` (if needed) and writes a local PKI into it:
 ///
@@ -29,11 +30,11 @@ use rcgen::{
 /// Files of regions not in `regions` are left in place but no longer chain to the new CA.
 ///
 /// Region names must be valid DNS names (e.g. `us-east-1`); `ca` is reserved.
-pub fn generate_local_pki(dir: &Path, regions: &[String]) -> anyhow::Result<()> {
+pub fn generate_local_pki(dir: &Path, regions: &[String]) -> Result<()> {
     for region in regions {
         validate_region(region)?;
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
     let complete = ["ca.pem", "ca.key"]
         .into_iter()
         .map(String::from)
@@ -47,8 +48,9 @@ pub fn generate_local_pki(dir: &Path, regions: &[String]) -> anyhow::Result<()> 
         return Ok(());
     }
 
-    let ca_key = KeyPair::generate().context("generating the CA key")?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    let ca_key = KeyPair::generate().map_err(Error::certificate("generating the CA key"))?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())
+        .map_err(Error::certificate("the CA's parameters"))?;
     ca_params.distinguished_name = rcgen::DistinguishedName::new();
     ca_params
         .distinguished_name
@@ -61,19 +63,21 @@ pub fn generate_local_pki(dir: &Path, regions: &[String]) -> anyhow::Result<()> 
     ];
     let ca_cert = ca_params
         .self_signed(&ca_key)
-        .context("self-signing the CA")?;
+        .map_err(Error::certificate("self-signing the CA"))?;
     let issuer = Issuer::new(ca_params, ca_key);
 
     for region in regions {
-        let key = KeyPair::generate().context("generating a region key")?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let what = |step: &str| Error::certificate(format!("{step} of region {region}"));
+        let key = KeyPair::generate().map_err(what("generating the key"))?;
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(what("the certificate parameters"))?;
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
             .push(DnType::CommonName, region.as_str());
         params.subject_alt_names = vec![
-            SanType::DnsName(region.as_str().try_into()?),
-            SanType::DnsName("localhost".try_into()?),
+            SanType::DnsName(region.as_str().try_into().map_err(what("the DNS name"))?),
+            SanType::DnsName("localhost".try_into().map_err(what("the DNS name"))?),
             SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         ];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -84,7 +88,7 @@ pub fn generate_local_pki(dir: &Path, regions: &[String]) -> anyhow::Result<()> 
         params.use_authority_key_identifier_extension = true;
         let cert = params
             .signed_by(&key, &issuer)
-            .with_context(|| format!("signing the certificate of region {region}"))?;
+            .map_err(what("signing the certificate"))?;
         write_file(dir, &format!("{region}.key"), &key.serialize_pem(), true)?;
         write_file(dir, &format!("{region}.pem"), &cert.pem(), false)?;
     }
@@ -94,18 +98,16 @@ pub fn generate_local_pki(dir: &Path, regions: &[String]) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn validate_region(region: &str) -> anyhow::Result<()> {
+fn validate_region(region: &str) -> Result<()> {
     if region == "ca" || rustls_pki_types::DnsName::try_from(region).is_err() {
-        bail!(
-            "invalid region name {region:?}: must be a DNS name (e.g. us-east-1) other than \"ca\""
-        );
+        return Err(Error::InvalidRegion(region.to_owned()));
     }
     Ok(())
 }
 
 /// Writes `name` in `dir` via a temporary file and a rename, so a reader never sees a partial
 /// file; private keys get mode `0600` from creation on.
-fn write_file(dir: &Path, name: &str, contents: &str, private: bool) -> anyhow::Result<()> {
+fn write_file(dir: &Path, name: &str, contents: &str, private: bool) -> Result<()> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let _ = fs::remove_file(&tmp);
@@ -114,11 +116,11 @@ fn write_file(dir: &Path, name: &str, contents: &str, private: bool) -> anyhow::
         .create_new(true)
         .mode(if private { 0o600 } else { 0o644 })
         .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+        .map_err(Error::io("create", &tmp))?;
     file.write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        .map_err(Error::io("write", &tmp))?;
+    fs::rename(&tmp, &path).map_err(Error::io("write", &path))?;
     Ok(())
 }
 
@@ -173,7 +175,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["", "ca", "../x", "a/b", "a b"] {
             assert!(
-                generate_local_pki(dir.path(), &regions(&[bad])).is_err(),
+                matches!(
+                    generate_local_pki(dir.path(), &regions(&[bad])),
+                    Err(Error::InvalidRegion(name)) if name == bad
+                ),
                 "{bad:?} accepted"
             );
         }

@@ -1,4 +1,4 @@
-//! Mutual TLS between regions (rustls, aws-lc-rs provider): a region's [`LinkIdentity`], the
+//! Mutual TLS between regions (rustls, with kms-crypto's provider): a region's [`LinkIdentity`], the
 //! server side ([`server_config`], [`TlsListener`] for `axum::serve`, [`PeerInfo`] with the
 //! verified peer region) and the client side ([`client_for_region`]).
 //!
@@ -13,12 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
@@ -28,6 +26,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+
+use crate::error::{Error, Result};
 
 /// How long an accepted connection may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,11 +49,10 @@ pub struct LinkIdentity {
 impl LinkIdentity {
     /// Loads PEM files: `ca_cert` (one or more CA certificates), `cert` (the region's
     /// certificate, optionally followed by intermediates) and `key` (its private key).
-    pub fn load(ca_cert: &Path, cert: &Path, key: &Path) -> anyhow::Result<Self> {
+    pub fn load(ca_cert: &Path, cert: &Path, key: &Path) -> Result<Self> {
         let ca = load_certs(ca_cert)?;
         let chain = load_certs(cert)?;
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| anyhow!("cannot load private key {}: {e}", key.display()))?;
+        let key = load_key(key)?;
         let region = first_dns_name(&chain[0]);
         Ok(LinkIdentity {
             ca,
@@ -68,12 +67,12 @@ impl LinkIdentity {
         self.region.as_deref()
     }
 
-    fn roots(&self) -> anyhow::Result<Arc<RootCertStore>> {
+    fn roots(&self) -> Result<Arc<RootCertStore>> {
         let mut roots = RootCertStore::empty();
         for ca in &self.ca {
             roots
                 .add(ca.clone())
-                .context("invalid CA certificate for the link")?;
+                .map_err(Error::tls("invalid CA certificate for the link"))?;
         }
         Ok(Arc::new(roots))
     }
@@ -101,14 +100,26 @@ impl fmt::Debug for LinkIdentity {
     }
 }
 
-fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow!("cannot load certificates {}: {e}", path.display()))?;
+        .map_err(|source| Error::Pem {
+            what: "certificates",
+            path: path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(anyhow!("no certificate in {}", path.display()));
+        return Err(Error::NoCertificate(path.to_path_buf()));
     }
     Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|source| Error::Pem {
+        what: "private key",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The first DNS SAN of `cert`, if it parses.
@@ -117,37 +128,41 @@ fn first_dns_name(cert: &CertificateDer<'_>) -> Option<String> {
     cert.valid_dns_names().next().map(str::to_owned)
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
 /// A TLS server configuration that requires a client certificate chaining to the identity's CA
 /// and offers ALPN `http/1.1`.
-pub fn server_config(identity: &LinkIdentity) -> anyhow::Result<Arc<ServerConfig>> {
-    let provider = provider();
+pub fn server_config(identity: &LinkIdentity) -> Result<Arc<ServerConfig>> {
+    let provider = kms_crypto::tls_provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(identity.roots()?, provider.clone())
         .build()
-        .context("building the client certificate verifier")?;
+        .map_err(|source| Error::Verifier {
+            side: "client",
+            source,
+        })?;
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(Error::tls(
+            "the TLS provider offers no safe protocol version",
+        ))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .context("the link certificate does not match its key")?;
+        .map_err(Error::tls("the link certificate does not match its key"))?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     Ok(Arc::new(config))
 }
 
 /// A TLS server configuration for a public endpoint (the KMS API): the certificate chain and key
 /// in the PEM files `cert` and `key`, no client certificate asked for, ALPN `http/1.1`.
-pub fn api_server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+pub fn api_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     let chain = load_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow!("cannot load private key {}: {e}", key.display()))?;
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
+    let key = load_key(key)?;
+    let mut config = ServerConfig::builder_with_provider(kms_crypto::tls_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::tls(
+            "the TLS provider offers no safe protocol version",
+        ))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .context("the API certificate does not match its key")?;
+        .map_err(Error::tls("the API certificate does not match its key"))?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     Ok(Arc::new(config))
 }
@@ -155,35 +170,37 @@ pub fn api_server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerCo
 /// A `reqwest` client for talking to `region`: it presents `identity` as its client certificate
 /// and accepts a server only if its certificate chains to the CA and is valid for the DNS name
 /// `region`, whatever host or IP address the URL names. No proxies; connect timeout 2 s.
-pub fn client_for_region(identity: &LinkIdentity, region: &str) -> anyhow::Result<reqwest::Client> {
+pub fn client_for_region(identity: &LinkIdentity, region: &str) -> Result<reqwest::Client> {
     let config = client_config(identity, region, true)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .connect_timeout(CONNECT_TIMEOUT)
         .no_proxy()
         .build()
-        .context("building the link client")
+        .map_err(Error::Client)
 }
 
-fn client_config(
-    identity: &LinkIdentity,
-    region: &str,
-    client_auth: bool,
-) -> anyhow::Result<ClientConfig> {
-    let provider = provider();
+fn client_config(identity: &LinkIdentity, region: &str, client_auth: bool) -> Result<ClientConfig> {
+    let provider = kms_crypto::tls_provider();
     let expected = ServerName::try_from(region.to_owned())
-        .map_err(|_| anyhow!("invalid region name {region:?}"))?;
+        .map_err(|_| Error::InvalidRegion(region.to_owned()))?;
     let inner = WebPkiServerVerifier::builder_with_provider(identity.roots()?, provider.clone())
         .build()
-        .context("building the server certificate verifier")?;
+        .map_err(|source| Error::Verifier {
+            side: "server",
+            source,
+        })?;
     let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(Error::tls(
+            "the TLS provider offers no safe protocol version",
+        ))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(RegionVerifier { inner, expected }));
     let mut config = if client_auth {
         builder
             .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
-            .context("the link certificate does not match its key")?
+            .map_err(Error::tls("the link certificate does not match its key"))?
     } else {
         builder.with_no_client_auth()
     };
@@ -544,11 +561,56 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         generate_local_pki(tmp.path(), &["a".to_owned()]).unwrap();
         let p = tmp.path();
+        let missing = LinkIdentity::load(&p.join("nope.pem"), &p.join("a.pem"), &p.join("a.key"))
+            .unwrap_err();
         assert!(
-            LinkIdentity::load(&p.join("nope.pem"), &p.join("a.pem"), &p.join("a.key")).is_err()
+            matches!(&missing, Error::Pem { what: "certificates", path, .. } if path.ends_with("nope.pem")),
+            "{missing:?}"
         );
+        assert!(missing.to_string().contains("nope.pem"), "{missing}");
+        assert!(std::error::Error::source(&missing).is_some());
         // A key file given as the certificate, and a certificate as the key.
-        assert!(LinkIdentity::load(&p.join("ca.pem"), &p.join("a.key"), &p.join("a.key")).is_err());
-        assert!(LinkIdentity::load(&p.join("ca.pem"), &p.join("a.pem"), &p.join("a.pem")).is_err());
+        let no_cert =
+            LinkIdentity::load(&p.join("ca.pem"), &p.join("a.key"), &p.join("a.key")).unwrap_err();
+        assert!(matches!(no_cert, Error::NoCertificate(_)), "{no_cert:?}");
+        let no_key =
+            LinkIdentity::load(&p.join("ca.pem"), &p.join("a.pem"), &p.join("a.pem")).unwrap_err();
+        assert!(
+            matches!(
+                no_key,
+                Error::Pem {
+                    what: "private key",
+                    ..
+                }
+            ),
+            "{no_key:?}"
+        );
+        // A certificate with another region's key.
+        generate_local_pki(p, &["a".to_owned(), "b".to_owned()]).unwrap();
+        let mismatched =
+            LinkIdentity::load(&p.join("ca.pem"), &p.join("a.pem"), &p.join("b.key")).unwrap();
+        assert!(matches!(server_config(&mismatched), Err(Error::Tls { .. })));
+        assert!(matches!(
+            client_for_region(&identity(p, "a"), "not a name"),
+            Err(Error::InvalidRegion(_))
+        ));
+    }
+
+    /// Every configuration this crate builds runs on kms-crypto's provider, the one object
+    /// `kms_crypto::tls_provider` hands out.
+    #[test]
+    fn every_config_uses_the_kms_crypto_provider() {
+        let tmp = tempfile::tempdir().unwrap();
+        generate_local_pki(tmp.path(), &["a".to_owned()]).unwrap();
+        let id = identity(tmp.path(), "a");
+        let ours = kms_crypto::tls_provider();
+        let server = server_config(&id).unwrap();
+        assert!(Arc::ptr_eq(server.crypto_provider(), &ours));
+        let api = api_server_config(&tmp.path().join("a.pem"), &tmp.path().join("a.key")).unwrap();
+        assert!(Arc::ptr_eq(api.crypto_provider(), &ours));
+        for client_auth in [true, false] {
+            let client = client_config(&id, "a", client_auth).unwrap();
+            assert!(Arc::ptr_eq(client.crypto_provider(), &ours));
+        }
     }
 }

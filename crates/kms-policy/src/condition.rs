@@ -8,7 +8,7 @@
 //! Without a set qualifier a multi-valued key satisfies a positive operator when any of its
 //! values does, and a negated operator when none does.
 
-use crate::parse::{malformed, PolicyError};
+use crate::error::{malformed, PolicyError};
 use crate::{arn, wildcard};
 use ipnet::IpNet;
 use serde_json::Value;

@@ -40,14 +40,16 @@
 
 mod arn;
 mod condition;
+mod error;
 mod eval;
 mod parse;
 #[cfg(test)]
 mod tests;
 mod wildcard;
 
+pub use error::PolicyError;
 pub use eval::{allows_future_put_key_policy, evaluate, Decision, Request};
-pub use parse::{Effect, Policy, PolicyError, Statement};
+pub use parse::{Effect, Policy, Statement};
 
 /// The key policy KMS gives a key created without one, exactly as AWS's GetKeyPolicy prints it:
 /// it allows the account root, so the account's IAM policies decide access.

@@ -2,19 +2,8 @@
 
 use crate::arn;
 use crate::condition::{self, Condition};
+use crate::error::{malformed, PolicyError};
 use serde_json::Value;
-
-/// Why a policy document was rejected; `Display` gives AWS's MalformedPolicyDocumentException
-/// message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
-    /// The document is not a well-formed policy; the detail says what is wrong.
-    #[error("Policy document is malformed: {0}")]
-    Malformed(String),
-    /// A `Principal` or `NotPrincipal` element names something that is not a valid principal.
-    #[error("Policy contains a statement with one or more invalid principals.")]
-    InvalidPrincipal,
-}
 
 /// Whether a statement allows or denies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,10 +98,6 @@ impl Statement {
     pub fn effect(&self) -> Effect {
         self.effect
     }
-}
-
-pub(crate) fn malformed(detail: impl Into<String>) -> PolicyError {
-    PolicyError::Malformed(detail.into())
 }
 
 fn parse(document: &str, require_principal: bool) -> Result<Policy, PolicyError> {

@@ -31,7 +31,7 @@ use crate::config::Credential;
 use crate::service::Clock;
 use anyhow::{bail, Context};
 use kms_api::CredentialStore;
-use kms_crypto::{KeyMaterial, RootKey};
+use kms_crypto::{KeyMaterial, RootKey, WrapContext};
 use kms_policy::Policy;
 use kms_types::KmsError;
 use serde::{Deserialize, Serialize};
@@ -142,17 +142,13 @@ struct KeyEntry {
     secret_sealed: Option<String>,
 }
 
-/// What sealed access-key secrets are bound to (with the access key id).
-const SECRET_CONTEXT: &str = "trent-identity-secret-v1/";
-
 /// Seals an access key's secret for the identities file (`secret_sealed`), with the STS token
 /// key every node holds.
 pub fn seal_secret(sts_key: &RootKey, access_key_id: &str, secret: &str) -> String {
     use base64::Engine;
-    let context = format!("{SECRET_CONTEXT}{access_key_id}");
     let sealed = sts_key.wrap(
         &KeyMaterial::from_bytes(secret.as_bytes().to_vec()),
-        context.as_bytes(),
+        &WrapContext::identity_secret(access_key_id),
     );
     base64::engine::general_purpose::STANDARD.encode(sealed)
 }
@@ -169,8 +165,8 @@ fn unseal_secret(
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sealed.trim())
         .map_err(|_| anyhow::anyhow!("access key {access_key_id}: secret_sealed is not base64"))?;
-    let context = format!("{SECRET_CONTEXT}{access_key_id}");
-    let plain = key.unwrap(&bytes, context.as_bytes()).map_err(|_| {
+    let context = WrapContext::identity_secret(access_key_id);
+    let plain = key.unwrap(&bytes, &context).map_err(|_| {
         anyhow::anyhow!("access key {access_key_id}: secret_sealed does not open with this sts_key")
     })?;
     String::from_utf8(plain.as_bytes().to_vec())
@@ -394,7 +390,7 @@ impl IdentityStore {
         };
         let json =
             serde_json::to_vec(&session).map_err(|e| KmsError::KmsInternal(e.to_string()))?;
-        let sealed = key.wrap(&KeyMaterial::from_bytes(json), SESSION_CONTEXT);
+        let sealed = key.wrap(&KeyMaterial::from_bytes(json), &WrapContext::sts_session());
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD.encode(sealed);
         let role_name = role.arn.rsplit('/').next().unwrap_or_default();
@@ -419,7 +415,7 @@ impl IdentityStore {
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(token)
             .ok()?;
-        let json = key.unwrap(&sealed, SESSION_CONTEXT).ok()?;
+        let json = key.unwrap(&sealed, &WrapContext::sts_session()).ok()?;
         let session: Session = serde_json::from_slice(json.as_bytes()).ok()?;
         let role = self.snapshot().roles.get(&session.role_arn).cloned()?;
         Some((session, role))
@@ -461,9 +457,6 @@ fn trust_as_resource_policy(text: &str) -> String {
     }
     document.to_string()
 }
-
-/// What session tokens are sealed to.
-const SESSION_CONTEXT: &[u8] = b"trent-sts-session-v1";
 
 /// `prefix` and 17 characters derived from `name`, in the shape of IAM's unique ids.
 fn unique_id(prefix: &str, name: &str) -> String {

@@ -75,7 +75,7 @@ impl Kms {
                 self.check_lockout(policy, bypass_lockout_check.unwrap_or(false))?;
                 policy.to_string()
             }
-            None => validate::default_policy(&self.account_id),
+            None => kms_policy::default_key_policy(&self.account_id),
         };
         let tags = validate::tags(tags.unwrap_or_default())?;
         if tags.len() > kms_core::MAX_TAGS_PER_KEY {

@@ -8,8 +8,8 @@
 //!
 //! A peer may only speak for the region named in its client certificate.
 
-use crate::region_link::{seal_aad, Envelope, ForwardedCall, RegionLink};
-use crate::service::{material_context, Kms};
+use crate::region_link::{Envelope, ForwardedCall, RegionLink};
+use crate::service::Kms;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use kms_api::{KmsService, RequestContext};
 use kms_core::{Command, CommandOutput, RegionMessage};
+use kms_crypto::{SealContext, WrapContext};
 use kms_link::tls::PeerInfo;
 use kms_types::KmsError;
 use std::sync::Arc;
@@ -101,16 +102,16 @@ fn rewrap(state: &LinkState, from: &str, message: &mut RegionMessage) -> Result<
     };
     let key_id = shared.key_id.clone();
     for material in shared.materials_mut() {
-        let aad = seal_aad(from, &to, &key_id, &material.material_id);
+        let sealed_to = SealContext::region_material(from, &to, &key_id, &material.material_id);
         let plain = state
             .link
             .transport_key()
-            .open_material(&material.wrapped, &aad)
+            .open_material(&material.wrapped, &sealed_to)
             .map_err(|_| KmsError::KmsInternal("Sealed key material did not open.".into()))?;
-        material.wrapped = state
-            .kms
-            .root_key
-            .wrap(&plain, &material_context(&key_id, &material.material_id));
+        material.wrapped = state.kms.root_key.wrap(
+            &plain,
+            &WrapContext::material(&key_id, &material.material_id),
+        );
     }
     Ok(())
 }

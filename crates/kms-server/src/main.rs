@@ -151,6 +151,11 @@ pub async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Every TLS configuration in the process, including clients built without one, runs on
+    // kms-crypto's provider.
+    if !kms_crypto::install_tls_provider() {
+        tracing::warn!("another rustls provider was installed first");
+    }
     match Cli::parse().command {
         Commands::Serve { config } => {
             kms_server::node::serve(kms_server::config::NodeConfig::load(&config)?).await

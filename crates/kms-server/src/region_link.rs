@@ -7,7 +7,7 @@
 
 use crate::config::LinkConfig;
 use kms_core::{RegionMessage, RegionReply};
-use kms_crypto::{RootKey, TransportKey};
+use kms_crypto::{RootKey, SealContext, TransportKey, WrapContext};
 use kms_types::{KmsError, Operation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -211,12 +211,17 @@ impl RegionLink {
             let recipient = self.transport_public(to_region).await?;
             let key_id = shared.key_id.clone();
             for material in shared.materials_mut() {
-                let context = crate::service::material_context(&key_id, &material.material_id);
+                let context = WrapContext::material(&key_id, &material.material_id);
                 let plain = root_key
                     .unwrap(&material.wrapped, &context)
                     .map_err(|e| LinkError::Seal(e.to_string()))?;
-                let aad = seal_aad(&self.region, to_region, &key_id, &material.material_id);
-                material.wrapped = kms_crypto::seal_material(&recipient, &plain, &aad)
+                let sealed_to = SealContext::region_material(
+                    &self.region,
+                    to_region,
+                    &key_id,
+                    &material.material_id,
+                );
+                material.wrapped = kms_crypto::seal_material(&recipient, &plain, &sealed_to)
                     .map_err(|e| LinkError::Seal(e.to_string()))?;
             }
         }
@@ -257,11 +262,6 @@ impl RegionLink {
             .map_err(|e| KmsError::KmsInternal(format!("Unreadable answer from {region}: {e}")))?;
         outcome
     }
-}
-
-/// What sealed material is bound to: both regions, the key and the material id.
-pub(crate) fn seal_aad(from: &str, to: &str, key_id: &str, material_id: &str) -> Vec<u8> {
-    format!("trent-link-v1|{from}|{to}|{key_id}/{material_id}").into_bytes()
 }
 
 fn poisoned() -> LinkError {

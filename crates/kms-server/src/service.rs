@@ -9,7 +9,7 @@ use crate::planted_bugs::PlantedBugs;
 use crate::validate::{parse_request, to_json};
 use kms_api::{KmsService, RequestContext};
 use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
-use kms_crypto::{KeyMaterial, MaterialId, RootKey};
+use kms_crypto::{KeyMaterial, MaterialId, RootKey, WrapContext};
 use kms_raft::RegionRaft;
 use kms_types::{KeyReference, KeySpec, KmsError, Operation};
 use std::sync::Arc;
@@ -174,7 +174,7 @@ impl Kms {
         self.root_key
             .unwrap(
                 &wrapped.wrapped,
-                &material_context(&key.key_id, material_id),
+                &WrapContext::material(&key.key_id, material_id),
             )
             .map_err(|_| {
                 KmsError::KmsInternal(
@@ -220,7 +220,7 @@ impl Kms {
         let material_id = MaterialId::generate().to_hex();
         let wrapped = self
             .root_key
-            .wrap(material, &material_context(key_id, &material_id));
+            .wrap(material, &WrapContext::material(key_id, &material_id));
         WrappedMaterial {
             material_id,
             wrapped,
@@ -239,11 +239,6 @@ impl Kms {
         })?;
         Ok((self.unwrap_material(key, &current.material_id)?, current))
     }
-}
-
-/// What wrapped material is bound to: its key and its material id.
-pub(crate) fn material_context(key_id: &str, material_id: &str) -> Vec<u8> {
-    format!("{key_id}/{material_id}").into_bytes()
 }
 
 impl KmsService for Kms {

@@ -128,23 +128,13 @@ pub fn policy(document: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The key policy CreateKey gives a key without one, as AWS prints it.
-pub fn default_policy(account_id: &str) -> String {
-    format!(
-        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \
-         \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \
-         \"AWS\" : \"arn:aws:iam::{account_id}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \
-         \"Resource\" : \"*\"\n  }} ]\n}}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn default_policy_is_a_valid_policy_naming_the_account_root() {
-        let document = default_policy("111122223333");
+        let document = kms_policy::default_key_policy("111122223333");
         assert!(policy(&document).is_ok());
         let value: serde_json::Value = serde_json::from_str(&document).expect("json");
         assert_eq!(

@@ -2,11 +2,13 @@
 
 use super::*;
 use crate::sigv4::{sign, SigningInput};
+use crate::DEFAULT_MAX_BODY_BYTES;
 use axum::http::Request as HttpRequest;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::macros::datetime;
+use time::OffsetDateTime;
 use tower::ServiceExt;
 
 const AKID: &str = "AKIDTRENT";

@@ -12,9 +12,30 @@ fn stmt_err(statement: &str) -> String {
 
 const INVALID_PRINCIPAL: &str = "Policy contains a statement with one or more invalid principals.";
 
+/// AWS's default key policy, byte for byte as GetKeyPolicy prints it (the server returns this
+/// text for a key created without a policy).
+const AWS_DEFAULT_POLICY: &str = r#"{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::111122223333:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  } ]
+}"#;
+
 #[test]
 fn default_policy_text_and_shape() {
     let text = default_key_policy(ACCOUNT);
+    assert_eq!(text, AWS_DEFAULT_POLICY);
+    assert_eq!(
+        default_key_policy("444455556666"),
+        AWS_DEFAULT_POLICY.replace("111122223333", "444455556666")
+    );
     assert!(text.starts_with("{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\","));
     assert!(text.contains("\"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },"));
     assert!(text.ends_with("\"Resource\" : \"*\"\n  } ]\n}"));
