@@ -1,13 +1,17 @@
 //! Fixtures for Trent's integration tests: real `trent` node processes on loopback, each with
 //! its own RocksDB directory, driven by the official `aws-sdk-kms` client.
 //!
-//! A [`Cluster`] writes node configs into a temp dir, creates the region root key with
-//! `trent root-key`, starts the nodes, and can SIGKILL, SIGTERM and restart any of them.
+//! A [`Cluster`] describes its region as a `kms_config::Topology` and writes it into a temp dir
+//! with that crate's writer (node configs, root key, and as asked the local PKI, identities
+//! file and STS key), starts the nodes, and can SIGKILL, SIGTERM and restart any of them.
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+pub use kms_config::NodeAddrs;
+use kms_config::{RegionPlan, Topology};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The region every test cluster serves.
@@ -43,30 +47,6 @@ fn built_binary(name: &str) -> PathBuf {
     binary
 }
 
-/// A port that is free now, below Linux's ephemeral range (32768–60999), so an outgoing
-/// connection cannot take it between this check and the node binding it; never the same port
-/// twice in one test process.
-fn free_port() -> u16 {
-    use std::sync::Mutex;
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let start = u64::from(std::process::id()) * 7919 + u64::from(clock);
-    for i in 0..12_000u64 {
-        let port = 20_000 + ((start + i * 7) % 12_000) as u16;
-        if handed_out.contains(&port) {
-            continue;
-        }
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            handed_out.push(port);
-            return port;
-        }
-    }
-    panic!("no free port in 20000-31999");
-}
-
 /// One node process of a test cluster.
 pub struct Node {
     /// Raft node id (1-based).
@@ -77,6 +57,7 @@ pub struct Node {
     pub raft_addr: String,
     /// Inter-region (mutual TLS) address, in a linked region.
     pub link_addr: Option<String>,
+    data_dir: PathBuf,
     config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
@@ -84,52 +65,30 @@ pub struct Node {
 
 /// A region of real node processes.
 pub struct Cluster {
-    /// The temp dir holding configs, data and logs.
-    pub dir: tempfile::TempDir,
+    /// The temp dir holding every region's configs, data and logs (shared by linked regions).
+    _root: Arc<tempfile::TempDir>,
+    /// The topology the configs were written from (every region of it).
+    topology: Topology,
     /// The nodes, index = id - 1.
     pub nodes: Vec<Node>,
     /// The region it serves.
     pub region: String,
-    /// Whether the nodes run `trent-test` with its hooks wired to files in `dir`.
+    /// Whether the nodes run `trent-test` with its hooks wired to files in the region's dir.
     test_hooks: bool,
     /// Extra environment of every node process.
     env: Vec<(String, String)>,
 }
 
-/// The planned addresses of one node: KMS API, Raft, inter-region link.
-#[derive(Clone, Debug)]
-pub struct NodeAddrs {
-    /// KMS API.
-    pub api: String,
-    /// Raft.
-    pub raft: String,
-    /// Inter-region link.
-    pub link: String,
-}
-
-/// Free loopback addresses for `n` nodes, distinct from each other.
+/// Free loopback addresses for `n` nodes, distinct from each other and from every address
+/// handed out before in this test process.
 pub fn plan_addrs(n: usize) -> Vec<NodeAddrs> {
-    let mut ports = std::collections::BTreeSet::new();
-    while ports.len() < 3 * n {
-        ports.insert(free_port());
-    }
-    let ports: Vec<u16> = ports.into_iter().collect();
-    ports
-        .chunks(3)
-        .map(|p| NodeAddrs {
-            api: format!("127.0.0.1:{}", p[0]),
-            raft: format!("127.0.0.1:{}", p[1]),
-            link: format!("127.0.0.1:{}", p[2]),
-        })
-        .collect()
+    kms_config::free_loopback_addrs(n).unwrap()
 }
 
 /// Two or more linked regions of real node processes, each its own Raft cluster.
 pub struct Regions {
     /// The regions, in the order given.
     pub regions: Vec<Cluster>,
-    /// Holds the inter-region certificates.
-    pub pki: tempfile::TempDir,
 }
 
 impl Regions {
@@ -150,53 +109,20 @@ impl Regions {
 
     /// Starts linked regions with `options` (`nodes` overrides its node count).
     pub async fn start_with(names: &[&str], nodes: usize, options: ClusterOptions) -> Regions {
-        let pki = tempfile::tempdir().unwrap();
-        let status = Command::new(trent_binary())
-            .arg("pki")
-            .arg("--dir")
-            .arg(pki.path())
-            .arg("--regions")
-            .arg(names.join(","))
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "pki: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        // One plan for every region, so no two nodes of any region share a port.
-        let all = plan_addrs(names.len() * nodes);
-        let addrs: Vec<Vec<NodeAddrs>> = all.chunks(nodes).map(|c| c.to_vec()).collect();
         let options = ClusterOptions {
             nodes: nodes as u64,
             ..options
         };
-        let mut regions = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let peers: String = names
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(j, peer)| {
-                    let list: Vec<String> =
-                        addrs[j].iter().map(|a| format!("\"{}\"", a.link)).collect();
-                    format!("\"{peer}\" = [{}]\n", list.join(", "))
-                })
-                .collect();
-            let link = format!(
-                "ca_cert = \"{ca}\"\ncert = \"{dir}/{name}.pem\"\nkey = \"{dir}/{name}.key\"\n[link.peers]\n{peers}",
-                ca = pki.path().join("ca.pem").display(),
-                dir = pki.path().display(),
-            );
-            regions.push(Cluster::prepare(&options, name, &addrs[i], Some(&link)));
-        }
+        // One plan for every region, so no two nodes of any region share a port.
+        let addrs = names.iter().map(|_| plan_addrs(nodes)).collect();
+        let mut regions = Cluster::prepare_regions(&options, names, addrs);
         for region in &mut regions {
             region.spawn_all();
         }
         for region in &regions {
             region.wait_ready().await;
         }
-        Regions { regions, pki }
+        Regions { regions }
     }
 
     /// Region `i`.
@@ -263,7 +189,7 @@ impl Cluster {
     /// Starts a region with `options` and waits until every node serves.
     pub async fn start_with(options: ClusterOptions) -> Cluster {
         let addrs = plan_addrs(options.nodes as usize);
-        let mut cluster = Cluster::prepare(&options, REGION, &addrs, None);
+        let mut cluster = Cluster::prepare(&options, &addrs);
         for index in 0..cluster.nodes.len() {
             cluster.spawn(index);
         }
@@ -271,123 +197,87 @@ impl Cluster {
         cluster
     }
 
-    /// Writes the configs and root key of region `region` without starting it. `link` is the
-    /// `[link]` TOML section (without the `addr` line) of a region linked to others.
-    pub fn prepare(
+    /// Writes the configs and root key of region [`REGION`] (one node per entry of `addrs`)
+    /// without starting it.
+    pub fn prepare(options: &ClusterOptions, addrs: &[NodeAddrs]) -> Cluster {
+        let mut regions = Cluster::prepare_regions(options, &[REGION], vec![addrs.to_vec()]);
+        regions.remove(0)
+    }
+
+    /// Writes the configs, root keys and (with several regions, or TLS) the local PKI of the
+    /// regions `names` (linked when there are several) without starting them; `addrs[i]` are
+    /// region `i`'s nodes.
+    pub fn prepare_regions(
         options: &ClusterOptions,
-        region: &str,
-        addrs: &[NodeAddrs],
-        link: Option<&str>,
-    ) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let root_key = dir.path().join("root.key");
-        let status = Command::new(trent_binary())
-            .arg("root-key")
-            .arg("--create")
-            .arg(&root_key)
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "root-key: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        let identities_line = match &options.identities {
-            Some(text) => {
-                let path = dir.path().join("identities.toml");
-                std::fs::write(&path, text).unwrap();
-                // With identities comes STS, whose token key every node shares.
-                let sts_key = dir.path().join("sts.key");
-                let made = Command::new(trent_binary())
-                    .arg("root-key")
-                    .arg("--create")
-                    .arg(&sts_key)
-                    .output()
-                    .unwrap();
-                assert!(made.status.success());
-                format!(
-                    "identities = \"{}\"\nsts_key = \"{}\"\n",
-                    path.display(),
-                    sts_key.display()
-                )
-            }
-            None => String::new(),
-        };
-        let pki = dir.path().join("pki");
-        if options.api_tls || options.raft_tls {
-            let made = Command::new(trent_binary())
-                .args(["pki", "--dir"])
-                .arg(&pki)
-                .args(["--regions", region])
-                .output()
-                .unwrap();
-            assert!(
-                made.status.success(),
-                "pki: {}",
-                String::from_utf8_lossy(&made.stderr)
-            );
-        }
-        let cert = pki.join(format!("{region}.pem"));
-        let key = pki.join(format!("{region}.key"));
-        let mut tls_section = String::new();
-        if options.api_tls {
-            tls_section += &format!(
-                "[api_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-                cert.display(),
-                key.display()
-            );
-        }
-        if options.raft_tls {
-            tls_section += &format!(
-                "[raft_tls]\nca_cert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-                pki.join("ca.pem").display(),
-                cert.display(),
-                key.display()
-            );
-        }
-        let members: String = addrs
+        names: &[&str],
+        addrs: Vec<Vec<NodeAddrs>>,
+    ) -> Vec<Cluster> {
+        let root = Arc::new(tempfile::tempdir().unwrap());
+        let plans = names
             .iter()
-            .enumerate()
-            .map(|(i, a)| format!("{} = \"{}\"\n", i + 1, a.raft))
+            .zip(addrs)
+            .map(|(name, addrs)| RegionPlan::new(name, addrs))
             .collect();
-        let mut nodes = Vec::new();
-        for (i, a) in addrs.iter().enumerate() {
-            let id = i as u64 + 1;
-            let link_section = link
-                .map(|l| format!("[link]\naddr = \"{}\"\n{l}\n", a.link))
-                .unwrap_or_default();
-            let config = format!(
-                "{identities_line}node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
-                 data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
-                 [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
-                 [raft]\nheartbeat_ms = 50\nelection_timeout_ms = 300\nsnapshot_after_entries = {snap}\n{link_section}{tls_section}",
-                api = a.api,
-                raft = a.raft,
-                data = dir.path().join(format!("node{id}")).display(),
-                key = root_key.display(),
-                boot = id == 1,
-                snap = options.snapshot_after_entries,
-            );
-            let config_path = dir.path().join(format!("node{id}.toml"));
-            std::fs::write(&config_path, config).unwrap();
-            let log_path = dir.path().join(format!("node{id}.log"));
-            nodes.push(Node {
-                id,
-                api_addr: a.api.clone(),
-                raft_addr: a.raft.clone(),
-                link_addr: link.map(|_| a.link.clone()),
-                config_path,
+        let credential = kms_config::Credential {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        };
+        let mut topology = Topology::new(root.path(), plans, credential);
+        topology.account_id = ACCOUNT.into();
+        topology.raft = kms_config::RaftTuning {
+            heartbeat_ms: 50,
+            election_timeout_ms: 300,
+            snapshot_after_entries: options.snapshot_after_entries,
+        };
+        topology.api_tls = options.api_tls;
+        topology.raft_tls = options.raft_tls;
+        // With identities comes STS, whose token key every node shares.
+        topology.sts = options.identities.is_some();
+        topology.identities = options.identities.clone();
+        let written = topology.write().unwrap();
+        let mut clusters: Vec<Cluster> = names
+            .iter()
+            .map(|name| Cluster {
+                _root: Arc::clone(&root),
+                topology: topology.clone(),
+                nodes: Vec::new(),
+                region: (*name).to_string(),
+                test_hooks: options.test_hooks,
+                env: options.env.clone(),
+            })
+            .collect();
+        for node in written {
+            let cluster = &mut clusters[node.region_index];
+            let log_path = topology
+                .region_dir(&cluster.region)
+                .join(format!("{}.log", node.name));
+            cluster.nodes.push(Node {
+                id: node.config.node_id,
+                api_addr: node.config.api_addr.clone(),
+                raft_addr: node.config.raft_addr.clone(),
+                link_addr: node.config.link.as_ref().map(|l| l.addr.clone()),
+                data_dir: node.config.data_dir.clone(),
+                config_path: node.path,
                 log_path,
                 child: None,
             });
         }
-        Cluster {
-            dir,
-            nodes,
-            region: region.to_string(),
-            test_hooks: options.test_hooks,
-            env: options.env.clone(),
-        }
+        clusters
+    }
+
+    /// The directory of this region's configs, data dirs and logs.
+    pub fn dir(&self) -> PathBuf {
+        self.topology.region_dir(&self.region)
+    }
+
+    /// The directory of the local CA and the regions' certificates.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.topology.pki_dir()
+    }
+
+    /// Node `index`'s data dir (RocksDB, audit log).
+    pub fn data_dir(&self, index: usize) -> &Path {
+        &self.nodes[index].data_dir
     }
 
     /// Node `index`'s config file.
@@ -397,12 +287,12 @@ impl Cluster {
 
     /// The CA certificate of a cluster prepared with [`ClusterOptions::api_tls`].
     pub fn ca_path(&self) -> PathBuf {
-        self.dir.path().join("pki").join("ca.pem")
+        self.topology.ca_cert()
     }
 
     /// The identities file of a cluster started with [`ClusterOptions::identities`].
     pub fn identities_path(&self) -> PathBuf {
-        self.dir.path().join("identities.toml")
+        self.topology.identities_path()
     }
 
     /// Starts every node that is not running, without waiting.
@@ -419,7 +309,7 @@ impl Cluster {
     pub fn cut_link(&self, cut: bool) {
         self.require_test_hooks("cut_link");
         for node in &self.nodes {
-            let path = self.dir.path().join(format!("link-fault-{}", node.id));
+            let path = self.dir().join(format!("link-fault-{}", node.id));
             std::fs::write(path, if cut { "cut" } else { "" }).unwrap();
         }
     }
@@ -430,6 +320,7 @@ impl Cluster {
     }
 
     fn spawn(&mut self, index: usize) {
+        let dir = self.dir();
         let node = &mut self.nodes[index];
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -441,11 +332,11 @@ impl Cluster {
             command
                 .env(
                     "TRENT_TEST_CLOCK_OFFSET_FILE",
-                    self.dir.path().join(format!("clock-offset-{}", node.id)),
+                    dir.join(format!("clock-offset-{}", node.id)),
                 )
                 .env(
                     "TRENT_TEST_LINK_FAULT_FILE",
-                    self.dir.path().join(format!("link-fault-{}", node.id)),
+                    dir.join(format!("link-fault-{}", node.id)),
                 );
             command
         } else {
@@ -515,8 +406,7 @@ impl Cluster {
     pub fn set_clock_offset(&self, index: usize, offset_ms: i64) {
         self.require_test_hooks("set_clock_offset");
         let path = self
-            .dir
-            .path()
+            .dir()
             .join(format!("clock-offset-{}", self.nodes[index].id));
         std::fs::write(path, offset_ms.to_string()).unwrap();
     }
@@ -534,11 +424,7 @@ impl Cluster {
             self.nodes[index].child.is_none(),
             "node {index} is still running"
         );
-        let dir = self
-            .dir
-            .path()
-            .join(format!("node{}", self.nodes[index].id));
-        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::remove_dir_all(self.data_dir(index)).unwrap();
     }
 
     /// Waits until every running node answers a signed ListKeys.
@@ -607,10 +493,7 @@ impl Cluster {
     /// Every byte under node `index`'s data dir, concatenated (to search for plaintext).
     pub fn data_bytes(&self, index: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut stack = vec![self
-            .dir
-            .path()
-            .join(format!("node{}", self.nodes[index].id))];
+        let mut stack = vec![self.data_dir(index).to_path_buf()];
         while let Some(path) = stack.pop() {
             if path.is_dir() {
                 for entry in std::fs::read_dir(&path).unwrap() {

@@ -51,7 +51,7 @@ async fn the_api_speaks_tls_with_the_cluster_certificate() {
         api_tls: true,
         ..ClusterOptions::default()
     };
-    let mut cluster = Cluster::prepare(&options, REGION, &plan_addrs(1), None);
+    let mut cluster = Cluster::prepare(&options, &plan_addrs(1));
     cluster.spawn_all();
     let ca = cluster.ca_path();
     let endpoint = format!("https://{}", cluster.nodes[0].api_addr);
@@ -121,7 +121,7 @@ async fn raft_peers_need_the_regions_certificate() {
         raft_tls: true,
         ..ClusterOptions::default()
     };
-    let mut cluster = Cluster::prepare(&options, REGION, &plan_addrs(3), None);
+    let mut cluster = Cluster::prepare(&options, &plan_addrs(3));
     // Node 3 gets a certificate for the same region name from a different CA.
     let impostor = tempfile::tempdir().unwrap();
     let made = Command::new(trent_tests::trent_binary())
@@ -132,7 +132,7 @@ async fn raft_peers_need_the_regions_certificate() {
         .unwrap();
     assert!(made.status.success());
     let config = std::fs::read_to_string(cluster.config_path(2)).unwrap();
-    let pki = cluster.dir.path().join("pki");
+    let pki = cluster.pki_dir();
     let swapped = config.replace(pki.to_str().unwrap(), impostor.path().to_str().unwrap());
     assert_ne!(config, swapped);
     std::fs::write(cluster.config_path(2), swapped).unwrap();

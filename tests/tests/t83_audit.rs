@@ -51,7 +51,7 @@ async fn every_request_is_in_a_verifiable_audit_log() {
         .unwrap();
     assert!(bob.describe_key().key_id(&key).send().await.is_err());
 
-    let log = cluster.dir.path().join("node1").join("audit.jsonl");
+    let log = cluster.data_dir(0).join("audit.jsonl");
     let log_arg = log.to_str().unwrap().to_string();
     let bob_arn = format!("arn:aws:iam::{ACCOUNT}:user/bob");
     eventually(

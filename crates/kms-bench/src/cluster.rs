@@ -1,26 +1,25 @@
 //! Starting and stopping real Trent clusters (`trent up`) in a temporary directory.
 //!
-//! [`start`] runs one 3-node region: its node configs go to
-//! `<tmp>/cluster/us-east-1/node{1,2,3}.toml` with free ports and `trent up --cluster-dir` runs
-//! them. [`start_two_regions`] runs us-east-1 and us-west-2 (3 nodes each, linked over mutual
+//! [`start`] runs one 3-node region: kms-config's topology writer puts its node configs (free
+//! loopback ports) under `<tmp>/cluster/us-east-1/` and `trent up --cluster-dir` runs them.
+//! [`start_two_regions`] runs us-east-1 and us-west-2 (3 nodes each, linked over mutual
 //! TLS) from the topology `trent up` generates itself when given no `--cluster-dir`
 //! (`TRENT_REGIONS`, `TRENT_NODES_PER_REGION` and `TRENT_CREDENTIALS` set in its environment);
 //! that topology uses fixed loopback ports (region i, node n: 8100+10i+n API, 8200+10i+n Raft,
 //! 8300+10i+n link), so it refuses to start when any of them is taken. Either way `trent up`
 //! runs as a child process logging to `<tmp>/trent-up.log`, the cluster counts as up once
 //! `<tmp>/data/cluster.json` exists (which `up` writes only after every node answers), and the
-//! API endpoints are read from that file for the generated topology.
+//! API endpoints are read from that file.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use kms_config::{ClusterFile, Credential, NodeAddrs, RegionPlan, Topology};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -40,10 +39,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The regions of the two-region cluster, in `TRENT_REGIONS` order (region index i picks the
-/// ports 8x00+10i+n).
+/// ports 8x00+10i+n, `kms_config::NodeAddrs::fixed`).
 const TWO_REGIONS: [&str; 2] = [REGION, REPLICA_REGION];
-/// The first port of each fixed range of the generated topology: API, Raft, inter-region link.
-const FIXED_PORT_BASES: [u16; 3] = [8100, 8200, 8300];
 
 /// A running `trent up`.
 pub struct Cluster {
@@ -53,7 +50,7 @@ pub struct Cluster {
     pub regions: BTreeMap<String, Vec<SocketAddr>>,
     child: Child,
     dir: TempDir,
-    /// Whether the endpoints come from `cluster.json` (the generated topology).
+    /// Whether `trent up` generated the topology (two regions) rather than reading ours.
     generated: bool,
     stopped: bool,
 }
@@ -65,9 +62,14 @@ pub async fn start(trent: &Path) -> anyhow::Result<Cluster> {
         .tempdir()
         .context("creating the temporary directory")?;
     let root = dir.path();
-    let ports = free_addrs(2 * NODES)?;
-    let (api, raft) = ports.split_at(NODES);
-    write_configs(root, api, raft)?;
+    let region = RegionPlan::new(REGION, kms_config::free_loopback_addrs(NODES)?);
+    let credential = Credential {
+        access_key_id: ACCESS_KEY_ID.into(),
+        secret_access_key: SECRET_ACCESS_KEY.into(),
+    };
+    let mut topology = Topology::new(&root.join("cluster"), vec![region], credential);
+    topology.account_id = ACCOUNT_ID.into();
+    topology.write()?;
 
     let log_path = root.join("trent-up.log");
     let log = File::create(&log_path).context("creating the log file")?;
@@ -83,8 +85,8 @@ pub async fn start(trent: &Path) -> anyhow::Result<Cluster> {
         .spawn()
         .with_context(|| format!("starting {}", trent.display()))?;
     let mut cluster = Cluster {
-        endpoints: api.to_vec(),
-        regions: BTreeMap::from([(REGION.to_string(), api.to_vec())]),
+        endpoints: Vec::new(),
+        regions: BTreeMap::new(),
         child,
         dir,
         generated: false,
@@ -153,27 +155,29 @@ pub async fn start_two_regions(trent: &Path) -> anyhow::Result<Cluster> {
 
 /// Every port of the generated topology for `regions` regions of `nodes` nodes.
 fn fixed_ports(regions: usize, nodes: usize) -> Vec<u16> {
-    let mut ports = Vec::new();
-    for base in FIXED_PORT_BASES {
-        for region in 0..regions {
-            for node in 1..=nodes {
-                ports.push(base + 10 * region as u16 + node as u16);
-            }
-        }
-    }
+    let addrs: Vec<NodeAddrs> = (0..regions)
+        .flat_map(|region| (1..=nodes as u64).map(move |node| NodeAddrs::fixed(region, node)))
+        .collect();
+    let mut ports: Vec<u16> = addrs
+        .iter()
+        .flat_map(|a| [&a.api, &a.raft, &a.link])
+        .filter_map(|addr| addr.rsplit(':').next()?.parse().ok())
+        .collect();
+    ports.sort_unstable();
     ports
 }
 
-/// [`fixed_ports`] as ranges, e.g. `8101-8103, 8111-8113, 8201-8203, ...`.
+/// [`fixed_ports`] as ranges of consecutive ports, e.g. `8101-8103, 8111-8113, 8201-8203, ...`.
 fn port_ranges(regions: usize, nodes: usize) -> String {
-    let mut ranges = Vec::new();
-    for base in FIXED_PORT_BASES {
-        for region in 0..regions {
-            let first = base + 10 * region as u16 + 1;
-            ranges.push(format!("{first}-{}", first + nodes as u16 - 1));
+    let mut ranges: Vec<(u16, u16)> = Vec::new();
+    for port in fixed_ports(regions, nodes) {
+        match ranges.last_mut() {
+            Some((_, last)) if *last + 1 == port => *last = port,
+            _ => ranges.push((port, port)),
         }
     }
-    ranges.join(", ")
+    let text: Vec<String> = ranges.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+    text.join(", ")
 }
 
 /// The ones of `ports` that cannot be bound on 127.0.0.1 right now.
@@ -185,64 +189,22 @@ fn taken_ports(ports: &[u16]) -> Vec<u16> {
         .collect()
 }
 
-/// The `cluster.json` that `trent up` writes once every node answers (the part read here).
-#[derive(Deserialize)]
-struct ClusterJson {
-    regions: BTreeMap<String, RegionJson>,
-}
-
-/// One region of `cluster.json`.
-#[derive(Deserialize)]
-struct RegionJson {
-    /// `http://host:port` API endpoints, node 1 first.
-    endpoints: Vec<String>,
-}
-
-/// Every region's API addresses from the text of `cluster.json`; every region of `expected`
-/// must be there with at least one endpoint.
-fn parse_cluster_json(
-    text: &str,
-    expected: &[&str],
-) -> anyhow::Result<BTreeMap<String, Vec<SocketAddr>>> {
-    let document: ClusterJson = serde_json::from_str(text).context("parsing cluster.json")?;
-    let mut regions = BTreeMap::new();
-    for (region, entry) in document.regions {
-        let addrs = entry
-            .endpoints
-            .iter()
-            .map(|url| {
-                let host = url
-                    .strip_prefix("http://")
-                    .unwrap_or(url)
-                    .trim_end_matches('/');
-                host.parse::<SocketAddr>()
-                    .with_context(|| format!("cluster.json: bad endpoint '{url}' in {region}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        regions.insert(region, addrs);
-    }
-    for region in expected {
-        if regions.get(*region).is_none_or(Vec::is_empty) {
-            bail!("cluster.json lists no endpoints for {region}");
-        }
-    }
-    Ok(regions)
-}
-
 impl Cluster {
-    /// Waits for `cluster.json`; for the generated topology, reads the endpoints from it
-    /// (retrying while it does not parse, in case it is caught half-written).
+    /// Waits for `cluster.json` and reads the endpoints from it (retrying while it does not
+    /// parse, in case it is caught half-written).
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let marker = self.dir.path().join("data").join("cluster.json");
         let deadline = Instant::now() + START_TIMEOUT;
+        let expected: &[&str] = if self.generated {
+            &TWO_REGIONS
+        } else {
+            &[REGION]
+        };
         let mut parse_error = None;
         loop {
-            if marker.exists() && !self.generated {
-                return Ok(());
-            }
             if marker.exists() {
                 let text = std::fs::read_to_string(&marker).unwrap_or_default();
-                match parse_cluster_json(&text, &TWO_REGIONS) {
+                match ClusterFile::parse(&text).and_then(|file| file.endpoints(expected)) {
                     Ok(regions) => {
                         self.endpoints = regions[REGION].clone();
                         self.regions = regions;
@@ -326,65 +288,6 @@ impl Drop for Cluster {
     }
 }
 
-/// `n` distinct free loopback addresses (all bound at once, then released).
-fn free_addrs(n: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("finding free ports")?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().context("finding free ports"))
-        .collect()
-}
-
-/// Writes `<root>/cluster/<REGION>/node{1..}.toml`.
-fn write_configs(root: &Path, api: &[SocketAddr], raft: &[SocketAddr]) -> anyhow::Result<()> {
-    let region_dir = root.join("cluster").join(REGION);
-    std::fs::create_dir_all(&region_dir)?;
-    let data = root.join("data").join(REGION);
-    let mut members = String::new();
-    for (i, addr) in raft.iter().enumerate() {
-        writeln!(members, "{} = \"{addr}\"", i + 1)?;
-    }
-    for (i, (api_addr, raft_addr)) in api.iter().zip(raft).enumerate() {
-        let id = i + 1;
-        let config = format!(
-            "node_id = {id}\n\
-             region = \"{REGION}\"\n\
-             api_addr = \"{api_addr}\"\n\
-             raft_addr = \"{raft_addr}\"\n\
-             data_dir = {}\n\
-             root_key_path = {}\n\
-             account_id = \"{ACCOUNT_ID}\"\n\
-             bootstrap = {}\n\
-             \n\
-             [members]\n\
-             {members}\n\
-             [[credentials]]\n\
-             access_key_id = \"{ACCESS_KEY_ID}\"\n\
-             secret_access_key = \"{SECRET_ACCESS_KEY}\"\n",
-            toml_path(&data.join(format!("node{id}")))?,
-            toml_path(&data.join("root.key"))?,
-            id == 1,
-        );
-        let path: PathBuf = region_dir.join(format!("node{id}.toml"));
-        std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// `path` as a TOML basic string.
-fn toml_path(path: &Path) -> anyhow::Result<String> {
-    let text = path
-        .to_str()
-        .with_context(|| format!("{} is not UTF-8", path.display()))?;
-    Ok(format!(
-        "\"{}\"",
-        text.replace('\\', "\\\\").replace('"', "\\\"")
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,21 +304,5 @@ mod tests {
             port_ranges(2, 3),
             "8101-8103, 8111-8113, 8201-8203, 8211-8213, 8301-8303, 8311-8313"
         );
-    }
-
-    #[test]
-    fn cluster_json_endpoints_are_parsed_per_region() {
-        let text = r#"{"account_id": "111122223333",
-            "regions": {
-                "us-east-1": {"endpoints": ["http://127.0.0.1:8101", "http://127.0.0.1:8102"]},
-                "us-west-2": {"endpoints": ["http://127.0.0.1:8111/"]}}}"#;
-        let regions = parse_cluster_json(text, &TWO_REGIONS).expect("valid");
-        assert_eq!(
-            regions[REPLICA_REGION],
-            [SocketAddr::from(([127, 0, 0, 1], 8111))]
-        );
-        assert_eq!(regions[REGION].len(), 2);
-        assert!(parse_cluster_json(text, &["eu-west-1"]).is_err());
-        assert!(parse_cluster_json("{\"regions\": {", &TWO_REGIONS).is_err());
     }
 }
