@@ -1,12 +1,12 @@
 //! Alias operations: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-use crate::service::{Empty, Kms};
+use crate::call::{Call, Empty};
 use crate::validate::{limit, required};
 use kms_core::Command;
 use kms_types::model::*;
 use kms_types::*;
 
-impl Kms {
+impl Call<'_> {
     /// Validates the alias name and resolves the target of CreateAlias and UpdateAlias.
     async fn alias_and_target(&self, request: AliasRequest) -> Result<(String, String), KmsError> {
         let alias_name = required(request.alias_name, "aliasName")?;
@@ -57,7 +57,7 @@ impl Kms {
             None => None,
         };
         let marker = request.marker;
-        let (region, account) = (&self.region, &self.account_id);
+        let (region, account) = (self.region(), self.account_id());
         let (page, more) = self
             .read(|state| {
                 let mut aliases = state.aliases_after(marker.as_deref()).filter(|(_, alias)| {

@@ -1,8 +1,8 @@
 //! Operations of asymmetric and HMAC keys: Sign, Verify, GetPublicKey, GenerateMac, VerifyMac,
 //! DeriveSharedSecret, and GenerateDataKeyPair(WithoutPlaintext).
 
+use crate::call::Call;
 use crate::key_kinds::{key_kind, message_type, pair_kind, signing_algorithm};
-use crate::service::Kms;
 use crate::validate::{length_within, required};
 use kms_core::key_state::{check, Gate};
 use kms_core::KeyRecord;
@@ -85,7 +85,7 @@ fn sign_input(
     })
 }
 
-impl Kms {
+impl Call<'_> {
     pub(crate) async fn sign(&self, request: SignRequest) -> Result<SignResponse, KmsError> {
         let input = sign_input(
             request.message,

@@ -4,8 +4,8 @@
 //! Symmetric ciphertexts are self-describing (they name their key and material); RSA
 //! ciphertexts are raw RSAES-OAEP, so Decrypt needs the KeyId and algorithm for them.
 
+use crate::call::Call;
 use crate::key_kinds::{key_kind, rsa_algorithm};
-use crate::service::Kms;
 use crate::validate::{in_range, length_within, required};
 use kms_core::key_state::{check, Gate};
 use kms_core::KeyRecord;
@@ -89,7 +89,7 @@ fn dry_run(requested: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
-impl Kms {
+impl Call<'_> {
     /// Encrypts under a symmetric key's current material.
     pub(crate) fn seal(
         &self,
@@ -186,7 +186,7 @@ impl Kms {
                     .read(|state| state.key(&header.key_id).cloned())
                     .await?
                     .ok_or(KmsError::InvalidCiphertext)?;
-                self.authorize_key(&key, None)?;
+                self.authorize_key(&key)?;
                 key
             }
         };

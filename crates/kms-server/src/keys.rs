@@ -1,7 +1,7 @@
 //! Key lifecycle operations: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription,
 //! EnableKey/DisableKey, ScheduleKeyDeletion/CancelKeyDeletion.
 
-use crate::service::{Empty, Kms};
+use crate::call::{Call, Empty};
 use crate::validate::{self, in_range, length_within, limit, required};
 use kms_core::{Command, KeyRecord, MultiRegionState};
 use kms_types::model::*;
@@ -57,7 +57,7 @@ fn key_shape(request: &CreateKeyRequest, region: &str) -> Result<KeyShape, KmsEr
     })
 }
 
-impl Kms {
+impl Call<'_> {
     /// The independent properties a new key (CreateKey) or replica (ReplicateKey) gets:
     /// description, policy (the default one if none; the lockout check applies) and tags.
     pub(crate) fn new_key_properties(
@@ -75,7 +75,7 @@ impl Kms {
                 self.check_lockout(policy, bypass_lockout_check.unwrap_or(false))?;
                 policy.to_string()
             }
-            None => kms_policy::default_key_policy(&self.account_id),
+            None => kms_policy::default_key_policy(self.account_id()),
         };
         let tags = validate::tags(tags.unwrap_or_default())?;
         if tags.len() > kms_core::MAX_TAGS_PER_KEY {
@@ -91,7 +91,7 @@ impl Kms {
         &self,
         request: CreateKeyRequest,
     ) -> Result<CreateKeyResponse, KmsError> {
-        let shape = key_shape(&request, &self.region)?;
+        let shape = key_shape(&request, self.region())?;
         let (description, policy, tags) = self.new_key_properties(
             request.description.clone(),
             request.policy.as_deref(),
@@ -119,9 +119,9 @@ impl Kms {
         let now_ms = self.now_ms();
         let material = self.fresh_material(shape.spec, &key_id, now_ms).await?;
         let record = KeyRecord {
-            arn: key_arn(&self.region, &self.account_id, &key_id),
+            arn: key_arn(self.region(), self.account_id(), &key_id),
             key_id,
-            account_id: self.account_id.clone(),
+            account_id: self.account_id().to_string(),
             creation_ms: now_ms,
             description,
             key_spec: shape.spec,
@@ -137,18 +137,12 @@ impl Kms {
             rotation_period_days: None,
             next_rotation_ms: None,
             rotations: Vec::new(),
-            mrk: multi_region.then(|| MultiRegionState::new_primary(&self.region)),
+            mrk: multi_region.then(|| MultiRegionState::new_primary(self.region())),
         };
         #[cfg(feature = "testing")]
-        if self.planted.ack_before_commit {
-            let raft = self.raft.clone();
-            let command = Command::CreateKey {
+        if self.planted().ack_before_commit {
+            self.propose_detached(Command::CreateKey {
                 record: record.clone(),
-            };
-            tokio::spawn(async move {
-                // Widen the window in which an acknowledged key exists nowhere but here.
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                raft.write(command).await
             });
             return Ok(CreateKeyResponse {
                 key_metadata: self.metadata(&record),

@@ -21,7 +21,7 @@ pub async fn run(kms: Arc<Kms>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if !kms.raft.is_leader() {
+        if !kms.is_leader() {
             continue;
         }
         delete_due_keys(&kms).await;
@@ -32,9 +32,7 @@ pub async fn run(kms: Arc<Kms>) {
 async fn delete_due_keys(kms: &Kms) {
     let now_ms = kms.now_ms();
     let due = kms
-        .raft
-        .reader()
-        .read(|state| state.next_deletion_ms())
+        .read_applied(|state| state.next_deletion_ms())
         .is_some_and(|at| at <= now_ms);
     if !due {
         return;
@@ -47,7 +45,7 @@ async fn delete_due_keys(kms: &Kms) {
 
 async fn rotate_due_keys(kms: &Kms) {
     let now_ms = kms.now_ms();
-    let due: Vec<KeyRecord> = kms.raft.reader().read(|state| {
+    let due: Vec<KeyRecord> = kms.read_applied(|state| {
         state
             .keys_due_for_rotation(now_ms)
             .take(64)

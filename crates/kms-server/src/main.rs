@@ -179,7 +179,7 @@ pub async fn main() -> anyhow::Result<()> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)?;
             println!(
                 "{}",
-                kms_server::identities::seal_secret(&key, &access_key_id, secret.trim_end())
+                kms_authz::identities::seal_secret(&key, &access_key_id, secret.trim_end())
             );
             Ok(())
         }

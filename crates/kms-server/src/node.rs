@@ -2,12 +2,15 @@
 //! the leader's background tasks.
 
 use crate::config::NodeConfig;
-use crate::region_link::RegionLink;
-use crate::service::{system_clock, Clock, Kms};
+use crate::service::{system_clock, Kms};
 use anyhow::Context;
 use kms_api::{ApiConfig, CredentialStore};
+use kms_authz::audit::AuditTrail;
+use kms_authz::{IdentityStore, RootCredential};
 use kms_crypto::RootKey;
 use kms_raft::{RaftSettings, RegionRaft};
+use kms_replication::{RegionLink, Replication};
+use kms_types::Clock;
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,33 +73,25 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
 
     let mut link_parts = None;
     if let Some(link_config) = &config.link {
-        let link = Arc::new(
-            RegionLink::new(&config.region, link_config, &root_key)
-                .context("setting up the link to other regions")?,
-        );
         let identity = kms_link::tls::LinkIdentity::load(
             &link_config.ca_cert,
             &link_config.cert,
             &link_config.key,
         )?;
+        let link = RegionLink::new(
+            &config.region,
+            &link_config.peers,
+            &identity,
+            root_key.transport_key(),
+        )
+        .context("setting up the link to other regions")?;
         let listener = kms_link::tls::TlsListener::bind(
             &link_config.addr,
             kms_link::tls::server_config(&identity)?,
         )
         .await
         .with_context(|| format!("binding the link address {}", link_config.addr))?;
-        let wake = Arc::new(tokio::sync::Notify::new());
-        link_parts = Some((link, listener, wake));
-    }
-    let mut kms = Kms::new(
-        raft.clone(),
-        root_key,
-        config.region.clone(),
-        config.account_id.clone(),
-        clock.clone(),
-    );
-    if let Some((link, _, wake)) = &link_parts {
-        kms = kms.with_link(link.clone(), wake.clone());
+        link_parts = Some((Arc::new(Replication::new(link)), listener));
     }
     let sts_key = match &config.sts_key {
         Some(path) => Some(
@@ -105,21 +100,41 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         ),
         None => None,
     };
-    let identity_store = crate::identities::IdentityStore::new(
-        &config.account_id,
-        &config.credentials,
-        config.identities.as_deref(),
-        sts_key,
+    let root_credentials: Vec<RootCredential> = config
+        .credentials
+        .iter()
+        .map(|c| RootCredential {
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+        })
+        .collect();
+    let identities = Arc::new(
+        IdentityStore::new(
+            &config.account_id,
+            &root_credentials,
+            config.identities.as_deref(),
+            sts_key,
+            clock.clone(),
+        )
+        .context("loading identities")?,
+    );
+    let mut kms = Kms::new(
+        raft.clone(),
+        root_key,
+        config.region.clone(),
+        config.account_id.clone(),
         clock.clone(),
-    )
-    .context("loading identities")?;
-    let identities = Arc::new(identity_store);
-    kms = kms.with_identities(identities.clone());
+        identities.clone(),
+    );
+    if let Some((replication, _)) = &link_parts {
+        kms = kms.with_replication(replication.clone());
+    }
     let kms = Arc::new(kms);
     let mut background = Vec::new();
-    if let Some((link, listener, wake)) = link_parts {
-        background.extend(crate::shipper::spawn(kms.clone(), link.clone(), wake));
-        let router = crate::link_server::router(kms.clone(), link)
+    if let Some((replication, listener)) = link_parts {
+        background.extend(replication.spawn_shippers(kms.clone()));
+        let router = replication
+            .router(kms.clone())
             .into_make_service_with_connect_info::<kms_link::tls::PeerInfo>();
         background.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
@@ -127,12 +142,14 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             }
         }));
     }
-    background.push(tokio::spawn(crate::identities::watch(identities.clone())));
+    background.push(tokio::spawn(kms_authz::identities::watch(
+        identities.clone(),
+    )));
     let audit_path = config
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = crate::audit::AuditTrail::open(
+    let audit = AuditTrail::open(
         &audit_path,
         identities.clone(),
         &config.region,

@@ -5,7 +5,8 @@
 //! command naming the material it replaces, so a rotation proposed twice (two leaders, a retry)
 //! applies once. Earlier materials stay, so every earlier ciphertext still decrypts.
 
-use crate::service::{Empty, Kms, DAY_MS};
+use crate::call::{Call, Empty};
+use crate::service::DAY_MS;
 use crate::validate::{in_range, limit};
 use kms_core::key_state::{check, Gate};
 use kms_core::{Command, KeyRecord};
@@ -24,7 +25,7 @@ fn require_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
     )))
 }
 
-impl Kms {
+impl Call<'_> {
     pub(crate) async fn enable_key_rotation(
         &self,
         request: EnableKeyRotationRequest,
@@ -93,28 +94,6 @@ impl Kms {
             .await?;
         Ok(RotateKeyOnDemandResponse {
             key_id: rotated.arn,
-        })
-    }
-
-    /// A `RotateKey` command for `key` with fresh material.
-    pub(crate) fn rotation_command(
-        &self,
-        key: &KeyRecord,
-        rotation_type: RotationType,
-    ) -> Result<Command, KmsError> {
-        let current = key.current_material().ok_or_else(|| {
-            KmsError::KmsInvalidState(format!("{} has no key material.", key.arn))
-        })?;
-        let now_ms = self.now_ms();
-        let next_rotation_ms = key
-            .rotation_period_days
-            .map(|days| now_ms + i64::from(days) * DAY_MS);
-        Ok(Command::RotateKey {
-            key_id: key.key_id.clone(),
-            expected_current: current.material_id.clone(),
-            material: self.fresh_symmetric_material(&key.key_id, now_ms),
-            rotation_type,
-            next_rotation_ms,
         })
     }
 

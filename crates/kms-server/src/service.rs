@@ -1,28 +1,24 @@
-//! [`Kms`]: the KMS operations of one region, on top of the region's Raft group.
+//! [`Kms`]: the KMS service of one region as one node serves it, on top of the region's Raft
+//! group: its state (the Raft group, the root key, the identities, the authorizer, the link to
+//! other regions) and the primitives every operation uses (commit, linearizable read, key
+//! material). The operations themselves run on a [`crate::call::Call`] (one per request, with
+//! its caller).
 //!
 //! Writes become [`Command`]s committed through the leader; reads pass a linearizable read
 //! barrier and then look at this node's applied state. Clock and randomness are used here, on
 //! the proposing side, never in the state machine.
 
+use crate::call::Call;
 #[cfg(feature = "testing")]
 use crate::planted_bugs::PlantedBugs;
-use crate::validate::{parse_request, to_json};
 use kms_api::{KmsService, RequestContext};
+use kms_authz::{Authorizer, Caller, IdentityStore};
 use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
 use kms_crypto::{KeyMaterial, MaterialId, RootKey, WrapContext};
 use kms_raft::RegionRaft;
-use kms_types::{KeyReference, KeySpec, KmsError, Operation};
+use kms_replication::{ForwardedCall, Replication};
+use kms_types::{Clock, KeySpec, KmsError, RotationType};
 use std::sync::Arc;
-
-/// Milliseconds since the Unix epoch; injected so tests can move time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-fn system_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// The system clock. In builds with the `testing` feature, if `TRENT_TEST_CLOCK_OFFSET_FILE`
 /// names a file, its content (milliseconds, may be negative) is added to every reading, so tests
@@ -30,46 +26,47 @@ fn system_now_ms() -> i64 {
 pub fn system_clock() -> Clock {
     #[cfg(feature = "testing")]
     if let Some(path) = std::env::var_os("TRENT_TEST_CLOCK_OFFSET_FILE") {
-        return Arc::new(move || {
+        return Clock::new(move || {
             let offset = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| t.trim().parse::<i64>().ok());
-            system_now_ms() + offset.unwrap_or(0)
+            kms_types::system_now_ms() + offset.unwrap_or(0)
         });
     }
-    Arc::new(system_now_ms)
+    Clock::system()
 }
 
 /// One region's KMS service as served by one node.
 pub struct Kms {
-    pub(crate) raft: Arc<RegionRaft>,
-    pub(crate) root_key: RootKey,
-    pub(crate) region: String,
-    pub(crate) account_id: String,
-    pub(crate) clock: Clock,
+    raft: Arc<RegionRaft>,
+    root_key: RootKey,
+    region: String,
+    account_id: String,
+    clock: Clock,
     /// Planted bugs (test build only).
     #[cfg(feature = "testing")]
-    pub(crate) planted: PlantedBugs,
-    /// The link to other regions, if this region has peers.
-    pub(crate) link: Option<Arc<crate::region_link::RegionLink>>,
-    /// Wakes this node's outbox shippers when a command queued a message.
-    pub(crate) shipper_wake: Option<Arc<tokio::sync::Notify>>,
+    planted: PlantedBugs,
     /// Who may call, with their identity policies.
-    pub(crate) identities: Option<Arc<crate::identities::IdentityStore>>,
-    /// Parsed key policies.
-    pub(crate) policies: crate::authz::PolicyCache,
+    identities: Arc<IdentityStore>,
+    /// Decides every request (key policies parsed once).
+    authorizer: Authorizer,
+    /// The link to other regions, if this region has peers.
+    replication: Option<Arc<Replication>>,
 }
 
 impl Kms {
-    /// Builds the service for `region` in `account_id`.
+    /// Builds the service for `region` in `account_id`, authorizing callers against
+    /// `identities`.
     pub fn new(
         raft: Arc<RegionRaft>,
         root_key: RootKey,
         region: String,
         account_id: String,
         clock: Clock,
+        identities: Arc<IdentityStore>,
     ) -> Kms {
         Kms {
+            authorizer: Authorizer::new(&region),
             raft,
             root_key,
             region,
@@ -77,34 +74,51 @@ impl Kms {
             clock,
             #[cfg(feature = "testing")]
             planted: PlantedBugs::from_env(),
-            link: None,
-            shipper_wake: None,
-            identities: None,
-            policies: crate::authz::PolicyCache::default(),
+            identities,
+            replication: None,
         }
-    }
-
-    /// Authorizes callers against these identities (without, every caller is the account's
-    /// root user).
-    pub fn with_identities(mut self, identities: Arc<crate::identities::IdentityStore>) -> Kms {
-        self.identities = Some(identities);
-        self
     }
 
     /// Connects this region to its peers: requests signed for a peer region are forwarded
     /// there, and multi-region operations can reach them.
-    pub fn with_link(
-        mut self,
-        link: Arc<crate::region_link::RegionLink>,
-        shipper_wake: Arc<tokio::sync::Notify>,
-    ) -> Kms {
-        self.link = Some(link);
-        self.shipper_wake = Some(shipper_wake);
+    pub fn with_replication(mut self, replication: Arc<Replication>) -> Kms {
+        self.replication = Some(replication);
         self
     }
 
+    /// This region.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The account this region's keys belong to.
+    pub(crate) fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The link to other regions, if any.
+    pub(crate) fn replication(&self) -> Option<&Replication> {
+        self.replication.as_deref()
+    }
+
+    /// The authorizer of this region.
+    pub(crate) fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    /// The planted bugs this node runs with (test build only).
+    #[cfg(feature = "testing")]
+    pub(crate) fn planted(&self) -> PlantedBugs {
+        self.planted
+    }
+
+    /// Whether this node leads the region.
+    pub(crate) fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_ms()
     }
 
     /// Commits a command and returns its output.
@@ -132,34 +146,21 @@ impl Kms {
         Ok(self.raft.reader().read(f))
     }
 
-    /// Resolves a `KeyId` member to a key, linearizably.
-    pub(crate) async fn resolve(
-        &self,
-        key_id: Option<String>,
-        allow_alias: bool,
-    ) -> Result<KeyRecord, KmsError> {
-        self.resolve_for(key_id, allow_alias, None).await
+    /// Runs `f` on this node's applied state, without a barrier (after one the caller passed).
+    pub(crate) fn read_applied<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        self.raft.reader().read(f)
     }
 
-    /// [`Kms::resolve`], authorizing `action` instead of the operation's own (ReEncrypt's
-    /// destination key needs `kms:ReEncryptTo`).
-    pub(crate) async fn resolve_for(
-        &self,
-        key_id: Option<String>,
-        allow_alias: bool,
-        action: Option<&str>,
-    ) -> Result<KeyRecord, KmsError> {
-        let key_id = crate::validate::required(key_id, "keyId")?;
-        let reference = KeyReference::parse(&key_id)?;
-        let key = self
-            .read(|state| {
-                state
-                    .resolve(&reference, &self.region, &self.account_id, allow_alias)
-                    .cloned()
-            })
-            .await??;
-        self.authorize_key(&key, action)?;
-        Ok(key)
+    /// Planted bug `ack-before-commit` (test build only): proposes `command` in the
+    /// background, a little later, without waiting for it.
+    #[cfg(feature = "testing")]
+    pub(crate) fn propose_detached(&self, command: Command) {
+        let raft = self.raft.clone();
+        tokio::spawn(async move {
+            // Widen the window in which an acknowledged key exists nowhere but here.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            raft.write(command).await
+        });
     }
 
     /// Unwraps one material version of `key`.
@@ -182,12 +183,6 @@ impl Kms {
                 )
             })
     }
-}
-
-/// One day in milliseconds.
-pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-impl Kms {
     /// New AES-256 material for `key_id`, wrapped with the root key, ready for a command.
     pub(crate) fn fresh_symmetric_material(&self, key_id: &str, now_ms: i64) -> WrappedMaterial {
         self.wrap_new_material(key_id, now_ms, &KeyMaterial::generate_symmetric(), None)
@@ -229,6 +224,28 @@ impl Kms {
         }
     }
 
+    /// A `RotateKey` command for `key` with fresh material.
+    pub(crate) fn rotation_command(
+        &self,
+        key: &KeyRecord,
+        rotation_type: RotationType,
+    ) -> Result<Command, KmsError> {
+        let current = key.current_material().ok_or_else(|| {
+            KmsError::KmsInvalidState(format!("{} has no key material.", key.arn))
+        })?;
+        let now_ms = self.now_ms();
+        let next_rotation_ms = key
+            .rotation_period_days
+            .map(|days| now_ms + i64::from(days) * DAY_MS);
+        Ok(Command::RotateKey {
+            key_id: key.key_id.clone(),
+            expected_current: current.material_id.clone(),
+            material: self.fresh_symmetric_material(&key.key_id, now_ms),
+            rotation_type,
+            next_rotation_ms,
+        })
+    }
+
     /// The current material of `key`, unwrapped.
     pub(crate) fn current_material<'a>(
         &self,
@@ -241,9 +258,12 @@ impl Kms {
     }
 }
 
+/// One day in milliseconds.
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
 impl KmsService for Kms {
     async fn sts(&self, request: kms_api::sts::StsRequest) -> Result<String, KmsError> {
-        crate::sts_ops::handle(self, request)
+        kms_authz::sts::handle(&self.identities, request)
     }
 
     async fn call(
@@ -254,145 +274,15 @@ impl KmsService for Kms {
         if ctx.principal.region != self.region {
             return self.forward(ctx, body).await;
         }
-        let caller = self.caller(&ctx, &body)?;
-        let operation = ctx.operation;
-        crate::authz::with_caller(caller, async move {
-            if crate::authz::is_account_level(operation) {
-                self.authorize_account()?;
-            }
-            self.dispatch(operation, body).await
-        })
-        .await
-    }
-}
-
-impl Kms {
-    /// Who is calling: the principal of the access key (the account's root user when this node
-    /// has no identity store), the action and the request's condition keys.
-    fn caller(
-        &self,
-        ctx: &RequestContext,
-        body: &serde_json::Value,
-    ) -> Result<crate::authz::Caller, KmsError> {
-        let principal = self.principal_of(&ctx.principal)?;
-        Ok(crate::authz::Caller {
-            principal,
-            action: crate::authz::action_for(ctx.operation),
-            context: crate::authz::request_context(
-                body,
-                ctx.source_ip,
-                ctx.secure_transport,
-                time::OffsetDateTime::now_utc(),
-            ),
-        })
-    }
-
-    /// The principal behind a verified signature: the access key's user (or the account's
-    /// root user), or the assumed role of a session token.
-    pub(crate) fn principal_of(
-        &self,
-        principal: &kms_api::Principal,
-    ) -> Result<Arc<crate::identities::PrincipalInfo>, KmsError> {
-        let unknown = || {
-            KmsError::UnrecognizedClient(
-                "The security token included in the request is invalid.".into(),
-            )
-        };
-        match (&self.identities, &principal.session_token) {
-            (Some(store), Some(token)) => store.session_principal(token).ok_or_else(unknown),
-            (Some(store), None) => store
-                .principal(&principal.access_key_id)
-                .ok_or_else(unknown),
-            (None, _) => Ok(Arc::new(crate::identities::PrincipalInfo {
-                arn: format!("arn:aws:iam::{}:root", self.account_id),
-                account: self.account_id.clone(),
-                policies: Arc::new(Vec::new()),
-                user_id: self.account_id.clone(),
-            })),
-        }
-    }
-
-    async fn dispatch(
-        &self,
-        operation: Operation,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, KmsError> {
-        use Operation as Op;
-        match operation {
-            Op::CreateKey => to_json(self.create_key(parse_request(body)?).await?),
-            Op::DescribeKey => to_json(self.describe_key(parse_request(body)?).await?),
-            Op::ListKeys => to_json(self.list_keys(parse_request(body)?).await?),
-            Op::UpdateKeyDescription => {
-                to_json(self.update_key_description(parse_request(body)?).await?)
-            }
-            Op::EnableKey => to_json(self.set_enabled(parse_request(body)?, true).await?),
-            Op::DisableKey => to_json(self.set_enabled(parse_request(body)?, false).await?),
-            Op::ScheduleKeyDeletion => {
-                to_json(self.schedule_key_deletion(parse_request(body)?).await?)
-            }
-            Op::CancelKeyDeletion => to_json(self.cancel_key_deletion(parse_request(body)?).await?),
-            Op::CreateAlias => to_json(self.create_alias(parse_request(body)?).await?),
-            Op::UpdateAlias => to_json(self.update_alias(parse_request(body)?).await?),
-            Op::DeleteAlias => to_json(self.delete_alias(parse_request(body)?).await?),
-            Op::ListAliases => to_json(self.list_aliases(parse_request(body)?).await?),
-            Op::TagResource => to_json(self.tag_resource(parse_request(body)?).await?),
-            Op::UntagResource => to_json(self.untag_resource(parse_request(body)?).await?),
-            Op::ListResourceTags => to_json(self.list_resource_tags(parse_request(body)?).await?),
-            Op::GetKeyPolicy => to_json(self.get_key_policy(parse_request(body)?).await?),
-            Op::PutKeyPolicy => to_json(self.put_key_policy(parse_request(body)?).await?),
-            Op::ListKeyPolicies => to_json(self.list_key_policies(parse_request(body)?).await?),
-            Op::Encrypt => to_json(self.encrypt(parse_request(body)?).await?),
-            Op::Decrypt => to_json(self.decrypt(parse_request(body)?).await?),
-            Op::ReEncrypt => to_json(self.re_encrypt(parse_request(body)?).await?),
-            Op::GenerateDataKey => {
-                to_json(self.generate_data_key(parse_request(body)?, true).await?)
-            }
-            Op::GenerateDataKeyWithoutPlaintext => {
-                to_json(self.generate_data_key(parse_request(body)?, false).await?)
-            }
-            Op::GenerateRandom => to_json(self.generate_random(parse_request(body)?)?),
-            Op::EnableKeyRotation => to_json(self.enable_key_rotation(parse_request(body)?).await?),
-            Op::DisableKeyRotation => {
-                to_json(self.disable_key_rotation(parse_request(body)?).await?)
-            }
-            Op::GetKeyRotationStatus => {
-                to_json(self.get_key_rotation_status(parse_request(body)?).await?)
-            }
-            Op::RotateKeyOnDemand => {
-                to_json(self.rotate_key_on_demand(parse_request(body)?).await?)
-            }
-            Op::ListKeyRotations => to_json(self.list_key_rotations(parse_request(body)?).await?),
-            Op::Sign => to_json(self.sign(parse_request(body)?).await?),
-            Op::Verify => to_json(self.verify(parse_request(body)?).await?),
-            Op::GetPublicKey => to_json(self.get_public_key(parse_request(body)?).await?),
-            Op::GenerateMac => to_json(self.generate_mac(parse_request(body)?).await?),
-            Op::VerifyMac => to_json(self.verify_mac(parse_request(body)?).await?),
-            Op::DeriveSharedSecret => {
-                to_json(self.derive_shared_secret(parse_request(body)?).await?)
-            }
-            Op::GenerateDataKeyPair => to_json(
-                self.generate_data_key_pair(parse_request(body)?, true)
-                    .await?,
-            ),
-            Op::GenerateDataKeyPairWithoutPlaintext => to_json(
-                self.generate_data_key_pair(parse_request(body)?, false)
-                    .await?,
-            ),
-            Op::ReplicateKey => to_json(self.replicate_key(parse_request(body)?).await?),
-            Op::UpdatePrimaryRegion => {
-                to_json(self.update_primary_region(parse_request(body)?).await?)
-            }
-            Op::CreateGrant => to_json(self.create_grant(parse_request(body)?).await?),
-            Op::ListGrants => to_json(self.list_grants(parse_request(body)?).await?),
-            Op::ListRetirableGrants => {
-                to_json(self.list_retirable_grants(parse_request(body)?).await?)
-            }
-            Op::RetireGrant => to_json(self.retire_grant(parse_request(body)?).await?),
-            Op::RevokeGrant => to_json(self.revoke_grant(parse_request(body)?).await?),
-            other => Err(KmsError::UnsupportedOperation(format!(
-                "Trent does not implement {other} yet."
-            ))),
-        }
+        let principal = self.identities.resolve(&ctx.principal)?;
+        let context = kms_authz::condition_keys::request_context(
+            &body,
+            ctx.source_ip,
+            ctx.secure_transport,
+            self.now_ms(),
+        );
+        let caller = Caller::new(principal, ctx.operation, context);
+        Call::new(self, &caller).run(ctx.operation, body).await
     }
 }
 
@@ -403,13 +293,13 @@ impl Kms {
         ctx: RequestContext,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, KmsError> {
-        let Some(link) = self.link.as_ref() else {
+        let Some(replication) = self.replication() else {
             return Err(KmsError::UnrecognizedClient(format!(
                 "This node serves region {}, not {}.",
                 self.region, ctx.principal.region
             )));
         };
-        let call = crate::region_link::ForwardedCall {
+        let call = ForwardedCall {
             operation: ctx.operation,
             access_key_id: ctx.principal.access_key_id,
             session_token: ctx.principal.session_token,
@@ -418,10 +308,73 @@ impl Kms {
             source_ip: ctx.source_ip,
             secure_transport: ctx.secure_transport,
         };
-        link.forward(&ctx.principal.region, call).await
+        replication.forward(&ctx.principal.region, call).await
     }
 }
 
-/// An empty JSON object, the response of operations that return nothing.
-#[derive(serde::Serialize)]
-pub(crate) struct Empty {}
+/// What replication reaches of this region: commit, read, wrap and unwrap material, run a
+/// forwarded call. The root key stays here.
+impl kms_replication::Region for Kms {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
+    async fn commit(&self, command: Command) -> Result<CommandOutput, KmsError> {
+        self.raft.write(command).await
+    }
+
+    async fn barrier(&self) -> Result<(), KmsError> {
+        self.read(|_| ()).await
+    }
+
+    fn read_applied<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        self.raft.reader().read(f)
+    }
+
+    fn unwrap_material(
+        &self,
+        key_id: &str,
+        material_id: &str,
+        wrapped: &[u8],
+    ) -> Result<KeyMaterial, KmsError> {
+        self.root_key
+            .unwrap(wrapped, &WrapContext::material(key_id, material_id))
+            .map_err(|_| {
+                KmsError::KmsInternal(
+                    "Key material could not be unwrapped with this region's root key.".into(),
+                )
+            })
+    }
+
+    fn wrap_material(&self, key_id: &str, material_id: &str, material: &KeyMaterial) -> Vec<u8> {
+        self.root_key
+            .wrap(material, &WrapContext::material(key_id, material_id))
+    }
+
+    async fn call_forwarded(&self, call: ForwardedCall) -> Result<serde_json::Value, KmsError> {
+        let ctx = RequestContext {
+            operation: call.operation,
+            principal: kms_api::Principal {
+                access_key_id: call.access_key_id,
+                region: self.region.clone(),
+                session_token: call.session_token,
+            },
+            request_id: call.request_id,
+            source_ip: call.source_ip,
+            secure_transport: call.secure_transport,
+        };
+        self.call(ctx, call.body).await
+    }
+}

@@ -1,7 +1,7 @@
 //! Tag and key-policy operations: TagResource, UntagResource, ListResourceTags, GetKeyPolicy,
 //! PutKeyPolicy, ListKeyPolicies. Policies are stored and validated; enforcing them comes later.
 
-use crate::service::{Empty, Kms};
+use crate::call::{Call, Empty};
 use crate::validate::{self, limit, required};
 use kms_core::Command;
 use kms_types::model::*;
@@ -16,7 +16,7 @@ fn check_policy_name(name: Option<String>) -> Result<(), KmsError> {
     }
 }
 
-impl Kms {
+impl Call<'_> {
     pub(crate) async fn tag_resource(
         &self,
         request: TagResourceRequest,

@@ -1,9 +1,11 @@
 //! The vocabulary of Trent: identifiers, AWS enums, the KMS error type and the request and
-//! response shapes of the AWS KMS JSON 1.1 protocol. No IO, no async, no crypto.
+//! response shapes of the AWS KMS JSON 1.1 protocol. No IO, no async, no crypto; time only
+//! through the injected [`Clock`].
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod blob;
+mod clock;
 mod enums;
 mod error;
 mod ids;
@@ -11,6 +13,7 @@ pub mod model;
 mod operation;
 
 pub use blob::Blob;
+pub use clock::{system_now_ms, Clock};
 pub use enums::{
     parse_enum, AwsEnum, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial,
     KeyAgreementAlgorithmSpec, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage,

@@ -5,35 +5,45 @@
 //!   cannot commit now (the sender retries).
 //! - `POST /link/v1/kms`: a KMS request signed for this region that a peer's node received.
 //! - `POST /link/v1/transport-key`: this region's transport public key (hex).
+//! - `POST /link/v1/key-metadata`: a key's metadata as this region committed it (after a read
+//!   barrier), so ReplicateKey can answer with the replica as its region has it.
 //!
 //! A peer may only speak for the region named in its client certificate.
 
-use crate::region_link::{Envelope, ForwardedCall, RegionLink};
-use crate::service::Kms;
+use crate::link::{Envelope, ForwardedCall, KeyMetadataQuery, RegionLink};
+use crate::Region;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use kms_api::{KmsService, RequestContext};
 use kms_core::{Command, CommandOutput, RegionMessage};
-use kms_crypto::{SealContext, WrapContext};
+use kms_crypto::SealContext;
 use kms_link::tls::PeerInfo;
 use kms_types::KmsError;
 use std::sync::Arc;
 
-#[derive(Clone)]
-struct LinkState {
-    kms: Arc<Kms>,
+struct LinkState<R> {
+    kms: Arc<R>,
     link: Arc<RegionLink>,
 }
 
+impl<R> Clone for LinkState<R> {
+    fn clone(&self) -> Self {
+        LinkState {
+            kms: self.kms.clone(),
+            link: self.link.clone(),
+        }
+    }
+}
+
 /// The router of the inter-region listener.
-pub fn router(kms: Arc<Kms>, link: Arc<RegionLink>) -> Router {
+pub fn router<R: Region>(kms: Arc<R>, link: Arc<RegionLink>) -> Router {
     Router::new()
-        .route("/link/v1/message", post(message))
-        .route("/link/v1/kms", post(kms_call))
-        .route("/link/v1/transport-key", post(transport_key))
+        .route("/link/v1/message", post(message::<R>))
+        .route("/link/v1/kms", post(kms_call::<R>))
+        .route("/link/v1/transport-key", post(transport_key::<R>))
+        .route("/link/v1/key-metadata", post(key_metadata::<R>))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(LinkState { kms, link })
 }
@@ -42,15 +52,39 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     (status, why.into()).into_response()
 }
 
-async fn transport_key(State(state): State<LinkState>) -> Response {
+async fn transport_key<R: Region>(State(state): State<LinkState<R>>) -> Response {
     if state.link.cut() {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut");
     }
     hex::encode(state.link.transport_key().public_key()).into_response()
 }
 
-async fn message(
-    State(state): State<LinkState>,
+async fn key_metadata<R: Region>(
+    State(state): State<LinkState<R>>,
+    ConnectInfo(peer): ConnectInfo<PeerInfo>,
+    Json(query): Json<KeyMetadataQuery>,
+) -> Response {
+    if state.link.cut() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut");
+    }
+    if !peer
+        .region
+        .as_deref()
+        .is_some_and(|r| state.link.has_peer(r))
+    {
+        return refuse(StatusCode::FORBIDDEN, "not a peer region");
+    }
+    if let Err(e) = state.kms.barrier().await {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
+    let metadata = state
+        .kms
+        .read_applied(|s| s.key(&query.key_id).map(|k| k.metadata()));
+    Json(metadata).into_response()
+}
+
+async fn message<R: Region>(
+    State(state): State<LinkState<R>>,
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
     Json(envelope): Json<Envelope>,
 ) -> Response {
@@ -84,7 +118,7 @@ async fn message(
         now_ms: state.kms.now_ms(),
         message,
     };
-    match state.kms.write(command).await {
+    match state.kms.commit(command).await {
         Ok(CommandOutput::Region(reply)) => Json(reply).into_response(),
         Ok(other) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,7 +129,11 @@ async fn message(
 }
 
 /// Opens material sealed to this region and wraps it with this region's root key.
-fn rewrap(state: &LinkState, from: &str, message: &mut RegionMessage) -> Result<(), KmsError> {
+fn rewrap<R: Region>(
+    state: &LinkState<R>,
+    from: &str,
+    message: &mut RegionMessage,
+) -> Result<(), KmsError> {
     let to = state.link.region().to_string();
     let Some(shared) = message.shared_mut() else {
         return Ok(());
@@ -108,16 +146,15 @@ fn rewrap(state: &LinkState, from: &str, message: &mut RegionMessage) -> Result<
             .transport_key()
             .open_material(&material.wrapped, &sealed_to)
             .map_err(|_| KmsError::KmsInternal("Sealed key material did not open.".into()))?;
-        material.wrapped = state.kms.root_key.wrap(
-            &plain,
-            &WrapContext::material(&key_id, &material.material_id),
-        );
+        material.wrapped = state
+            .kms
+            .wrap_material(&key_id, &material.material_id, &plain);
     }
     Ok(())
 }
 
-async fn kms_call(
-    State(state): State<LinkState>,
+async fn kms_call<R: Region>(
+    State(state): State<LinkState<R>>,
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
     Json(call): Json<ForwardedCall>,
 ) -> Response {
@@ -131,17 +168,6 @@ async fn kms_call(
     {
         return refuse(StatusCode::FORBIDDEN, "not a peer region");
     }
-    let ctx = RequestContext {
-        operation: call.operation,
-        principal: kms_api::Principal {
-            access_key_id: call.access_key_id,
-            region: state.link.region().to_string(),
-            session_token: call.session_token,
-        },
-        request_id: call.request_id,
-        source_ip: call.source_ip,
-        secure_transport: call.secure_transport,
-    };
-    let outcome: Result<serde_json::Value, KmsError> = state.kms.call(ctx, call.body).await;
+    let outcome: Result<serde_json::Value, KmsError> = state.kms.call_forwarded(call).await;
     Json(outcome).into_response()
 }

@@ -9,6 +9,7 @@
 //! (Fsyncing every batch halved Encrypt throughput on two cores.)
 
 use crate::identities::IdentityStore;
+use crate::{setup_error, SetupError};
 use kms_api::{RequestObserver, RequestRecord};
 use kms_audit::{AuditEvent, IdentityType, SharedAuditLog, UserIdentity};
 use kms_types::key_arn;
@@ -37,9 +38,9 @@ impl AuditTrail {
         identities: Arc<IdentityStore>,
         region: &str,
         account: &str,
-    ) -> anyhow::Result<AuditTrail> {
+    ) -> Result<AuditTrail, SetupError> {
         let log = kms_audit::AuditLog::open_with(path, kms_audit::Durability::Batched)
-            .map_err(|e| anyhow::anyhow!("opening the audit log {}: {e}", path.display()))?;
+            .map_err(|e| setup_error!("opening the audit log {}: {e}", path.display()))?;
         let report = log.open_report();
         if report.truncated_bytes > 0 {
             tracing::warn!(
@@ -48,7 +49,7 @@ impl AuditTrail {
             );
         }
         let log = SharedAuditLog::spawn(log, QUEUE)
-            .map_err(|e| anyhow::anyhow!("starting the audit writer: {e}"))?;
+            .map_err(|e| setup_error!("starting the audit writer: {e}"))?;
         let flusher = log.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(FLUSH_PERIOD);

@@ -4,8 +4,8 @@
 //! agrees it was delivered. After a leader change, the new leader's shipper carries on from
 //! the replicated outbox.
 
-use crate::region_link::RegionLink;
-use crate::service::Kms;
+use crate::link::RegionLink;
+use crate::Region;
 use kms_core::{Command, RegionReply};
 use kms_types::KmsError;
 use std::sync::Arc;
@@ -18,8 +18,8 @@ const IDLE_PERIOD: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Starts one shipper task per peer region. `wake` is notified when a command queued a message.
-pub fn spawn(
-    kms: Arc<Kms>,
+pub fn spawn<R: Region>(
+    kms: Arc<R>,
     link: Arc<RegionLink>,
     wake: Arc<Notify>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -32,14 +32,14 @@ pub fn spawn(
         .collect()
 }
 
-async fn ship_to(kms: Arc<Kms>, link: Arc<RegionLink>, wake: Arc<Notify>, peer: String) {
+async fn ship_to<R: Region>(kms: Arc<R>, link: Arc<RegionLink>, wake: Arc<Notify>, peer: String) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        if !kms.raft.is_leader() {
+        if !kms.is_leader() {
             let _ = tokio::time::timeout(IDLE_PERIOD, wake.notified()).await;
             continue;
         }
-        let next = kms.raft.reader().read(|state| {
+        let next = kms.read_applied(|state| {
             state
                 .outbox()
                 .find(|(_, entry)| entry.to_region == peer)
@@ -55,7 +55,7 @@ async fn ship_to(kms: Arc<Kms>, link: Arc<RegionLink>, wake: Arc<Notify>, peer: 
             None => Ok(RegionReply::Rejected {
                 error: KmsError::KmsInternal("obsolete outbox entry".into()),
             }),
-            Some(message) => link.deliver(&peer, seq, message, &kms.root_key).await,
+            Some(message) => link.deliver(&peer, seq, message, kms.as_ref()).await,
         };
         match reply {
             Ok(reply) => {
@@ -65,7 +65,7 @@ async fn ship_to(kms: Arc<Kms>, link: Arc<RegionLink>, wake: Arc<Notify>, peer: 
                     reply,
                     now_ms: kms.now_ms(),
                 };
-                if let Err(e) = kms.write(ack).await {
+                if let Err(e) = kms.commit(ack).await {
                     tracing::warn!(%peer, seq, error = %e, "committing a delivery");
                     tokio::time::sleep(backoff).await;
                 }

@@ -1,13 +1,13 @@
 //! STS on the KMS port: GetCallerIdentity and AssumeRole (the roles and the session tokens live
 //! in [`crate::identities`]). Answers are the inner XML of `<ActionResult>`; kms-api wraps them.
 
-use crate::service::Kms;
+use crate::identities::IdentityStore;
 use kms_api::sts::{escape, StsRequest};
 use kms_types::KmsError;
 
-/// Runs one STS action.
-pub(crate) fn handle(kms: &Kms, request: StsRequest) -> Result<String, KmsError> {
-    let caller = kms.principal_of(&request.principal)?;
+/// Runs one STS action for the principal that signed it.
+pub fn handle(store: &IdentityStore, request: StsRequest) -> Result<String, KmsError> {
+    let caller = store.resolve(&request.principal)?;
     match request.action.as_str() {
         "GetCallerIdentity" => Ok(format!(
             "<UserId>{}</UserId><Account>{}</Account><Arn>{}</Arn>",
@@ -16,9 +16,6 @@ pub(crate) fn handle(kms: &Kms, request: StsRequest) -> Result<String, KmsError>
             escape(&caller.arn)
         )),
         "AssumeRole" => {
-            let store = kms.identities.as_ref().ok_or_else(|| {
-                KmsError::UnsupportedOperation("STS is not configured on this node.".into())
-            })?;
             let param = |name: &str| request.params.get(name).map(String::as_str);
             let role_arn = param("RoleArn")
                 .ok_or_else(|| missing("roleArn"))?

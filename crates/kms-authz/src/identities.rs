@@ -27,18 +27,29 @@
 //! Secrets are held as given (SigV4 needs the secret itself to verify a signature); keep the file
 //! mode 0600. They are never logged, and `Debug` does not print them.
 
-use crate::config::Credential;
-use crate::service::Clock;
-use anyhow::{bail, Context};
+use crate::{bail, setup_error, SetupError};
 use kms_api::CredentialStore;
 use kms_crypto::{KeyMaterial, RootKey, WrapContext};
 use kms_policy::Policy;
-use kms_types::KmsError;
+use kms_types::{Clock, KmsError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
+
+/// An access key of the node config: it signs as the account's root user.
+#[derive(Clone)]
+pub struct RootCredential {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// A principal requests run as.
 #[derive(Debug)]
@@ -157,20 +168,20 @@ fn unseal_secret(
     sts_key: Option<&RootKey>,
     access_key_id: &str,
     sealed: &str,
-) -> anyhow::Result<String> {
+) -> Result<String, SetupError> {
     use base64::Engine;
     let Some(key) = sts_key else {
         bail!("access key {access_key_id}: secret_sealed needs the node's sts_key");
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sealed.trim())
-        .map_err(|_| anyhow::anyhow!("access key {access_key_id}: secret_sealed is not base64"))?;
+        .map_err(|_| setup_error!("access key {access_key_id}: secret_sealed is not base64"))?;
     let context = WrapContext::identity_secret(access_key_id);
     let plain = key.unwrap(&bytes, &context).map_err(|_| {
-        anyhow::anyhow!("access key {access_key_id}: secret_sealed does not open with this sts_key")
+        setup_error!("access key {access_key_id}: secret_sealed does not open with this sts_key")
     })?;
     String::from_utf8(plain.as_bytes().to_vec())
-        .map_err(|_| anyhow::anyhow!("access key {access_key_id}: sealed secret is not text"))
+        .map_err(|_| setup_error!("access key {access_key_id}: sealed secret is not text"))
 }
 
 /// The identities a node authenticates and authorizes against.
@@ -178,7 +189,7 @@ pub struct IdentityStore {
     account: String,
     sts_key: Option<RootKey>,
     clock: Clock,
-    root_credentials: Vec<Credential>,
+    root_credentials: Vec<RootCredential>,
     path: Option<PathBuf>,
     current: RwLock<Arc<Identities>>,
     loaded_mtime: Mutex<Option<SystemTime>>,
@@ -199,11 +210,11 @@ impl IdentityStore {
     /// and sealed secrets in the file open with it. Fails if the file does not parse.
     pub fn new(
         account: &str,
-        root_credentials: &[Credential],
+        root_credentials: &[RootCredential],
         path: Option<&Path>,
         sts_key: Option<RootKey>,
         clock: Clock,
-    ) -> anyhow::Result<IdentityStore> {
+    ) -> Result<IdentityStore, SetupError> {
         let store = IdentityStore {
             account: account.to_string(),
             sts_key,
@@ -218,7 +229,7 @@ impl IdentityStore {
     }
 
     /// Re-reads the identities file if its modification time changed. Returns whether it did.
-    pub fn reload_if_changed(&self) -> anyhow::Result<bool> {
+    pub fn reload_if_changed(&self) -> Result<bool, SetupError> {
         let Some(path) = &self.path else {
             return Ok(false);
         };
@@ -235,7 +246,7 @@ impl IdentityStore {
         Ok(true)
     }
 
-    fn reload(&self) -> anyhow::Result<()> {
+    fn reload(&self) -> Result<(), SetupError> {
         let mut identities = Identities::default();
         let root = Arc::new(PrincipalInfo {
             arn: format!("arn:aws:iam::{}:root", self.account),
@@ -256,11 +267,11 @@ impl IdentityStore {
         if let Some(path) = &self.path {
             mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the identities file {}", path.display()))?;
+                .map_err(|e| setup_error!("reading the identities file {}: {e}", path.display()))?;
             let file: IdentitiesFile = toml::from_str(&text)
-                .with_context(|| format!("parsing the identities file {}", path.display()))?;
+                .map_err(|e| setup_error!("parsing the identities file {}: {e}", path.display()))?;
             for user in file.users {
-                if !crate::config::is_account_id(&user.account) {
+                if !is_account_id(&user.account) {
                     bail!("user {}: account must be 12 digits", user.name);
                 }
                 let policies = user
@@ -268,7 +279,7 @@ impl IdentityStore {
                     .iter()
                     .map(|p| Policy::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| anyhow::anyhow!("user {}: {e}", user.name))?;
+                    .map_err(|e| setup_error!("user {}: {e}", user.name))?;
                 let principal = Arc::new(PrincipalInfo {
                     arn: format!("arn:aws:iam::{}:user/{}", user.account, user.name),
                     account: user.account.clone(),
@@ -299,17 +310,17 @@ impl IdentityStore {
                 }
             }
             for role in file.roles {
-                if !crate::config::is_account_id(&role.account) {
+                if !is_account_id(&role.account) {
                     bail!("role {}: account must be 12 digits", role.name);
                 }
                 let trust = Policy::parse_key_policy(&trust_as_resource_policy(&role.trust_policy))
-                    .map_err(|e| anyhow::anyhow!("role {} trust policy: {e}", role.name))?;
+                    .map_err(|e| setup_error!("role {} trust policy: {e}", role.name))?;
                 let policies = role
                     .policies
                     .iter()
                     .map(|p| Policy::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| anyhow::anyhow!("role {}: {e}", role.name))?;
+                    .map_err(|e| setup_error!("role {}: {e}", role.name))?;
                 let arn = format!("arn:aws:iam::{}:role/{}", role.account, role.name);
                 identities.roles.insert(
                     arn.clone(),
@@ -341,6 +352,20 @@ impl IdentityStore {
             .keys
             .get(access_key_id)
             .map(|k| k.principal.clone())
+    }
+
+    /// The principal behind a verified signature: the access key's user (or the account's
+    /// root user), or the assumed role of a session token. Each request resolves it once.
+    pub fn resolve(&self, signer: &kms_api::Principal) -> Result<Arc<PrincipalInfo>, KmsError> {
+        let principal = match &signer.session_token {
+            Some(token) => self.session_principal(token),
+            None => self.principal(&signer.access_key_id),
+        };
+        principal.ok_or_else(|| {
+            KmsError::UnrecognizedClient(
+                "The security token included in the request is invalid.".into(),
+            )
+        })
     }
 }
 
@@ -380,7 +405,7 @@ impl IdentityStore {
         }
         let access_key_id = format!("ASIA{}", random_upper(16));
         let secret = random_upper(40);
-        let expires_ms = (self.clock)() + duration_s * 1000;
+        let expires_ms = self.clock.now_ms() + duration_s * 1000;
         let session = Session {
             access_key_id: access_key_id.clone(),
             secret: secret.clone(),
@@ -494,7 +519,7 @@ impl CredentialStore for IdentityStore {
         if session.access_key_id != access_key_id {
             return Ok(None);
         }
-        if (self.clock)() >= session.expires_ms {
+        if self.clock.now_ms() >= session.expires_ms {
             return Err(KmsError::ExpiredToken(
                 "The security token included in the request is expired".into(),
             ));
@@ -520,8 +545,8 @@ pub async fn watch(store: Arc<IdentityStore>) {
 mod tests {
     use super::*;
 
-    fn root() -> Vec<Credential> {
-        vec![Credential {
+    fn root() -> Vec<RootCredential> {
+        vec![RootCredential {
             access_key_id: "ROOT".into(),
             secret_access_key: "root-secret".into(),
         }]
@@ -536,14 +561,8 @@ mod tests {
             "[[users]]\naccount = \"111122223333\"\nname = \"alice\"\naccess_keys = [{ id = \"A1\", secret = \"s1\" }]\n",
         )
         .unwrap();
-        let store = IdentityStore::new(
-            "111122223333",
-            &root(),
-            Some(&path),
-            None,
-            crate::service::system_clock(),
-        )
-        .unwrap();
+        let store = IdentityStore::new("111122223333", &root(), Some(&path), None, Clock::system())
+            .unwrap();
         assert_eq!(
             store.principal("ROOT").unwrap().arn,
             "arn:aws:iam::111122223333:root"
@@ -580,14 +599,10 @@ mod tests {
             "[[users]]\naccount = \"111122223333\"\nname = \"eve\"\npolicies = ['{\"Statement\": 3}']\n",
         )
         .unwrap();
-        assert!(IdentityStore::new(
-            "111122223333",
-            &root(),
-            Some(&path),
-            None,
-            crate::service::system_clock()
-        )
-        .is_err());
+        assert!(
+            IdentityStore::new("111122223333", &root(), Some(&path), None, Clock::system())
+                .is_err()
+        );
     }
 
     #[test]
@@ -604,7 +619,7 @@ mod tests {
             format!("[[users]]\naccount = \"111122223333\"\nname = \"alice\"\naccess_keys = [{{ id = \"A1\", secret_sealed = \"{sealed}\" }}]\n"),
         )
         .unwrap();
-        let clock = crate::service::system_clock();
+        let clock = Clock::system();
         let store = IdentityStore::new(
             "111122223333",
             &root(),

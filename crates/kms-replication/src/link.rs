@@ -5,9 +5,9 @@
 //! Key material crosses regions only sealed to the receiver's transport key (derived from its
 //! root key; its public half is fetched over the authenticated channel) and inside TLS.
 
-use crate::config::LinkConfig;
+use crate::Region;
 use kms_core::{RegionMessage, RegionReply};
-use kms_crypto::{RootKey, SealContext, TransportKey, WrapContext};
+use kms_crypto::{SealContext, TransportKey};
 use kms_types::{KmsError, Operation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -44,6 +44,13 @@ pub struct ForwardedCall {
     pub secure_transport: bool,
 }
 
+/// A peer's question for the metadata of one key as this region committed it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyMetadataQuery {
+    /// The key id (the same in every region of a multi-region key).
+    pub key_id: String,
+}
+
 /// Why a message was not delivered; the outbox keeps it and the shipper retries.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -58,6 +65,9 @@ pub enum LinkError {
     /// Sealing or opening material failed.
     #[error("sealing key material: {0}")]
     Seal(String),
+    /// The link's TLS identity or clients could not be set up.
+    #[error("setting up the link: {0}")]
+    Setup(String),
 }
 
 struct Peer {
@@ -76,25 +86,32 @@ pub struct RegionLink {
 }
 
 impl RegionLink {
-    /// Builds the clients for every peer in `config`.
-    pub fn new(region: &str, config: &LinkConfig, root_key: &RootKey) -> anyhow::Result<Self> {
-        let identity =
-            kms_link::tls::LinkIdentity::load(&config.ca_cert, &config.cert, &config.key)?;
-        let mut peers = BTreeMap::new();
-        for (peer, addrs) in &config.peers {
-            peers.insert(
+    /// Builds the clients for every peer region (region name to the link addresses of its
+    /// nodes), presenting `identity`; material sealed to this region opens with
+    /// `transport_key` (derived from this region's root key).
+    pub fn new(
+        region: &str,
+        peers: &BTreeMap<String, Vec<String>>,
+        identity: &kms_link::tls::LinkIdentity,
+        transport_key: TransportKey,
+    ) -> Result<Self, LinkError> {
+        let mut clients = BTreeMap::new();
+        for (peer, addrs) in peers {
+            let client = kms_link::tls::client_for_region(identity, peer)
+                .map_err(|e| LinkError::Setup(format!("client for {peer}: {e}")))?;
+            clients.insert(
                 peer.clone(),
                 Peer {
                     addrs: addrs.clone(),
-                    client: kms_link::tls::client_for_region(&identity, peer)?,
+                    client,
                     transport_public: Mutex::new(None),
                 },
             );
         }
         Ok(RegionLink {
             region: region.to_string(),
-            peers,
-            transport_key: root_key.transport_key(),
+            peers: clients,
+            transport_key,
             #[cfg(feature = "testing")]
             fault_file: std::env::var_os("TRENT_TEST_LINK_FAULT_FILE").map(Into::into),
         })
@@ -199,21 +216,21 @@ impl RegionLink {
     }
 
     /// Delivers one outbox message to `to_region` and returns the receiver's committed answer.
-    /// `message` carries material wrapped by `root_key`; it is sealed to the receiver here.
+    /// `message` carries material wrapped by `keys`' root key; it is sealed to the receiver
+    /// here.
     pub async fn deliver(
         &self,
         to_region: &str,
         seq: u64,
         mut message: RegionMessage,
-        root_key: &RootKey,
+        keys: &impl Region,
     ) -> Result<RegionReply, LinkError> {
         if let Some(shared) = message.shared_mut() {
             let recipient = self.transport_public(to_region).await?;
             let key_id = shared.key_id.clone();
             for material in shared.materials_mut() {
-                let context = WrapContext::material(&key_id, &material.material_id);
-                let plain = root_key
-                    .unwrap(&material.wrapped, &context)
+                let plain = keys
+                    .unwrap_material(&key_id, &material.material_id, &material.wrapped)
                     .map_err(|e| LinkError::Seal(e.to_string()))?;
                 let sealed_to = SealContext::region_material(
                     &self.region,
@@ -241,6 +258,29 @@ impl RegionLink {
             .await
             .map_err(|e| unreadable(e.to_string()))?;
         serde_json::from_slice::<RegionReply>(&bytes).map_err(|e| unreadable(e.to_string()))
+    }
+
+    /// The metadata of `key_id` as `region` has committed it (after a read barrier there), or
+    /// `None` if that region has no such key.
+    pub async fn key_metadata(
+        &self,
+        region: &str,
+        key_id: &str,
+    ) -> Result<Option<kms_types::model::KeyMetadata>, LinkError> {
+        let body = serde_json::to_vec(&KeyMetadataQuery {
+            key_id: key_id.to_string(),
+        })
+        .map_err(|e| LinkError::Seal(e.to_string()))?;
+        let response = self.post(region, "/link/v1/key-metadata", body).await?;
+        let unreadable = |e: String| LinkError::Unreachable {
+            region: region.to_string(),
+            detail: format!("unreadable answer: {e}"),
+        };
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))
     }
 
     /// Runs a KMS request in `region` and returns its JSON answer or AWS error.
