@@ -133,11 +133,11 @@ impl RegionRaft {
                 }
             });
             let for_writes = weak.clone();
-            let writes = WriteBatcher::spawn(move |command| {
+            let writes = WriteBatcher::spawn(move |command, submitted| {
                 let weak = for_writes.clone();
                 async move {
                     match weak.upgrade() {
-                        Some(node) => node.propose(command).await,
+                        Some(node) => node.propose(command, submitted).await,
                         None => Err(KmsError::KmsInternal("The node is shutting down.".into())),
                     }
                 }
@@ -213,21 +213,23 @@ impl RegionRaft {
         self.writes.submit(command).await
     }
 
-    /// Proposes one log entry. Retries only while the command is known not to have been
-    /// proposed; an ambiguous failure is a retryable `KMSInternalException`.
-    async fn propose(&self, command: Command) -> Result<CommandOutput, KmsError> {
-        let deadline = Instant::now() + self.settings.leader_wait;
+    /// Proposes one log entry, submitted by its (oldest) caller at `submitted`. Retries only
+    /// while the command is known not to have been proposed; an ambiguous failure is a
+    /// retryable `KMSInternalException`. Answers within `leader_wait` of `submitted`, plus at
+    /// most one forwarding attempt.
+    async fn propose(
+        &self,
+        command: Command,
+        submitted: Instant,
+    ) -> Result<CommandOutput, KmsError> {
+        let deadline = submitted + self.settings.leader_wait;
         loop {
-            let leader = match self.raft.client_write(command.clone()).await {
-                Ok(response) => return response.data.0,
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                    leader_of(&forward)
-                }
-                Err(e) => {
-                    return Err(KmsError::KmsInternal(format!(
-                        "The write could not be committed: {e}"
-                    )))
-                }
+            if Instant::now() >= deadline {
+                return Err(no_leader());
+            }
+            let leader = match self.write_here(command.clone(), deadline).await {
+                WriteHere::Done(result) => return result,
+                WriteHere::NotLeader(leader) => leader,
             };
             if let Some((leader_id, addr)) = leader.filter(|(id, _)| *id != self.node_id) {
                 match self.forward_write(&addr, &command).await {
@@ -247,10 +249,26 @@ impl RegionRaft {
                     }
                 }
             }
-            if Instant::now() >= deadline {
-                return Err(no_leader());
-            }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Proposes `command` on this node, if it leads, and waits for its result until
+    /// `deadline`. A leader cut off from its quorum never commits and is not told so; past the
+    /// deadline the write is answered with a retryable error (it may still be committed).
+    async fn write_here(&self, command: Command, deadline: Instant) -> WriteHere {
+        let written = tokio::time::timeout_at(deadline.into(), self.raft.client_write(command));
+        match written.await {
+            Ok(Ok(response)) => WriteHere::Done(response.data.0),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                WriteHere::NotLeader(leader_of(&forward))
+            }
+            Ok(Err(e)) => WriteHere::Done(Err(KmsError::KmsInternal(format!(
+                "The write could not be committed: {e}"
+            )))),
+            Err(_) => WriteHere::Done(Err(KmsError::KmsInternal(
+                "The write was not committed in time; it may still be.".into(),
+            ))),
         }
     }
 
@@ -369,6 +387,14 @@ impl RegionRaft {
     }
 }
 
+/// The outcome of proposing a write on this node.
+enum WriteHere {
+    /// Committed and applied (the state machine's answer), or failed.
+    Done(Result<CommandOutput, KmsError>),
+    /// Not proposed: this node does not lead; here is who it thinks does.
+    NotLeader(Option<(u64, String)>),
+}
+
 /// Why an internal POST failed.
 #[derive(Debug)]
 enum PostError {
@@ -444,16 +470,10 @@ async fn forwarded_write(
         Ok(request) => request,
         Err(e) => return bad_request(e),
     };
-    let answer: WriteReply = match node.raft.client_write(request.command).await {
-        Ok(response) => ForwardReply::Done(response.data.0),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-            ForwardReply::NotLeader {
-                leader: leader_of(&forward),
-            }
-        }
-        Err(e) => ForwardReply::Done(Err(KmsError::KmsInternal(format!(
-            "The write could not be committed: {e}"
-        )))),
+    let deadline = Instant::now() + node.settings.leader_wait;
+    let answer: WriteReply = match node.write_here(request.command, deadline).await {
+        WriteHere::Done(result) => ForwardReply::Done(result),
+        WriteHere::NotLeader(leader) => ForwardReply::NotLeader { leader },
     };
     reply(&answer)
 }

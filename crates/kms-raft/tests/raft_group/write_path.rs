@@ -7,7 +7,9 @@ use std::time::Duration;
 use kms_core::{Command, CommandOutput};
 use kms_types::KmsError;
 
-use crate::cluster::{create, create_big, creates_of, settings, within_patience, Cluster};
+use crate::cluster::{
+    create, create_big, creates_of, eventually, settings, within_patience, Cluster,
+};
 use crate::one_cluster_at_a_time;
 use crate::proxy::Fault;
 
@@ -233,4 +235,61 @@ async fn a_forward_whose_answer_is_lost_is_an_ambiguous_error_and_applied_once()
     for (id, log) in cluster.stop_and_read_logs().await {
         assert_eq!(creates_of(&log, "answer-lost"), 1, "node {id}'s log");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_a_leader_partitioned_from_the_majority_are_answered_within_leader_wait() {
+    let _serial = one_cluster_at_a_time().await;
+    let raft_settings = settings(5000);
+    let leader_wait = raft_settings.leader_wait;
+    let cluster = Cluster::start(raft_settings).await;
+    let old = cluster.leader().await;
+    let majority = cluster.others(old);
+    cluster.partition(&[old]);
+    let new = cluster.leader_among(&majority).await;
+    cluster
+        .node(new)
+        .write(create("majority-write"))
+        .await
+        .expect("the majority acknowledges a write");
+
+    // The old leader still believes it leads: it proposes, never commits, and must say so
+    // within leader_wait of each submission (writes queued for a proposal slot included).
+    let started = std::time::Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let raft = cluster.node(old).clone();
+        writers.spawn(async move { raft.write(create(&format!("minority-{i}"))).await });
+    }
+    while let Some(write) = within_patience("writes on the old leader", writers.join_next()).await {
+        let write = write.expect("a writer task");
+        assert!(
+            matches!(
+                &write,
+                Err(KmsError::KmsInternal(_)) | Err(KmsError::DependencyTimeout(_))
+            ),
+            "a leader without a quorum answered a write with {write:?}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < leader_wait + Duration::from_secs(2),
+        "the old leader answered after {took:?}"
+    );
+
+    // Healed, the old leader's uncommitted entries are replaced by the majority's log.
+    cluster.heal();
+    eventually("the old leader to apply the majority's write", || {
+        let caught_up = cluster.has_key(old, "majority-write");
+        async move { caught_up.then_some(()) }
+    })
+    .await;
+    let index = cluster.last_log_index(new);
+    cluster.wait_applied_everywhere(index).await;
+    for id in cluster.ids() {
+        for i in 0..8 {
+            assert!(!cluster.has_key(id, &format!("minority-{i}")), "node {id}");
+        }
+    }
+    cluster.shutdown().await;
 }
