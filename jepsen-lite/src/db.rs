@@ -30,6 +30,7 @@
 //! is the trent process itself and signals reach it directly.
 
 use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGIONS, SECRET_KEY};
+use crate::proxy::{Mode, RaftProxy};
 use crate::topology::{self, Topology};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -68,8 +69,11 @@ pub struct NodeSpec {
     pub region_index: usize,
     /// Public KMS API address.
     pub api_addr: String,
-    /// Internal Raft address (also serves `/raft/status`).
+    /// Internal Raft address (also serves `/raft/status`; the harness probes it here).
     pub raft_addr: String,
+    /// The Raft address its peers dial (the region's membership lists it): its proxy's
+    /// address when the run uses Raft proxies (`crate::proxy`), else `raft_addr`.
+    pub peer_raft_addr: String,
     /// Inter-region (mutual TLS) listener, with two regions.
     pub link_addr: Option<String>,
     /// Its link fault file (`TRENT_TEST_LINK_FAULT_FILE`), with two regions.
@@ -100,6 +104,8 @@ pub struct DbOptions {
     pub start_timeout: Duration,
     /// Where the nodes live.
     pub topology: Topology,
+    /// Put a TCP proxy in front of every node's Raft port (loopback only; `lag-follower`).
+    pub raft_proxies: bool,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +119,8 @@ struct Procs {
     skewed: Vec<String>,
     /// Names of the nodes whose link to the other region is cut.
     cut: Vec<String>,
+    /// Names of the nodes whose inbound Raft traffic is cut (`lag-follower`).
+    lagged: Vec<String>,
     /// The netns topology exists and still has to be torn down.
     netns_up: bool,
 }
@@ -128,6 +136,8 @@ pub struct Db {
     pub regions: Vec<String>,
     /// The nodes, region by region; index = slot - 1.
     pub nodes: Vec<NodeSpec>,
+    /// One Raft proxy per node (same order as `nodes`), or none.
+    proxies: Vec<RaftProxy>,
     procs: Mutex<Procs>,
 }
 
@@ -222,6 +232,7 @@ impl Db {
                     region: region.clone(),
                     region_index,
                     api_addr,
+                    peer_raft_addr: raft_addr.clone(),
                     raft_addr,
                     link_addr: multi.then_some(link_addr),
                     link_fault_path: multi
@@ -231,6 +242,25 @@ impl Db {
                     clock_offset_path: abs_nodes_dir.join(format!("{name}.clock-offset")),
                     name,
                 });
+            }
+        }
+        // Proxies: peers (and the membership) name each node by its proxy's address.
+        let mut proxies = Vec::new();
+        if options.raft_proxies {
+            if options.topology != Topology::Loopback {
+                bail!("Raft proxies need --topology loopback");
+            }
+            for spec in &mut specs {
+                let upstream = spec
+                    .raft_addr
+                    .parse()
+                    .with_context(|| format!("parsing {}", spec.raft_addr))?;
+                let proxy = RaftProxy::start(upstream, &ports)
+                    .await
+                    .context("starting a Raft proxy")?;
+                spec.peer_raft_addr = proxy.addr().to_string();
+                ports.push(proxy.addr().port());
+                proxies.push(proxy);
             }
         }
         for (region_index, region) in regions.iter().enumerate() {
@@ -250,7 +280,7 @@ impl Db {
             let members: String = specs
                 .iter()
                 .filter(|s| s.region_index == region_index)
-                .map(|s| format!("{} = \"{}\"\n", s.id, s.raft_addr))
+                .map(|s| format!("{} = \"{}\"\n", s.id, s.peer_raft_addr))
                 .collect();
             let peers: String = regions
                 .iter()
@@ -306,6 +336,7 @@ impl Db {
             topology: options.topology,
             regions,
             nodes: specs,
+            proxies,
             procs: Mutex::new(Procs {
                 children: (0..count).map(|_| None).collect(),
                 paused: vec![false; count],
@@ -313,6 +344,7 @@ impl Db {
                 partitioned: Vec::new(),
                 skewed: Vec::new(),
                 cut: Vec::new(),
+                lagged: Vec::new(),
                 netns_up,
             }),
         };
@@ -552,6 +584,51 @@ impl Db {
         Ok(std::mem::take(&mut procs.cut))
     }
 
+    /// Cuts every peer's Raft traffic to node `index`, which then falls behind while still
+    /// answering clients (`lag-follower`): in loopback mode its proxy blackholes (needs
+    /// [`DbOptions::raft_proxies`]); in netns mode its namespace drops every packet from its
+    /// region's other nodes (an nft grudge, healed with the partitions). Returns the affected
+    /// node names (the lagging node first).
+    pub fn lag(&self, index: usize) -> anyhow::Result<Vec<String>> {
+        let name = self.nodes[index].name.clone();
+        match self.topology {
+            Topology::Loopback => {
+                let Some(proxy) = self.proxies.get(index) else {
+                    bail!("lag-follower needs the Raft proxies (DbOptions::raft_proxies)");
+                };
+                let mut procs = self.procs();
+                if procs.closed {
+                    bail!("the region was torn down");
+                }
+                proxy.set(Mode::Blackhole);
+                if !procs.lagged.contains(&name) {
+                    procs.lagged.push(name.clone());
+                }
+                Ok(vec![name])
+            }
+            Topology::Netns => {
+                let region = self.nodes[index].region_index;
+                let peers: Vec<usize> = self
+                    .region_nodes(region)
+                    .into_iter()
+                    .filter(|&i| i != index)
+                    .collect();
+                let grudge = BTreeMap::from([(index, peers)]);
+                self.install_nft(&grudge, "lag", topology::install_partition)?;
+                Ok(vec![name])
+            }
+        }
+    }
+
+    /// Lets every proxy forward again; returns the names of the nodes that were lagging.
+    pub fn heal_lags(&self) -> Vec<String> {
+        let mut procs = self.procs();
+        for proxy in &self.proxies {
+            proxy.set(Mode::Forward);
+        }
+        std::mem::take(&mut procs.lagged)
+    }
+
     /// Sets the service-clock offsets (milliseconds) of the given node indices; returns their
     /// names. A running node sees the new offset at its next clock reading.
     pub fn skew_clocks(&self, offsets: &BTreeMap<usize, i64>) -> anyhow::Result<Vec<String>> {
@@ -585,11 +662,12 @@ impl Db {
         Ok(std::mem::take(&mut procs.skewed))
     }
 
-    /// Heals partitions, packet loss and cut region links, resets clock offsets, resumes every
-    /// paused node and restarts every dead one; returns the names touched.
+    /// Heals partitions, packet loss, lagging nodes and cut region links, resets clock offsets,
+    /// resumes every paused node and restarts every dead one; returns the names touched.
     pub fn heal_all(&self) -> anyhow::Result<Vec<String>> {
         let mut touched = self.heal_partitions()?;
-        for name in self.heal_clocks()?.into_iter().chain(self.heal_links()?) {
+        let healed = self.heal_clocks()?.into_iter().chain(self.heal_links()?);
+        for name in healed.chain(self.heal_lags()) {
             if !touched.contains(&name) {
                 touched.push(name);
             }
