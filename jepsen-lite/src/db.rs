@@ -7,18 +7,16 @@
 //! Node names: `n1`..`n3` with one region; `e1`..`e3` (us-east-1) and `w1`..`w3` (us-west-2)
 //! with two. Each region has its own Raft ids 1..3, members and root key.
 //!
-//! [`Db::start`] writes one config per node under the run's store dir (`nodes/<name>.toml`, data
-//! in `nodes/<name>-data/`, logs appended to `nodes/<name>.log`), creates each region's root key
-//! with `trent root-key --create` (`nodes/root.key`; with two regions
-//! `nodes/root-<region>.key`), spawns the nodes and waits until each region has a leader and
-//! every node answers a ListKeys signed for its region. The config keys are the ones Trent's
-//! integration tests write (`tests/src/lib.rs`, `Cluster::prepare` and `Regions::start`).
-//! Every node gets its own clock-offset file, `nodes/<name>.clock-offset` (absolute path in
-//! `TRENT_TEST_CLOCK_OFFSET_FILE`; "0" except while a `clock-skew` fault is installed).
-//!
-//! With two regions, `trent pki --dir nodes/pki --regions us-east-1,us-west-2` makes the CA and
-//! the regions' certificates, every node gets a `[link]` section (its mTLS listener and the
-//! other region's link addresses), and its own link fault file `nodes/<name>.link-fault`
+//! [`Db::start`] describes the cluster as a `kms_config::Topology` and writes it under the
+//! run's store dir with that crate's writer, the one every Trent launcher uses: per region
+//! `nodes/<region>/root.key`, per node `nodes/<region>/<name>.toml` and the data dir
+//! `nodes/<region>/<name>/`; with two regions also the CA and the regions' certificates in
+//! `nodes/pki/`, and every node gets a `[link]` section (its mTLS listener and the other
+//! region's link addresses). Logs are appended to `nodes/<name>.log`. It then spawns the nodes
+//! and waits until each region has a leader and every node answers a ListKeys signed for its
+//! region. Every node gets its own clock-offset file, `nodes/<name>.clock-offset` (absolute
+//! path in `TRENT_TEST_CLOCK_OFFSET_FILE`; "0" except while a `clock-skew` fault is
+//! installed), and with two regions its own link fault file `nodes/<name>.link-fault`
 //! (`TRENT_TEST_LINK_FAULT_FILE`, read by a `testing` build on every link send and accept):
 //! `cut` while a `region-split` fault is installed, empty otherwise (written atomically).
 //!
@@ -33,6 +31,7 @@ use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGIONS, SECRET_KEY};
 use crate::proxy::{Mode, RaftProxy};
 use crate::topology::{self, Topology};
 use anyhow::{bail, Context};
+use kms_config::{Credential, RaftTuning, RegionPlan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -80,6 +79,8 @@ pub struct NodeSpec {
     pub link_fault_path: Option<PathBuf>,
     /// Its TOML config.
     pub config_path: PathBuf,
+    /// Its data dir (RocksDB, audit log).
+    pub data_dir: PathBuf,
     /// Where its stdout/stderr are appended.
     pub log_path: PathBuf,
     /// Its service-clock offset in milliseconds (`TRENT_TEST_CLOCK_OFFSET_FILE`; read by a
@@ -150,25 +151,9 @@ fn region_prefix(region: &str) -> String {
     }
 }
 
-/// A port the kernel says is free on 127.0.0.1 and that is not in `taken` (the listener is
-/// closed again, so two calls can return the same port; `taken` keeps one region's ports
-/// distinct).
-fn free_port(taken: &mut Vec<u16>) -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        if !taken.contains(&port) {
-            taken.push(port);
-            return Ok(port);
-        }
-    }
-    bail!("no distinct free port on 127.0.0.1 after 100 tries")
-}
-
 impl Db {
-    /// Creates the configs, root keys (and with two regions the link PKI) under `dir/nodes`,
-    /// starts every node and waits until each serves.
+    /// Writes the configs, root keys (and with two regions the link PKI) under `dir/nodes`
+    /// with kms-config's topology writer, starts every node and waits until each serves.
     pub async fn start(options: &DbOptions, dir: &Path) -> anyhow::Result<Db> {
         let nodes_dir = dir.join("nodes");
         std::fs::create_dir_all(&nodes_dir)
@@ -191,140 +176,107 @@ impl Db {
                 topology::NETNS_NODES
             );
         }
-        let pki_dir = abs_nodes_dir.join("pki");
-        if multi {
-            run_trent(
-                &options.trent,
-                &[
-                    "pki".as_ref(),
-                    "--dir".as_ref(),
-                    pki_dir.as_os_str(),
-                    "--regions".as_ref(),
-                    regions.join(",").as_ref(),
-                ],
-            )?;
-        }
-        let mut specs = Vec::new();
-        let mut ports = Vec::new();
+        let mut plans = Vec::new();
         for (region_index, region) in regions.iter().enumerate() {
-            for id in 1..=options.nodes {
-                let slot = specs.len() as u64 + 1;
-                let (api_addr, raft_addr, link_addr) = match options.topology {
-                    Topology::Loopback => (
-                        format!("127.0.0.1:{}", free_port(&mut ports)?),
-                        format!("127.0.0.1:{}", free_port(&mut ports)?),
-                        format!("127.0.0.1:{}", free_port(&mut ports)?),
-                    ),
-                    Topology::Netns => (
-                        format!("{}:{}", topology::node_ip(slot), topology::API_PORT),
-                        format!("{}:{}", topology::node_ip(slot), topology::RAFT_PORT),
-                        format!("{}:{}", topology::node_ip(slot), topology::LINK_PORT),
-                    ),
-                };
-                let name = if multi {
-                    format!("{}{id}", region_prefix(region))
+            let addrs = match options.topology {
+                Topology::Loopback => kms_config::free_loopback_addrs(options.nodes as usize)?,
+                Topology::Netns => (1..=options.nodes)
+                    .map(|id| {
+                        let ip = topology::node_ip(region_index as u64 * options.nodes + id);
+                        kms_config::NodeAddrs {
+                            api: format!("{ip}:{}", topology::API_PORT),
+                            raft: format!("{ip}:{}", topology::RAFT_PORT),
+                            link: format!("{ip}:{}", topology::LINK_PORT),
+                        }
+                    })
+                    .collect(),
+            };
+            let mut plan = RegionPlan::new(region, addrs);
+            for node in &mut plan.nodes {
+                node.name = if multi {
+                    format!("{}{}", region_prefix(region), node.id)
                 } else {
-                    format!("n{id}")
+                    format!("n{}", node.id)
                 };
-                specs.push(NodeSpec {
-                    id,
-                    slot,
-                    region: region.clone(),
-                    region_index,
-                    api_addr,
-                    peer_raft_addr: raft_addr.clone(),
-                    raft_addr,
-                    link_addr: multi.then_some(link_addr),
-                    link_fault_path: multi
-                        .then(|| abs_nodes_dir.join(format!("{name}.link-fault"))),
-                    config_path: nodes_dir.join(format!("{name}.toml")),
-                    log_path: nodes_dir.join(format!("{name}.log")),
-                    clock_offset_path: abs_nodes_dir.join(format!("{name}.clock-offset")),
-                    name,
-                });
             }
+            plans.push(plan);
         }
         // Proxies: peers (and the membership) name each node by its proxy's address.
-        let mut proxies = Vec::new();
+        let mut proxies: Vec<(String, RaftProxy)> = Vec::new();
         if options.raft_proxies {
             if options.topology != Topology::Loopback {
                 bail!("Raft proxies need --topology loopback");
             }
-            for spec in &mut specs {
-                let upstream = spec
-                    .raft_addr
+            let mut taken: Vec<u16> = Vec::new();
+            for node in plans.iter().flat_map(|p| &p.nodes) {
+                for addr in [&node.addrs.api, &node.addrs.raft, &node.addrs.link] {
+                    if let Some(port) = addr.rsplit(':').next().and_then(|p| p.parse().ok()) {
+                        taken.push(port);
+                    }
+                }
+            }
+            for node in plans.iter_mut().flat_map(|p| &mut p.nodes) {
+                let upstream = node
+                    .addrs
+                    .raft
                     .parse()
-                    .with_context(|| format!("parsing {}", spec.raft_addr))?;
-                let proxy = RaftProxy::start(upstream, &ports)
+                    .with_context(|| format!("parsing {}", node.addrs.raft))?;
+                let proxy = RaftProxy::start(upstream, &taken)
                     .await
                     .context("starting a Raft proxy")?;
-                spec.peer_raft_addr = proxy.addr().to_string();
-                ports.push(proxy.addr().port());
-                proxies.push(proxy);
+                taken.push(proxy.addr().port());
+                node.raft_peer_addr = Some(proxy.addr().to_string());
+                proxies.push((node.addrs.raft.clone(), proxy));
             }
         }
-        for (region_index, region) in regions.iter().enumerate() {
-            let root_key = if multi {
-                nodes_dir.join(format!("root-{region}.key"))
-            } else {
-                nodes_dir.join("root.key")
+        let credential = Credential {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+        };
+        let mut cluster = kms_config::Topology::new(&abs_nodes_dir, plans, credential);
+        cluster.account_id = ACCOUNT.into();
+        cluster.raft = RaftTuning {
+            heartbeat_ms: HEARTBEAT_MS,
+            election_timeout_ms: ELECTION_TIMEOUT_MS,
+            snapshot_after_entries: options.snapshot_after_entries,
+        };
+        let written = cluster.write().context("writing the node configs")?;
+        let mut specs = Vec::new();
+        for (node, slot) in written.into_iter().zip(1u64..) {
+            let name = node.name;
+            let spec = NodeSpec {
+                id: node.config.node_id,
+                slot,
+                region: node.config.region.clone(),
+                region_index: node.region_index,
+                api_addr: node.config.api_addr.clone(),
+                raft_addr: node.config.raft_addr.clone(),
+                peer_raft_addr: node
+                    .config
+                    .members
+                    .get(&node.config.node_id)
+                    .cloned()
+                    .unwrap_or_else(|| node.config.raft_addr.clone()),
+                link_addr: node.config.link.as_ref().map(|l| l.addr.clone()),
+                link_fault_path: multi.then(|| abs_nodes_dir.join(format!("{name}.link-fault"))),
+                config_path: node.path,
+                data_dir: node.config.data_dir,
+                log_path: nodes_dir.join(format!("{name}.log")),
+                clock_offset_path: abs_nodes_dir.join(format!("{name}.clock-offset")),
+                name,
             };
-            run_trent(
-                &options.trent,
-                &[
-                    "root-key".as_ref(),
-                    "--create".as_ref(),
-                    root_key.as_os_str(),
-                ],
-            )?;
-            let members: String = specs
-                .iter()
-                .filter(|s| s.region_index == region_index)
-                .map(|s| format!("{} = \"{}\"\n", s.id, s.peer_raft_addr))
-                .collect();
-            let peers: String = regions
-                .iter()
-                .enumerate()
-                .filter(|(other, _)| *other != region_index)
-                .map(|(other, name)| {
-                    let addrs: Vec<String> = specs
-                        .iter()
-                        .filter(|s| s.region_index == other)
-                        .filter_map(|s| s.link_addr.as_ref())
-                        .map(|a| format!("\"{a}\""))
-                        .collect();
-                    format!("\"{name}\" = [{}]\n", addrs.join(", "))
-                })
-                .collect();
-            for spec in specs.iter().filter(|s| s.region_index == region_index) {
-                let link_section = match &spec.link_addr {
-                    Some(addr) => format!(
-                        "[link]\naddr = \"{addr}\"\nca_cert = \"{ca}\"\ncert = \"{dir}/{region}.pem\"\n\
-                         key = \"{dir}/{region}.key\"\n[link.peers]\n{peers}",
-                        ca = pki_dir.join("ca.pem").display(),
-                        dir = pki_dir.display(),
-                    ),
-                    None => String::new(),
-                };
-                let config = format!(
-                    "node_id = {id}\nregion = \"{region}\"\napi_addr = \"{api}\"\nraft_addr = \"{raft}\"\n\
-                     data_dir = \"{data}\"\nroot_key_path = \"{key}\"\naccount_id = \"{ACCOUNT}\"\nbootstrap = {boot}\n\
-                     [members]\n{members}\n[[credentials]]\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n\
-                     [raft]\nheartbeat_ms = {HEARTBEAT_MS}\nelection_timeout_ms = {ELECTION_TIMEOUT_MS}\nsnapshot_after_entries = {snap}\n{link_section}",
-                    id = spec.id,
-                    api = spec.api_addr,
-                    raft = spec.raft_addr,
-                    data = nodes_dir.join(format!("{}-data", spec.name)).display(),
-                    key = root_key.display(),
-                    boot = spec.id == 1,
-                    snap = options.snapshot_after_entries,
-                );
-                std::fs::write(&spec.config_path, config)
-                    .with_context(|| format!("writing {}", spec.config_path.display()))?;
-                write_clock_offset(spec, 0)?;
-                write_link_fault(spec, false)?;
+            write_clock_offset(&spec, 0)?;
+            write_link_fault(&spec, false)?;
+            specs.push(spec);
+        }
+        // One proxy per node, in the nodes' order.
+        let mut by_node = Vec::new();
+        for spec in &specs {
+            if let Some(at) = proxies.iter().position(|(raft, _)| *raft == spec.raft_addr) {
+                by_node.push(proxies.swap_remove(at).1);
             }
         }
+        let proxies = by_node;
         let count = specs.len();
         let netns_up = options.topology == Topology::Netns;
         if netns_up {
@@ -842,22 +794,6 @@ impl Db {
             topology::teardown_netns();
         }
     }
-}
-
-/// Runs `trent <args>` to completion; an error with its stderr if it fails.
-fn run_trent(trent: &Path, args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
-    let output = Command::new(trent)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {} {:?}", trent.display(), args))?;
-    if !output.status.success() {
-        bail!(
-            "trent {:?} failed: {}",
-            args,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
 }
 
 /// Writes `cut` (or nothing) to `spec`'s link fault file atomically (temp file + rename), so a

@@ -179,8 +179,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     if summary.verdict == Verdict::Valid && !options.keep_data {
         // ~75 MB of RocksDB per node; only a failing run's data is worth keeping.
         for node in &db.nodes {
-            let data = dir.join("nodes").join(format!("{}-data", node.name));
-            let _ = std::fs::remove_dir_all(data);
+            let _ = std::fs::remove_dir_all(&node.data_dir);
         }
     }
     Ok(summary)

@@ -1,14 +1,14 @@
 //! The local-cluster launcher behind `make run`: generates the local topology (regions from
 //! `TRENT_REGIONS`, default `us-east-1,us-west-2`; `TRENT_NODES_PER_REGION` nodes each,
-//! default 3) with its node configs, root keys and inter-region certificates under the data
-//! directory (or reads hand-written configs from `--cluster-dir`), starts every node, waits
+//! default 3) with kms-config's topology writer (node configs, root keys and inter-region
+//! certificates under the data directory), or reads hand-written configs from `--cluster-dir`; starts every node, waits
 //! until every region answers, writes `data/cluster.json`, prints how to reach it, and stops
 //! the nodes on Ctrl-C.
 
-use crate::config::{Credential, LinkConfig, NodeConfig, RaftTls, RaftTuning, DEFAULT_ACCOUNT_ID};
+use crate::config::{Credential, NodeConfig};
 use anyhow::{bail, Context};
+use kms_config::{ClusterFile, NodeAddrs, RegionPlan, Topology};
 use kms_crypto::RootKey;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -77,84 +77,32 @@ pub fn topology_from_env() -> anyhow::Result<(Vec<String>, u64)> {
     Ok((regions, nodes))
 }
 
-/// Writes the configs of a local topology under `data_dir/config/<region>/node<N>.toml`:
-/// region `i` (0-based), node `n` listens on 127.0.0.1 ports 8100+10i+n (KMS API),
-/// 8200+10i+n (Raft, mutual TLS) and 8300+10i+n (inter-region link, mutual TLS), with
-/// certificates from one local CA under `data_dir/pki`. Returns the paths.
-pub fn write_local_topology(
-    data_dir: &Path,
-    regions: &[String],
-    nodes_per_region: u64,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let port = |base: u64, region: usize, node: u64| {
-        format!("127.0.0.1:{}", base + 10 * region as u64 + node)
+/// The local topology of `make run` under `data_dir`, in kms-config's layout (configs at
+/// `data_dir/<region>/node<N>.toml`, data in `data_dir/<region>/node<N>/`): region `i`
+/// (0-based), node `n` listens on 127.0.0.1 ports 8100+10i+n (KMS API), 8200+10i+n (Raft,
+/// mutual TLS) and 8300+10i+n (inter-region link, mutual TLS), with certificates from one
+/// local CA under `data_dir/pki` and the STS token key `data_dir/sts.key`.
+pub fn local_topology(data_dir: &Path, regions: &[String], nodes_per_region: u64) -> Topology {
+    let plans = regions
+        .iter()
+        .enumerate()
+        .map(|(i, region)| {
+            let addrs = (1..=nodes_per_region).map(|n| NodeAddrs::fixed(i, n));
+            RegionPlan::new(region, addrs.collect())
+        })
+        .collect();
+    let credential = Credential {
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
     };
-    let pki = data_dir.join("pki");
+    let mut topology = Topology::new(data_dir, plans, credential);
     // One CA for the local deployment: each region's certificate serves mutual TLS between its
     // nodes (Raft) and between regions (the link).
-    kms_link::pki::generate_local_pki(&pki, regions)?;
-    RootKey::load_or_create(&data_dir.join("sts.key")).context("creating the STS token key")?;
-    let mut paths = Vec::new();
-    for (i, region) in regions.iter().enumerate() {
-        let dir = data_dir.join("config").join(region);
-        std::fs::create_dir_all(&dir)?;
-        let members: BTreeMap<u64, String> = (1..=nodes_per_region)
-            .map(|n| (n, port(8200, i, n)))
-            .collect();
-        for n in 1..=nodes_per_region {
-            let link = (regions.len() > 1).then(|| LinkConfig {
-                addr: port(8300, i, n),
-                ca_cert: pki.join("ca.pem"),
-                cert: pki.join(format!("{region}.pem")),
-                key: pki.join(format!("{region}.key")),
-                peers: regions
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| *r != region)
-                    .map(|(j, r)| {
-                        (
-                            r.clone(),
-                            (1..=nodes_per_region).map(|m| port(8300, j, m)).collect(),
-                        )
-                    })
-                    .collect(),
-            });
-            let config = NodeConfig {
-                node_id: n,
-                region: region.clone(),
-                api_addr: port(8100, i, n),
-                raft_addr: port(8200, i, n),
-                data_dir: data_dir.join(region).join(format!("node{n}")),
-                root_key_path: data_dir.join(region).join("root.key"),
-                account_id: DEFAULT_ACCOUNT_ID.into(),
-                bootstrap: n == 1,
-                members: members.clone(),
-                credentials: vec![Credential {
-                    access_key_id: "test".into(),
-                    secret_access_key: "test".into(),
-                }],
-                raft: RaftTuning::default(),
-                identities: None,
-                audit_log: None,
-                raft_tls: Some(RaftTls {
-                    ca_cert: pki.join("ca.pem"),
-                    cert: pki.join(format!("{region}.pem")),
-                    key: pki.join(format!("{region}.key")),
-                }),
-                sts_key: Some(data_dir.join("sts.key")),
-                api_tls: None,
-                link,
-            };
-            let path = dir.join(format!("node{n}.toml"));
-            let text = format!(
-                "# Generated by `trent up` for the local topology; edits are overwritten.\n{}",
-                toml::to_string(&config)?
-            );
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            paths.push(path);
-        }
-    }
-    Ok(paths)
+    topology.raft_tls = true;
+    topology.sts = true;
+    topology.header =
+        vec!["Generated by `trent up` for the local topology; edits are overwritten.".into()];
+    topology
 }
 
 /// Runs the local cluster until SIGINT/SIGTERM: the configs under `cluster_dir`, or the
@@ -165,9 +113,10 @@ pub async fn up(cluster_dir: Option<&Path>, data_dir: &Path) -> anyhow::Result<(
         Some(dir) => read_topology(dir)?,
         None => {
             let (regions, nodes) = topology_from_env()?;
-            write_local_topology(data_dir, &regions, nodes)?
+            local_topology(data_dir, &regions, nodes)
+                .write()?
                 .into_iter()
-                .map(|f| NodeConfig::load(&f).map(|c| (f, c)))
+                .map(|node| NodeConfig::load(&node.path).map(|c| (node.path, c)))
                 .collect::<anyhow::Result<_>>()?
         }
     };
@@ -268,31 +217,8 @@ async fn ready(http: &reqwest::Client, config: &NodeConfig) -> bool {
 }
 
 fn write_cluster_json(nodes: &[Started], data_dir: &Path) -> anyhow::Result<()> {
-    let first = &nodes[0].config;
-    let credential = first.credentials.first().context("no credentials")?;
-    let mut regions = serde_json::Map::new();
-    for node in nodes {
-        let entry = regions
-            .entry(node.config.region.clone())
-            .or_insert_with(|| serde_json::json!({"endpoints": []}));
-        if let Some(list) = entry["endpoints"].as_array_mut() {
-            list.push(serde_json::Value::String(format!(
-                "http://{}",
-                node.config.api_addr
-            )));
-        }
-    }
-    let document = serde_json::json!({
-        "account_id": first.account_id,
-        "credentials": {
-            "access_key_id": credential.access_key_id,
-            "secret_access_key": credential.secret_access_key,
-        },
-        "regions": regions,
-    });
-    let path = data_dir.join("cluster.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&document)?)
-        .with_context(|| format!("writing {}", path.display()))
+    let configs: Vec<&NodeConfig> = nodes.iter().map(|n| &n.config).collect();
+    ClusterFile::describe(&configs)?.write(&data_dir.join("cluster.json"))
 }
 
 fn print_banner(nodes: &[Started], data_dir: &Path) {

@@ -1,0 +1,468 @@
+//! A cluster's topology (regions, their nodes and addresses, the options every node shares)
+//! and the writer that turns it into one [`NodeConfig`] file per node, with the root keys, the
+//! STS token key, the identities file and the local PKI those configs point at.
+//!
+//! Everything goes below one root directory:
+//!
+//! ```text
+//! <root>/pki/ca.pem, <region>.pem, <region>.key   with raft_tls, api_tls or several regions
+//! <root>/sts.key                                  with sts
+//! <root>/identities.toml                          with identities
+//! <root>/<region>/root.key                        the region root key
+//! <root>/<region>/<node>.toml                     the node's config
+//! <root>/<region>/<node>/                         the node's data dir (RocksDB, audit log)
+//! ```
+//!
+//! The first node of each region bootstraps it. Every region is linked to every other one
+//! when there are several. A node's Raft and link addresses are where it listens; peers reach
+//! it at [`NodePlan::raft_peer_addr`] and [`NodePlan::link_peer_addr`] when set (a proxy in
+//! between), else at the same addresses.
+
+use crate::node::{ApiTls, Credential, LinkConfig, NodeConfig, RaftTls, RaftTuning};
+use anyhow::{bail, Context};
+use kms_crypto::RootKey;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The three listening addresses of one node (`host:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddrs {
+    /// The KMS API.
+    pub api: String,
+    /// The Raft endpoints (`/raft/*`).
+    pub raft: String,
+    /// The inter-region mutual-TLS listener (used only when the topology has several regions).
+    pub link: String,
+}
+
+impl NodeAddrs {
+    /// The fixed plan of `make run`: region `region_index` (0-based), node `node_id` (1-based)
+    /// listens on 127.0.0.1 ports 8100+10i+n (API), 8200+10i+n (Raft) and 8300+10i+n (link).
+    pub fn fixed(region_index: usize, node_id: u64) -> NodeAddrs {
+        let port = |base: u64| format!("127.0.0.1:{}", base + 10 * region_index as u64 + node_id);
+        NodeAddrs {
+            api: port(8100),
+            raft: port(8200),
+            link: port(8300),
+        }
+    }
+}
+
+/// One node of a [`RegionPlan`].
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    /// Raft node id, unique in its region.
+    pub id: u64,
+    /// Its file names: `<region>/<name>.toml` and the data dir `<region>/<name>/`.
+    pub name: String,
+    /// Where it listens.
+    pub addrs: NodeAddrs,
+    /// Where the region's other nodes send Raft traffic for it, if not `addrs.raft`.
+    pub raft_peer_addr: Option<String>,
+    /// Where other regions reach its link listener, if not `addrs.link`.
+    pub link_peer_addr: Option<String>,
+    /// Its audit log, if not `<data_dir>/audit.jsonl`.
+    pub audit_log: Option<PathBuf>,
+}
+
+impl NodePlan {
+    /// The address the region's other nodes use for its Raft endpoints.
+    pub fn raft_peer(&self) -> &str {
+        self.raft_peer_addr.as_deref().unwrap_or(&self.addrs.raft)
+    }
+
+    /// The address other regions use for its link listener.
+    pub fn link_peer(&self) -> &str {
+        self.link_peer_addr.as_deref().unwrap_or(&self.addrs.link)
+    }
+}
+
+/// One region: its name and its nodes, the first of which bootstraps it.
+#[derive(Debug, Clone)]
+pub struct RegionPlan {
+    /// The region name, e.g. `us-east-1`.
+    pub name: String,
+    /// Its nodes.
+    pub nodes: Vec<NodePlan>,
+}
+
+impl RegionPlan {
+    /// A region whose nodes have ids 1, 2, ... and names `node1`, `node2`, ..., one per entry
+    /// of `addrs`.
+    pub fn new(name: &str, addrs: Vec<NodeAddrs>) -> RegionPlan {
+        let nodes = addrs
+            .into_iter()
+            .zip(1u64..)
+            .map(|(addrs, id)| NodePlan {
+                id,
+                name: format!("node{id}"),
+                addrs,
+                raft_peer_addr: None,
+                link_peer_addr: None,
+                audit_log: None,
+            })
+            .collect();
+        RegionPlan {
+            name: name.to_string(),
+            nodes,
+        }
+    }
+}
+
+/// A whole cluster: regions, nodes, and the options every node shares.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Where everything is written (see the module doc).
+    pub root: PathBuf,
+    /// The regions, in order.
+    pub regions: Vec<RegionPlan>,
+    /// The AWS account id in ARNs.
+    pub account_id: String,
+    /// The access keys every node accepts.
+    pub credentials: Vec<Credential>,
+    /// Raft tunables.
+    pub raft: RaftTuning,
+    /// Mutual TLS between each region's nodes on the Raft port.
+    pub raft_tls: bool,
+    /// TLS on the KMS API port (the region's certificate from the local CA).
+    pub api_tls: bool,
+    /// Create the STS token key and point every node at it (enables AssumeRole).
+    pub sts: bool,
+    /// The text of an identities file every node reads (IAM users, roles, policies).
+    pub identities: Option<String>,
+    /// Comment lines at the top of every config file.
+    pub header: Vec<String>,
+}
+
+/// One node's config as written.
+#[derive(Debug, Clone)]
+pub struct WrittenNode {
+    /// Index of its region in [`Topology::regions`].
+    pub region_index: usize,
+    /// Its name in the plan.
+    pub name: String,
+    /// The config file.
+    pub path: PathBuf,
+    /// What the file holds.
+    pub config: NodeConfig,
+}
+
+impl Topology {
+    /// A topology under `root` with the default account, the one access key `credential`,
+    /// default Raft tunables, plain HTTP everywhere, no STS and no identities file.
+    pub fn new(root: &Path, regions: Vec<RegionPlan>, credential: Credential) -> Topology {
+        Topology {
+            root: root.to_path_buf(),
+            regions,
+            account_id: crate::node::DEFAULT_ACCOUNT_ID.to_string(),
+            credentials: vec![credential],
+            raft: RaftTuning::default(),
+            raft_tls: false,
+            api_tls: false,
+            sts: false,
+            identities: None,
+            header: Vec::new(),
+        }
+    }
+
+    /// True when the regions are linked to each other (there are several).
+    pub fn linked(&self) -> bool {
+        self.regions.len() > 1
+    }
+
+    fn needs_pki(&self) -> bool {
+        self.linked() || self.raft_tls || self.api_tls
+    }
+
+    /// The directory of the local CA and the regions' certificates.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.root.join("pki")
+    }
+
+    /// The local CA's certificate (written when the topology needs a PKI).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.pki_dir().join("ca.pem")
+    }
+
+    /// The STS token key file.
+    pub fn sts_key_path(&self) -> PathBuf {
+        self.root.join("sts.key")
+    }
+
+    /// The identities file.
+    pub fn identities_path(&self) -> PathBuf {
+        self.root.join("identities.toml")
+    }
+
+    /// The directory of region `region`'s root key, configs and data dirs.
+    pub fn region_dir(&self, region: &str) -> PathBuf {
+        self.root.join(region)
+    }
+
+    /// Region `region`'s root key.
+    pub fn root_key_path(&self, region: &str) -> PathBuf {
+        self.region_dir(region).join("root.key")
+    }
+
+    /// The config file of node `node` of region `region`.
+    pub fn config_path(&self, region: &str, node: &str) -> PathBuf {
+        self.region_dir(region).join(format!("{node}.toml"))
+    }
+
+    /// The data dir of node `node` of region `region`.
+    pub fn data_dir(&self, region: &str, node: &str) -> PathBuf {
+        self.region_dir(region).join(node)
+    }
+
+    /// Refuses duplicate regions, node ids, names or addresses, and empty regions.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.regions.is_empty() {
+            bail!("a topology needs at least one region");
+        }
+        let mut regions = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
+        for region in &self.regions {
+            if !regions.insert(&region.name) {
+                bail!("region {} is listed twice", region.name);
+            }
+            if region.nodes.is_empty() {
+                bail!("region {} has no nodes", region.name);
+            }
+            let mut ids = BTreeSet::new();
+            let mut names = BTreeSet::new();
+            for node in &region.nodes {
+                if !ids.insert(node.id) || !names.insert(&node.name) {
+                    bail!(
+                        "region {}: node id {} or name {} is used twice",
+                        region.name,
+                        node.id,
+                        node.name
+                    );
+                }
+                let mut own = vec![&node.addrs.api, &node.addrs.raft];
+                if self.linked() {
+                    own.push(&node.addrs.link);
+                }
+                for addr in own {
+                    if !addrs.insert(addr.clone()) {
+                        bail!("address {addr} is used twice");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The config of node `node_index` of region `region_index`, as [`Topology::write`]
+    /// writes it (pure: creates no file).
+    pub fn node_config(&self, region_index: usize, node_index: usize) -> NodeConfig {
+        let region = &self.regions[region_index];
+        let node = &region.nodes[node_index];
+        let cert = self.pki_dir().join(format!("{}.pem", region.name));
+        let key = self.pki_dir().join(format!("{}.key", region.name));
+        let link = self.linked().then(|| LinkConfig {
+            addr: node.addrs.link.clone(),
+            ca_cert: self.ca_cert(),
+            cert: cert.clone(),
+            key: key.clone(),
+            peers: self
+                .regions
+                .iter()
+                .filter(|other| other.name != region.name)
+                .map(|other| {
+                    let addrs = other.nodes.iter().map(|n| n.link_peer().to_string());
+                    (other.name.clone(), addrs.collect())
+                })
+                .collect(),
+        });
+        let members: BTreeMap<u64, String> = region
+            .nodes
+            .iter()
+            .map(|n| (n.id, n.raft_peer().to_string()))
+            .collect();
+        NodeConfig {
+            node_id: node.id,
+            region: region.name.clone(),
+            api_addr: node.addrs.api.clone(),
+            raft_addr: node.addrs.raft.clone(),
+            data_dir: self.data_dir(&region.name, &node.name),
+            root_key_path: self.root_key_path(&region.name),
+            account_id: self.account_id.clone(),
+            bootstrap: node_index == 0,
+            members,
+            credentials: self.credentials.clone(),
+            raft: self.raft.clone(),
+            identities: self.identities.is_some().then(|| self.identities_path()),
+            audit_log: node.audit_log.clone(),
+            sts_key: self.sts.then(|| self.sts_key_path()),
+            raft_tls: self.raft_tls.then(|| RaftTls {
+                ca_cert: self.ca_cert(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            api_tls: self.api_tls.then_some(ApiTls { cert, key }),
+            link,
+        }
+    }
+
+    /// Writes the PKI, keys and identities file the configs need (keeping keys and a PKI
+    /// that already exist), then every node's config; returns the nodes region by region.
+    pub fn write(&self) -> anyhow::Result<Vec<WrittenNode>> {
+        self.check()?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        if self.needs_pki() {
+            let names: Vec<String> = self.regions.iter().map(|r| r.name.clone()).collect();
+            kms_link::generate_local_pki(&self.pki_dir(), &names)
+                .context("creating the local PKI")?;
+        }
+        if self.sts {
+            RootKey::load_or_create(&self.sts_key_path()).context("creating the STS token key")?;
+        }
+        if let Some(text) = &self.identities {
+            let path = self.identities_path();
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
+        let mut written = Vec::new();
+        for (region_index, region) in self.regions.iter().enumerate() {
+            let dir = self.region_dir(&region.name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            RootKey::load_or_create(&self.root_key_path(&region.name))
+                .with_context(|| format!("creating the root key of {}", region.name))?;
+            for (node_index, node) in region.nodes.iter().enumerate() {
+                let config = self.node_config(region_index, node_index);
+                let path = self.config_path(&region.name, &node.name);
+                std::fs::write(&path, config.to_toml(&header)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                written.push(WrittenNode {
+                    region_index,
+                    name: node.name.clone(),
+                    path,
+                    config,
+                });
+            }
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> Credential {
+        Credential {
+            access_key_id: "id".into(),
+            secret_access_key: "secret".into(),
+        }
+    }
+
+    fn two_regions(root: &Path) -> Topology {
+        let regions = ["us-east-1", "us-west-2"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                RegionPlan::new(name, (1..=3).map(|n| NodeAddrs::fixed(i, n)).collect())
+            })
+            .collect();
+        Topology::new(root, regions, credential())
+    }
+
+    #[test]
+    fn written_configs_load_back_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut topology = two_regions(dir.path());
+        topology.raft_tls = true;
+        topology.sts = true;
+        topology.identities = Some("# no users\n".into());
+        topology.header = vec!["generated".into()];
+        let written = topology.write().expect("write");
+        assert_eq!(written.len(), 6);
+        for node in &written {
+            let text = std::fs::read_to_string(&node.path).expect("read");
+            assert!(text.starts_with("# generated\n"), "{text}");
+            let parsed: NodeConfig = toml::from_str(&text).expect("parse");
+            assert_eq!(
+                toml::to_string(&parsed).ok(),
+                toml::to_string(&node.config).ok()
+            );
+        }
+        let west2 = &written[4].config;
+        assert_eq!(west2.region, "us-west-2");
+        assert_eq!(west2.api_addr, "127.0.0.1:8112");
+        assert!(!west2.bootstrap && written[3].config.bootstrap);
+        assert_eq!(west2.members[&3], "127.0.0.1:8213");
+        let link = west2.link.as_ref().expect("linked");
+        assert_eq!(link.addr, "127.0.0.1:8312");
+        assert_eq!(
+            link.peers["us-east-1"],
+            ["127.0.0.1:8301", "127.0.0.1:8302", "127.0.0.1:8303"]
+        );
+        assert!(!link.peers.contains_key("us-west-2"));
+        for file in [
+            "pki/ca.pem",
+            "pki/us-west-2.key",
+            "sts.key",
+            "identities.toml",
+        ] {
+            assert!(dir.path().join(file).is_file(), "{file}");
+        }
+        assert_eq!(
+            std::fs::read(dir.path().join("us-east-1/root.key"))
+                .map(|k| k.len())
+                .ok(),
+            Some(32)
+        );
+        assert_ne!(
+            std::fs::read(dir.path().join("us-east-1/root.key")).ok(),
+            std::fs::read(dir.path().join("us-west-2/root.key")).ok()
+        );
+    }
+
+    #[test]
+    fn peers_use_the_peer_addresses_while_the_node_listens_on_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut topology = two_regions(dir.path());
+        topology.regions[0].nodes[1].raft_peer_addr = Some("127.0.0.1:9202".into());
+        topology.regions[0].nodes[1].link_peer_addr = Some("127.0.0.1:9302".into());
+        let east2 = topology.node_config(0, 1);
+        assert_eq!(east2.raft_addr, "127.0.0.1:8202");
+        assert_eq!(east2.members[&2], "127.0.0.1:9202");
+        assert_eq!(topology.node_config(0, 0).members[&2], "127.0.0.1:9202");
+        assert_eq!(
+            east2.link.as_ref().map(|l| l.addr.as_str()),
+            Some("127.0.0.1:8302")
+        );
+        let west1 = topology.node_config(1, 0);
+        assert_eq!(
+            west1.link.expect("linked").peers["us-east-1"][1],
+            "127.0.0.1:9302"
+        );
+    }
+
+    #[test]
+    fn one_region_has_no_link_and_no_pki_unless_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let region = RegionPlan::new("us-east-1", vec![NodeAddrs::fixed(0, 1)]);
+        let topology = Topology::new(dir.path(), vec![region], credential());
+        let written = topology.write().expect("write");
+        assert!(written[0].config.link.is_none() && written[0].config.raft_tls.is_none());
+        assert!(!topology.pki_dir().exists());
+        assert!(written[0].config.bootstrap);
+    }
+
+    #[test]
+    fn duplicate_addresses_and_names_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut topology = two_regions(dir.path());
+        topology.regions[1].nodes[0].addrs.api = topology.regions[0].nodes[0].addrs.api.clone();
+        assert!(topology.write().is_err());
+        let mut topology = two_regions(dir.path());
+        topology.regions[0].nodes[2].name = "node1".into();
+        assert!(topology.check().is_err());
+        let mut topology = two_regions(dir.path());
+        topology.regions[1].name = "us-east-1".into();
+        assert!(topology.check().is_err());
+    }
+}
