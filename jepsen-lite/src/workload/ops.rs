@@ -17,6 +17,9 @@ fn key_id(keys: &HashMap<String, String>, op: &Op) -> String {
         .unwrap_or_default()
 }
 
+/// Every node's final key listing (create-set's final read, and the liveness probe).
+pub(crate) const F_FINAL_LIST_KEYS: &str = "final_list_keys";
+
 /// The string at `path` in a JSON reply.
 pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, p| v.get(*p))?.as_str()
@@ -120,7 +123,7 @@ pub(crate) async fn execute(
                 other => classify_error(&other, false),
             }
         }
-        (_, "final_list_keys") => list_all_keys(client).await,
+        (_, F_FINAL_LIST_KEYS) => list_all_keys(client).await,
         (Workload::Crypto, "final_decrypt") => {
             let blob = op.value["ciphertext_b64"].clone();
             match client
