@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trent-target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-multi-region jepsen-planted-stale-reads jepsen-planted-ack-before-commit jepsen-regression-snapshot-install jepsen-regression-paused-leader fuzz
+.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-multi-region jepsen-planted-stale-reads jepsen-planted-ack-before-commit jepsen-planted-smoke jepsen-regression-snapshot-install jepsen-regression-paused-leader fuzz
 
 # Install what a fresh Debian machine lacks (RocksDB's bindgen needs libclang).
 deps:
@@ -23,6 +23,7 @@ run: build
 test: build
 	cargo test --workspace --all-targets
 	$(MAKE) --no-print-directory jepsen-smoke
+	$(MAKE) --no-print-directory jepsen-planted-smoke
 
 verify: deps
 	cargo fmt --all -- --check
@@ -43,13 +44,17 @@ clean-data:
 # `make jepsen` then also runs the two-region multi-region-key scenario (jepsen-multi-region)
 # and fails if either run is not valid.
 JEPSEN_STORE ?= jepsen-lite/store
+# Runs that need the server's test hooks (planted bugs, the clock-offset file of clock-skew, the
+# link fault file of region-split) use the test-only build of the server; the others use `trent`,
+# the binary users run.
+TRENT_TEST ?= $(BIN)/trent-test
 comma := ,
 JEPSEN_MRK_NEMESIS := region-split,kill,pause,kill-leader
-JEPSEN_MRK_RUN = $(BIN)/jl run --regions 2 --workload multi-region --nemesis $(JEPSEN_MRK_NEMESIS) --time 90 --trent $(BIN)/trent-test --store $(JEPSEN_STORE)
+JEPSEN_MRK_RUN = $(BIN)/jl run --regions 2 --workload multi-region --nemesis $(JEPSEN_MRK_NEMESIS) --time 90 --trent $(TRENT_TEST) --store $(JEPSEN_STORE)
 JEPSEN_MRK_REPORT = $(JEPSEN_STORE)/multi-region-$(subst $(comma),+,$(JEPSEN_MRK_NEMESIS))/latest/report.html
 
 jepsen: build
-	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all,clock-skew --time 120 --trent $(BIN)/trent-test --store $(JEPSEN_STORE); \
+	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all,clock-skew --time 120 --trent $(TRENT_TEST) --store $(JEPSEN_STORE); \
 	first=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all+clock-skew/latest/report.html"; \
 	$(JEPSEN_MRK_RUN); \
 	second=$$?; echo "jepsen-lite report (two regions): $(JEPSEN_MRK_REPORT)"; \
@@ -72,15 +77,32 @@ jepsen-partitions: build
 	$(BIN)/jl run --topology netns --workload all --nemesis $(JEPSEN_PARTITIONS) --time 90 --trent $(BIN)/trent --store $(JEPSEN_STORE); \
 	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-$(subst $(comma),+,$(JEPSEN_PARTITIONS))/latest/report.html"; exit $$status
 
-# Planted bugs (the test build `trent-test`): each run must come out INVALID (exit 1), which these
-# targets turn into success; a valid or unknown verdict means the checkers missed the bug.
+# Planted bugs (hooks of the test-only server build): each run must make its bug's checker come
+# out INVALID. `--expect-invalid CHECK` makes jl exit 0 only if that check is invalid (any other
+# failing check does not count as catching the bug), so a blind checker fails the target.
+# - stale-reads: reads skip the read-index barrier. lag-follower blackholes every peer's Raft
+#   traffic to one follower (loopback: through its Raft proxy), which falls behind for the whole
+#   fault window while it still answers reads (three 5 s windows), so its reads are stale
+#   however fast the machine is; `linearizable` must catch them.
+# - ack-before-commit: CreateKey answers 200 ms before it writes; four kills (leader or any node)
+#   each lose the creates the victim acknowledged in its last 200 ms; `set_full` must see them lost.
+# - jepsen-planted-smoke (part of `make test`, ~40 s): both bugs and both faults in one run;
+#   fails unless both linearizable and set_full are invalid.
+JEPSEN_PLANTED_STALE = $(BIN)/jl run --workload key-state --nemesis lag-follower --time 25 --heal-window 3 --fault-window 5 --seed 7 --trent $(TRENT_TEST) --store $(JEPSEN_STORE) --planted-bug stale-reads --expect-invalid linearizable
+JEPSEN_PLANTED_ACK = $(BIN)/jl run --workload create-set --nemesis kill-leader,kill --time 25 --heal-window 3 --fault-window 3 --seed 7 --trent $(TRENT_TEST) --store $(JEPSEN_STORE) --planted-bug ack-before-commit --expect-invalid set_full
+JEPSEN_PLANTED_SMOKE = $(BIN)/jl run --workload key-state,create-set --nemesis lag-follower,kill-leader --time 20 --heal-window 3 --fault-window 4 --seed 7 --trent $(TRENT_TEST) --store $(JEPSEN_STORE) --planted-bug stale-reads,ack-before-commit --expect-invalid linearizable,set_full
+
 jepsen-planted-stale-reads: build
-	$(BIN)/jl run --workload key-state --nemesis kill,pause --time 30 --seed 7 --trent $(BIN)/trent-test --store $(JEPSEN_STORE) --planted-bug stale-reads; \
-	status=$$?; if [ $$status -eq 1 ]; then echo "planted stale-reads bug caught"; else echo "planted stale-reads bug NOT caught (exit $$status)"; exit 1; fi
+	$(JEPSEN_PLANTED_STALE); \
+	status=$$?; if [ $$status -eq 0 ]; then echo "planted stale-reads bug caught"; else echo "planted stale-reads bug NOT caught (exit $$status)"; exit 1; fi
 
 jepsen-planted-ack-before-commit: build
-	$(BIN)/jl run --workload create-set --nemesis kill-leader,kill --time 30 --seed 7 --trent $(BIN)/trent-test --store $(JEPSEN_STORE) --planted-bug ack-before-commit; \
-	status=$$?; if [ $$status -eq 1 ]; then echo "planted ack-before-commit bug caught"; else echo "planted ack-before-commit bug NOT caught (exit $$status)"; exit 1; fi
+	$(JEPSEN_PLANTED_ACK); \
+	status=$$?; if [ $$status -eq 0 ]; then echo "planted ack-before-commit bug caught"; else echo "planted ack-before-commit bug NOT caught (exit $$status)"; exit 1; fi
+
+jepsen-planted-smoke: build
+	$(JEPSEN_PLANTED_SMOKE); \
+	status=$$?; if [ $$status -eq 0 ]; then echo "planted bugs caught"; else echo "planted bugs NOT caught (exit $$status)"; exit 1; fi
 
 # Regression runs, one per real bug jepsen-lite found (both fixed in kms-raft): each must come
 # out valid (exit 0), and would be INVALID (exit 1) if its bug came back. ~1 minute each.

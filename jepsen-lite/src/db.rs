@@ -28,6 +28,7 @@
 //! is the trent process itself and signals reach it directly.
 
 use crate::client::{KmsClient, Reply, ACCESS_KEY, ACCOUNT, REGIONS, SECRET_KEY};
+use crate::proxy::{Mode, RaftProxy};
 use crate::topology::{self, Topology};
 use anyhow::{bail, Context};
 use kms_config::{Credential, RaftTuning, RegionPlan};
@@ -67,8 +68,11 @@ pub struct NodeSpec {
     pub region_index: usize,
     /// Public KMS API address.
     pub api_addr: String,
-    /// Internal Raft address (also serves `/raft/status`).
+    /// Internal Raft address (also serves `/raft/status`; the harness probes it here).
     pub raft_addr: String,
+    /// The Raft address its peers dial (the region's membership lists it): its proxy's
+    /// address when the run uses Raft proxies (`crate::proxy`), else `raft_addr`.
+    pub peer_raft_addr: String,
     /// Inter-region (mutual TLS) listener, with two regions.
     pub link_addr: Option<String>,
     /// Its link fault file (`TRENT_TEST_LINK_FAULT_FILE`), with two regions.
@@ -101,6 +105,8 @@ pub struct DbOptions {
     pub start_timeout: Duration,
     /// Where the nodes live.
     pub topology: Topology,
+    /// Put a TCP proxy in front of every node's Raft port (loopback only; `lag-follower`).
+    pub raft_proxies: bool,
 }
 
 #[derive(Debug, Default)]
@@ -114,6 +120,8 @@ struct Procs {
     skewed: Vec<String>,
     /// Names of the nodes whose link to the other region is cut.
     cut: Vec<String>,
+    /// Names of the nodes whose inbound Raft traffic is cut (`lag-follower`).
+    lagged: Vec<String>,
     /// The netns topology exists and still has to be torn down.
     netns_up: bool,
 }
@@ -129,6 +137,8 @@ pub struct Db {
     pub regions: Vec<String>,
     /// The nodes, region by region; index = slot - 1.
     pub nodes: Vec<NodeSpec>,
+    /// One Raft proxy per node (same order as `nodes`), or none.
+    proxies: Vec<RaftProxy>,
     procs: Mutex<Procs>,
 }
 
@@ -191,6 +201,34 @@ impl Db {
             }
             plans.push(plan);
         }
+        // Proxies: peers (and the membership) name each node by its proxy's address.
+        let mut proxies: Vec<(String, RaftProxy)> = Vec::new();
+        if options.raft_proxies {
+            if options.topology != Topology::Loopback {
+                bail!("Raft proxies need --topology loopback");
+            }
+            let mut taken: Vec<u16> = Vec::new();
+            for node in plans.iter().flat_map(|p| &p.nodes) {
+                for addr in [&node.addrs.api, &node.addrs.raft, &node.addrs.link] {
+                    if let Some(port) = addr.rsplit(':').next().and_then(|p| p.parse().ok()) {
+                        taken.push(port);
+                    }
+                }
+            }
+            for node in plans.iter_mut().flat_map(|p| &mut p.nodes) {
+                let upstream = node
+                    .addrs
+                    .raft
+                    .parse()
+                    .with_context(|| format!("parsing {}", node.addrs.raft))?;
+                let proxy = RaftProxy::start(upstream, &taken)
+                    .await
+                    .context("starting a Raft proxy")?;
+                taken.push(proxy.addr().port());
+                node.raft_peer_addr = Some(proxy.addr().to_string());
+                proxies.push((node.addrs.raft.clone(), proxy));
+            }
+        }
         let credential = Credential {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),
@@ -213,6 +251,12 @@ impl Db {
                 region_index: node.region_index,
                 api_addr: node.config.api_addr.clone(),
                 raft_addr: node.config.raft_addr.clone(),
+                peer_raft_addr: node
+                    .config
+                    .members
+                    .get(&node.config.node_id)
+                    .cloned()
+                    .unwrap_or_else(|| node.config.raft_addr.clone()),
                 link_addr: node.config.link.as_ref().map(|l| l.addr.clone()),
                 link_fault_path: multi.then(|| abs_nodes_dir.join(format!("{name}.link-fault"))),
                 config_path: node.path,
@@ -225,6 +269,14 @@ impl Db {
             write_link_fault(&spec, false)?;
             specs.push(spec);
         }
+        // One proxy per node, in the nodes' order.
+        let mut by_node = Vec::new();
+        for spec in &specs {
+            if let Some(at) = proxies.iter().position(|(raft, _)| *raft == spec.raft_addr) {
+                by_node.push(proxies.swap_remove(at).1);
+            }
+        }
+        let proxies = by_node;
         let count = specs.len();
         let netns_up = options.topology == Topology::Netns;
         if netns_up {
@@ -236,6 +288,7 @@ impl Db {
             topology: options.topology,
             regions,
             nodes: specs,
+            proxies,
             procs: Mutex::new(Procs {
                 children: (0..count).map(|_| None).collect(),
                 paused: vec![false; count],
@@ -243,6 +296,7 @@ impl Db {
                 partitioned: Vec::new(),
                 skewed: Vec::new(),
                 cut: Vec::new(),
+                lagged: Vec::new(),
                 netns_up,
             }),
         };
@@ -482,6 +536,51 @@ impl Db {
         Ok(std::mem::take(&mut procs.cut))
     }
 
+    /// Cuts every peer's Raft traffic to node `index`, which then falls behind while still
+    /// answering clients (`lag-follower`): in loopback mode its proxy blackholes (needs
+    /// [`DbOptions::raft_proxies`]); in netns mode its namespace drops every packet from its
+    /// region's other nodes (an nft grudge, healed with the partitions). Returns the affected
+    /// node names (the lagging node first).
+    pub fn lag(&self, index: usize) -> anyhow::Result<Vec<String>> {
+        let name = self.nodes[index].name.clone();
+        match self.topology {
+            Topology::Loopback => {
+                let Some(proxy) = self.proxies.get(index) else {
+                    bail!("lag-follower needs the Raft proxies (DbOptions::raft_proxies)");
+                };
+                let mut procs = self.procs();
+                if procs.closed {
+                    bail!("the region was torn down");
+                }
+                proxy.set(Mode::Blackhole);
+                if !procs.lagged.contains(&name) {
+                    procs.lagged.push(name.clone());
+                }
+                Ok(vec![name])
+            }
+            Topology::Netns => {
+                let region = self.nodes[index].region_index;
+                let peers: Vec<usize> = self
+                    .region_nodes(region)
+                    .into_iter()
+                    .filter(|&i| i != index)
+                    .collect();
+                let grudge = BTreeMap::from([(index, peers)]);
+                self.install_nft(&grudge, "lag", topology::install_partition)?;
+                Ok(vec![name])
+            }
+        }
+    }
+
+    /// Lets every proxy forward again; returns the names of the nodes that were lagging.
+    pub fn heal_lags(&self) -> Vec<String> {
+        let mut procs = self.procs();
+        for proxy in &self.proxies {
+            proxy.set(Mode::Forward);
+        }
+        std::mem::take(&mut procs.lagged)
+    }
+
     /// Sets the service-clock offsets (milliseconds) of the given node indices; returns their
     /// names. A running node sees the new offset at its next clock reading.
     pub fn skew_clocks(&self, offsets: &BTreeMap<usize, i64>) -> anyhow::Result<Vec<String>> {
@@ -515,11 +614,12 @@ impl Db {
         Ok(std::mem::take(&mut procs.skewed))
     }
 
-    /// Heals partitions, packet loss and cut region links, resets clock offsets, resumes every
-    /// paused node and restarts every dead one; returns the names touched.
+    /// Heals partitions, packet loss, lagging nodes and cut region links, resets clock offsets,
+    /// resumes every paused node and restarts every dead one; returns the names touched.
     pub fn heal_all(&self) -> anyhow::Result<Vec<String>> {
         let mut touched = self.heal_partitions()?;
-        for name in self.heal_clocks()?.into_iter().chain(self.heal_links()?) {
+        let healed = self.heal_clocks()?.into_iter().chain(self.heal_links()?);
+        for name in healed.chain(self.heal_lags()) {
             if !touched.contains(&name) {
                 touched.push(name);
             }

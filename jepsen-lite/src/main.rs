@@ -8,7 +8,7 @@
 
 use clap::{Parser, Subcommand};
 use jepsen_lite::generator::Workload;
-use jepsen_lite::nemesis::Fault;
+use jepsen_lite::nemesis::fault::Fault;
 use jepsen_lite::runner::{run, RunOptions};
 use jepsen_lite::topology::Topology;
 use std::path::PathBuf;
@@ -43,7 +43,7 @@ struct RunArgs {
     #[arg(long, default_value = "key-state")]
     workload: String,
     /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all,
-    /// kill-follower, clock-skew, with --topology netns partition-isolate-leader,
+    /// kill-follower, clock-skew, lag-follower, with --topology netns partition-isolate-leader,
     /// partition-isolate-follower, partition-bridge, partition-ring, packet-loss, and with
     /// --regions 2 region-split (or none).
     #[arg(long, default_value = "kill,pause,kill-leader")]
@@ -109,6 +109,10 @@ struct RunArgs {
     /// built with the `testing` feature, as workspace builds are). The run should then fail.
     #[arg(long)]
     planted_bug: Option<String>,
+    /// Comma-separated checks that must come out invalid (planted-bug runs, e.g. linearizable
+    /// or set_full): exit 0 if every one of them is invalid, 1 if any is not.
+    #[arg(long)]
+    expect_invalid: Option<String>,
     /// Keep the nodes' RocksDB dirs after a valid run (always kept after invalid/unknown).
     #[arg(long)]
     keep_data: bool,
@@ -170,6 +174,9 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     if let Some(bug) = &args.planted_bug {
         command.push_str(&format!(" --planted-bug {bug}"));
     }
+    if let Some(checks) = &args.expect_invalid {
+        command.push_str(&format!(" --expect-invalid {checks}"));
+    }
     let topology = Topology::parse(&args.topology)?;
     if topology != Topology::Loopback {
         command.push_str(&format!(" --topology {}", topology.name()));
@@ -227,6 +234,14 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
             None => None,
         },
         failover_latency: secs(args.failover_latency, "failover-latency")?,
+        expect_invalid: args
+            .expect_invalid
+            .iter()
+            .flat_map(|c| c.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
         command,
     })
 }
@@ -249,7 +264,7 @@ fn main() {
                     2
                 }
                 Ok(runtime) => match runtime.block_on(run(&options)) {
-                    Ok(summary) => summary.verdict.exit_code(),
+                    Ok(summary) => summary.exit_code,
                     Err(e) => {
                         eprintln!("jl: harness error (verdict unknown): {e:#}");
                         2

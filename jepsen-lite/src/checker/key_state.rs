@@ -604,8 +604,8 @@ mod tests {
 
     #[test]
     fn agrees_with_brute_force_on_random_small_key_histories() {
-        use crate::checker::linearizable::{check_operations, Outcome};
-        use crate::checker::test_support::{brute_force, Rng};
+        use crate::checker::linearizable::{brute_force, check_operations, Outcome};
+        use crate::checker::test_support::Rng;
         let fs = [
             "enable_key",
             "disable_key",

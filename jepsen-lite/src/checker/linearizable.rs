@@ -702,9 +702,55 @@ fn failure_json(key: &str, ops: &[Operation], cx: &Counterexample) -> serde_json
 }
 
 #[cfg(test)]
+/// Exhaustive reference for the linearizability checker: is there an order of all `ok` ops
+/// and some `info`/never-completed ops that respects real time and the model?
+pub(crate) fn brute_force<M: Model>(initial: &M, ops: &[Operation]) -> bool {
+    let ops: Vec<&Operation> = ops
+        .iter()
+        .filter(|o| o.outcome() != EventType::Fail)
+        .collect();
+    let end = |o: &Operation| match (o.outcome(), &o.completion) {
+        (EventType::Ok, Some(c)) => c.index,
+        _ => u64::MAX,
+    };
+    fn go<M: Model>(
+        ops: &[&Operation],
+        end: &dyn Fn(&Operation) -> u64,
+        used: &mut Vec<bool>,
+        state: &M,
+    ) -> bool {
+        if ops
+            .iter()
+            .zip(used.iter())
+            .all(|(o, &u)| u || o.outcome() != EventType::Ok)
+        {
+            return true;
+        }
+        for i in 0..ops.len() {
+            // Next: an unused op no unused required op returned before.
+            let blocked = (0..ops.len()).any(|j| {
+                !used[j] && ops[j].outcome() == EventType::Ok && end(ops[j]) < ops[i].invoke.index
+            });
+            if used[i] || blocked {
+                continue;
+            }
+            if let Some(next) = state.step(ops[i]) {
+                used[i] = true;
+                if go(ops, end, used, &next) {
+                    return true;
+                }
+                used[i] = false;
+            }
+        }
+        false
+    }
+    go(&ops, &end, &mut vec![false; ops.len()], initial)
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::test_support::{brute_force, Rng, H};
+    use crate::checker::test_support::{Rng, H};
     use crate::history::pair;
     use serde_json::json;
 

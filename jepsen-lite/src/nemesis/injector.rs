@@ -1,231 +1,19 @@
-//! The fault injector. It alternates heal and fault windows (default 5 s each) until the
-//! workload's deadline. Which fault comes next is drawn from the seed: the requested kinds are
-//! shuffled into a bag and drawn without replacement, so every kind is installed once per
-//! `kinds` windows (which keeps the coverage check meaningful on short runs).
-//!
-//! Process faults (both topologies): `kill` (SIGKILL one random node), `pause` (SIGSTOP one
-//! random node), `kill-leader`, `pause-leader`, `kill-majority` (two of three), `kill-all`,
-//! `kill-follower` (SIGKILL a random node that is not the leader; skipped without a leader). A
-//! heal resumes every paused node and restarts every dead one (same config and data).
-//!
-//! Catch-up probes (`crate::catch_up`): before a kill the nemesis reads each victim's
-//! `/raft/status` (its `last_log_index`, so the probe can tell whether it needed a snapshot);
-//! after every heal it starts one probe per node the heal touched, which records a `catch_up`
-//! harness event. A probe still running when the next fault is installed ends `interrupted`.
-//! [`Nemesis::run`] hands the running probes back to the runner, which waits for them.
-//!
-//! Each fault is recorded as `info` events from `process = "nemesis"`: `start_<kind>` when
-//! installed (value `{"nodes": [...], "status": "installed" | "skipped"}`) and `stop_<kind>`
-//! when healed (value `{"nodes": [healed nodes], "status": "installed"}`). `<kind>` uses
-//! underscores: `start_kill_leader`.
-//!
-//! Partitions (`--topology netns` only; see `topology`): `partition-isolate-leader` (the leader
-//! cut from both followers), `partition-isolate-follower` (one follower cut from the others),
-//! `partition-bridge` (one node sees both others, which cannot see each other),
-//! `partition-ring` (one-way ring: each node drops packets from the next one). Clients can
-//! still reach every node. They are recorded as `start_partition` (value `{"nodes": [affected],
-//! "status", "shape": "isolate-leader" | ..., "grudge": {"n1": ["n2", "n3"], ...}}`, grudge =
-//! node -> peers whose packets it drops) and `stop_partition` at the heal; coverage counts
-//! them per shape (`partition_isolate_leader`, ...).
-//!
-//! `clock-skew` (both topologies): writes seeded random offsets to the clock-offset files of
-//! one or more nodes (`TRENT_TEST_CLOCK_OFFSET_FILE`, read by a `testing` build of the server on
-//! every reading of its service clock: CreationDate, deletion dates, rotation schedules; not
-//! SigV4). Mostly up to ±10 minutes, one offset in four up to ±3 days. The heal resets every
-//! file to 0. Recorded as `start_clock_skew` / `stop_clock_skew` with `"offsets_ms": {"n1":
-//! -123456, ...}` (the stop event lists the reset offsets, all 0).
-//!
-//! With two regions (`--regions 2`) every process fault first draws (from the seed) the region
-//! it hits: `kill`/`pause` hit a random node of that region, `kill-leader`/`pause-leader` its
-//! leader, `kill-majority` two of its three nodes, partitions and packet loss are among its
-//! nodes; `kill-all` kills all six nodes and `clock-skew` skews any of the six. Their `start_*`
-//! events then carry `"region"`.
-//!
-//! `region-split` (`--regions 2` only, both topologies): cuts the link between the regions
-//! through the nodes' link fault files (`TRENT_TEST_LINK_FAULT_FILE`; a cut node neither sends
-//! to nor accepts from the other region): the seed picks whether us-east-1's nodes, us-west-2's,
-//! or both are cut (each is a full split). The heal empties every file. Recorded as
-//! `start_region_split` / `stop_region_split` with `"cut_regions": ["us-east-1"]`; coverage
-//! counts `region_split`. Clients still reach every node of both regions.
-//!
-//! `packet-loss` (`--topology netns` only): one or more nodes each drop a random
-//! [`PACKET_LOSS_PERCENT`]% of the input packets from both peers (nft `numgen random`, in the
-//! partitions' `table inet jl`; healed with them). Recorded as `start_packet_loss` /
-//! `stop_packet_loss` with `"percent"` and `"lossy": {"n1": ["n2", "n3"], ...}` (node -> peers
-//! whose packets it thins).
+//! The nemesis loop: alternates heal and fault windows until the deadline, installs each drawn
+//! fault (see the `nemesis` module docs for the kinds and their history events), heals, and
+//! starts the catch-up probes after every heal.
 
-use crate::catch_up::{Probe, Prober};
+use super::catch_up::{Probe, Prober};
+use super::fault::{Fault, PACKET_LOSS_PERCENT, SKEW_DAYS_MAX_MS, SKEW_MINUTES_MAX_MS};
+use crate::checker::logs::UnexpectedExit;
 use crate::db::Db;
 use crate::generator::Rng;
 use crate::history::{Event, EventType, Process};
-use crate::runner::Recorder;
+use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// One kind of fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Fault {
-    /// SIGKILL one random node.
-    Kill,
-    /// SIGSTOP one random node.
-    Pause,
-    /// SIGKILL the current leader.
-    KillLeader,
-    /// SIGSTOP the current leader (it keeps its connections; peers see silence).
-    PauseLeader,
-    /// SIGKILL a majority (two of three nodes).
-    KillMajority,
-    /// SIGKILL every node.
-    KillAll,
-    /// SIGKILL one random node that is not the leader (it then falls behind the log).
-    KillFollower,
-    /// netns: cut the leader off from both followers.
-    PartitionIsolateLeader,
-    /// netns: cut one follower off from the other two nodes.
-    PartitionIsolateFollower,
-    /// netns: one node sees both others; those two cannot see each other.
-    PartitionBridge,
-    /// netns: one-way ring, each node drops packets from the next one.
-    PartitionRing,
-    /// Skew the service clocks of one or more nodes (minutes, sometimes days).
-    ClockSkew,
-    /// netns: one or more nodes drop a random share of their peers' packets.
-    PacketLoss,
-    /// `--regions 2`: cut the inter-region link (link fault files) until the heal.
-    RegionSplit,
-}
-
-/// The share (in percent) of peer packets a `packet-loss` node drops.
-pub const PACKET_LOSS_PERCENT: u8 = 30;
-
-/// Largest `clock-skew` offset of the usual kind (10 minutes), in milliseconds.
-pub const SKEW_MINUTES_MAX_MS: u64 = 10 * 60 * 1000;
-
-/// Largest `clock-skew` offset of the occasional kind (3 days), in milliseconds. Stays well
-/// below the workloads' 30-day deletion window.
-pub const SKEW_DAYS_MAX_MS: u64 = 3 * 24 * 60 * 60 * 1000;
-
-impl Fault {
-    /// Every process fault, in CLI order.
-    pub const ALL: [Fault; 7] = [
-        Fault::Kill,
-        Fault::Pause,
-        Fault::KillLeader,
-        Fault::PauseLeader,
-        Fault::KillMajority,
-        Fault::KillAll,
-        Fault::KillFollower,
-    ];
-
-    /// The network partitions (need `--topology netns`), in CLI order.
-    pub const PARTITIONS: [Fault; 4] = [
-        Fault::PartitionIsolateLeader,
-        Fault::PartitionIsolateFollower,
-        Fault::PartitionBridge,
-        Fault::PartitionRing,
-    ];
-
-    /// The other faults, in CLI order (`packet-loss` needs `--topology netns`, `region-split`
-    /// needs `--regions 2`).
-    pub const OTHER: [Fault; 3] = [Fault::ClockSkew, Fault::PacketLoss, Fault::RegionSplit];
-
-    /// Whether this is a network partition (netns only).
-    pub fn is_partition(self) -> bool {
-        Fault::PARTITIONS.contains(&self)
-    }
-
-    /// Whether this fault needs `--topology netns` (partitions and packet loss).
-    pub fn needs_netns(self) -> bool {
-        self.is_partition() || self == Fault::PacketLoss
-    }
-
-    /// Whether this fault needs two regions (`region-split`).
-    pub fn needs_regions(self) -> bool {
-        self == Fault::RegionSplit
-    }
-
-    /// The partition shape recorded in `start_partition` events (`isolate-leader`, ...).
-    pub fn shape(self) -> Option<&'static str> {
-        self.name().strip_prefix("partition-")
-    }
-
-    /// The key `fault_coverage` counts this kind under (`kill_leader`,
-    /// `partition_isolate_leader`).
-    pub fn coverage_name(self) -> String {
-        self.name().replace('-', "_")
-    }
-
-    /// The CLI name (`kill-leader`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::Kill => "kill",
-            Fault::Pause => "pause",
-            Fault::KillLeader => "kill-leader",
-            Fault::PauseLeader => "pause-leader",
-            Fault::KillMajority => "kill-majority",
-            Fault::KillAll => "kill-all",
-            Fault::KillFollower => "kill-follower",
-            Fault::PartitionIsolateLeader => "partition-isolate-leader",
-            Fault::PartitionIsolateFollower => "partition-isolate-follower",
-            Fault::PartitionBridge => "partition-bridge",
-            Fault::PartitionRing => "partition-ring",
-            Fault::ClockSkew => "clock-skew",
-            Fault::PacketLoss => "packet-loss",
-            Fault::RegionSplit => "region-split",
-        }
-    }
-
-    /// The history name (`kill_leader`; `partition` for every partition shape); events are
-    /// `start_<this>` and `stop_<this>`.
-    pub fn history_name(self) -> String {
-        if self.is_partition() {
-            "partition".into()
-        } else {
-            self.name().replace('-', "_")
-        }
-    }
-
-    /// Parses a comma-separated list (`kill,pause`); `none` or empty means no faults.
-    pub fn parse_list(text: &str) -> Result<Vec<Fault>, String> {
-        let mut faults = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            if part == "none" {
-                continue;
-            }
-            let fault = Fault::ALL
-                .into_iter()
-                .chain(Fault::PARTITIONS)
-                .chain(Fault::OTHER)
-                .find(|f| f.name() == part)
-                .ok_or_else(|| {
-                    format!(
-                        "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
-                         pause-leader, kill-majority, kill-all, kill-follower, clock-skew, \
-                         partition-isolate-leader, partition-isolate-follower, \
-                         partition-bridge, partition-ring, packet-loss, region-split or none"
-                    )
-                })?;
-            if !faults.contains(&fault) {
-                faults.push(fault);
-            }
-        }
-        Ok(faults)
-    }
-}
-
-/// A node that exited without the harness killing it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnexpectedExit {
-    /// Node name.
-    pub node: String,
-    /// Its exit status.
-    pub status: String,
-    /// Seconds since the start of the run when it was noticed.
-    pub at_s: f64,
-}
 
 /// The nemesis of one run.
 pub struct Nemesis {
@@ -281,6 +69,8 @@ impl Nemesis {
                 self.install_packet_loss()?
             } else if fault == Fault::RegionSplit {
                 self.install_region_split()?
+            } else if fault == Fault::LagFollower {
+                self.install_lag_follower().await?
             } else {
                 self.install(fault, &mut last_logs).await?
             };
@@ -426,7 +216,8 @@ impl Nemesis {
             | Fault::PartitionRing
             | Fault::ClockSkew
             | Fault::PacketLoss
-            | Fault::RegionSplit => Vec::new(),
+            | Fault::RegionSplit
+            | Fault::LagFollower => Vec::new(),
         };
         if !matches!(fault, Fault::Pause | Fault::PauseLeader) {
             for &index in &targets {
@@ -447,6 +238,36 @@ impl Nemesis {
             }
         }
         Ok((hit, extra))
+    }
+
+    /// Cuts every peer's Raft traffic to a random follower of a (seeded) region; returns it and
+    /// the `leader` and `mechanism` (`proxy` or `nft`) fields. Skipped without a leader.
+    async fn install_lag_follower(&mut self) -> anyhow::Result<(Vec<String>, Value)> {
+        let (region, region_field) = self.pick_region();
+        let mut extra = json!({
+            "mechanism": match self.db.topology {
+                crate::topology::Topology::Loopback => "proxy",
+                crate::topology::Topology::Netns => "nft",
+            },
+        });
+        if let (Some(map), Value::Object(more)) = (extra.as_object_mut(), region_field) {
+            map.extend(more);
+        }
+        let Some(leader) = self.db.wait_leader_in(region, Duration::from_secs(3)).await else {
+            return Ok((Vec::new(), extra));
+        };
+        extra["leader"] = self.db.nodes[leader].name.clone().into();
+        let followers: Vec<usize> = self
+            .db
+            .live_in(region)
+            .into_iter()
+            .filter(|&i| i != leader)
+            .collect();
+        if followers.is_empty() {
+            return Ok((Vec::new(), extra));
+        }
+        let follower = followers[self.rng.index(followers.len())];
+        Ok((self.db.lag(follower)?, extra))
     }
 
     /// Cuts the link between the regions: the link fault files of us-east-1's nodes, of
@@ -624,59 +445,5 @@ impl Nemesis {
                 error: None,
             },
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nemesis_lists_parse() {
-        assert_eq!(
-            Fault::parse_list(
-                "kill,pause,kill-leader,pause-leader,kill-majority,kill-all,kill-follower"
-            ),
-            Ok(Fault::ALL.to_vec())
-        );
-        assert_eq!(Fault::KillFollower.history_name(), "kill_follower");
-        assert_eq!(Fault::parse_list("none"), Ok(vec![]));
-        assert_eq!(Fault::parse_list("kill,kill"), Ok(vec![Fault::Kill]));
-        assert!(Fault::parse_list("partition").is_err());
-        assert_eq!(Fault::KillMajority.history_name(), "kill_majority");
-        assert_eq!(
-            Fault::parse_list("partition-isolate-leader,partition-ring,kill"),
-            Ok(vec![
-                Fault::PartitionIsolateLeader,
-                Fault::PartitionRing,
-                Fault::Kill
-            ])
-        );
-        assert_eq!(Fault::PartitionBridge.history_name(), "partition");
-        assert_eq!(Fault::PartitionBridge.shape(), Some("bridge"));
-        assert_eq!(
-            Fault::PartitionIsolateFollower.coverage_name(),
-            "partition_isolate_follower"
-        );
-        assert_eq!(Fault::Kill.shape(), None);
-        assert_eq!(
-            Fault::parse_list("clock-skew,packet-loss"),
-            Ok(vec![Fault::ClockSkew, Fault::PacketLoss])
-        );
-        assert_eq!(Fault::ClockSkew.history_name(), "clock_skew");
-        assert_eq!(Fault::PacketLoss.coverage_name(), "packet_loss");
-        assert_eq!(Fault::PacketLoss.shape(), None);
-        assert!(Fault::PacketLoss.needs_netns());
-        assert!(!Fault::ClockSkew.needs_netns());
-        assert!(Fault::PartitionRing.needs_netns());
-        assert_eq!(
-            Fault::parse_list("region-split,kill"),
-            Ok(vec![Fault::RegionSplit, Fault::Kill])
-        );
-        assert_eq!(Fault::RegionSplit.history_name(), "region_split");
-        assert_eq!(Fault::RegionSplit.coverage_name(), "region_split");
-        assert!(Fault::RegionSplit.needs_regions());
-        assert!(!Fault::RegionSplit.needs_netns());
-        assert!(!Fault::Kill.needs_regions());
     }
 }

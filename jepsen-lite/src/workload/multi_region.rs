@@ -1,6 +1,6 @@
-//! Driving the `multi-region` workload (`--regions 2`): what each op sends, the workers, and the
-//! settle loop and final reads after the heal. The history format and the checkers are in
-//! `checker::mrk`.
+//! Driving the `multi-region` workload (`--regions 2`): the workers, and the
+//! settle loop and final reads after the heal. What each op sends is in `workload::mrk_ops`;
+//! the history format and the checkers are in `checker::mrk`.
 //!
 //! Setup creates the keys `m0`..`m5` in us-east-1 with `MultiRegion: true`. A worker holds one
 //! client per region (a node of us-east-1 and a node of us-west-2, each signing for its own
@@ -29,20 +29,19 @@
 //! ciphertext in every region that holds its key (`final_mrk_decrypt`, spread over the region's
 //! nodes).
 
+use super::driver::{perform, Shared};
 use crate::checker::mrk::{
-    key_problems, other_region, replicated_keys, rotation_counts, rotation_ids, rotation_problems,
-    View, F_DECRYPT, F_DESCRIBE, F_ENCRYPT, F_FINAL_DECRYPT, F_FINAL_DESCRIBE,
-    F_FINAL_LIST_ROTATIONS, F_LIST_ROTATIONS, F_REPLICATE, F_ROTATE, F_SETTLE, F_UPDATE_PRIMARY,
-    HARNESS,
+    key_problems, other_region, replicated_keys, rotation_counts, rotation_problems, View,
+    F_DECRYPT, F_DESCRIBE, F_ENCRYPT, F_FINAL_DECRYPT, F_FINAL_DESCRIBE, F_FINAL_LIST_ROTATIONS,
+    F_LIST_ROTATIONS, F_REPLICATE, F_ROTATE, F_SETTLE, F_UPDATE_PRIMARY, HARNESS,
 };
-use crate::client::{classify_error, Completion, KmsClient, Reply, ERR_BAD_RESPONSE, REGIONS};
+use crate::client::{KmsClient, REGIONS};
 use crate::db::Db;
 use crate::generator::{Generator, Op, Workload, MRK_KEYS};
 use crate::history::{pair, Event, EventType, Process};
-use crate::runner::{perform, str_at, RunOptions, Shared};
 use anyhow::Context;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,115 +52,6 @@ pub const MUTATION_GRACE: Duration = Duration::from_secs(3);
 pub const QUIET: Duration = Duration::from_secs(5);
 /// Pause between settle rounds.
 const SETTLE_POLL: Duration = Duration::from_millis(500);
-
-fn region_of(op: &Op, client: &KmsClient) -> String {
-    op.value["region"]
-        .as_str()
-        .unwrap_or(client.region())
-        .to_string()
-}
-
-/// Runs one multi-region op against `client` (signed for the op's region) and classifies it.
-pub(crate) async fn execute(
-    client: &KmsClient,
-    op: &Op,
-    keys: &HashMap<String, String>,
-) -> Completion {
-    let id = op
-        .key
-        .as_ref()
-        .and_then(|k| keys.get(k))
-        .cloned()
-        .unwrap_or_default();
-    let region = region_of(op, client);
-    let not_found =
-        |reply: &Reply| matches!(reply, Reply::Error { error, .. } if error == "NotFoundException");
-    match op.f {
-        F_DESCRIBE | F_FINAL_DESCRIBE => {
-            match client.call("DescribeKey", &json!({ "KeyId": id })).await {
-                Reply::Ok(v) if v.get("KeyMetadata").is_some() => {
-                    Completion::Ok(View::from_describe(&v).to_value(&region))
-                }
-                Reply::Ok(_) => Completion::Fail(ERR_BAD_RESPONSE.into()),
-                other if not_found(&other) => Completion::Ok(View::absent().to_value(&region)),
-                other => classify_error(&other, false),
-            }
-        }
-        F_LIST_ROTATIONS | F_FINAL_LIST_ROTATIONS => {
-            let body = json!({ "KeyId": id, "Limit": 1000 });
-            match client.call("ListKeyRotations", &body).await {
-                Reply::Ok(v) if v.get("Rotations").is_some() => Completion::Ok(json!({
-                    "region": region,
-                    "exists": true,
-                    "material_ids": rotation_ids(&v),
-                })),
-                Reply::Ok(_) => Completion::Fail(ERR_BAD_RESPONSE.into()),
-                other if not_found(&other) => Completion::Ok(json!({
-                    "region": region,
-                    "exists": false,
-                    "material_ids": [],
-                })),
-                other => classify_error(&other, false),
-            }
-        }
-        F_REPLICATE => {
-            let body = json!({ "KeyId": id, "ReplicaRegion": op.value["replica_region"] });
-            match client.call("ReplicateKey", &body).await {
-                Reply::Ok(v) => {
-                    let mut value = op.value.clone();
-                    value["replica_state"] = str_at(&v, &["ReplicaKeyMetadata", "KeyState"]).into();
-                    Completion::Ok(value)
-                }
-                other => classify_error(&other, true),
-            }
-        }
-        F_UPDATE_PRIMARY => {
-            let body = json!({ "KeyId": id, "PrimaryRegion": op.value["primary_region"] });
-            match client.call("UpdatePrimaryRegion", &body).await {
-                Reply::Ok(_) => Completion::Ok(op.value.clone()),
-                other => classify_error(&other, true),
-            }
-        }
-        F_ROTATE => match client
-            .call("RotateKeyOnDemand", &json!({ "KeyId": id }))
-            .await
-        {
-            Reply::Ok(_) => Completion::Ok(op.value.clone()),
-            other => classify_error(&other, true),
-        },
-        F_ENCRYPT => {
-            let plaintext = op.value["plaintext_b64"].clone();
-            let body = json!({ "KeyId": id, "Plaintext": plaintext });
-            match client.call("Encrypt", &body).await {
-                Reply::Ok(v) => match v.get("CiphertextBlob").and_then(Value::as_str) {
-                    Some(blob) => Completion::Ok(json!({
-                        "region": region,
-                        "ciphertext_b64": blob,
-                        "plaintext_b64": plaintext,
-                        "key_id": v.get("KeyId"),
-                    })),
-                    None => Completion::Fail(ERR_BAD_RESPONSE.into()),
-                },
-                other => classify_error(&other, false),
-            }
-        }
-        F_DECRYPT | F_FINAL_DECRYPT => {
-            let body = json!({ "CiphertextBlob": op.value["ciphertext_b64"] });
-            match client.call("Decrypt", &body).await {
-                Reply::Ok(v) => match v.get("Plaintext").and_then(Value::as_str) {
-                    Some(plaintext) => Completion::Ok(json!({
-                        "region": region,
-                        "plaintext_b64": plaintext,
-                        "key_id": v.get("KeyId"),
-                    })),
-                    None => Completion::Fail(ERR_BAD_RESPONSE.into()),
-                },
-                other => classify_error(&other, false),
-            }
-        }
-        f => Completion::Fail(format!("jl:unsupported-op:{f}")),
-    }
-}
 
 /// A worker's clients: (node name, client signing for that node's region), one per region.
 type Clients = Vec<(String, KmsClient)>;
@@ -313,16 +203,17 @@ pub(crate) async fn worker(
 type Seen = (BTreeMap<String, View>, Vec<(String, Vec<String>)>);
 
 /// The settle loop and the final reads (see the module docs).
+/// `timeout` is each request's deadline, `settle_timeout` bounds the settle loop.
 pub(crate) async fn final_phase(
     shared: &Arc<Shared>,
     db: &Db,
-    options: &RunOptions,
+    timeout: Duration,
+    settle_timeout: Duration,
 ) -> anyhow::Result<()> {
     let events = shared.recorder.events_for(Workload::MultiRegion);
     let ops = pair(&events);
     let replicated = replicated_keys(&ops);
     let rotations = rotation_counts(&ops);
-    let timeout = options.final_timeout;
     let by_region: Vec<Vec<(String, KmsClient)>> = (0..db.regions.len())
         .map(|r| {
             db.region_nodes(r)
@@ -399,7 +290,7 @@ pub(crate) async fn final_phase(
         } else {
             stable = None;
         }
-        if started.elapsed() >= options.settle_timeout {
+        if started.elapsed() >= settle_timeout {
             if problems.is_empty() {
                 problems.insert(
                     "*".into(),
@@ -416,7 +307,7 @@ pub(crate) async fn final_phase(
     } else {
         println!(
             "jl: multi-region keys did NOT settle within {:?}: {problems:?}",
-            options.settle_timeout
+            settle_timeout
         );
     }
     shared.recorder.record(

@@ -11,10 +11,13 @@
 //! - the checker table (details folded), counts per `f` and outcome, the exact `jl run` command
 //!   that reruns the test, and links to the history, results and node logs.
 
+pub mod table;
+
+use self::table::summary;
+use crate::checker::compose::{stats, ScopedResult};
 use crate::checker::Verdict;
 use crate::generator::Workload;
 use crate::history::{pair, Event, EventType, Process};
-use crate::runner::{summary, ScopedResult};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -42,7 +45,7 @@ const PALETTE: [&str; 10] = [
     "#bcbd22", "#17becf",
 ];
 
-const FAULT_COLOURS: [(&str, &str); 11] = [
+const FAULT_COLOURS: [(&str, &str); 12] = [
     ("kill", "#e6550d"),
     ("kill_follower", "#fd8d3c"),
     ("pause", "#3182bd"),
@@ -54,6 +57,7 @@ const FAULT_COLOURS: [(&str, &str); 11] = [
     ("packet_loss", "#bcbd22"),
     ("partition", "#e7ba52"),
     ("region_split", "#8c564b"),
+    ("lag_follower", "#e377c2"),
 ];
 
 const WIDTH: f64 = 960.0;
@@ -529,7 +533,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
     html.push_str("<h2>Throughput</h2>");
     html.push_str(&throughput_svg(&points, &windows, &frame));
     html.push_str("<h2>Operations</h2><table><tr><th>f</th><th>ok</th><th>fail</th><th>info</th><th>errors</th></tr>");
-    let stats = crate::runner::stats(input.events);
+    let stats = stats(input.events);
     let mut errors: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
     for event in input.events {
         if let (Some(error), Process::Client(_)) = (&event.error, &event.process) {

@@ -19,7 +19,7 @@ use crate::checker::catch_up::{F_CATCH_UP, HARNESS};
 use crate::client::Reply;
 use crate::db::Db;
 use crate::history::{Event, EventType, Process};
-use crate::runner::Recorder;
+use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
