@@ -24,7 +24,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use kms_types::{KmsError, Operation};
+use kms_types::{KmsError, KmsRequest, Operation};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -64,7 +64,7 @@ pub struct ApiConfig {
     pub observer: Option<Arc<dyn RequestObserver>>,
 }
 
-/// What the front door knows about one answered KMS request, for an audit trail. Bodies may
+/// What the front door knows about one answered KMS request, for an audit trail. Responses may
 /// hold plaintext and key material: an observer must filter what it keeps.
 #[derive(Debug)]
 pub struct RequestRecord<'a> {
@@ -72,13 +72,15 @@ pub struct RequestRecord<'a> {
     pub operation: Option<Operation>,
     /// Who signed it, if the signature was valid.
     pub principal: Option<&'a Principal>,
+    /// Who that signer is, as the service resolved it (once, for the call and this record).
+    pub identity: Option<Identity<'a>>,
     /// The request id.
     pub request_id: &'a str,
     /// The caller's address.
     pub source_ip: Option<std::net::IpAddr>,
     /// The `User-Agent` header.
     pub user_agent: Option<&'a str>,
-    /// What [`RequestObserver::request_params`] kept of the JSON request, if it parsed.
+    /// What [`RequestObserver::request_params`] kept of the request, if it parsed.
     pub request: Option<&'a Value>,
     /// The JSON response of a successful call.
     pub response: Option<&'a Value>,
@@ -88,10 +90,10 @@ pub struct RequestRecord<'a> {
 
 /// Receives a [`RequestRecord`] for every KMS request (not health checks).
 pub trait RequestObserver: Send + Sync {
-    /// What of a parsed request the observer keeps for [`RequestRecord::request`], taken before
-    /// the call consumes the request (the default keeps all of it: a copy per request).
-    fn request_params(&self, _operation: Operation, request: &Value) -> Value {
-        request.clone()
+    /// What of the parsed request the observer keeps for [`RequestRecord::request`], taken
+    /// before the call consumes the request (the default keeps every non-binary member).
+    fn request_params(&self, request: &KmsRequest) -> Value {
+        request.non_binary_members()
     }
 
     /// Called once per request after its answer is decided; must not block for long.
@@ -162,13 +164,54 @@ pub struct RequestContext {
 #[derive(Debug, Clone, Copy)]
 pub struct SecureTransport;
 
+/// What an audit trail records of who called (CloudTrail's `userIdentity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// Root user, IAM user or assumed role.
+    pub kind: IdentityKind,
+    /// IAM's unique id of the principal.
+    pub principal_id: &'a str,
+    /// The principal's ARN.
+    pub arn: &'a str,
+    /// Its account.
+    pub account_id: &'a str,
+    /// The access key that signed.
+    pub access_key_id: &'a str,
+}
+
+/// The kinds of [`Identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKind {
+    /// The account's root user.
+    Root,
+    /// An IAM user.
+    IamUser,
+    /// A role session (STS temporary credentials).
+    AssumedRole,
+}
+
+/// A resolved caller, as the service represents it.
+pub trait Caller: Send + Sync + 'static {
+    /// Who it is, for the audit trail.
+    fn identity(&self) -> Identity<'_>;
+}
+
 /// Executes authenticated KMS operations. The front door knows nothing else about it.
 pub trait KmsService: Send + Sync + 'static {
-    /// Runs `ctx.operation` on the request's JSON object `body` and returns the JSON response.
+    /// Who a verified signature speaks for, as the service knows callers.
+    type Caller: Caller;
+
+    /// Resolves the signer of a request, once per request; the result goes to
+    /// [`KmsService::call`] and, as an [`Identity`], to the observer.
+    fn resolve(&self, principal: &Principal) -> Result<Self::Caller, KmsError>;
+
+    /// Runs the typed `request` (parsed once from the body) for `caller` and returns the JSON
+    /// response.
     fn call(
         &self,
         ctx: RequestContext,
-        body: Value,
+        caller: &Self::Caller,
+        request: KmsRequest,
     ) -> impl std::future::Future<Output = Result<Value, KmsError>> + Send;
 
     /// Runs an authenticated STS call and returns the inner XML of its `<ActionResult>`
@@ -231,6 +274,7 @@ async fn handle<S: KmsService>(
         observer.observe(RequestRecord {
             operation,
             principal: seen.principal.as_ref(),
+            identity: seen.caller.as_ref().map(Caller::identity),
             request_id: &request_id,
             source_ip: parts
                 .extensions
@@ -299,10 +343,20 @@ async fn handle_sts<S: KmsService>(
 }
 
 /// What `process` learned before the call, for the observer.
-#[derive(Default)]
-struct Seen {
+struct Seen<C> {
     principal: Option<Principal>,
+    caller: Option<C>,
     request: Option<Value>,
+}
+
+impl<C> Default for Seen<C> {
+    fn default() -> Self {
+        Seen {
+            principal: None,
+            caller: None,
+            request: None,
+        }
+    }
 }
 
 /// The checks, in order, then the service call.
@@ -312,7 +366,7 @@ async fn process<S: KmsService>(
     parts: &Parts,
     body: Body,
     operation: &mut Option<Operation>,
-    seen: &mut Seen,
+    seen: &mut Seen<S::Caller>,
 ) -> Result<Value, KmsError> {
     if parts.method != Method::POST {
         return Err(KmsError::UnknownOperation(
@@ -333,11 +387,13 @@ async fn process<S: KmsService>(
     if config.observer.is_some() {
         seen.principal = Some(principal.clone());
     }
+    let caller = seen.caller.insert(state.service.resolve(&principal)?);
     check_content_type(parts)?;
-    let json = parse_body(&body)?;
+    // The one parse of the body: everything after reads this typed request.
+    let request = KmsRequest::parse(op, &body)?;
     drop(body);
     if let Some(observer) = &config.observer {
-        seen.request = Some(observer.request_params(op, &json));
+        seen.request = Some(observer.request_params(&request));
     }
     let source_ip = parts
         .extensions
@@ -350,7 +406,7 @@ async fn process<S: KmsService>(
         source_ip,
         secure_transport: parts.extensions.get::<SecureTransport>().is_some(),
     };
-    state.service.call(ctx, json).await
+    state.service.call(ctx, caller, request).await
 }
 
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
@@ -423,23 +479,6 @@ fn check_content_type(parts: &Parts) -> Result<(), KmsError> {
         _ => Err(KmsError::Serialization(format!(
             "Content-Type must be '{}' (or '{}').",
             ACCEPTED_CONTENT_TYPES[0], ACCEPTED_CONTENT_TYPES[1]
-        ))),
-    }
-}
-
-/// The body as a JSON object; empty means `{}`.
-fn parse_body(body: &[u8]) -> Result<Value, KmsError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(serde_json::Map::new()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(KmsError::Serialization(
-            "The request body must be a JSON object.".to_string(),
-        )),
-        // serde_json's messages give a position and category, never the input itself.
-        Err(e) => Err(KmsError::Serialization(format!(
-            "The request body is not valid JSON: {e}"
         ))),
     }
 }
