@@ -13,9 +13,9 @@
 //! - Signed: `@signed TARGET` on the first line, and everything after that line is the body.
 //!   The harness signs it correctly (`kms_api::sigv4::sign_kms_call`) with `X-Amz-Target:
 //!   TARGET`, so the target, content-type, JSON and dispatch stages are reached, and the outcome
-//!   is checked exactly: an unknown target is 400 `UnknownOperationException`; otherwise an
-//!   empty or JSON-object body is a 200 echo of that object, anything else 400
-//!   `SerializationException`.
+//!   is checked exactly: an unknown target is 400 `UnknownOperationException`; otherwise a body
+//!   that parses as the operation's typed request is a 200 echo of that request, anything else
+//!   400 `SerializationException`.
 //! - STS: `@sts` on the first line, and the rest is a form-encoded body, signed correctly for
 //!   the service `sts`: the answer is XML, 200 (the echo service answers any action) exactly
 //!   when the form has an `Action`, else 400 `InvalidAction`.
@@ -32,25 +32,52 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::Router;
 use kms_api::sts::{self, StsRequest};
 use kms_api::{
-    KmsService, RequestContext, DEFAULT_MAX_BODY_BYTES, JSON_CONTENT_TYPE, TARGET_PREFIX,
+    Caller, Identity, IdentityKind, KmsService, Principal, RequestContext,
+    DEFAULT_MAX_BODY_BYTES, JSON_CONTENT_TYPE, TARGET_PREFIX,
 };
-use kms_types::{KmsError, Operation};
+use kms_types::{KmsError, KmsRequest, Operation};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use tower::ServiceExt;
 use trent_fuzz::*;
 
-/// Echoes the request body (after checking what the front door established).
+/// Echoes the typed request as JSON (after checking what the front door established).
 struct Echo;
 
+/// The echo service's caller.
+struct EchoCaller;
+
+impl Caller for EchoCaller {
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            kind: IdentityKind::Root,
+            principal_id: AKID,
+            arn: AKID,
+            account_id: AKID,
+            access_key_id: AKID,
+        }
+    }
+}
+
 impl KmsService for Echo {
-    async fn call(&self, ctx: RequestContext, body: Value) -> Result<Value, KmsError> {
+    type Caller = EchoCaller;
+
+    fn resolve(&self, principal: &Principal) -> Result<EchoCaller, KmsError> {
+        assert_eq!(principal.access_key_id, AKID);
+        Ok(EchoCaller)
+    }
+
+    async fn call(
+        &self,
+        ctx: RequestContext,
+        _caller: &EchoCaller,
+        request: KmsRequest,
+    ) -> Result<Value, KmsError> {
         assert_eq!(ctx.principal.access_key_id, AKID);
         assert_eq!(ctx.principal.region, REGION);
-        assert!(
-            body.is_object(),
-            "the service was handed a non-object: {body}"
-        );
+        assert_eq!(ctx.operation, request.operation());
+        let body: Value = serde_json::from_str(&request.to_json()?).expect("to_json is JSON");
+        assert!(body.is_object(), "a request encoded as a non-object: {body}");
         Ok(body)
     }
 
@@ -212,21 +239,19 @@ fn signed(target: &[u8], body: &[u8]) {
     let answer = send(app(DEFAULT_MAX_BODY_BYTES), request);
     check_request_id(&answer);
 
-    let known = target
+    let Some(operation) = target
         .strip_prefix(TARGET_PREFIX)
-        .is_some_and(|name| name.parse::<Operation>().is_ok());
-    if !known {
+        .and_then(|name| name.parse::<Operation>().ok())
+    else {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         assert_eq!(error_type(&answer), "UnknownOperationException");
         return;
-    }
-    let expected = if body.iter().all(u8::is_ascii_whitespace) {
-        Some(Value::Object(serde_json::Map::new()))
-    } else {
-        serde_json::from_slice::<Value>(body)
-            .ok()
-            .filter(Value::is_object)
     };
+    // The front door parses the body once into the operation's typed request; the echo is
+    // that request encoded again.
+    let expected = KmsRequest::parse(operation, body).ok().map(|request| {
+        serde_json::from_str::<Value>(&request.to_json().expect("encodes")).expect("is JSON")
+    });
     match expected {
         Some(expected) => {
             assert_eq!(

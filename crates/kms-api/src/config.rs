@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kms_types::{KmsError, Operation};
+use kms_types::{KmsError, KmsRequest, Operation};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -32,7 +32,7 @@ pub struct ApiConfig {
     pub observer: Option<Arc<dyn RequestObserver>>,
 }
 
-/// What the front door knows about one answered KMS request, for an audit trail. Bodies may
+/// What the front door knows about one answered KMS request, for an audit trail. Responses may
 /// hold plaintext and key material: an observer must filter what it keeps.
 #[derive(Debug)]
 pub struct RequestRecord<'a> {
@@ -40,13 +40,15 @@ pub struct RequestRecord<'a> {
     pub operation: Option<Operation>,
     /// Who signed it, if the signature was valid.
     pub principal: Option<&'a Principal>,
+    /// Who that signer is, as the service resolved it (once, for the call and this record).
+    pub identity: Option<Identity<'a>>,
     /// The request id.
     pub request_id: &'a str,
     /// The caller's address.
     pub source_ip: Option<std::net::IpAddr>,
     /// The `User-Agent` header.
     pub user_agent: Option<&'a str>,
-    /// What [`RequestObserver::request_params`] kept of the JSON request, if it parsed.
+    /// What [`RequestObserver::request_params`] kept of the request, if it parsed.
     pub request: Option<&'a Value>,
     /// The JSON response of a successful call.
     pub response: Option<&'a Value>,
@@ -56,14 +58,40 @@ pub struct RequestRecord<'a> {
 
 /// Receives a [`RequestRecord`] for every KMS request (not health checks).
 pub trait RequestObserver: Send + Sync {
-    /// What of a parsed request the observer keeps for [`RequestRecord::request`], taken before
-    /// the call consumes the request (the default keeps all of it: a copy per request).
-    fn request_params(&self, _operation: Operation, request: &Value) -> Value {
-        request.clone()
+    /// What of the parsed request the observer keeps for [`RequestRecord::request`], taken
+    /// before the call consumes the request (the default keeps every non-binary member).
+    fn request_params(&self, request: &KmsRequest) -> Value {
+        request.non_binary_members()
     }
 
     /// Called once per request after its answer is decided; must not block for long.
     fn observe(&self, record: RequestRecord<'_>);
+}
+
+/// What an audit trail records of who called (CloudTrail's `userIdentity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// Root user, IAM user or assumed role.
+    pub kind: IdentityKind,
+    /// IAM's unique id of the principal.
+    pub principal_id: &'a str,
+    /// The principal's ARN.
+    pub arn: &'a str,
+    /// Its account.
+    pub account_id: &'a str,
+    /// The access key that signed.
+    pub access_key_id: &'a str,
+}
+
+/// The kinds of [`Identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKind {
+    /// The account's root user.
+    Root,
+    /// An IAM user.
+    IamUser,
+    /// A role session (STS temporary credentials).
+    AssumedRole,
 }
 
 impl ApiConfig {

@@ -3,8 +3,9 @@
 //! [`router`] turns an [`ApiConfig`] and a [`KmsService`] into an axum [`Router`](axum::Router)
 //! answering `POST /` the way AWS KMS does. Every request is checked, in order, for: its body
 //! size, its `X-Amz-Target`, its SigV4 signature ([`sigv4`]), its `Content-Type` and a JSON
-//! object body; only then is it handed to [`KmsService::call`] as a [`RequestContext`] plus the
-//! parsed JSON. Errors become `{"__type": ..., "message": ...}` with the status
+//! object body; only then is it handed to [`KmsService::call`] as a [`RequestContext`], the
+//! caller [`KmsService::resolve`] made of the signer, and the typed
+//! [`KmsRequest`](kms_types::KmsRequest) parsed once from the body. Errors become `{"__type": ..., "message": ...}` with the status
 //! [`KmsError::http_status`](kms_types::KmsError::http_status) gives.
 //!
 //! Architecture invariant: this crate never names openraft or RocksDB types and knows nothing
@@ -17,9 +18,12 @@ mod router;
 pub mod sigv4;
 pub mod sts;
 
-pub use config::{ApiConfig, Clock, RequestObserver, RequestRecord, DEFAULT_MAX_BODY_BYTES};
+pub use config::{
+    ApiConfig, Clock, Identity, IdentityKind, RequestObserver, RequestRecord,
+    DEFAULT_MAX_BODY_BYTES,
+};
 pub use router::{
-    router, KmsService, RequestContext, SecureTransport, JSON_CONTENT_TYPE, REQUEST_ID_HEADER,
-    TARGET_PREFIX,
+    router, Caller, KmsService, RequestContext, SecureTransport, JSON_CONTENT_TYPE,
+    REQUEST_ID_HEADER, TARGET_PREFIX,
 };
 pub use sigv4::{CredentialStore, Principal};

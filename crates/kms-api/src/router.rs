@@ -23,10 +23,10 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use kms_types::{KmsError, Operation};
+use kms_types::{KmsError, KmsRequest, Operation};
 use serde_json::Value;
 
-use crate::config::{ApiConfig, RequestRecord};
+use crate::config::{ApiConfig, Identity, RequestRecord};
 use crate::sigv4::{self, Principal};
 
 /// The content type of every JSON response.
@@ -62,13 +62,28 @@ pub struct RequestContext {
 #[derive(Debug, Clone, Copy)]
 pub struct SecureTransport;
 
+/// A resolved caller, as the service represents it.
+pub trait Caller: Send + Sync + 'static {
+    /// Who it is, for the audit trail.
+    fn identity(&self) -> Identity<'_>;
+}
+
 /// Executes authenticated KMS operations. The front door knows nothing else about it.
 pub trait KmsService: Send + Sync + 'static {
-    /// Runs `ctx.operation` on the request's JSON object `body` and returns the JSON response.
+    /// Who a verified signature speaks for, as the service knows callers.
+    type Caller: Caller;
+
+    /// Resolves the signer of a request, once per request; the result goes to
+    /// [`KmsService::call`] and, as an [`Identity`], to the observer.
+    fn resolve(&self, principal: &Principal) -> Result<Self::Caller, KmsError>;
+
+    /// Runs the typed `request` (parsed once from the body) for `caller` and returns the JSON
+    /// response.
     fn call(
         &self,
         ctx: RequestContext,
-        body: Value,
+        caller: &Self::Caller,
+        request: KmsRequest,
     ) -> impl std::future::Future<Output = Result<Value, KmsError>> + Send;
 
     /// Runs an authenticated STS call and returns the inner XML of its `<ActionResult>`
@@ -131,6 +146,7 @@ async fn handle<S: KmsService>(
         observer.observe(RequestRecord {
             operation,
             principal: seen.principal.as_ref(),
+            identity: seen.caller.as_ref().map(Caller::identity),
             request_id: &request_id,
             source_ip: parts
                 .extensions
@@ -199,10 +215,20 @@ async fn handle_sts<S: KmsService>(
 }
 
 /// What `process` learned before the call, for the observer.
-#[derive(Default)]
-struct Seen {
+struct Seen<C> {
     principal: Option<Principal>,
+    caller: Option<C>,
     request: Option<Value>,
+}
+
+impl<C> Default for Seen<C> {
+    fn default() -> Self {
+        Seen {
+            principal: None,
+            caller: None,
+            request: None,
+        }
+    }
 }
 
 /// The checks, in order, then the service call.
@@ -212,7 +238,7 @@ async fn process<S: KmsService>(
     parts: &Parts,
     body: Body,
     operation: &mut Option<Operation>,
-    seen: &mut Seen,
+    seen: &mut Seen<S::Caller>,
 ) -> Result<Value, KmsError> {
     if parts.method != Method::POST {
         return Err(KmsError::UnknownOperation(
@@ -233,11 +259,13 @@ async fn process<S: KmsService>(
     if config.observer.is_some() {
         seen.principal = Some(principal.clone());
     }
+    let caller = seen.caller.insert(state.service.resolve(&principal)?);
     check_content_type(parts)?;
-    let json = parse_body(&body)?;
+    // The one parse of the body: everything after reads this typed request.
+    let request = KmsRequest::parse(op, &body)?;
     drop(body);
     if let Some(observer) = &config.observer {
-        seen.request = Some(observer.request_params(op, &json));
+        seen.request = Some(observer.request_params(&request));
     }
     let source_ip = parts
         .extensions
@@ -250,7 +278,7 @@ async fn process<S: KmsService>(
         source_ip,
         secure_transport: parts.extensions.get::<SecureTransport>().is_some(),
     };
-    state.service.call(ctx, json).await
+    state.service.call(ctx, caller, request).await
 }
 
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
@@ -323,23 +351,6 @@ fn check_content_type(parts: &Parts) -> Result<(), KmsError> {
         _ => Err(KmsError::Serialization(format!(
             "Content-Type must be '{}' (or '{}').",
             ACCEPTED_CONTENT_TYPES[0], ACCEPTED_CONTENT_TYPES[1]
-        ))),
-    }
-}
-
-/// The body as a JSON object; empty means `{}`.
-fn parse_body(body: &[u8]) -> Result<Value, KmsError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(serde_json::Map::new()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(KmsError::Serialization(
-            "The request body must be a JSON object.".to_string(),
-        )),
-        // serde_json's messages give a position and category, never the input itself.
-        Err(e) => Err(KmsError::Serialization(format!(
-            "The request body is not valid JSON: {e}"
         ))),
     }
 }

@@ -1,22 +1,21 @@
 //! The node's audit trail: every KMS request this node's front door answers, allowed or
 //! denied, becomes one CloudTrail-shaped event in the node's hash-chained log (`kms-audit`),
-//! with the principal, operation, key, outcome, source address and request id. Request and
-//! response members pass kms-audit's allow-list, so plaintexts, ciphertexts, data keys and
-//! signatures never reach it. A request signed for another region is recorded by the node that
+//! with the principal (the one the service resolved for the call; it rides in the request
+//! record), operation, key, outcome, source address and request id. Request and response
+//! members pass kms-audit's allow-list, so plaintexts, ciphertexts, data keys and signatures
+//! never reach it. A request signed for another region is recorded by the node that
 //! received it. Appends are queued to the log's writer thread and written at once; the log is
 //! fsynced (and its head anchor renewed) every [`FLUSH_PERIOD`], not per event: requests never
 //! wait for the audit log, and a crash can lose at most the events of the last period.
 //! (Fsyncing every batch halved Encrypt throughput on two cores.)
 
-use crate::identities::IdentityStore;
 use crate::{setup_error, SetupError};
-use kms_api::{RequestObserver, RequestRecord};
+use kms_api::{IdentityKind, RequestObserver, RequestRecord};
 use kms_audit::{AuditEvent, IdentityType, SharedAuditLog, UserIdentity};
-use kms_types::key_arn;
+use kms_types::{key_arn, KmsRequest};
 use serde_json::Value;
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Events waiting for the writer thread before callers queue behind it.
 const QUEUE: usize = 65_536;
@@ -26,19 +25,13 @@ pub const FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_millis(2
 /// The observer that writes the trail.
 pub struct AuditTrail {
     log: SharedAuditLog,
-    identities: Arc<IdentityStore>,
     region: String,
     account: String,
 }
 
 impl AuditTrail {
     /// Opens (or creates) the log at `path`.
-    pub fn open(
-        path: &Path,
-        identities: Arc<IdentityStore>,
-        region: &str,
-        account: &str,
-    ) -> Result<AuditTrail, SetupError> {
+    pub fn open(path: &Path, region: &str, account: &str) -> Result<AuditTrail, SetupError> {
         let log = kms_audit::AuditLog::open_with(path, kms_audit::Durability::Batched)
             .map_err(|e| setup_error!("opening the audit log {}: {e}", path.display()))?;
         let report = log.open_report();
@@ -62,30 +55,8 @@ impl AuditTrail {
         });
         Ok(AuditTrail {
             log,
-            identities,
             region: region.to_string(),
             account: account.to_string(),
-        })
-    }
-
-    fn identity(&self, access_key_id: &str, token: Option<&str>) -> Option<UserIdentity> {
-        let principal = match token {
-            Some(token) => self.identities.session_principal(token)?,
-            None => self.identities.principal(access_key_id)?,
-        };
-        let identity_type = if token.is_some() {
-            IdentityType::AssumedRole
-        } else if principal.arn.ends_with(":root") {
-            IdentityType::Root
-        } else {
-            IdentityType::IamUser
-        };
-        Some(UserIdentity {
-            identity_type,
-            principal_id: principal.user_id.clone(),
-            arn: principal.arn.clone(),
-            account_id: principal.account.clone(),
-            access_key_id: Some(access_key_id.to_string()),
         })
     }
 
@@ -116,9 +87,10 @@ impl AuditTrail {
 }
 
 impl RequestObserver for AuditTrail {
-    fn request_params(&self, operation: kms_types::Operation, request: &Value) -> Value {
-        // Only the allow-listed members: no copy of plaintexts or ciphertexts per request.
-        kms_audit::redact_request(operation.name(), request)
+    fn request_params(&self, request: &KmsRequest) -> Value {
+        // Only the allow-listed members of the typed request (binary members, the plaintexts
+        // and ciphertexts, are never even copied).
+        kms_audit::redact_request(request.operation().name(), &request.non_binary_members())
     }
 
     fn observe(&self, record: RequestRecord<'_>) {
@@ -135,12 +107,18 @@ impl RequestObserver for AuditTrail {
                     .unwrap_or_default(),
                 record.user_agent.unwrap_or_default(),
             );
-        if let Some(principal) = record.principal {
-            if let Some(identity) =
-                self.identity(&principal.access_key_id, principal.session_token.as_deref())
-            {
-                event = event.with_identity(identity);
-            }
+        if let Some(identity) = &record.identity {
+            event = event.with_identity(UserIdentity {
+                identity_type: match identity.kind {
+                    IdentityKind::Root => IdentityType::Root,
+                    IdentityKind::IamUser => IdentityType::IamUser,
+                    IdentityKind::AssumedRole => IdentityType::AssumedRole,
+                },
+                principal_id: identity.principal_id.to_string(),
+                arn: identity.arn.to_string(),
+                account_id: identity.account_id.to_string(),
+                access_key_id: Some(identity.access_key_id.to_string()),
+            });
         }
         if let Some(request) = record.request {
             event = event.with_request(request);

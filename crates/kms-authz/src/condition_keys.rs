@@ -1,9 +1,10 @@
 //! The condition keys a request supplies to policy evaluation (`kms:EncryptionContext:*`,
 //! `kms:GrantOperations`, `aws:SourceIp`, `aws:CurrentTime`, ...), and the private keys
 //! (prefix `trent:`) that carry what grant evaluation needs from the request. IAM condition key
-//! names are compared in lowercase.
+//! names are compared in lowercase. They are read from the typed request's members, the one
+//! parse of the body.
 
-use serde_json::Value;
+use kms_types::{KmsRequest, Member};
 
 /// Condition keys and their values (lowercase names).
 pub type ConditionKeys = Vec<(String, Vec<String>)>;
@@ -17,9 +18,9 @@ pub(crate) const DESTINATION_CONTEXT: &str = "trent:destinationencryptioncontext
 pub(crate) const NEW_EQUALS: &str = "trent:newgrant:equals:";
 pub(crate) const NEW_SUBSET: &str = "trent:newgrant:subset:";
 
-/// The condition keys a request body supplies.
+/// The condition keys a request supplies, read from its typed members.
 pub fn request_context(
-    body: &Value,
+    request: &KmsRequest,
     source_ip: Option<std::net::IpAddr>,
     secure_transport: bool,
     now_ms: i64,
@@ -28,142 +29,107 @@ pub fn request_context(
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let mut context: ConditionKeys = Vec::new();
     let mut put = |key: &str, values: Vec<String>| context.push((key.to_lowercase(), values));
-    let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
     let mut context_keys = Vec::new();
-    for field in [
-        "EncryptionContext",
-        "SourceEncryptionContext",
-        "DestinationEncryptionContext",
-    ] {
-        if let Some(map) = body.get(field).and_then(Value::as_object) {
+    let mut tag_keys = Vec::new();
+    // CreateGrant is the only request with `Operations`; its principals count only there.
+    let is_create_grant = matches!(request, KmsRequest::CreateGrant(_));
+    request.visit_members(&mut |name, member| match (name, member) {
+        (
+            "encryption_context" | "source_encryption_context" | "destination_encryption_context",
+            Member::Map(map),
+        ) => {
+            let private = match name {
+                "source_encryption_context" => Some(SOURCE_CONTEXT),
+                "destination_encryption_context" => Some(DESTINATION_CONTEXT),
+                _ => None,
+            };
             for (k, v) in map {
-                if let Some(v) = v.as_str() {
-                    put(&format!("kms:EncryptionContext:{k}"), vec![v.to_string()]);
-                    context_keys.push(k.clone());
+                put(&format!("kms:EncryptionContext:{k}"), vec![v.clone()]);
+                if let Some(prefix) = private {
+                    put(&format!("{prefix}{k}"), vec![v.clone()]);
                 }
+                context_keys.push(k.clone());
             }
         }
-    }
-    if !context_keys.is_empty() {
-        put("kms:EncryptionContextKeys", context_keys);
-    }
-    for (field, prefix) in [
-        ("SourceEncryptionContext", SOURCE_CONTEXT),
-        ("DestinationEncryptionContext", DESTINATION_CONTEXT),
-    ] {
-        if let Some(map) = body.get(field).and_then(Value::as_object) {
-            for (k, v) in map {
-                if let Some(v) = v.as_str() {
-                    put(&format!("{prefix}{k}"), vec![v.to_string()]);
-                }
-            }
+        ("grant_tokens", Member::List(tokens)) => put(GRANT_TOKENS, tokens.to_vec()),
+        ("operations", Member::List(operations)) => {
+            put("kms:GrantOperations", operations.to_vec());
+            put("kms:GrantIsForAWSResource", vec!["false".into()]);
         }
-    }
-    if let Some(tokens) = body.get("GrantTokens").and_then(Value::as_array) {
-        let tokens: Vec<String> = tokens
-            .iter()
-            .map(|t| t.as_str().unwrap_or("").to_string())
-            .collect();
-        put(GRANT_TOKENS, tokens);
-    }
-    // CreateGrant (the only request with `Operations`).
-    if let Some(operations) = body.get("Operations").and_then(Value::as_array) {
-        let operations = operations
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        put("kms:GrantOperations", operations);
-        put("kms:GrantIsForAWSResource", vec!["false".into()]);
-        for (field, key) in [
-            ("GranteePrincipal", "kms:GranteePrincipal"),
-            ("RetiringPrincipal", "kms:RetiringPrincipal"),
-        ] {
-            if let Some(v) = text(field) {
-                put(key, vec![v]);
-            }
+        ("grantee_principal", Member::Text(v)) if is_create_grant => {
+            put("kms:GranteePrincipal", vec![v.to_string()]);
         }
-        let mut types = Vec::new();
-        if let Some(constraints) = body.get("Constraints").and_then(Value::as_object) {
-            for (field, prefix) in [
-                ("EncryptionContextEquals", NEW_EQUALS),
-                ("EncryptionContextSubset", NEW_SUBSET),
+        ("retiring_principal", Member::Text(v)) if is_create_grant => {
+            put("kms:RetiringPrincipal", vec![v.to_string()]);
+        }
+        ("constraints", Member::Constraints(constraints)) => {
+            let mut types = Vec::new();
+            for (field, prefix, map) in [
+                (
+                    "EncryptionContextEquals",
+                    NEW_EQUALS,
+                    &constraints.encryption_context_equals,
+                ),
+                (
+                    "EncryptionContextSubset",
+                    NEW_SUBSET,
+                    &constraints.encryption_context_subset,
+                ),
             ] {
-                if let Some(map) = constraints.get(field).and_then(Value::as_object) {
+                if let Some(map) = map {
                     types.push(field.to_string());
                     for (k, v) in map {
-                        if let Some(v) = v.as_str() {
-                            put(&format!("{prefix}{k}"), vec![v.to_string()]);
-                        }
+                        put(&format!("{prefix}{k}"), vec![v.clone()]);
                     }
                 }
             }
+            if !types.is_empty() {
+                put("kms:GrantConstraintType", types);
+            }
         }
-        if !types.is_empty() {
-            put("kms:GrantConstraintType", types);
+        ("multi_region", Member::Bool(multi)) => {
+            put("kms:MultiRegion", vec![multi.to_string()]);
+            if multi {
+                put("kms:MultiRegionKeyType", vec!["PRIMARY".into()]);
+            }
         }
-    }
-    for (field, key) in [
-        ("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),
-        ("DestinationEncryptionAlgorithm", "kms:EncryptionAlgorithm"),
-        ("SigningAlgorithm", "kms:SigningAlgorithm"),
-        ("MessageType", "kms:MessageType"),
-        ("MacAlgorithm", "kms:MacAlgorithm"),
-        ("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),
-        ("KeySpec", "kms:KeySpec"),
-        ("CustomerMasterKeySpec", "kms:KeySpec"),
-        ("KeyUsage", "kms:KeyUsage"),
-        ("Origin", "kms:KeyOrigin"),
-        ("ReplicaRegion", "kms:ReplicaRegion"),
-        ("PrimaryRegion", "kms:PrimaryRegion"),
-        ("DataKeyPairSpec", "kms:DataKeyPairSpec"),
-    ] {
-        if let Some(v) = text(field) {
-            put(key, vec![v]);
+        ("bypass_policy_lockout_safety_check", Member::Bool(bypass)) => {
+            put(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                vec![bypass.to_string()],
+            );
         }
-    }
-    if let Some(multi) = body.get("MultiRegion").and_then(Value::as_bool) {
-        put("kms:MultiRegion", vec![multi.to_string()]);
-        if multi {
-            put("kms:MultiRegionKeyType", vec!["PRIMARY".into()]);
-        }
-    }
-    if let Some(bypass) = body
-        .get("BypassPolicyLockoutSafetyCheck")
-        .and_then(Value::as_bool)
-    {
-        put(
-            "kms:BypassPolicyLockoutSafetyCheck",
-            vec![bypass.to_string()],
-        );
-    }
-    if let Some(key_id) = text("KeyId") {
-        if let Some(alias) = key_id
-            .strip_prefix("alias/")
-            .map(|_| key_id.clone())
-            .or_else(|| {
+        ("key_id", Member::Text(key_id)) => {
+            let alias = if key_id.starts_with("alias/") {
+                Some(key_id.to_string())
+            } else {
                 key_id
                     .split_once(":alias/")
                     .map(|(_, a)| format!("alias/{a}"))
-            })
-        {
-            put("kms:RequestAlias", vec![alias]);
-        }
-    }
-    let mut tag_keys = Vec::new();
-    if let Some(tags) = body.get("Tags").and_then(Value::as_array) {
-        for tag in tags {
-            if let (Some(k), Some(v)) = (
-                tag.get("TagKey").and_then(Value::as_str),
-                tag.get("TagValue").and_then(Value::as_str),
-            ) {
-                put(&format!("aws:RequestTag/{k}"), vec![v.to_string()]);
-                tag_keys.push(k.to_string());
+            };
+            if let Some(alias) = alias {
+                put("kms:RequestAlias", vec![alias]);
             }
         }
-    }
-    if let Some(keys) = body.get("TagKeys").and_then(Value::as_array) {
-        tag_keys.extend(keys.iter().filter_map(Value::as_str).map(str::to_string));
+        ("tags", Member::Tags(tags)) => {
+            for tag in tags {
+                put(
+                    &format!("aws:RequestTag/{}", tag.tag_key),
+                    vec![tag.tag_value.clone()],
+                );
+                tag_keys.push(tag.tag_key.clone());
+            }
+        }
+        ("tag_keys", Member::List(keys)) => tag_keys.extend(keys.iter().cloned()),
+        (name, Member::Text(v)) => {
+            if let Some(key) = text_condition_key(name) {
+                put(key, vec![v.to_string()]);
+            }
+        }
+        _ => {}
+    });
+    if !context_keys.is_empty() {
+        put("kms:EncryptionContextKeys", context_keys);
     }
     if !tag_keys.is_empty() {
         put("aws:TagKeys", tag_keys);
@@ -177,4 +143,22 @@ pub fn request_context(
     put("aws:EpochTime", vec![now.unix_timestamp().to_string()]);
     put("aws:SecureTransport", vec![secure_transport.to_string()]);
     context
+}
+
+/// The condition key a string member supplies as it is.
+fn text_condition_key(member: &str) -> Option<&'static str> {
+    Some(match member {
+        "encryption_algorithm" | "destination_encryption_algorithm" => "kms:EncryptionAlgorithm",
+        "signing_algorithm" => "kms:SigningAlgorithm",
+        "message_type" => "kms:MessageType",
+        "mac_algorithm" => "kms:MacAlgorithm",
+        "key_agreement_algorithm" => "kms:KeyAgreementAlgorithm",
+        "key_spec" | "customer_master_key_spec" => "kms:KeySpec",
+        "key_usage" => "kms:KeyUsage",
+        "origin" => "kms:KeyOrigin",
+        "replica_region" => "kms:ReplicaRegion",
+        "primary_region" => "kms:PrimaryRegion",
+        "data_key_pair_spec" => "kms:DataKeyPairSpec",
+        _ => return None,
+    })
 }

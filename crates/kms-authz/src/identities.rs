@@ -64,6 +64,36 @@ pub struct PrincipalInfo {
     pub user_id: String,
 }
 
+/// The signer of one request, resolved: its principal and the access key it signed with.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// The principal requests run as.
+    pub principal: Arc<PrincipalInfo>,
+    /// The access key that signed.
+    pub access_key_id: String,
+    /// Whether it signed with a role session's temporary credentials.
+    pub assumed_role: bool,
+}
+
+impl kms_api::Caller for Signer {
+    fn identity(&self) -> kms_api::Identity<'_> {
+        let kind = if self.assumed_role {
+            kms_api::IdentityKind::AssumedRole
+        } else if self.principal.arn.ends_with(":root") {
+            kms_api::IdentityKind::Root
+        } else {
+            kms_api::IdentityKind::IamUser
+        };
+        kms_api::Identity {
+            kind,
+            principal_id: &self.principal.user_id,
+            arn: &self.principal.arn,
+            account_id: &self.principal.account,
+            access_key_id: &self.access_key_id,
+        }
+    }
+}
+
 /// A role that STS can hand out sessions of.
 struct Role {
     arn: String,
@@ -356,15 +386,20 @@ impl IdentityStore {
 
     /// The principal behind a verified signature: the access key's user (or the account's
     /// root user), or the assumed role of a session token. Each request resolves it once.
-    pub fn resolve(&self, signer: &kms_api::Principal) -> Result<Arc<PrincipalInfo>, KmsError> {
+    pub fn resolve(&self, signer: &kms_api::Principal) -> Result<Signer, KmsError> {
         let principal = match &signer.session_token {
             Some(token) => self.session_principal(token),
             None => self.principal(&signer.access_key_id),
         };
-        principal.ok_or_else(|| {
+        let principal = principal.ok_or_else(|| {
             KmsError::UnrecognizedClient(
                 "The security token included in the request is invalid.".into(),
             )
+        })?;
+        Ok(Signer {
+            principal,
+            access_key_id: signer.access_key_id.clone(),
+            assumed_role: signer.session_token.is_some(),
         })
     }
 }

@@ -27,7 +27,7 @@ pub mod sts;
 
 pub use authorizer::Authorizer;
 pub use caller::{action_for, is_account_level, Caller};
-pub use identities::{IdentityStore, PrincipalInfo, RootCredential};
+pub use identities::{IdentityStore, PrincipalInfo, RootCredential, Signer};
 
 /// Why identities or the audit trail could not be set up (a file that does not parse, a key
 /// that does not open): the node refuses to start, or keeps the previous identities.

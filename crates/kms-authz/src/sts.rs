@@ -7,7 +7,7 @@ use kms_types::KmsError;
 
 /// Runs one STS action for the principal that signed it.
 pub fn handle(store: &IdentityStore, request: StsRequest) -> Result<String, KmsError> {
-    let caller = store.resolve(&request.principal)?;
+    let caller = store.resolve(&request.principal)?.principal;
     match request.action.as_str() {
         "GetCallerIdentity" => Ok(format!(
             "<UserId>{}</UserId><Account>{}</Account><Arn>{}</Arn>",

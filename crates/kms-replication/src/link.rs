@@ -36,8 +36,8 @@ pub struct ForwardedCall {
     pub session_token: Option<String>,
     /// The request id the caller sees.
     pub request_id: String,
-    /// The JSON request body.
-    pub body: serde_json::Value,
+    /// The request as JSON (the typed request the receiving node parsed, encoded again).
+    pub body: String,
     /// The caller's address as the receiving node saw it.
     pub source_ip: Option<std::net::IpAddr>,
     /// Whether the caller used TLS to reach the receiving node.

@@ -1,14 +1,74 @@
-//! [`Call`]: one request being served: the region's [`Kms`] and the request's [`Caller`], passed
+//! The service's entry point ([`KmsService`] for [`Kms`]: resolve the signer, forward a request
+//! signed for another region, build the caller's condition keys) and [`Call`]: one request
+//! being served: the region's [`Kms`] and the request's [`Caller`], passed
 //! down explicitly. Every KMS operation (one module per area: `keys`, `aliases`,
 //! `tags_policies`, `crypto_ops`, `asymmetric_ops`, `rotation`, `grants_ops`,
 //! `multi_region_ops`) is a method of `Call`; the ones that target a key reach it only through
 //! [`Call::resolve`], which authorizes the caller after the linearizable read.
 
 use crate::service::Kms;
-use crate::validate::{parse_request, to_json};
-use kms_authz::Caller;
+use crate::validate::to_json;
+use kms_api::{KmsService, RequestContext};
+use kms_authz::{Caller, Signer};
 use kms_core::KeyRecord;
-use kms_types::{KeyReference, KmsError, Operation};
+use kms_replication::ForwardedCall;
+use kms_types::{KeyReference, KmsError, KmsRequest};
+
+impl KmsService for Kms {
+    type Caller = Signer;
+
+    fn resolve(&self, principal: &kms_api::Principal) -> Result<Signer, KmsError> {
+        self.identities().resolve(principal)
+    }
+
+    async fn sts(&self, request: kms_api::sts::StsRequest) -> Result<String, KmsError> {
+        kms_authz::sts::handle(self.identities(), request)
+    }
+
+    async fn call(
+        &self,
+        ctx: RequestContext,
+        signer: &Signer,
+        request: KmsRequest,
+    ) -> Result<serde_json::Value, KmsError> {
+        if ctx.principal.region != self.region() {
+            return forward(self, ctx, request).await;
+        }
+        let context = kms_authz::condition_keys::request_context(
+            &request,
+            ctx.source_ip,
+            ctx.secure_transport,
+            self.now_ms(),
+        );
+        let caller = Caller::new(signer.principal.clone(), ctx.operation, context);
+        Call::new(self, &caller).run(request).await
+    }
+}
+
+/// Runs a request signed for another region in that region's cluster.
+async fn forward(
+    kms: &Kms,
+    ctx: RequestContext,
+    request: KmsRequest,
+) -> Result<serde_json::Value, KmsError> {
+    let Some(replication) = kms.replication() else {
+        return Err(KmsError::UnrecognizedClient(format!(
+            "This node serves region {}, not {}.",
+            kms.region(),
+            ctx.principal.region
+        )));
+    };
+    let call = ForwardedCall {
+        operation: ctx.operation,
+        access_key_id: ctx.principal.access_key_id,
+        session_token: ctx.principal.session_token,
+        request_id: ctx.request_id,
+        body: request.to_json()?,
+        source_ip: ctx.source_ip,
+        secure_transport: ctx.secure_transport,
+    };
+    replication.forward(&ctx.principal.region, call).await
+}
 
 /// One request: the service it runs on and who is calling.
 pub(crate) struct Call<'a> {
@@ -93,87 +153,61 @@ impl<'a> Call<'a> {
     }
 
     /// Authorizes account-level operations and runs the operation.
-    pub(crate) async fn run(
-        &self,
-        operation: Operation,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, KmsError> {
-        if kms_authz::is_account_level(operation) {
+    pub(crate) async fn run(&self, request: KmsRequest) -> Result<serde_json::Value, KmsError> {
+        if kms_authz::is_account_level(request.operation()) {
             self.authorize_account()?;
         }
-        use Operation as Op;
-        match operation {
-            Op::CreateKey => to_json(self.create_key(parse_request(body)?).await?),
-            Op::DescribeKey => to_json(self.describe_key(parse_request(body)?).await?),
-            Op::ListKeys => to_json(self.list_keys(parse_request(body)?).await?),
-            Op::UpdateKeyDescription => {
-                to_json(self.update_key_description(parse_request(body)?).await?)
+        use KmsRequest as Op;
+        match request {
+            Op::CreateKey(r) => to_json(self.create_key(r).await?),
+            Op::DescribeKey(r) => to_json(self.describe_key(r).await?),
+            Op::ListKeys(r) => to_json(self.list_keys(r).await?),
+            Op::UpdateKeyDescription(r) => to_json(self.update_key_description(r).await?),
+            Op::EnableKey(r) => to_json(self.set_enabled(r, true).await?),
+            Op::DisableKey(r) => to_json(self.set_enabled(r, false).await?),
+            Op::ScheduleKeyDeletion(r) => to_json(self.schedule_key_deletion(r).await?),
+            Op::CancelKeyDeletion(r) => to_json(self.cancel_key_deletion(r).await?),
+            Op::CreateAlias(r) => to_json(self.create_alias(r).await?),
+            Op::UpdateAlias(r) => to_json(self.update_alias(r).await?),
+            Op::DeleteAlias(r) => to_json(self.delete_alias(r).await?),
+            Op::ListAliases(r) => to_json(self.list_aliases(r).await?),
+            Op::TagResource(r) => to_json(self.tag_resource(r).await?),
+            Op::UntagResource(r) => to_json(self.untag_resource(r).await?),
+            Op::ListResourceTags(r) => to_json(self.list_resource_tags(r).await?),
+            Op::GetKeyPolicy(r) => to_json(self.get_key_policy(r).await?),
+            Op::PutKeyPolicy(r) => to_json(self.put_key_policy(r).await?),
+            Op::ListKeyPolicies(r) => to_json(self.list_key_policies(r).await?),
+            Op::Encrypt(r) => to_json(self.encrypt(r).await?),
+            Op::Decrypt(r) => to_json(self.decrypt(r).await?),
+            Op::ReEncrypt(r) => to_json(self.re_encrypt(r).await?),
+            Op::GenerateDataKey(r) => to_json(self.generate_data_key(r, true).await?),
+            Op::GenerateDataKeyWithoutPlaintext(r) => {
+                to_json(self.generate_data_key(r, false).await?)
             }
-            Op::EnableKey => to_json(self.set_enabled(parse_request(body)?, true).await?),
-            Op::DisableKey => to_json(self.set_enabled(parse_request(body)?, false).await?),
-            Op::ScheduleKeyDeletion => {
-                to_json(self.schedule_key_deletion(parse_request(body)?).await?)
+            Op::GenerateRandom(r) => to_json(self.generate_random(r)?),
+            Op::EnableKeyRotation(r) => to_json(self.enable_key_rotation(r).await?),
+            Op::DisableKeyRotation(r) => to_json(self.disable_key_rotation(r).await?),
+            Op::GetKeyRotationStatus(r) => to_json(self.get_key_rotation_status(r).await?),
+            Op::RotateKeyOnDemand(r) => to_json(self.rotate_key_on_demand(r).await?),
+            Op::ListKeyRotations(r) => to_json(self.list_key_rotations(r).await?),
+            Op::Sign(r) => to_json(self.sign(r).await?),
+            Op::Verify(r) => to_json(self.verify(r).await?),
+            Op::GetPublicKey(r) => to_json(self.get_public_key(r).await?),
+            Op::GenerateMac(r) => to_json(self.generate_mac(r).await?),
+            Op::VerifyMac(r) => to_json(self.verify_mac(r).await?),
+            Op::DeriveSharedSecret(r) => to_json(self.derive_shared_secret(r).await?),
+            Op::GenerateDataKeyPair(r) => to_json(self.generate_data_key_pair(r, true).await?),
+            Op::GenerateDataKeyPairWithoutPlaintext(r) => {
+                to_json(self.generate_data_key_pair(r, false).await?)
             }
-            Op::CancelKeyDeletion => to_json(self.cancel_key_deletion(parse_request(body)?).await?),
-            Op::CreateAlias => to_json(self.create_alias(parse_request(body)?).await?),
-            Op::UpdateAlias => to_json(self.update_alias(parse_request(body)?).await?),
-            Op::DeleteAlias => to_json(self.delete_alias(parse_request(body)?).await?),
-            Op::ListAliases => to_json(self.list_aliases(parse_request(body)?).await?),
-            Op::TagResource => to_json(self.tag_resource(parse_request(body)?).await?),
-            Op::UntagResource => to_json(self.untag_resource(parse_request(body)?).await?),
-            Op::ListResourceTags => to_json(self.list_resource_tags(parse_request(body)?).await?),
-            Op::GetKeyPolicy => to_json(self.get_key_policy(parse_request(body)?).await?),
-            Op::PutKeyPolicy => to_json(self.put_key_policy(parse_request(body)?).await?),
-            Op::ListKeyPolicies => to_json(self.list_key_policies(parse_request(body)?).await?),
-            Op::Encrypt => to_json(self.encrypt(parse_request(body)?).await?),
-            Op::Decrypt => to_json(self.decrypt(parse_request(body)?).await?),
-            Op::ReEncrypt => to_json(self.re_encrypt(parse_request(body)?).await?),
-            Op::GenerateDataKey => {
-                to_json(self.generate_data_key(parse_request(body)?, true).await?)
-            }
-            Op::GenerateDataKeyWithoutPlaintext => {
-                to_json(self.generate_data_key(parse_request(body)?, false).await?)
-            }
-            Op::GenerateRandom => to_json(self.generate_random(parse_request(body)?)?),
-            Op::EnableKeyRotation => to_json(self.enable_key_rotation(parse_request(body)?).await?),
-            Op::DisableKeyRotation => {
-                to_json(self.disable_key_rotation(parse_request(body)?).await?)
-            }
-            Op::GetKeyRotationStatus => {
-                to_json(self.get_key_rotation_status(parse_request(body)?).await?)
-            }
-            Op::RotateKeyOnDemand => {
-                to_json(self.rotate_key_on_demand(parse_request(body)?).await?)
-            }
-            Op::ListKeyRotations => to_json(self.list_key_rotations(parse_request(body)?).await?),
-            Op::Sign => to_json(self.sign(parse_request(body)?).await?),
-            Op::Verify => to_json(self.verify(parse_request(body)?).await?),
-            Op::GetPublicKey => to_json(self.get_public_key(parse_request(body)?).await?),
-            Op::GenerateMac => to_json(self.generate_mac(parse_request(body)?).await?),
-            Op::VerifyMac => to_json(self.verify_mac(parse_request(body)?).await?),
-            Op::DeriveSharedSecret => {
-                to_json(self.derive_shared_secret(parse_request(body)?).await?)
-            }
-            Op::GenerateDataKeyPair => to_json(
-                self.generate_data_key_pair(parse_request(body)?, true)
-                    .await?,
-            ),
-            Op::GenerateDataKeyPairWithoutPlaintext => to_json(
-                self.generate_data_key_pair(parse_request(body)?, false)
-                    .await?,
-            ),
-            Op::ReplicateKey => to_json(self.replicate_key(parse_request(body)?).await?),
-            Op::UpdatePrimaryRegion => {
-                to_json(self.update_primary_region(parse_request(body)?).await?)
-            }
-            Op::CreateGrant => to_json(self.create_grant(parse_request(body)?).await?),
-            Op::ListGrants => to_json(self.list_grants(parse_request(body)?).await?),
-            Op::ListRetirableGrants => {
-                to_json(self.list_retirable_grants(parse_request(body)?).await?)
-            }
-            Op::RetireGrant => to_json(self.retire_grant(parse_request(body)?).await?),
-            Op::RevokeGrant => to_json(self.revoke_grant(parse_request(body)?).await?),
-            other => Err(KmsError::UnsupportedOperation(format!(
+            Op::ReplicateKey(r) => to_json(self.replicate_key(r).await?),
+            Op::UpdatePrimaryRegion(r) => to_json(self.update_primary_region(r).await?),
+            Op::CreateGrant(r) => to_json(self.create_grant(r).await?),
+            Op::ListGrants(r) => to_json(self.list_grants(r).await?),
+            Op::ListRetirableGrants(r) => to_json(self.list_retirable_grants(r).await?),
+            Op::RetireGrant(r) => to_json(self.retire_grant(r).await?),
+            Op::RevokeGrant(r) => to_json(self.revoke_grant(r).await?),
+            Op::Unimplemented(other) => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),
         }

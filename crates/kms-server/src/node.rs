@@ -149,12 +149,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         .audit_log
         .clone()
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = AuditTrail::open(
-        &audit_path,
-        identities.clone(),
-        &config.region,
-        &config.account_id,
-    )?;
+    let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
     let credentials: Arc<dyn CredentialStore + Send + Sync> = identities;
     let api_config =
         ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));

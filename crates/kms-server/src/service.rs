@@ -1,18 +1,17 @@
 //! [`Kms`]: the KMS service of one region as one node serves it, on top of the region's Raft
 //! group: its state (the Raft group, the root key, the identities, the authorizer, the link to
 //! other regions) and the primitives every operation uses (commit, linearizable read, key
-//! material). The operations themselves run on a [`crate::call::Call`] (one per request, with
-//! its caller).
+//! material). The `KmsService` entry point and the operations are in `call` (one `Call` per
+//! request, with its caller); this module does not know them.
 //!
 //! Writes become [`Command`]s committed through the leader; reads pass a linearizable read
 //! barrier and then look at this node's applied state. Clock and randomness are used here, on
 //! the proposing side, never in the state machine.
 
-use crate::call::Call;
 #[cfg(feature = "testing")]
 use crate::planted_bugs::PlantedBugs;
 use kms_api::{KmsService, RequestContext};
-use kms_authz::{Authorizer, Caller, IdentityStore};
+use kms_authz::{Authorizer, IdentityStore};
 use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
 use kms_crypto::{KeyMaterial, MaterialId, RootKey, WrapContext};
 use kms_raft::RegionRaft;
@@ -99,6 +98,11 @@ impl Kms {
     /// The link to other regions, if any.
     pub(crate) fn replication(&self) -> Option<&Replication> {
         self.replication.as_deref()
+    }
+
+    /// Who may call.
+    pub(crate) fn identities(&self) -> &IdentityStore {
+        &self.identities
     }
 
     /// The authorizer of this region.
@@ -261,57 +265,6 @@ impl Kms {
 /// One day in milliseconds.
 pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-impl KmsService for Kms {
-    async fn sts(&self, request: kms_api::sts::StsRequest) -> Result<String, KmsError> {
-        kms_authz::sts::handle(&self.identities, request)
-    }
-
-    async fn call(
-        &self,
-        ctx: RequestContext,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, KmsError> {
-        if ctx.principal.region != self.region {
-            return self.forward(ctx, body).await;
-        }
-        let principal = self.identities.resolve(&ctx.principal)?;
-        let context = kms_authz::condition_keys::request_context(
-            &body,
-            ctx.source_ip,
-            ctx.secure_transport,
-            self.now_ms(),
-        );
-        let caller = Caller::new(principal, ctx.operation, context);
-        Call::new(self, &caller).run(ctx.operation, body).await
-    }
-}
-
-impl Kms {
-    /// Runs a request signed for another region in that region's cluster.
-    async fn forward(
-        &self,
-        ctx: RequestContext,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, KmsError> {
-        let Some(replication) = self.replication() else {
-            return Err(KmsError::UnrecognizedClient(format!(
-                "This node serves region {}, not {}.",
-                self.region, ctx.principal.region
-            )));
-        };
-        let call = ForwardedCall {
-            operation: ctx.operation,
-            access_key_id: ctx.principal.access_key_id,
-            session_token: ctx.principal.session_token,
-            request_id: ctx.request_id,
-            body,
-            source_ip: ctx.source_ip,
-            secure_transport: ctx.secure_transport,
-        };
-        replication.forward(&ctx.principal.region, call).await
-    }
-}
-
 /// What replication reaches of this region: commit, read, wrap and unwrap material, run a
 /// forwarded call. The root key stays here.
 impl kms_replication::Region for Kms {
@@ -364,17 +317,20 @@ impl kms_replication::Region for Kms {
     }
 
     async fn call_forwarded(&self, call: ForwardedCall) -> Result<serde_json::Value, KmsError> {
+        let principal = kms_api::Principal {
+            access_key_id: call.access_key_id,
+            region: self.region.clone(),
+            session_token: call.session_token,
+        };
+        let signer = self.resolve(&principal)?;
+        let request = kms_types::KmsRequest::parse(call.operation, call.body.as_bytes())?;
         let ctx = RequestContext {
             operation: call.operation,
-            principal: kms_api::Principal {
-                access_key_id: call.access_key_id,
-                region: self.region.clone(),
-                session_token: call.session_token,
-            },
+            principal,
             request_id: call.request_id,
             source_ip: call.source_ip,
             secure_transport: call.secure_transport,
         };
-        self.call(ctx, call.body).await
+        self.call(ctx, &signer, request).await
     }
 }

@@ -2,13 +2,6 @@
 
 use kms_types::model::Tag;
 use kms_types::KmsError;
-use serde::de::DeserializeOwned;
-
-/// Deserializes an operation's request body; a type mismatch is AWS's SerializationException.
-pub fn parse_request<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, KmsError> {
-    serde_json::from_value(body)
-        .map_err(|e| KmsError::Serialization(format!("Could not parse the request: {e}")))
-}
 
 /// Serializes a response.
 pub fn to_json<T: serde::Serialize>(value: T) -> Result<serde_json::Value, KmsError> {

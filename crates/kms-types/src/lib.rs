@@ -11,6 +11,7 @@ mod error;
 mod ids;
 pub mod model;
 mod operation;
+pub mod request;
 
 pub use blob::Blob;
 pub use clock::{system_now_ms, Clock};
@@ -25,3 +26,4 @@ pub use ids::{
     KeyReference,
 };
 pub use operation::Operation;
+pub use request::{KmsRequest, Member};

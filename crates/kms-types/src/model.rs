@@ -91,10 +91,20 @@ pub struct KeyMetadata {
 macro_rules! request {
     ($(#[$meta:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Default, Deserialize)]
+        #[derive(Debug, Clone, Default, Deserialize, Serialize)]
         #[serde(rename_all = "PascalCase", default)]
         #[allow(missing_docs)]
-        pub struct $name { $(pub $field: $ty),* }
+        pub struct $name { $(#[serde(skip_serializing_if = "Option::is_none")] pub $field: $ty),* }
+
+        impl crate::request::Members for $name {
+            fn visit_members(&self, visit: &mut dyn FnMut(&'static str, crate::request::Member<'_>)) {
+                $(
+                    if let Some(member) = crate::request::AsMember::as_member(&self.$field) {
+                        visit(stringify!($field), member);
+                    }
+                )*
+            }
+        }
     };
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::sigv4::{sign, SigningInput};
-use crate::DEFAULT_MAX_BODY_BYTES;
+use crate::{IdentityKind, DEFAULT_MAX_BODY_BYTES};
 use axum::http::Request as HttpRequest;
 use serde_json::json;
 use std::collections::HashMap;
@@ -16,16 +16,48 @@ const SECRET: &str = "trent-secret-key";
 const NOW: OffsetDateTime = datetime!(2024-05-01 12:00:00 UTC);
 const JSON_11: &str = "application/x-amz-json-1.1";
 
-/// Echoes the body; `{"fail": "<code>"}` makes it return that error instead.
+/// Echoes the typed request as JSON; a `KeyId` of `fail:<code>` makes it return that error
+/// instead.
 #[derive(Default)]
 struct Echo {
     calls: Mutex<Vec<RequestContext>>,
 }
 
+/// The echo service's caller: the access key.
+struct EchoCaller(String);
+
+impl Caller for EchoCaller {
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            kind: IdentityKind::Root,
+            principal_id: &self.0,
+            arn: &self.0,
+            account_id: "111122223333",
+            access_key_id: &self.0,
+        }
+    }
+}
+
 impl KmsService for Echo {
-    async fn call(&self, ctx: RequestContext, body: Value) -> Result<Value, KmsError> {
+    type Caller = EchoCaller;
+
+    fn resolve(&self, principal: &Principal) -> Result<EchoCaller, KmsError> {
+        Ok(EchoCaller(principal.access_key_id.clone()))
+    }
+
+    async fn call(
+        &self,
+        ctx: RequestContext,
+        _caller: &EchoCaller,
+        request: KmsRequest,
+    ) -> Result<Value, KmsError> {
         self.calls.lock().unwrap().push(ctx);
-        match body.get("fail").and_then(Value::as_str) {
+        let body: Value = serde_json::from_str(&request.to_json()?).unwrap();
+        let fail = body
+            .get("KeyId")
+            .and_then(Value::as_str)
+            .and_then(|k| k.strip_prefix("fail:"));
+        match fail {
             Some("NotFound") => Err(KmsError::NotFound("Key 'x' does not exist".into())),
             Some("Disabled") => Err(KmsError::Disabled("Key is disabled".into())),
             Some("Internal") => Err(KmsError::KmsInternal("boom".into())),
@@ -402,7 +434,7 @@ async fn service_errors_are_mapped() {
         ("Internal", 500, "KMSInternalException", "boom"),
     ];
     for (fail, status, aws_type, message) in cases {
-        let body = json!({ "fail": fail }).to_string();
+        let body = json!({ "KeyId": format!("fail:{fail}") }).to_string();
         let got = send(
             &app,
             Req::new("TrentService.Encrypt", body.as_bytes()).build(),
