@@ -20,9 +20,15 @@ test: build
 	cargo test --workspace --all-targets
 	$(MAKE) --no-print-directory jepsen-smoke
 
+# Static gates: formatting, the crypto-backend boundary, unused dependencies, licences/bans/
+# sources (and advisories where a local database exists), lints, and warning-free docs.
 verify: deps
 	cargo fmt --all -- --check
+	bash cluster/check-crypto-backend.sh
+	cargo machete
+	bash cluster/check-deps.sh
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 fix:
 	cargo fmt --all
