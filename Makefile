@@ -25,10 +25,16 @@ test: build
 	$(MAKE) --no-print-directory jepsen-smoke
 	$(MAKE) --no-print-directory jepsen-planted-smoke
 
+# Static gates: formatting, the crypto-backend boundary, unused dependencies, licences/bans/
+# sources (and advisories where a local database exists), lints, and warning-free docs.
 verify: deps
 	cargo fmt --all -- --check
+	bash cluster/check-crypto-backend.sh
+	cargo machete
+	bash cluster/check-deps.sh
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p kms-server --features testing --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 fix:
 	cargo fmt --all

@@ -23,3 +23,17 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust (rustup) first" >&2
   exit 1
 fi
+# The cargo tools `make verify` runs, from crates.io with their own lock files; each is skipped
+# when its binary is already on PATH. Building them takes minutes the first time.
+install_cargo_tool() {
+  local crate=$1 version=$2
+  if command -v "$crate" >/dev/null 2>&1; then
+    return
+  fi
+  echo "installing $crate $version (cargo install --locked; takes a few minutes)"
+  local started=$SECONDS
+  cargo install --locked "$crate" --version "$version"
+  echo "installed $crate $version in $((SECONDS - started)) s"
+}
+install_cargo_tool cargo-machete 0.9.2
+install_cargo_tool cargo-deny 0.20.2

@@ -2,7 +2,7 @@
 //! TrentService.<Op>`, SigV4-signed with [`kms_api::sigv4::sign`] (the public protocol's signer),
 //! a per-request deadline, a fresh TCP connection per request and **no retries**.
 //!
-//! [`Reply`] is what came back on the wire; [`classify`] turns it into a Jepsen completion:
+//! [`Reply`] is what came back on the wire; [`classify_error`] turns it into a Jepsen completion:
 //! `200` is ok, a 4xx carrying a JSON `__type` is a definite fail, and a timeout or lost
 //! connection after sending, or a 5xx (`KMSInternalException`, `DependencyTimeoutException`, ...)
 //! is `info` for a mutation (it may still take effect) and `fail` for a read (reads have no

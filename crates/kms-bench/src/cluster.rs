@@ -71,33 +71,9 @@ pub async fn start(trent: &Path) -> anyhow::Result<Cluster> {
     topology.account_id = ACCOUNT_ID.into();
     topology.write()?;
 
-    let log_path = root.join("trent-up.log");
-    let log = File::create(&log_path).context("creating the log file")?;
-    let child = Command::new(trent)
-        .arg("up")
-        .arg("--cluster-dir")
-        .arg(root.join("cluster"))
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .with_context(|| format!("starting {}", trent.display()))?;
-    let mut cluster = Cluster {
-        endpoints: Vec::new(),
-        regions: BTreeMap::new(),
-        child,
-        dir,
-        generated: false,
-        stopped: false,
-    };
-    if let Err(e) = cluster.wait_ready().await {
-        cluster.print_logs();
-        cluster.stop().await;
-        return Err(e);
-    }
-    Ok(cluster)
+    let mut up = Command::new(trent);
+    up.arg("up").arg("--cluster-dir").arg(root.join("cluster"));
+    run_up(up, dir, false).await
 }
 
 /// Starts us-east-1 and us-west-2 (3 nodes each) from the topology `trent up` generates, and
@@ -118,31 +94,38 @@ pub async fn start_two_regions(trent: &Path) -> anyhow::Result<Cluster> {
         .prefix("trent-bench-")
         .tempdir()
         .context("creating the temporary directory")?;
-    let root = dir.path();
-    let log_path = root.join("trent-up.log");
-    let log = File::create(&log_path).context("creating the log file")?;
-    let child = Command::new(trent)
-        .arg("up")
-        .arg("--data-dir")
-        .arg(root.join("data"))
+    let mut up = Command::new(trent);
+    up.arg("up")
         .env("TRENT_REGIONS", TWO_REGIONS.join(","))
         .env("TRENT_NODES_PER_REGION", NODES.to_string())
         .env(
             "TRENT_CREDENTIALS",
             format!("{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}"),
         )
-        .env_remove("TRENT_ACCOUNT_ID")
+        .env_remove("TRENT_ACCOUNT_ID");
+    run_up(up, dir, true).await
+}
+
+/// Runs `up` (a `trent up` command) with `--data-dir <dir>/data`, logging to
+/// `<dir>/trent-up.log`, and waits for `cluster.json`; `generated` says whether `trent up`
+/// generates the (two-region) topology itself.
+async fn run_up(mut up: Command, dir: TempDir, generated: bool) -> anyhow::Result<Cluster> {
+    let root = dir.path();
+    let log = File::create(root.join("trent-up.log")).context("creating the log file")?;
+    let child = up
+        .arg("--data-dir")
+        .arg(root.join("data"))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .spawn()
-        .with_context(|| format!("starting {}", trent.display()))?;
+        .context("starting trent up")?;
     let mut cluster = Cluster {
         endpoints: Vec::new(),
         regions: BTreeMap::new(),
         child,
         dir,
-        generated: true,
+        generated,
         stopped: false,
     };
     if let Err(e) = cluster.wait_ready().await {

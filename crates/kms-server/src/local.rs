@@ -1,9 +1,9 @@
 //! The local-cluster launcher behind `make run`: generates the local topology (regions from
 //! `TRENT_REGIONS`, default `us-east-1,us-west-2`; `TRENT_NODES_PER_REGION` nodes each,
 //! default 3) with kms-config's topology writer (node configs, root keys and inter-region
-//! certificates under the data directory), or reads hand-written configs from `--cluster-dir`; starts every node, waits
-//! until every region answers, writes `data/cluster.json`, prints how to reach it, and stops
-//! the nodes on Ctrl-C.
+//! certificates under the data directory), or reads hand-written configs from
+//! `--cluster-dir`; starts every node, waits until every region answers, writes
+//! `data/cluster.json`, prints how to reach it, and stops the nodes on Ctrl-C.
 
 use crate::config::{Credential, NodeConfig};
 use anyhow::{bail, Context};

@@ -21,7 +21,7 @@
 //! get [`MUTATION_GRACE`] more than `--request-timeout`, because ReplicateKey and
 //! UpdatePrimaryRegion wait up to 2 s for the other region before answering.
 //!
-//! After the final heal, [`final_phase`] polls both regions (`mrk_describe` and
+//! After the final heal, `final_phase` polls both regions (`mrk_describe` and
 //! `list_key_rotations` of every key, through rotating nodes) until every key is converged
 //! ([`key_problems`], [`rotation_problems`]) with the same answers for [`QUIET`], or
 //! `--settle-timeout` passes; records `mrk_settle`; then reads every key on every node of both
