@@ -25,11 +25,12 @@ test: build
 	$(MAKE) --no-print-directory jepsen-smoke
 	$(MAKE) --no-print-directory jepsen-planted-smoke
 
-# Static gates: formatting, the crypto-backend boundary, unused dependencies, licences/bans/
+# Static gates: formatting, the crypto-backend boundary, no module import cycles, unused dependencies, licences/bans/
 # sources (and advisories where a local database exists), lints, and warning-free docs.
 verify: deps
 	cargo fmt --all -- --check
 	bash cluster/check-crypto-backend.sh
+	python3 cluster/check-module-cycles.py
 	cargo machete
 	bash cluster/check-deps.sh
 	cargo clippy --workspace --all-targets -- -D warnings

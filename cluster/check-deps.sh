@@ -12,6 +12,6 @@ if compgen -G "$db_root/*/crates" >/dev/null; then
   cargo deny check --disable-fetch advisories
 else
   echo "ADVISORIES NOT CHECKED: no local RustSec advisory database under $db_root, and it cannot be"
-  echo "fetched here (it lives on GitHub). Put a clone of github.com/RustSec/advisory-db there, or"
+  echo "fetched here (it is a git repository, not a package). Put a clone of the RustSec advisory-db there, or"
   echo "point TRENT_ADVISORY_DB at a directory holding one, to check them."
 fi

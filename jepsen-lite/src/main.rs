@@ -69,7 +69,7 @@ struct RunArgs {
     /// The `trent` binary.
     #[arg(long, default_value = "trent")]
     trent: PathBuf,
-    /// Root of the store; each run gets store/<workload>-<nemesis>/<UTC timestamp>/.
+    /// Root of the store; each run gets STORE/WORKLOAD-NEMESIS/UTC-TIMESTAMP/.
     #[arg(long, default_value = "jepsen-lite/store")]
     store: PathBuf,
     /// Seconds each fault stays installed.

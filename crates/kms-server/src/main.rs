@@ -38,7 +38,7 @@ enum Commands {
     },
     /// Create a CA and one certificate per region for the inter-region link (local clusters).
     Pki {
-        /// Where to write ca.pem and <region>.pem/.key.
+        /// Where to write ca.pem and REGION.pem/.key for each region.
         #[arg(long)]
         dir: PathBuf,
         /// Comma-separated region names.
@@ -53,7 +53,7 @@ enum Commands {
     },
     /// Run a local cluster until Ctrl-C: the regions of TRENT_REGIONS (default
     /// us-east-1,us-west-2) with TRENT_NODES_PER_REGION nodes each (default 3), or the node
-    /// configs under CLUSTER_DIR/<region>/.
+    /// configs under CLUSTER_DIR/REGION/.
     Up {
         /// Directory of hand-written per-region node configs (instead of the generated ones).
         #[arg(long)]

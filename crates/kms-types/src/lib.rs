@@ -26,4 +26,5 @@ pub use ids::{
     KeyReference,
 };
 pub use operation::Operation;
-pub use request::{KmsRequest, Member};
+pub use model::members::Member;
+pub use request::KmsRequest;

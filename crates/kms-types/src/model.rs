@@ -11,6 +11,8 @@ use crate::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod members;
+
 /// Seconds since the Unix epoch, as AWS JSON timestamps are sent.
 pub type EpochSeconds = f64;
 
@@ -96,10 +98,10 @@ macro_rules! request {
         #[allow(missing_docs)]
         pub struct $name { $(#[serde(skip_serializing_if = "Option::is_none")] pub $field: $ty),* }
 
-        impl crate::request::Members for $name {
-            fn visit_members(&self, visit: &mut dyn FnMut(&'static str, crate::request::Member<'_>)) {
+        impl crate::model::members::Members for $name {
+            fn visit_members(&self, visit: &mut dyn FnMut(&'static str, crate::model::members::Member<'_>)) {
                 $(
-                    if let Some(member) = crate::request::AsMember::as_member(&self.$field) {
+                    if let Some(member) = crate::model::members::AsMember::as_member(&self.$field) {
                         visit(stringify!($field), member);
                     }
                 )*
