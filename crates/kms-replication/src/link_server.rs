@@ -59,20 +59,28 @@ async fn transport_key<R: Region>(State(state): State<LinkState<R>>) -> Response
     hex::encode(state.link.transport_key().public_key()).into_response()
 }
 
-async fn key_metadata<R: Region>(
-    State(state): State<LinkState<R>>,
-    ConnectInfo(peer): ConnectInfo<PeerInfo>,
-    Json(query): Json<KeyMetadataQuery>,
-) -> Response {
+/// Admits a request only while the link is up and only from a peer region's certificate.
+fn admit_peer<R: Region>(state: &LinkState<R>, peer: &PeerInfo) -> Result<(), Response> {
     if state.link.cut() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut");
+        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut"));
     }
     if !peer
         .region
         .as_deref()
         .is_some_and(|r| state.link.has_peer(r))
     {
-        return refuse(StatusCode::FORBIDDEN, "not a peer region");
+        return Err(refuse(StatusCode::FORBIDDEN, "not a peer region"));
+    }
+    Ok(())
+}
+
+async fn key_metadata<R: Region>(
+    State(state): State<LinkState<R>>,
+    ConnectInfo(peer): ConnectInfo<PeerInfo>,
+    Json(query): Json<KeyMetadataQuery>,
+) -> Response {
+    if let Err(refused) = admit_peer(&state, &peer) {
+        return refused;
     }
     if let Err(e) = state.kms.barrier().await {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
@@ -158,15 +166,8 @@ async fn kms_call<R: Region>(
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
     Json(call): Json<ForwardedCall>,
 ) -> Response {
-    if state.link.cut() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut");
-    }
-    if !peer
-        .region
-        .as_deref()
-        .is_some_and(|r| state.link.has_peer(r))
-    {
-        return refuse(StatusCode::FORBIDDEN, "not a peer region");
+    if let Err(refused) = admit_peer(&state, &peer) {
+        return refused;
     }
     let outcome: Result<serde_json::Value, KmsError> = state.kms.call_forwarded(call).await;
     Json(outcome).into_response()

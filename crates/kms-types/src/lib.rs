@@ -25,6 +25,6 @@ pub use ids::{
     alias_arn, is_valid_key_id, key_arn, validate_alias_name_shape, validate_new_alias_name,
     KeyReference,
 };
-pub use operation::Operation;
 pub use model::members::Member;
+pub use operation::Operation;
 pub use request::KmsRequest;

@@ -6,7 +6,6 @@ use crate::model::members::{AsMember, Member, Members};
 use crate::model::*;
 use crate::{Blob, KmsError, Operation};
 
-
 macro_rules! requests {
     ($($op:ident($ty:ident)),* $(,)?) => {
         /// A KMS request, typed by its operation. Operations Trent does not implement keep only
