@@ -2,9 +2,9 @@
 //! [`Member`], a read-only view of its members by name, from which authorization's condition
 //! keys and the audit trail's request parameters are taken without looking at the body again.
 
-use crate::model::members::{AsMember, Member, Members};
+use crate::model::members::{Member, Members};
 use crate::model::*;
-use crate::{Blob, KmsError, Operation};
+use crate::{KmsError, Operation};
 
 macro_rules! requests {
     ($($op:ident($ty:ident)),* $(,)?) => {
