@@ -59,19 +59,20 @@ async fn transport_key<R: Region>(State(state): State<LinkState<R>>) -> Response
     hex::encode(state.link.transport_key().public_key()).into_response()
 }
 
-/// Admits a request only while the link is up and only from a peer region's certificate.
-fn admit_peer<R: Region>(state: &LinkState<R>, peer: &PeerInfo) -> Result<(), Response> {
+/// The refusal of a request while the link is cut or from anything but a peer region's
+/// certificate; `None` admits it.
+fn refuse_non_peer<R: Region>(state: &LinkState<R>, peer: &PeerInfo) -> Option<Response> {
     if state.link.cut() {
-        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut"));
+        return Some(refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut"));
     }
     if !peer
         .region
         .as_deref()
         .is_some_and(|r| state.link.has_peer(r))
     {
-        return Err(refuse(StatusCode::FORBIDDEN, "not a peer region"));
+        return Some(refuse(StatusCode::FORBIDDEN, "not a peer region"));
     }
-    Ok(())
+    None
 }
 
 async fn key_metadata<R: Region>(
@@ -79,7 +80,7 @@ async fn key_metadata<R: Region>(
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
     Json(query): Json<KeyMetadataQuery>,
 ) -> Response {
-    if let Err(refused) = admit_peer(&state, &peer) {
+    if let Some(refused) = refuse_non_peer(&state, &peer) {
         return refused;
     }
     if let Err(e) = state.kms.barrier().await {
@@ -166,7 +167,7 @@ async fn kms_call<R: Region>(
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
     Json(call): Json<ForwardedCall>,
 ) -> Response {
-    if let Err(refused) = admit_peer(&state, &peer) {
+    if let Some(refused) = refuse_non_peer(&state, &peer) {
         return refused;
     }
     let outcome: Result<serde_json::Value, KmsError> = state.kms.call_forwarded(call).await;
