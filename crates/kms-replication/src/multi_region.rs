@@ -1,7 +1,7 @@
 //! ReplicateKey and UpdatePrimaryRegion: validate, commit the command that queues the
 //! cross-region message, then wait briefly for the other region's committed answer so that
 //! on a healthy link the caller sees the settled result (AWS answers at once with Creating or
-//! Updating; Trent does too when the other region does not answer within [`SETTLE_WAIT`]).
+//! Updating; Trent does too when the other region does not answer within `SETTLE_WAIT`).
 //!
 //! The KMS service validates the request's members, resolves and authorizes the key, and then
 //! hands the authorized key to these functions.
@@ -77,7 +77,7 @@ async fn wait_delivered(kms: &impl Region, replication: Option<&Replication>, se
 
 /// ReplicateKey of the authorized primary `key` to `replica_region`. The answer carries the
 /// replica's metadata as the replica region committed it, read back from that region over the
-/// link; when the replica region has not answered within [`SETTLE_WAIT`] (or cannot be read
+/// link; when the replica region has not answered within `SETTLE_WAIT` (or cannot be read
 /// back), it carries what AWS shows meanwhile: the replica in state `Creating`.
 pub async fn replicate_key(
     kms: &impl Region,

@@ -12,7 +12,7 @@
 //! `/raft/status` (its `last_log_index`, so the probe can tell whether it needed a snapshot);
 //! after every heal it starts one probe per node the heal touched, which records a `catch_up`
 //! harness event. A probe still running when the next fault is installed ends `interrupted`.
-//! [`Nemesis::run`] hands the running probes back to the runner, which waits for them.
+//! [`Nemesis::run`](injector::Nemesis::run) hands the running probes back to the runner, which waits for them.
 //!
 //! Each fault is recorded as `info` events from `process = "nemesis"`: `start_<kind>` when
 //! installed (value `{"nodes": [...], "status": "installed" | "skipped"}`) and `stop_<kind>`
@@ -49,7 +49,7 @@
 //! counts `region_split`. Clients still reach every node of both regions.
 //!
 //! `packet-loss` (`--topology netns` only): one or more nodes each drop a random
-//! [`PACKET_LOSS_PERCENT`]% of the input packets from both peers (nft `numgen random`, in the
+//! [`PACKET_LOSS_PERCENT`](fault::PACKET_LOSS_PERCENT)% of the input packets from both peers (nft `numgen random`, in the
 //! partitions' `table inet jl`; healed with them). Recorded as `start_packet_loss` /
 //! `stop_packet_loss` with `"percent"` and `"lossy": {"n1": ["n2", "n3"], ...}` (node -> peers
 //! whose packets it thins).

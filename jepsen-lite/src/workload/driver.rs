@@ -1,5 +1,5 @@
 //! Running ops (Jepsen's interpreter, client side): the state every worker shares, one rate
-//! limiter for all of them (`--rate` ops/s in total), and [`perform`]: record the invoke, run
+//! limiter for all of them (`--rate` ops/s in total), and `perform`: record the invoke, run
 //! the op (`workload::ops` or `workload::mrk_ops`), record the completion.
 
 use super::{mrk_ops, ops};

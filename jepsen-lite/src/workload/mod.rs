@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`ops`] | the KMS request(s) of each single-region op and how the reply is classified |
 //! | [`mrk_ops`] | the same for the `multi-region` ops |
-//! | [`driver`] | [`driver::Shared`], the rate limiter, [`driver::perform`] (invoke, run, complete) |
+//! | [`driver`] | `driver::Shared`, the rate limiter, `driver::perform` (invoke, run, complete) |
 //! | [`workers`] | the main phase's workers and which workload and node each gets |
 //! | [`setup`] | the keys the workloads need, created before the main phase |
 //! | [`final_reads`] | the single-region final phase after the last heal |

@@ -1,5 +1,5 @@
 //! The main phase's client workers: which workload and node each gets ([`assignment`]), the
-//! single-region worker loop, and [`spawn_workers`].
+//! single-region worker loop, and `spawn_workers`.
 //!
 //! Worker `w` of `--concurrency` runs workload `w % W` (of the `W` requested) and talks to node
 //! `(w / W + w % W) % 3` of the first region, so each workload's workers are spread over the
