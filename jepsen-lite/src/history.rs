@@ -64,6 +64,29 @@ pub struct Event {
     pub error: Option<String>,
 }
 
+impl Event {
+    /// An `info` event of the harness side (`process` is the nemesis or the harness itself):
+    /// index and time are filled in by the recorder.
+    pub fn harness_info(
+        process: &str,
+        node: Option<String>,
+        f: impl Into<String>,
+        value: serde_json::Value,
+    ) -> Event {
+        Event {
+            index: 0,
+            time_ns: 0,
+            kind: EventType::Info,
+            process: Process::Nemesis(process.into()),
+            node,
+            f: f.into(),
+            key: None,
+            value,
+            error: None,
+        }
+    }
+}
+
 /// Appends events to `history.jsonl`, flushing each line.
 pub struct HistoryWriter {
     file: std::io::BufWriter<std::fs::File>,

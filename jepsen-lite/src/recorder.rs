@@ -88,21 +88,16 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{EventType, Process};
+    use crate::history::Process;
     use serde_json::json;
 
     fn nemesis_event(f: &str, status: &str) -> Event {
-        Event {
-            index: 0,
-            time_ns: 0,
-            kind: EventType::Info,
-            process: Process::Nemesis("nemesis".into()),
-            node: None,
-            f: f.into(),
-            key: None,
-            value: json!({ "nodes": ["n1"], "status": status }),
-            error: None,
-        }
+        Event::harness_info(
+            "nemesis",
+            None,
+            f,
+            json!({ "nodes": ["n1"], "status": status }),
+        )
     }
 
     #[tokio::test]

@@ -553,6 +553,12 @@ pub async fn new_key(kms: &aws_sdk_kms::Client) -> String {
     created.key_metadata.unwrap().key_id
 }
 
+/// Creates a multi-region primary key with the defaults and returns its id (`mrk-...`).
+pub async fn new_mrk(kms: &aws_sdk_kms::Client) -> String {
+    let created = kms.create_key().multi_region(true).send().await.unwrap();
+    created.key_metadata.unwrap().key_id
+}
+
 /// Encrypts `plaintext` under `key_id` (no context) and returns the ciphertext blob.
 pub async fn encrypt(
     kms: &aws_sdk_kms::Client,

@@ -5,7 +5,7 @@
 
 use aws_sdk_kms::types::KeyState;
 use std::time::Duration;
-use trent_tests::{eventually, Cluster, ClusterOptions, Regions};
+use trent_tests::{eventually, new_mrk, Cluster, ClusterOptions, Regions};
 
 /// The variables that switch test hooks on in the test build.
 const HOOK_VARIABLES: [&str; 3] = [
@@ -126,15 +126,7 @@ async fn the_link_fault_variable_cannot_cut_the_shipped_binary_off() {
     let regions = Regions::start_with(&["us-east-1", "us-west-2"], 1, options).await;
     let east = regions.region(0).client(0);
     let west = regions.region(1).client(0);
-    let key_id = east
-        .create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let key_id = new_mrk(&east).await;
     east.replicate_key()
         .key_id(&key_id)
         .replica_region("us-west-2")

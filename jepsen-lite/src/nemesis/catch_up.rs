@@ -18,7 +18,7 @@
 use crate::checker::catch_up::{F_CATCH_UP, HARNESS};
 use crate::client::Reply;
 use crate::db::Db;
-use crate::history::{Event, EventType, Process};
+use crate::history::Event;
 use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -137,15 +137,11 @@ impl Prober {
         }
         self.recorder.record(
             None,
-            Event {
-                index: 0,
-                time_ns: 0,
-                kind: EventType::Info,
-                process: Process::Nemesis(HARNESS.into()),
-                node: Some(spec.name.clone()),
-                f: F_CATCH_UP.into(),
-                key: None,
-                value: json!({
+            Event::harness_info(
+                HARNESS,
+                Some(spec.name.clone()),
+                F_CATCH_UP,
+                json!({
                     "status": status,
                     "after": probe.after,
                     "seconds": seconds,
@@ -159,8 +155,7 @@ impl Prober {
                     "needed_snapshot": needed_snapshot,
                     "read": read,
                 }),
-                error: None,
-            },
+            ),
         )
     }
 

@@ -7,7 +7,7 @@ use super::fault::{Fault, PACKET_LOSS_PERCENT, SKEW_DAYS_MAX_MS, SKEW_MINUTES_MA
 use crate::checker::logs::UnexpectedExit;
 use crate::db::Db;
 use crate::generator::Rng;
-use crate::history::{Event, EventType, Process};
+use crate::history::Event;
 use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -431,19 +431,7 @@ impl Nemesis {
     }
 
     fn record_value(&self, f: String, value: Value) -> anyhow::Result<()> {
-        self.recorder.record(
-            None,
-            Event {
-                index: 0,
-                time_ns: 0,
-                kind: EventType::Info,
-                process: Process::Nemesis("nemesis".into()),
-                node: None,
-                f,
-                key: None,
-                value,
-                error: None,
-            },
-        )
+        self.recorder
+            .record(None, Event::harness_info("nemesis", None, f, value))
     }
 }

@@ -75,6 +75,17 @@ impl Shared {
     pub(crate) fn fresh_process(&self) -> u64 {
         self.next_process.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Waits for this worker's next rate-limiter slot; false once the slot falls past the
+    /// deadline (the worker's main loop then ends).
+    pub(crate) async fn next_slot(&self) -> bool {
+        let slot = self.limiter.slot();
+        if slot >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep_until(slot.into()).await;
+        true
+    }
 }
 
 /// How an op completed, for the caller.

@@ -38,7 +38,7 @@ use crate::checker::mrk::{
 use crate::client::{KmsClient, REGIONS};
 use crate::db::Db;
 use crate::generator::{Generator, Op, Workload, MRK_KEYS};
-use crate::history::{pair, Event, EventType, Process};
+use crate::history::{pair, Event, EventType};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -188,15 +188,11 @@ pub(crate) async fn worker(
     mut generator: Generator,
 ) -> anyhow::Result<()> {
     let mut process = id as u64;
-    loop {
-        let slot = shared.limiter.slot();
-        if slot >= shared.deadline {
-            return Ok(());
-        }
-        tokio::time::sleep_until(slot.into()).await;
+    while shared.next_slot().await {
         let op = generator.next_op();
         step(&shared, &clients, &mut process, op).await?;
     }
+    Ok(())
 }
 
 /// What one settle round saw of a key: views by region and rotation lists by region.
@@ -312,23 +308,18 @@ pub(crate) async fn final_phase(
     }
     shared.recorder.record(
         Some(Workload::MultiRegion),
-        Event {
-            index: 0,
-            time_ns: 0,
-            kind: EventType::Info,
-            process: Process::Nemesis(HARNESS.into()),
-            node: None,
-            f: F_SETTLE.into(),
-            key: None,
-            value: json!({
+        Event::harness_info(
+            HARNESS,
+            None,
+            F_SETTLE,
+            json!({
                 "settled": settled,
                 "seconds": seconds,
                 "rounds": rounds,
                 "quiet_s": QUIET.as_secs_f64(),
                 "problems": problems,
             }),
-            error: None,
-        },
+        ),
     )?;
     final_reads(shared, &by_region).await
 }

@@ -25,12 +25,7 @@ async fn worker(
     mut generator: Generator,
 ) -> anyhow::Result<()> {
     let mut process = id as u64;
-    loop {
-        let slot = shared.limiter.slot();
-        if slot >= shared.deadline {
-            return Ok(());
-        }
-        tokio::time::sleep_until(slot.into()).await;
+    while shared.next_slot().await {
         let op = generator.next_op();
         if perform(&shared, &client, &node, process, workload, &op)
             .await?
@@ -39,6 +34,7 @@ async fn worker(
             process = shared.fresh_process();
         }
     }
+    Ok(())
 }
 
 /// Which workload and node worker `w` gets (see the module docs).
