@@ -1,6 +1,7 @@
 //! The Trent node (`trent`): the KMS operations of one region ([`Kms`], run per request as a
 //! `Call` with its caller; one module per area), the leader's background tasks, the node
-//! assembly ([`node`]) and the local-cluster launcher behind `make run`.
+//! assembly ([`node`]) and the local-cluster launcher behind `make run` ([`local`], whose nodes
+//! the [`supervisor`] watches).
 //!
 //! Who may do what is `kms-authz`; what crosses regions is `kms-replication`.
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod node;
 mod planted_bugs;
 mod rotation;
 mod service;
+pub mod supervisor;
 mod tags_policies;
 mod validate;
 

@@ -3,22 +3,16 @@
 //! default 3) with kms-config's topology writer (node configs, root keys and inter-region
 //! certificates under the data directory), or reads hand-written configs from
 //! `--cluster-dir`; starts every node, waits until every region answers, writes
-//! `data/cluster.json`, prints how to reach it, and stops the nodes on Ctrl-C.
+//! `data/cluster.json`, prints how to reach it, and hands the nodes to the [`Supervisor`]
+//! until Ctrl-C.
 
 use crate::config::{Credential, NodeConfig};
+use crate::supervisor::{ControlSocket, Node, RestartPolicy, Supervisor};
 use anyhow::{bail, Context};
 use kms_config::{ClusterFile, NodeAddrs, RegionPlan, Topology};
 use kms_crypto::RootKey;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
-
-/// One node the launcher started.
-struct Started {
-    config: NodeConfig,
-    child: Child,
-}
 
 /// Reads every `*.toml` under `cluster_dir/<region>/`, sorted by path.
 pub fn read_topology(cluster_dir: &Path) -> anyhow::Result<Vec<(PathBuf, NodeConfig)>> {
@@ -106,9 +100,15 @@ pub fn local_topology(data_dir: &Path, regions: &[String], nodes_per_region: u64
 }
 
 /// Runs the local cluster until SIGINT/SIGTERM: the configs under `cluster_dir`, or the
-/// topology from the environment when `cluster_dir` is `None`.
-pub async fn up(cluster_dir: Option<&Path>, data_dir: &Path) -> anyhow::Result<()> {
+/// topology from the environment when `cluster_dir` is `None`. A node that exits is reported
+/// and handled by `policy`; the others keep running.
+pub async fn up(
+    cluster_dir: Option<&Path>,
+    data_dir: &Path,
+    policy: RestartPolicy,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
+    let control = ControlSocket::claim(data_dir)?;
     let topology = match cluster_dir {
         Some(dir) => read_topology(dir)?,
         None => {
@@ -133,39 +133,24 @@ pub async fn up(cluster_dir: Option<&Path>, data_dir: &Path) -> anyhow::Result<(
         })?;
     }
     let exe = std::env::current_exe().context("locating the trent binary")?;
-    let mut nodes = Vec::new();
-    for (path, config) in topology {
-        let log_path = data_dir.join(format!("{}-node{}.log", config.region, config.node_id));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        let child = Command::new(&exe)
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("starting node {}", path.display()))?;
-        nodes.push(Started { config, child });
-    }
-    let ready = wait_ready(&nodes).await;
+    let mut supervisor = Supervisor::start(exe, control, topology, policy)?;
+    let ready = wait_ready(&supervisor.nodes).await;
     if let Err(e) = ready {
-        stop(&mut nodes).await;
+        supervisor.stop_all().await;
         return Err(e.context(format!(
             "the cluster did not come up; see the logs in {}",
             data_dir.display()
         )));
     }
-    write_cluster_json(&nodes, data_dir)?;
-    print_banner(&nodes, data_dir);
-    wait_for_signal_or_exit(&mut nodes).await;
-    stop(&mut nodes).await;
-    Ok(())
+    write_cluster_json(&supervisor.nodes, data_dir)?;
+    print_banner(&supervisor.nodes, data_dir, policy);
+    let result = supervisor.run().await;
+    supervisor.stop_all().await;
+    println!("Trent stopped.");
+    result
 }
 
-async fn wait_ready(nodes: &[Started]) -> anyhow::Result<()> {
+async fn wait_ready(nodes: &[Node]) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     for node in nodes {
@@ -216,12 +201,12 @@ async fn ready(http: &reqwest::Client, config: &NodeConfig) -> bool {
     matches!(response, Ok(r) if r.status().is_success())
 }
 
-fn write_cluster_json(nodes: &[Started], data_dir: &Path) -> anyhow::Result<()> {
+fn write_cluster_json(nodes: &[Node], data_dir: &Path) -> anyhow::Result<()> {
     let configs: Vec<&NodeConfig> = nodes.iter().map(|n| &n.config).collect();
     ClusterFile::describe(&configs)?.write(&data_dir.join("cluster.json"))
 }
 
-fn print_banner(nodes: &[Started], data_dir: &Path) {
+fn print_banner(nodes: &[Node], data_dir: &Path, policy: RestartPolicy) {
     let first = &nodes[0].config;
     let credential = &first.credentials[0];
     let mut regions: Vec<&str> = nodes.iter().map(|n| n.config.region.as_str()).collect();
@@ -264,51 +249,15 @@ fn print_banner(nodes: &[Started], data_dir: &Path) {
         "\nCluster description for tools: {}",
         data_dir.join("cluster.json").display()
     );
-    println!("Press Ctrl-C to stop.");
-}
-
-async fn wait_for_signal_or_exit(nodes: &mut [Started]) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
+    let restarts = match policy {
+        RestartPolicy::Never => "a node that exits stays stopped",
+        RestartPolicy::OnFailure => "a node that fails is restarted",
+        RestartPolicy::Always => "a node that exits is restarted",
     };
-    let mut check = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = interrupt.recv() => return,
-            _ = terminate.recv() => return,
-            _ = check.tick() => {
-                for node in nodes.iter_mut() {
-                    if let Ok(Some(status)) = node.child.try_wait() {
-                        eprintln!("node {} of {} exited ({status}); stopping the cluster", node.config.node_id, node.config.region);
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Asks every node to stop (SIGTERM), waits up to 10 s, then kills what is left.
-async fn stop(nodes: &mut [Started]) {
-    for node in nodes.iter() {
-        if let Some(pid) = node.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-        }
-    }
-    for node in nodes.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(10), node.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = node.child.kill().await;
-        }
-    }
-    println!("Trent stopped.");
+    println!(
+        "Nodes: `trent node status|start|stop|restart REGION/N --data-dir {}` ({restarts}; \
+         the others keep running).",
+        data_dir.display()
+    );
+    println!("Press Ctrl-C to stop.");
 }

@@ -61,6 +61,38 @@ enum Commands {
         /// Where cluster.json and the node logs go.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// What to do when a node exits on its own (the other nodes keep running either way).
+        #[arg(long, value_enum, default_value = "never")]
+        restart: kms_server::supervisor::RestartPolicy,
+    },
+    /// Drive one node of the local cluster that `trent up` runs on DATA_DIR.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+        /// The data directory `trent up` was started with.
+        #[arg(long, default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Every node with its state and pid.
+    Status,
+    /// Start a stopped node, e.g. `us-east-1/2`.
+    Start {
+        /// REGION/N.
+        node: String,
+    },
+    /// Stop a node (SIGTERM, SIGKILL after 10 s); it stays stopped until started.
+    Stop {
+        /// REGION/N.
+        node: String,
+    },
+    /// Stop and start a node.
+    Restart {
+        /// REGION/N.
+        node: String,
     },
 }
 
@@ -168,7 +200,19 @@ pub async fn main() -> anyhow::Result<()> {
         Commands::Up {
             cluster_dir,
             data_dir,
-        } => kms_server::local::up(cluster_dir.as_deref(), &data_dir).await,
+            restart,
+        } => kms_server::local::up(cluster_dir.as_deref(), &data_dir, restart).await,
+        Commands::Node { command, data_dir } => {
+            let request = match command {
+                NodeCommand::Status => "status".to_string(),
+                NodeCommand::Start { node } => format!("start {node}"),
+                NodeCommand::Stop { node } => format!("stop {node}"),
+                NodeCommand::Restart { node } => format!("restart {node}"),
+            };
+            let answer = kms_server::supervisor::request(&data_dir, &request).await?;
+            println!("{}", answer.replace("; ", "\n"));
+            Ok(())
+        }
         Commands::Audit { command } => audit(command),
         Commands::SealSecret {
             sts_key,
