@@ -3,8 +3,10 @@
 //! A command holds everything its effect depends on: the proposer has already read the clock,
 //! drawn random ids and wrapped fresh key material.
 
-use crate::{GrantRecord, KeyRecord, RegionMessage, RegionReply, WrappedMaterial};
-use kms_types::{KmsError, RotationType};
+use crate::{
+    GrantRecord, ImportParameters, KeyRecord, RegionMessage, RegionReply, WrappedMaterial,
+};
+use kms_types::{ImportType, KmsError, RotationType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -186,6 +188,46 @@ pub enum Command {
         key_id: String,
         /// The grant.
         grant_id: String,
+    },
+    /// GetParametersForImport: keeps a wrapping key pair (private half wrapped by the root
+    /// key) under its token id, and drops tokens expired at `now_ms`.
+    StoreImportParameters {
+        /// The import token's id (hex).
+        token_id: String,
+        /// The parameters.
+        parameters: ImportParameters,
+        /// The proposer's clock.
+        now_ms: i64,
+    },
+    /// ImportKeyMaterial: the material, already unwrapped from the caller's wrapping, checked
+    /// and wrapped again by the root key, with its id derived from the key and the bytes.
+    ImportKeyMaterial {
+        /// Target key id.
+        key_id: String,
+        /// The import token's id; it must still be the key's and valid at `now_ms`.
+        token_id: String,
+        /// The material (`import` set: validity and description).
+        material: WrappedMaterial,
+        /// `ImportType` as sent; omitted is NEW for a key without material, else EXISTING.
+        import_type: Option<ImportType>,
+        /// Whether `KeyMaterialDescription` was sent (omitted keeps the previous one).
+        description_sent: bool,
+        /// The proposer's clock.
+        now_ms: i64,
+    },
+    /// DeleteImportedKeyMaterial of one material of an EXTERNAL key: the key goes
+    /// PendingImport (unless pending deletion).
+    DeleteImportedMaterial {
+        /// Target key id.
+        key_id: String,
+        /// The material.
+        material_id: String,
+    },
+    /// Deletes every imported material whose ValidTo is at or before `now_ms`. Proposed by the
+    /// leader's task; applying it again deletes nothing more.
+    ExpireImportedMaterial {
+        /// The leader's clock when it proposed this.
+        now_ms: i64,
     },
 }
 

@@ -25,6 +25,8 @@ pub enum Gate {
     Replicate,
     /// UpdatePrimaryRegion (on the primary).
     UpdatePrimary,
+    /// GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial.
+    Import,
 }
 
 /// Checks the key-state table for `gate` on `key`.
@@ -68,6 +70,11 @@ pub fn check(key: &KeyRecord, gate: Gate) -> Result<(), KmsError> {
             _ => Err(KmsError::KmsInvalidState(format!(
                 "{arn} is not pending deletion."
             ))),
+        },
+        Gate::Import => match state {
+            PendingDeletion | PendingReplicaDeletion => Err(pending_deletion()),
+            Creating | Updating | Unavailable => Err(transient(arn, state)),
+            _ => Ok(()),
         },
         Gate::Metadata => match state {
             PendingDeletion | PendingReplicaDeletion => Err(pending_deletion()),

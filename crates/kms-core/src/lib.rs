@@ -1,6 +1,6 @@
 //! The replicated key store as plain Rust: the [`Command`]s the Raft log carries, the [`State`]
 //! they build, the deterministic [`State::apply`] that turns one into the other, and AWS's
-//! key-state table, and the grants on keys ([`grants`]).
+//! key-state table, the grants on keys ([`grants`]) and imported key material (`import`).
 //!
 //! Architecture invariant: no clock, no randomness, no IO and no crypto here. Time, fresh key ids
 //! and wrapped key material are decided by the proposer and arrive inside the command, so every
@@ -10,6 +10,7 @@
 
 mod command;
 pub mod grants;
+mod import;
 pub mod key_state;
 pub mod multi_region;
 mod record;
@@ -22,9 +23,10 @@ mod tests;
 
 pub use command::{Command, CommandOutput, Response};
 pub use grants::{ContextConstraints, GrantRecord, MAX_GRANTS_PER_KEY};
+pub use import::{ImportParameters, MAX_IMPORT_TOKENS_PER_KEY};
 pub use multi_region::{
     MultiRegionState, OutboxEntry, OutboxKind, RegionMessage, RegionReply, SharedProps,
     StagedRotation,
 };
-pub use record::{AliasRecord, KeyRecord, RotationRecord, WrappedMaterial};
+pub use record::{AliasRecord, ImportedMaterial, KeyRecord, RotationRecord, WrappedMaterial};
 pub use state::{State, MAX_ALIASES_PER_KEY, MAX_ON_DEMAND_ROTATIONS, MAX_TAGS_PER_KEY};

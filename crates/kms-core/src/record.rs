@@ -3,7 +3,7 @@
 use crate::MultiRegionState;
 use kms_types::model::{epoch_seconds, KeyMetadata, MultiRegionConfiguration, MultiRegionKey};
 use kms_types::{
-    key_arn, KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState, KeyUsage,
+    key_arn, ExpirationModel, KeyAgreementAlgorithmSpec, KeyManager, KeySpec, KeyState, KeyUsage,
     MultiRegionKeyType, Origin, RotationType,
 };
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,30 @@ pub struct WrappedMaterial {
     /// The public key (X.509 SubjectPublicKeyInfo DER) of an asymmetric key; public, so stored
     /// as it is.
     pub public_key: Option<Vec<u8>>,
+    /// For material imported into a key of origin EXTERNAL: whether it is in the key now, and
+    /// until when. `None` for material Trent generated.
+    #[serde(default)]
+    pub import: Option<ImportedMaterial>,
+}
+
+/// What a piece of imported material's record says beyond its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    /// Whether the material is in the key now. False once it is deleted
+    /// (DeleteImportedKeyMaterial) or expired; `wrapped` is empty then, and only the same
+    /// material (the same id) can be imported again.
+    pub imported: bool,
+    /// When the material expires, ms since the epoch; `None`: KEY_MATERIAL_DOES_NOT_EXPIRE.
+    pub valid_to_ms: Option<i64>,
+    /// `KeyMaterialDescription`, 0–256 characters.
+    pub description: String,
+}
+
+impl WrappedMaterial {
+    /// Whether the material is usable here: generated, or imported and not deleted or expired.
+    pub fn is_present(&self) -> bool {
+        self.import.as_ref().is_none_or(|i| i.imported)
+    }
 }
 
 impl std::fmt::Debug for WrappedMaterial {
@@ -71,6 +95,10 @@ pub struct KeyRecord {
     pub rotations: Vec<RotationRecord>,
     /// This region's view of a multi-region key (`Some` exactly when `multi_region`).
     pub mrk: Option<MultiRegionState>,
+    /// Imported material (ImportType NEW_KEY_MATERIAL) waiting for RotateKeyOnDemand to make it
+    /// current; symmetric keys of origin EXTERNAL only.
+    #[serde(default)]
+    pub pending_rotation: Option<WrappedMaterial>,
 }
 
 /// One completed rotation of a key's material.
@@ -89,6 +117,30 @@ impl KeyRecord {
     /// Trent generated.
     pub fn supports_rotation(&self) -> bool {
         self.key_spec == KeySpec::SymmetricDefault && self.origin == Origin::AwsKms
+    }
+
+    /// True for keys RotateKeyOnDemand can rotate: symmetric encryption keys, generated or
+    /// imported (imported ones onto material imported for the purpose).
+    pub fn supports_on_demand_rotation(&self) -> bool {
+        self.key_spec == KeySpec::SymmetricDefault
+            && matches!(self.origin, Origin::AwsKms | Origin::External)
+    }
+
+    /// Whether every material of the key is present (always true for generated keys), so the
+    /// key can leave PendingImport.
+    pub fn all_material_present(&self) -> bool {
+        !self.materials.is_empty() && self.materials.iter().all(WrappedMaterial::is_present)
+    }
+
+    /// The earliest expiry of the key's imported materials (AWS's `ValidTo`).
+    pub fn material_valid_to_ms(&self) -> Option<i64> {
+        self.materials
+            .iter()
+            .chain(self.pending_rotation.iter())
+            .filter_map(|m| m.import.as_ref())
+            .filter(|i| i.imported)
+            .filter_map(|i| i.valid_to_ms)
+            .min()
     }
 
     /// How many on-demand rotations this key has had.
@@ -153,6 +205,8 @@ impl KeyRecord {
                 _ => None,
             },
             origin: self.origin,
+            valid_to: self.material_valid_to_ms().map(epoch_seconds),
+            expiration_model: self.expiration_model(),
             key_manager: KeyManager::Customer,
             customer_master_key_spec: self.key_spec,
             key_spec: self.key_spec,
@@ -176,6 +230,20 @@ impl KeyRecord {
                 None
             },
         }
+    }
+}
+
+impl KeyRecord {
+    /// AWS's `ExpirationModel` of an EXTERNAL key whose current material was imported.
+    pub fn expiration_model(&self) -> Option<ExpirationModel> {
+        if self.origin != Origin::External {
+            return None;
+        }
+        let import = self.current_material()?.import.as_ref()?;
+        Some(match import.valid_to_ms {
+            Some(_) => ExpirationModel::KeyMaterialExpires,
+            None => ExpirationModel::KeyMaterialDoesNotExpire,
+        })
     }
 }
 

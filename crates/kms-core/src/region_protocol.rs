@@ -376,6 +376,7 @@ impl State {
                 staged: None,
                 last_handover_error: None,
             }),
+            pending_rotation: None,
         };
         self.keys.insert(shared.key_id.clone(), record);
     }

@@ -19,6 +19,7 @@ fn material(n: u64) -> WrappedMaterial {
         wrapped: vec![n as u8; 8],
         created_ms: n as i64,
         public_key: None,
+        import: None,
     }
 }
 
@@ -39,6 +40,7 @@ impl World {
             multi_region: true,
             materials: vec![material(1)],
             mrk: Some(MultiRegionState::new_primary(primary)),
+            pending_rotation: None,
             ..crate::tests::record(KEY)
         };
         let created = regions

@@ -32,6 +32,9 @@ pub struct State {
     /// Grants, by key id and grant id.
     #[serde(default)]
     pub(crate) grants: BTreeMap<String, BTreeMap<String, crate::GrantRecord>>,
+    /// GetParametersForImport's wrapping keys, by import token id.
+    #[serde(default)]
+    pub(crate) import_tokens: BTreeMap<String, crate::ImportParameters>,
 }
 
 impl State {
@@ -88,7 +91,12 @@ impl State {
             }),
             Command::CancelKeyDeletion { key_id } => {
                 self.mutate_key(key_id, Gate::CancelDeletion, |key| {
-                    key.key_state = KeyState::Disabled;
+                    // A key whose imported material is missing cannot be Disabled.
+                    key.key_state = if key.all_material_present() {
+                        KeyState::Disabled
+                    } else {
+                        KeyState::PendingImport
+                    };
                     key.deletion_ms = None;
                     key.pending_window_days = None;
                 })
@@ -169,6 +177,33 @@ impl State {
             Command::CreateGrant { grant } => self.create_grant(grant),
             Command::RetireGrant { key_id, grant_id }
             | Command::RevokeGrant { key_id, grant_id } => self.remove_grant(key_id, grant_id),
+            Command::StoreImportParameters {
+                token_id,
+                parameters,
+                now_ms,
+            } => self.store_import_parameters(token_id, parameters, *now_ms),
+            Command::ImportKeyMaterial {
+                key_id,
+                token_id,
+                material,
+                import_type,
+                description_sent,
+                now_ms,
+            } => self.import_key_material(
+                key_id,
+                token_id,
+                material,
+                *import_type,
+                *description_sent,
+                *now_ms,
+            ),
+            Command::DeleteImportedMaterial {
+                key_id,
+                material_id,
+            } => self.delete_imported_material(key_id, material_id),
+            Command::ExpireImportedMaterial { now_ms } => Ok(CommandOutput::Deleted(
+                self.expire_imported_material(*now_ms),
+            )),
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands
                     .iter()
@@ -210,6 +245,7 @@ impl State {
                 self.replica_deleted_here(&key);
             }
             self.delete_grants_of(key_id);
+            self.forget_import_tokens_of(key_id);
         }
         self.aliases
             .retain(|_, alias| !due.contains(&alias.target_key_id));
@@ -309,7 +345,23 @@ impl State {
         rotation_type: RotationType,
         next_rotation_ms: Option<i64>,
     ) -> Result<CommandOutput, KmsError> {
-        let key = self.rotatable(key_id)?;
+        let key = match rotation_type {
+            RotationType::OnDemand => self.rotatable_on_demand(key_id)?,
+            RotationType::Automatic => self.rotatable(key_id)?,
+        };
+        let imported = key.origin == kms_types::Origin::External;
+        if imported
+            && key
+                .pending_rotation
+                .as_ref()
+                .map(|p| p.material_id.as_str())
+                != Some(material.material_id.as_str())
+        {
+            return Err(KmsError::Conflict(format!(
+                "{} was rotated by another request.",
+                key.arn
+            )));
+        }
         if key.current_material().map(|m| m.material_id.as_str()) != Some(expected_current) {
             return Err(KmsError::Conflict(format!(
                 "{} was rotated by another request.",
@@ -333,6 +385,9 @@ impl State {
             return staged;
         }
         self.mutate_key(key_id, Gate::Rotation, |key| {
+            if imported {
+                key.pending_rotation = None;
+            }
             key.materials.push(material.clone());
             key.rotations.push(RotationRecord {
                 material_id: material.material_id.clone(),
@@ -349,6 +404,19 @@ impl State {
     fn rotatable(&self, key_id: &str) -> Result<&KeyRecord, KmsError> {
         let key = self.keys.get(key_id).ok_or_else(|| key_gone(key_id))?;
         if !key.supports_rotation() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} has key spec {} and origin {}, whose material Trent cannot rotate.",
+                key.arn, key.key_spec, key.origin
+            )));
+        }
+        Ok(key)
+    }
+
+    /// The key, if RotateKeyOnDemand can rotate it; AWS's UnsupportedOperationException
+    /// otherwise.
+    fn rotatable_on_demand(&self, key_id: &str) -> Result<&KeyRecord, KmsError> {
+        let key = self.keys.get(key_id).ok_or_else(|| key_gone(key_id))?;
+        if !key.supports_on_demand_rotation() {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{} has key spec {} and origin {}, whose material Trent cannot rotate.",
                 key.arn, key.key_spec, key.origin

@@ -20,6 +20,7 @@ pub(crate) fn record(key_id: &str) -> KeyRecord {
         pending_window_days: None,
         multi_region: false,
         mrk: None,
+        pending_rotation: None,
         policy: "{}".into(),
         tags: Default::default(),
         materials: vec![WrappedMaterial {
@@ -27,6 +28,7 @@ pub(crate) fn record(key_id: &str) -> KeyRecord {
             wrapped: vec![1, 2, 3],
             created_ms: 1_000,
             public_key: None,
+            import: None,
         }],
         rotation_period_days: None,
         next_rotation_ms: None,
@@ -326,6 +328,7 @@ fn material(id: char, created_ms: i64) -> WrappedMaterial {
         wrapped: vec![9],
         created_ms,
         public_key: None,
+        import: None,
     }
 }
 
@@ -384,6 +387,7 @@ fn on_demand_rotations_are_limited_and_need_an_enabled_key() {
                 wrapped: vec![1],
                 created_ms: i as i64,
                 public_key: None,
+                import: None,
             },
             rotation_type: RotationType::OnDemand,
             next_rotation_ms: None,

@@ -11,6 +11,7 @@
 //! | [`WrapContext::material`] | `{key_id}/{material_id}` |
 //! | [`WrapContext::identity_secret`] | `trent-identity-secret-v1/{access_key_id}` |
 //! | [`WrapContext::sts_session`] | `trent-sts-session-v1` |
+//! | [`WrapContext::import_wrapping_key`] | `trent-import-wrapping-key-v1/{key_id}/{token_id}` |
 //! | [`SealContext::region_material`] | `trent-link-v1\|{from}\|{to}\|{key_id}/{material_id}` |
 //!
 //! The wrapping format adds its own prefix (`trent-wrap-v1`) in front of a [`WrapContext`].
@@ -34,6 +35,12 @@ impl WrapContext {
     /// An STS session, sealed into the session token handed to the client.
     pub fn sts_session() -> WrapContext {
         WrapContext(b"trent-sts-session-v1".to_vec())
+    }
+
+    /// The private half of a GetParametersForImport wrapping key pair for KMS key `key_id`,
+    /// named by its import token's id (hex).
+    pub fn import_wrapping_key(key_id: &str, token_id: &str) -> WrapContext {
+        WrapContext(format!("trent-import-wrapping-key-v1/{key_id}/{token_id}").into_bytes())
     }
 
     /// The context bytes, as the wrapping format authenticates them.
@@ -89,6 +96,10 @@ mod tests {
             b"trent-sts-session-v1"
         );
         assert_eq!(
+            WrapContext::import_wrapping_key("k", "t").as_bytes(),
+            b"trent-import-wrapping-key-v1/k/t"
+        );
+        assert_eq!(
             SealContext::region_material("us-east-1", "eu-west-1", KEY_ID, MATERIAL_ID).as_bytes(),
             b"trent-link-v1|us-east-1|eu-west-1|1234abcd-12ab-34cd-56ef-1234567890ab/\
               00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -104,6 +115,9 @@ mod tests {
             WrapContext::identity_secret("a").as_bytes().to_vec(),
             WrapContext::identity_secret("b").as_bytes().to_vec(),
             WrapContext::sts_session().as_bytes().to_vec(),
+            WrapContext::import_wrapping_key("a", "b")
+                .as_bytes()
+                .to_vec(),
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -6,7 +6,8 @@
 //! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]). Every
 //! binding format (what a wrap or a seal is bound to) is built here: [`WrapContext`],
 //! [`SealContext`]. It also supplies the rustls provider of every TLS configuration
-//! ([`tls_provider`]).
+//! ([`tls_provider`]). Imported key material (wrapping keys, unwrapping, AWS's checks) is
+//! [`import`].
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -23,6 +24,7 @@ pub mod asymmetric;
 pub mod ciphertext;
 mod context;
 mod error;
+pub mod import;
 mod kind;
 pub mod mac;
 mod material;
@@ -43,6 +45,10 @@ pub use asymmetric::{
 };
 pub use context::{SealContext, WrapContext};
 pub use error::CryptoError;
+pub use import::{
+    check_imported_material, generate_wrapping_key, imported_material_id, unwrap_imported,
+    ImportWrappingAlgorithm,
+};
 pub use kind::KeyKind;
 pub use mac::{hmac_generate, hmac_verify};
 pub use material::{KeyMaterial, MaterialId};

@@ -3,7 +3,7 @@
 //! being served: the region's [`Kms`] and the request's [`Caller`], passed
 //! down explicitly. Every KMS operation (one module per area: `keys`, `aliases`,
 //! `tags_policies`, `crypto_ops`, `asymmetric_ops`, `rotation`, `grants_ops`,
-//! `multi_region_ops`) is a method of `Call`; the ones that target a key reach it only through
+//! `multi_region_ops`, `import_ops`) is a method of `Call`; the ones that target a key reach it only through
 //! [`Call::resolve`], which authorizes the caller after the linearizable read.
 
 use crate::service::Kms;
@@ -207,6 +207,11 @@ impl<'a> Call<'a> {
             Op::ListRetirableGrants(r) => to_json(self.list_retirable_grants(r).await?),
             Op::RetireGrant(r) => to_json(self.retire_grant(r).await?),
             Op::RevokeGrant(r) => to_json(self.revoke_grant(r).await?),
+            Op::GetParametersForImport(r) => to_json(self.get_parameters_for_import(r).await?),
+            Op::ImportKeyMaterial(r) => to_json(self.import_key_material(r).await?),
+            Op::DeleteImportedKeyMaterial(r) => {
+                to_json(self.delete_imported_key_material(r).await?)
+            }
             Op::Unimplemented(other) => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),

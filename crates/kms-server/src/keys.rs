@@ -103,21 +103,35 @@ impl Call<'_> {
                 "Custom key stores are not supported by Trent yet.".into(),
             ));
         }
-        if shape.origin != Origin::AwsKms {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Origin {} is not supported by Trent yet.",
-                shape.origin
-            )));
+        let multi_region = request.multi_region.unwrap_or(false);
+        match shape.origin {
+            Origin::AwsKms => {}
+            Origin::External if multi_region => {
+                return Err(KmsError::UnsupportedOperation(
+                    "Multi-Region keys with imported key material are not supported by Trent yet."
+                        .into(),
+                ))
+            }
+            Origin::External => crate::import_ops::check_external_spec(shape.spec)?,
+            other => {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "Origin {other} is not supported by Trent yet."
+                )))
+            }
         }
         if shape.spec == KeySpec::Sm2 {
             return Err(KmsError::UnsupportedOperation(
                 "KeySpec SM2 is not supported by Trent yet.".into(),
             ));
         }
-        let multi_region = request.multi_region.unwrap_or(false);
         let key_id = new_key_id(multi_region);
         let now_ms = self.now_ms();
-        let material = self.fresh_material(shape.spec, &key_id, now_ms).await?;
+        let external = shape.origin == Origin::External;
+        let materials = match external {
+            // Imported later (ImportKeyMaterial); the key waits in PendingImport.
+            true => Vec::new(),
+            false => vec![self.fresh_material(shape.spec, &key_id, now_ms).await?],
+        };
         let record = KeyRecord {
             arn: key_arn(self.region(), self.account_id(), &key_id),
             key_id,
@@ -127,17 +141,21 @@ impl Call<'_> {
             key_spec: shape.spec,
             key_usage: shape.usage,
             origin: shape.origin,
-            key_state: KeyState::Enabled,
+            key_state: match external {
+                true => KeyState::PendingImport,
+                false => KeyState::Enabled,
+            },
             deletion_ms: None,
             pending_window_days: None,
             multi_region,
             policy,
             tags: tags.into_iter().collect(),
-            materials: vec![material],
+            materials,
             rotation_period_days: None,
             next_rotation_ms: None,
             rotations: Vec::new(),
             mrk: multi_region.then(|| MultiRegionState::new_primary(self.region())),
+            pending_rotation: None,
         };
         #[cfg(feature = "testing")]
         if self.planted().ack_before_commit {

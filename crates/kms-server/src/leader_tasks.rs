@@ -1,5 +1,5 @@
-//! The leader's background work: deleting keys at their DeletionDate and rotating keys whose
-//! automatic rotation is due.
+//! The leader's background work: deleting keys at their DeletionDate, deleting imported key
+//! material at its ValidTo, and rotating keys whose automatic rotation is due.
 //!
 //! Only the leader proposes, and each effect is a replicated command carrying the leader's
 //! clock (and, for rotation, the material it replaces), so every replica applies it at the same
@@ -25,6 +25,7 @@ pub async fn run(kms: Arc<Kms>) {
             continue;
         }
         delete_due_keys(&kms).await;
+        expire_imported_material(&kms).await;
         rotate_due_keys(&kms).await;
     }
 }
@@ -40,6 +41,23 @@ async fn delete_due_keys(kms: &Kms) {
     match kms.write(Command::DeleteDueKeys { now_ms }).await {
         Ok(output) => tracing::info!(?output, "deleted keys whose waiting period ended"),
         Err(e) => tracing::warn!(error = %e, "deleting due keys"),
+    }
+}
+
+/// Deletes imported material whose ValidTo has passed: one `ExpireImportedMaterial` with the
+/// leader's clock, which deletes whatever is due at that time; a repeat (a new leader, a retry)
+/// finds nothing more to delete.
+async fn expire_imported_material(kms: &Kms) {
+    let now_ms = kms.now_ms();
+    let due = kms
+        .read_applied(|state| state.next_material_expiry_ms())
+        .is_some_and(|at| at <= now_ms);
+    if !due {
+        return;
+    }
+    match kms.write(Command::ExpireImportedMaterial { now_ms }).await {
+        Ok(output) => tracing::info!(?output, "deleted imported key material past its ValidTo"),
+        Err(e) => tracing::warn!(error = %e, "deleting expired imported key material"),
     }
 }
 

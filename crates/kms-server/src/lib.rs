@@ -13,6 +13,7 @@ mod call;
 pub mod config;
 mod crypto_ops;
 mod grants_ops;
+mod import_ops;
 mod key_kinds;
 mod keys;
 mod leader_tasks;

@@ -9,11 +9,19 @@ use crate::call::{Call, Empty};
 use crate::service::DAY_MS;
 use crate::validate::{in_range, limit};
 use kms_core::key_state::{check, Gate};
-use kms_core::{Command, KeyRecord};
+use kms_core::{Command, KeyRecord, WrappedMaterial};
 use kms_types::model::*;
 use kms_types::*;
 
 const DEFAULT_PERIOD_DAYS: i64 = 365;
+
+/// RotateKeyOnDemand and ListKeyRotations: symmetric keys, generated or imported.
+fn require_on_demand_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.supports_on_demand_rotation() {
+        return Ok(());
+    }
+    require_rotatable(key)
+}
 
 fn require_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
     if key.supports_rotation() {
@@ -87,11 +95,13 @@ impl Call<'_> {
         request: KeyIdRequest,
     ) -> Result<RotateKeyOnDemandResponse, KmsError> {
         let key = self.resolve(request.key_id, false).await?;
-        require_rotatable(&key)?;
+        require_on_demand_rotatable(&key)?;
         check(&key, Gate::Rotation)?;
-        let rotated = self
-            .write_key(self.rotation_command(&key, RotationType::OnDemand)?)
-            .await?;
+        let command = match key.origin {
+            Origin::External => imported_rotation(&key)?,
+            _ => self.rotation_command(&key, RotationType::OnDemand)?,
+        };
+        let rotated = self.write_key(command).await?;
         Ok(RotateKeyOnDemandResponse {
             key_id: rotated.arn,
         })
@@ -107,7 +117,7 @@ impl Call<'_> {
             None => IncludeKeyMaterial::RotationsOnly,
         };
         let key = self.resolve(request.key_id, false).await?;
-        require_rotatable(&key)?;
+        require_on_demand_rotatable(&key)?;
         let entries = rotation_entries(&key, include);
         let start = match request.marker.as_deref() {
             None => 0,
@@ -127,34 +137,83 @@ impl Call<'_> {
     }
 }
 
-/// ListKeyRotations entries: every rotation, plus the original material when asked for all.
+/// The `RotateKey` of an imported key: onto the material imported for it (NEW_KEY_MATERIAL).
+fn imported_rotation(key: &KeyRecord) -> Result<Command, KmsError> {
+    let next = key
+        .pending_rotation
+        .as_ref()
+        .filter(|m| m.is_present())
+        .ok_or_else(|| {
+            KmsError::KmsInvalidState(format!(
+                "{} has no imported key material pending rotation. Import new key material with ImportType NEW_KEY_MATERIAL first.",
+                key.arn
+            ))
+        })?;
+    let current = key
+        .current_material()
+        .ok_or_else(|| KmsError::KmsInvalidState(format!("{} has no key material.", key.arn)))?;
+    Ok(Command::RotateKey {
+        key_id: key.key_id.clone(),
+        expected_current: current.material_id.clone(),
+        material: next.clone(),
+        rotation_type: RotationType::OnDemand,
+        next_rotation_ms: None,
+    })
+}
+
+/// ListKeyRotations entries: every rotation, plus the original material (and, for imported
+/// keys, the material pending rotation) when asked for all.
 fn rotation_entries(key: &KeyRecord, include: IncludeKeyMaterial) -> Vec<RotationsListEntry> {
     let current = key.current_material().map(|m| m.material_id.as_str());
-    let state = |material_id: &str| {
-        Some(if Some(material_id) == current {
-            KeyMaterialState::Current
-        } else {
-            KeyMaterialState::NonCurrent
-        })
+    let entry = |material: &WrappedMaterial, state: KeyMaterialState| {
+        let import = material.import.as_ref();
+        RotationsListEntry {
+            key_id: key.key_id.clone(),
+            key_material_id: Some(material.material_id.clone()),
+            key_material_state: Some(state),
+            key_material_description: import.map(|i| i.description.clone()),
+            import_state: import.map(|i| match i.imported {
+                true => ImportState::Imported,
+                false => ImportState::PendingImport,
+            }),
+            expiration_model: import.map(|i| match i.valid_to_ms {
+                Some(_) => ExpirationModel::KeyMaterialExpires,
+                None => ExpirationModel::KeyMaterialDoesNotExpire,
+            }),
+            valid_to: import.and_then(|i| i.valid_to_ms).map(epoch_seconds),
+            rotation_date: None,
+            rotation_type: None,
+        }
+    };
+    let state = |material_id: &str| match Some(material_id) == current {
+        true => KeyMaterialState::Current,
+        false => KeyMaterialState::NonCurrent,
     };
     let mut entries = Vec::new();
-    if include == IncludeKeyMaterial::AllKeyMaterial {
+    let all = include == IncludeKeyMaterial::AllKeyMaterial;
+    if all {
         if let Some(first) = key.materials.first() {
-            entries.push(RotationsListEntry {
-                key_id: key.key_id.clone(),
-                key_material_id: Some(first.material_id.clone()),
-                key_material_state: state(&first.material_id),
-                rotation_date: None,
-                rotation_type: None,
-            });
+            entries.push(entry(first, state(&first.material_id)));
         }
     }
-    entries.extend(key.rotations.iter().map(|rotation| RotationsListEntry {
-        key_id: key.key_id.clone(),
-        key_material_id: Some(rotation.material_id.clone()),
-        key_material_state: state(&rotation.material_id),
-        rotation_date: Some(epoch_seconds(rotation.rotation_ms)),
-        rotation_type: Some(rotation.rotation_type),
-    }));
+    for rotation in &key.rotations {
+        let Some(material) = key
+            .materials
+            .iter()
+            .find(|m| m.material_id == rotation.material_id)
+        else {
+            continue;
+        };
+        entries.push(RotationsListEntry {
+            rotation_date: Some(epoch_seconds(rotation.rotation_ms)),
+            rotation_type: Some(rotation.rotation_type),
+            ..entry(material, state(&rotation.material_id))
+        });
+    }
+    if all {
+        if let Some(pending) = &key.pending_rotation {
+            entries.push(entry(pending, KeyMaterialState::PendingRotation));
+        }
+    }
     entries
 }

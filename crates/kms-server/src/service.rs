@@ -225,7 +225,31 @@ impl Kms {
             wrapped,
             created_ms: now_ms,
             public_key,
+            import: None,
         }
+    }
+
+    /// Wraps `material` with the region root key, bound to `context` (imported material, the
+    /// private half of an import wrapping key).
+    pub(crate) fn wrap_with_root_key(
+        &self,
+        material: &KeyMaterial,
+        context: &WrapContext,
+    ) -> Vec<u8> {
+        self.root_key.wrap(material, context)
+    }
+
+    /// Unwraps what [`Kms::wrap_with_root_key`] wrapped.
+    pub(crate) fn unwrap_with_root_key(
+        &self,
+        wrapped: &[u8],
+        context: &WrapContext,
+    ) -> Result<KeyMaterial, KmsError> {
+        self.root_key.unwrap(wrapped, context).map_err(|_| {
+            KmsError::KmsInternal(
+                "Wrapped data could not be unwrapped with this region's root key.".into(),
+            )
+        })
     }
 
     /// A `RotateKey` command for `key` with fresh material.

@@ -184,6 +184,38 @@ aws_enum!(
     }
 );
 
+aws_enum!(
+    /// `WrappingKeySpec` of GetParametersForImport.
+    WrappingKeySpec { Rsa2048 = "RSA_2048", Rsa3072 = "RSA_3072", Rsa4096 = "RSA_4096", Sm2 = "SM2" }
+);
+
+aws_enum!(
+    /// `AlgorithmSpec`: the wrapping algorithm of GetParametersForImport.
+    WrappingAlgorithm {
+        RsaesPkcs1V15 = "RSAES_PKCS1_V1_5", RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256", RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256", Sm2pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// `ExpirationModelType` of imported key material.
+    ExpirationModel {
+        KeyMaterialExpires = "KEY_MATERIAL_EXPIRES",
+        KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+aws_enum!(
+    /// `ImportType` of ImportKeyMaterial.
+    ImportType { NewKeyMaterial = "NEW_KEY_MATERIAL", ExistingKeyMaterial = "EXISTING_KEY_MATERIAL" }
+);
+
+aws_enum!(
+    /// `ImportState` of a ListKeyRotations entry.
+    ImportState { Imported = "IMPORTED", PendingImport = "PENDING_IMPORT" }
+);
+
 impl_aws_enum!(
     KeySpec,
     KeyUsage,
@@ -196,7 +228,11 @@ impl_aws_enum!(
     MacAlgorithmSpec,
     KeyAgreementAlgorithmSpec,
     MessageType,
-    DataKeyPairSpec
+    DataKeyPairSpec,
+    WrappingKeySpec,
+    WrappingAlgorithm,
+    ExpirationModel,
+    ImportType
 );
 
 /// Parses an enum request field, or returns AWS's `ValidationException` for a value outside

@@ -83,6 +83,12 @@ pub enum KmsError {
     /// Opaque on purpose, like `InvalidCiphertext`.
     #[error("")]
     KmsInvalidMac,
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
 }
 
 impl KmsError {
@@ -122,6 +128,9 @@ impl KmsError {
             KmsError::Conflict(_) => "ConflictException",
             KmsError::KmsInvalidSignature => "KMSInvalidSignatureException",
             KmsError::KmsInvalidMac => "KMSInvalidMacException",
+            KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            KmsError::ExpiredImportToken(_) => "ExpiredImportTokenException",
+            KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
         }
     }
 
@@ -157,7 +166,10 @@ impl KmsError {
             | KmsError::InvalidSignature(_)
             | KmsError::UnrecognizedClient(_)
             | KmsError::ExpiredToken(_)
-            | KmsError::Throttling(_) => 400,
+            | KmsError::Throttling(_)
+            | KmsError::IncorrectKeyMaterial(_)
+            | KmsError::ExpiredImportToken(_)
+            | KmsError::InvalidImportToken(_) => 400,
         }
     }
 

@@ -16,9 +16,11 @@ pub mod request;
 pub use blob::Blob;
 pub use clock::{system_now_ms, Clock};
 pub use enums::{
-    parse_enum, AwsEnum, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial,
-    KeyAgreementAlgorithmSpec, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage,
-    MacAlgorithmSpec, MessageType, MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec,
+    parse_enum, AwsEnum, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModel,
+    ImportState, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithmSpec, KeyManager,
+    KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MessageType,
+    MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec, WrappingAlgorithm,
+    WrappingKeySpec,
 };
 pub use error::{KmsError, KmsResult};
 pub use ids::{

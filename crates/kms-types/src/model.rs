@@ -4,9 +4,9 @@
 //! serialization error.
 
 use crate::{
-    Blob, DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithmSpec, KeyManager,
-    KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MultiRegionKeyType, Origin,
-    RotationType, SigningAlgorithmSpec,
+    Blob, DataKeyPairSpec, EncryptionAlgorithm, ExpirationModel, ImportState,
+    KeyAgreementAlgorithmSpec, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyUsage,
+    MacAlgorithmSpec, MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -69,7 +69,11 @@ pub struct KeyMetadata {
     pub key_state: KeyState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<EpochSeconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<EpochSeconds>,
     pub origin: Origin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
     pub key_manager: KeyManager,
     pub customer_master_key_spec: KeySpec,
     pub key_spec: KeySpec,
@@ -293,6 +297,14 @@ pub struct RotationsListEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_state: Option<KeyMaterialState>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_state: Option<ImportState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<EpochSeconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_date: Option<EpochSeconds>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_type: Option<RotationType>,
@@ -432,3 +444,26 @@ request!(RetireGrantRequest {
     dry_run: Option<bool>,
 });
 request!(RevokeGrantRequest { key_id: Option<String>, grant_id: Option<String>, dry_run: Option<bool> });
+
+request!(GetParametersForImportRequest {
+    key_id: Option<String>, wrapping_algorithm: Option<String>, wrapping_key_spec: Option<String>,
+});
+response!(GetParametersForImportResponse {
+    key_id: String,
+    import_token: Blob,
+    public_key: Blob,
+    parameters_valid_to: EpochSeconds,
+});
+
+request!(ImportKeyMaterialRequest {
+    key_id: Option<String>, import_token: Option<Blob>, encrypted_key_material: Option<Blob>,
+    valid_to: Option<f64>, expiration_model: Option<String>, import_type: Option<String>,
+    key_material_description: Option<String>, key_material_id: Option<String>,
+});
+response!(ImportKeyMaterialResponse {
+    key_id: String,
+    key_material_id: String
+});
+
+request!(DeleteImportedKeyMaterialRequest { key_id: Option<String>, key_material_id: Option<String> });
+response!(DeleteImportedKeyMaterialResponse { key_id: String, key_material_id: Option<String> });

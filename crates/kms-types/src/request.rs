@@ -58,6 +58,7 @@ macro_rules! requests {
                         Member::Text(text) => serde_json::Value::from(text),
                         Member::Bool(b) => serde_json::Value::from(b),
                         Member::Int(i) => serde_json::Value::from(i),
+                        Member::Number(n) => serde_json::Value::from(n),
                         Member::Map(map) => serde_json::to_value(map).unwrap_or_default(),
                         Member::List(list) => serde_json::Value::from(list.to_vec()),
                         Member::Tags(tags) => serde_json::to_value(tags).unwrap_or_default(),
@@ -126,6 +127,9 @@ requests!(
     ListRetirableGrants(ListRetirableGrantsRequest),
     RetireGrant(RetireGrantRequest),
     RevokeGrant(RevokeGrantRequest),
+    GetParametersForImport(GetParametersForImportRequest),
+    ImportKeyMaterial(ImportKeyMaterialRequest),
+    DeleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest),
 );
 
 /// The JSON (PascalCase) name of a request member: `key_id` is `KeyId`.
@@ -198,8 +202,8 @@ mod tests {
             Err(KmsError::Serialization(m)) if m.contains("not valid JSON")
         ));
         assert!(matches!(
-            KmsRequest::parse(Operation::ImportKeyMaterial, b"  "),
-            Ok(KmsRequest::Unimplemented(Operation::ImportKeyMaterial))
+            KmsRequest::parse(Operation::ConnectCustomKeyStore, b"  "),
+            Ok(KmsRequest::Unimplemented(Operation::ConnectCustomKeyStore))
         ));
         let again = KmsRequest::parse(Operation::Encrypt, request.to_json().unwrap().as_bytes());
         assert!(

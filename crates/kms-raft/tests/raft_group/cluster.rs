@@ -70,6 +70,7 @@ pub fn key(key_id: &str, policy: String) -> KeyRecord {
         pending_window_days: None,
         multi_region: false,
         mrk: None,
+        pending_rotation: None,
         policy,
         tags: Default::default(),
         materials: vec![WrappedMaterial {
@@ -77,6 +78,7 @@ pub fn key(key_id: &str, policy: String) -> KeyRecord {
             wrapped: vec![7; 32],
             created_ms: 1_000,
             public_key: None,
+            import: None,
         }],
         rotation_period_days: None,
         next_rotation_ms: None,

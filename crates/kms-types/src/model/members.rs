@@ -14,6 +14,8 @@ pub enum Member<'a> {
     Bool(bool),
     /// An integer.
     Int(i64),
+    /// A number (timestamps: seconds since the epoch).
+    Number(f64),
     /// Binary data (plaintexts, ciphertexts, messages, signatures, MACs, public keys).
     Blob(&'a Blob),
     /// A string-to-string map (an encryption context).
@@ -45,6 +47,11 @@ impl AsMember for Option<bool> {
 impl AsMember for Option<i64> {
     fn as_member(&self) -> Option<Member<'_>> {
         self.map(Member::Int)
+    }
+}
+impl AsMember for Option<f64> {
+    fn as_member(&self) -> Option<Member<'_>> {
+        self.map(Member::Number)
     }
 }
 impl AsMember for Option<Blob> {
