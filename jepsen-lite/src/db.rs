@@ -232,6 +232,7 @@ impl Db {
         let credential = Credential {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),
+            account_id: None,
         };
         let mut cluster = kms_config::Topology::new(&abs_nodes_dir, plans, credential);
         cluster.account_id = ACCOUNT.into();

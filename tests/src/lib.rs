@@ -221,6 +221,7 @@ impl Cluster {
         let credential = kms_config::Credential {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),
+            account_id: None,
         };
         let mut topology = Topology::new(root.path(), plans, credential);
         topology.account_id = ACCOUNT.into();
@@ -347,9 +348,9 @@ impl Cluster {
             .arg("--config")
             .arg(&node.config_path)
             .env("RUST_LOG", "info,openraft=warn")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("TRENT_CREDENTIALS")
             .env_remove("TRENT_ACCOUNT_ID")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -453,6 +454,12 @@ impl Cluster {
             }
             panic!("node {index} never served{report}");
         }
+    }
+
+    /// Sets (or replaces) an environment variable of every node started from now on.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_string(), value.to_string()));
     }
 
     /// Node `index`'s Raft status (`/raft/status`).

@@ -80,6 +80,12 @@ impl Authorizer {
         state: &State,
     ) -> Result<(), KmsError> {
         let action = action.unwrap_or(&caller.action);
+        if caller.principal.account != key.account_id && !usable_across_accounts(action) {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {} because {action} cannot be used on a key of another account",
+                caller.principal.arn, key.arn
+            )));
+        }
         let key_policy = self.policies.get(&key.policy)?;
         let mut request = Request::new(&caller.principal.arn, action, &key.arn);
         for (name, values) in &caller.context {
@@ -154,6 +160,37 @@ impl Authorizer {
         }
         Ok(())
     }
+}
+
+/// The actions a principal of another account may be allowed on a key (AWS's "Cross-account
+/// use: Yes" operations). Others (managing the key, its aliases, tags or policy, listing) never
+/// cross accounts, whatever the policies say.
+const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeriveSharedSecret",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateMac",
+    "kms:GetKeyRotationStatus",
+    "kms:GetPublicKey",
+    "kms:ListGrants",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:Sign",
+    "kms:Verify",
+    "kms:VerifyMac",
+];
+
+/// Whether `action` may be used on a key of another account (with both policies allowing).
+pub fn usable_across_accounts(action: &str) -> bool {
+    CROSS_ACCOUNT_ACTIONS.contains(&action)
 }
 
 /// Whether a grant on `key` allows the caller's `action`; also rejects a token whose grant

@@ -1,5 +1,6 @@
 //! Who may sign requests, and as whom: the access keys of the node config (each the root user
-//! of the account) plus an optional identities file of IAM users and roles with their access
+//! of its account: the one the config gives it, else, for an access key id of exactly twelve
+//! digits, the account it names, else the node's account) plus an optional identities file of IAM users and roles with their access
 //! keys and identity policies. The file is re-read when it changes (checked every second), so
 //! users, keys and policies change without a restart; a file that does not parse is refused
 //! and the previous identities stay in force.
@@ -38,13 +39,27 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-/// An access key of the node config: it signs as the account's root user.
+/// An access key of the node config: it signs as the root user of its account.
 #[derive(Clone)]
 pub struct RootCredential {
     /// Access key id.
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: String,
+    /// The account it is the root user of, if the config names one.
+    pub account: Option<String>,
+}
+
+impl RootCredential {
+    /// The account this key signs for: the one given; else the access key id itself if it is
+    /// twelve digits (LocalStack's convention); else `default`.
+    pub fn account_or(&self, default: &str) -> String {
+        match &self.account {
+            Some(account) => account.clone(),
+            None if is_account_id(&self.access_key_id) => self.access_key_id.clone(),
+            None => default.to_string(),
+        }
+    }
 }
 
 fn is_account_id(text: &str) -> bool {
@@ -278,18 +293,27 @@ impl IdentityStore {
 
     fn reload(&self) -> Result<(), SetupError> {
         let mut identities = Identities::default();
-        let root = Arc::new(PrincipalInfo {
-            arn: format!("arn:aws:iam::{}:root", self.account),
-            account: self.account.clone(),
-            policies: Arc::new(Vec::new()),
-            user_id: self.account.clone(),
-        });
+        let root = |account: String| {
+            Arc::new(PrincipalInfo {
+                arn: format!("arn:aws:iam::{account}:root"),
+                policies: Arc::new(Vec::new()),
+                user_id: account.clone(),
+                account,
+            })
+        };
         for credential in &self.root_credentials {
+            let account = credential.account_or(&self.account);
+            if !is_account_id(&account) {
+                bail!(
+                    "access key {}: account must be 12 digits",
+                    credential.access_key_id
+                );
+            }
             identities.keys.insert(
                 credential.access_key_id.clone(),
                 AccessKey {
                     secret: credential.secret_access_key.clone(),
-                    principal: root.clone(),
+                    principal: root(account),
                 },
             );
         }
@@ -581,10 +605,23 @@ mod tests {
     use super::*;
 
     fn root() -> Vec<RootCredential> {
-        vec![RootCredential {
-            access_key_id: "ROOT".into(),
-            secret_access_key: "root-secret".into(),
-        }]
+        vec![
+            RootCredential {
+                access_key_id: "ROOT".into(),
+                secret_access_key: "root-secret".into(),
+                account: None,
+            },
+            RootCredential {
+                access_key_id: "ROOT2".into(),
+                secret_access_key: "s".into(),
+                account: Some("000000000002".into()),
+            },
+            RootCredential {
+                access_key_id: "000000000003".into(),
+                secret_access_key: "s".into(),
+                account: None,
+            },
+        ]
     }
 
     #[test]
@@ -608,6 +645,15 @@ mod tests {
         );
         assert_eq!(store.secret_for("A1").as_deref(), Some("s1"));
         assert!(store.principal("B1").is_none());
+        // Root credentials of other accounts: given, or named by a twelve-digit key id.
+        assert_eq!(
+            store.principal("ROOT2").unwrap().arn,
+            "arn:aws:iam::000000000002:root"
+        );
+        assert_eq!(
+            store.principal("000000000003").unwrap().account,
+            "000000000003"
+        );
 
         // A new key appears without a restart; a broken file keeps the old set.
         std::fs::write(

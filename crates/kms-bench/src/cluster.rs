@@ -66,6 +66,7 @@ pub async fn start(trent: &Path) -> anyhow::Result<Cluster> {
     let credential = Credential {
         access_key_id: ACCESS_KEY_ID.into(),
         secret_access_key: SECRET_ACCESS_KEY.into(),
+        account_id: None,
     };
     let mut topology = Topology::new(&root.join("cluster"), vec![region], credential);
     topology.account_id = ACCOUNT_ID.into();

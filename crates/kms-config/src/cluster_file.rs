@@ -137,6 +137,7 @@ mod tests {
         let credential = crate::Credential {
             access_key_id: "k".into(),
             secret_access_key: "s".into(),
+            account_id: None,
         };
         let topology = crate::Topology::new(dir.path(), regions, credential);
         let configs: Vec<NodeConfig> = (0..2)

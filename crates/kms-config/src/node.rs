@@ -2,7 +2,10 @@
 //! serializes, and the environment overrides `make run` users expect.
 //!
 //! `TRENT_ACCOUNT_ID` replaces the account id; `TRENT_CREDENTIALS` (comma-separated
-//! `access_key_id:secret` pairs) replaces the accepted access keys.
+//! `access_key_id:secret` or `access_key_id:secret@account` entries) replaces the accepted
+//! access keys. Each access key signs as the root user of its account: the one given, else
+//! (an access key id of exactly twelve digits, LocalStack's convention) the account it names,
+//! else `account_id`.
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -108,13 +111,17 @@ pub struct LinkConfig {
     pub peers: BTreeMap<String, Vec<String>>,
 }
 
-/// An access key pair accepted by SigV4.
+/// An access key pair accepted by SigV4, signing as the root user of an account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Credential {
     /// Access key id.
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: String,
+    /// The account this key is the root user of (12 digits); when absent, the access key id
+    /// itself if it is twelve digits, else the node's `account_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 /// Optional Raft tunables.
@@ -184,6 +191,16 @@ impl NodeConfig {
         if self.credentials.is_empty() {
             bail!("no credentials configured: set [[credentials]] or TRENT_CREDENTIALS");
         }
+        for credential in &self.credentials {
+            if let Some(account) = &credential.account_id {
+                if !is_account_id(account) {
+                    bail!(
+                        "credential {}: account_id must be 12 digits, got '{account}'",
+                        credential.access_key_id
+                    );
+                }
+            }
+        }
         if self.bootstrap && !self.members.contains_key(&self.node_id) {
             bail!("a bootstrap node must list itself in members");
         }
@@ -221,17 +238,31 @@ pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Parses `id:secret,id:secret`.
+/// Parses `id:secret,id:secret@account`.
 pub fn parse_credentials(pairs: &str) -> anyhow::Result<Vec<Credential>> {
     pairs
         .split(',')
         .filter(|p| !p.trim().is_empty())
-        .map(|pair| match pair.trim().split_once(':') {
-            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(Credential {
-                access_key_id: id.to_string(),
-                secret_access_key: secret.to_string(),
-            }),
-            _ => bail!("TRENT_CREDENTIALS entries must be access_key_id:secret, got '{pair}'"),
+        .map(|pair| {
+            let (pair_text, account_id) = match pair.trim().rsplit_once('@') {
+                Some((rest, account)) if is_account_id(account) => {
+                    (rest, Some(account.to_string()))
+                }
+                Some(_) => {
+                    bail!("TRENT_CREDENTIALS: the account after '@' must be 12 digits, in '{pair}'")
+                }
+                None => (pair.trim(), None),
+            };
+            match pair_text.split_once(':') {
+                Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(Credential {
+                    access_key_id: id.to_string(),
+                    secret_access_key: secret.to_string(),
+                    account_id,
+                }),
+                _ => bail!(
+                    "TRENT_CREDENTIALS entries must be access_key_id:secret[@account], got '{pair}'"
+                ),
+            }
         })
         .collect()
 }
@@ -246,6 +277,10 @@ mod tests {
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[1].access_key_id, "c");
         assert!(parse_credentials("nocolon").is_err());
+        let with_account = parse_credentials("a:b@000000000002").expect("with account");
+        assert_eq!(with_account[0].account_id.as_deref(), Some("000000000002"));
+        assert_eq!(with_account[0].secret_access_key, "b");
+        assert!(parse_credentials("a:b@2").is_err());
         assert!(parse_credentials(":secret").is_err());
     }
 }

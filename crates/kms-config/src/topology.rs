@@ -355,6 +355,7 @@ mod tests {
         Credential {
             access_key_id: "id".into(),
             secret_access_key: "secret".into(),
+            account_id: None,
         }
     }
 

@@ -76,6 +76,10 @@ pub enum Command {
     DeleteAlias {
         /// `alias/...`.
         alias_name: String,
+        /// The caller's account; empty in commands logged before accounts were tenants (then
+        /// the one alias of that name is meant).
+        #[serde(default)]
+        account_id: String,
     },
     /// TagResource: adds or overwrites tags.
     TagResource {
@@ -229,6 +233,10 @@ pub enum Command {
         /// The leader's clock when it proposed this.
         now_ms: i64,
     },
+    /// Wipes every key, alias and grant, and the messages queued for other regions (the reset
+    /// test suites call, where the operator switched it on). The outbox counters stay, so no
+    /// sequence number is used twice.
+    Reset,
 }
 
 /// What a successfully applied command returns to its proposer.

@@ -19,9 +19,16 @@ pub const MAX_TAGS_PER_KEY: usize = 50;
 
 /// Everything the Raft log has built. Holds key material only in wrapped form. Ordered maps
 /// only, so iteration order (listing, snapshots) is the same on every replica.
+///
+/// Keys are one map by key id (ids are unique across accounts); each record names its
+/// account. Aliases are per account: two accounts may each have `alias/app`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StateFields")]
 pub struct State {
     pub(crate) keys: BTreeMap<String, KeyRecord>,
+    /// Aliases of a snapshot written before accounts were tenants (one namespace for every
+    /// account). Always empty in memory: loading moves each into `account_aliases` under its
+    /// target key's account. Kept so the persisted layout keeps every field.
     aliases: BTreeMap<String, AliasRecord>,
     /// Messages to other regions not yet acknowledged, by sequence number.
     pub(crate) outbox: BTreeMap<u64, OutboxEntry>,
@@ -35,6 +42,52 @@ pub struct State {
     /// GetParametersForImport's wrapping keys, by import token id.
     #[serde(default)]
     pub(crate) import_tokens: BTreeMap<String, crate::ImportParameters>,
+    /// Aliases by account id, then alias name (`alias/...`).
+    #[serde(default)]
+    account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+}
+
+/// [`State`]'s persisted fields as they are read; [`State`] is built from them, moving the
+/// aliases of a snapshot from before accounts were tenants to their key's account.
+#[derive(Deserialize)]
+struct StateFields {
+    keys: BTreeMap<String, KeyRecord>,
+    aliases: BTreeMap<String, AliasRecord>,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    next_outbox_seq: u64,
+    inbound: BTreeMap<String, u64>,
+    #[serde(default)]
+    grants: BTreeMap<String, BTreeMap<String, crate::GrantRecord>>,
+    #[serde(default)]
+    account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+    #[serde(default)]
+    import_tokens: BTreeMap<String, crate::ImportParameters>,
+}
+
+impl From<StateFields> for State {
+    fn from(fields: StateFields) -> State {
+        let mut account_aliases = fields.account_aliases;
+        for (name, alias) in fields.aliases {
+            // An alias whose key is gone was unreachable already; it is dropped.
+            if let Some(key) = fields.keys.get(&alias.target_key_id) {
+                account_aliases
+                    .entry(key.account_id.clone())
+                    .or_default()
+                    .entry(name)
+                    .or_insert(alias);
+            }
+        }
+        State {
+            keys: fields.keys,
+            aliases: BTreeMap::new(),
+            outbox: fields.outbox,
+            next_outbox_seq: fields.next_outbox_seq,
+            inbound: fields.inbound,
+            grants: fields.grants,
+            import_tokens: fields.import_tokens,
+            account_aliases,
+        }
+    }
 }
 
 impl State {
@@ -114,10 +167,10 @@ impl State {
                 target_key_id,
                 now_ms,
             } => self.update_alias(alias_name, target_key_id, *now_ms),
-            Command::DeleteAlias { alias_name } => match self.aliases.remove(alias_name) {
-                Some(_) => Ok(CommandOutput::Empty),
-                None => Err(alias_not_found(alias_name)),
-            },
+            Command::DeleteAlias {
+                alias_name,
+                account_id,
+            } => self.delete_alias(alias_name, account_id),
             Command::TagResource { key_id, tags } => self.tag_resource(key_id, tags),
             Command::UntagResource { key_id, tag_keys } => {
                 self.mutate_key(key_id, Gate::Metadata, |key| {
@@ -204,6 +257,15 @@ impl State {
             Command::ExpireImportedMaterial { now_ms } => Ok(CommandOutput::Deleted(
                 self.expire_imported_material(*now_ms),
             )),
+            Command::Reset => {
+                self.keys.clear();
+                self.aliases.clear();
+                self.account_aliases.clear();
+                self.grants.clear();
+                self.import_tokens.clear();
+                self.outbox.clear();
+                Ok(CommandOutput::Empty)
+            }
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands
                     .iter()
@@ -247,8 +309,11 @@ impl State {
             self.delete_grants_of(key_id);
             self.forget_import_tokens_of(key_id);
         }
-        self.aliases
-            .retain(|_, alias| !due.contains(&alias.target_key_id));
+        for aliases in self.account_aliases.values_mut() {
+            aliases.retain(|_, alias| !due.contains(&alias.target_key_id));
+        }
+        self.account_aliases
+            .retain(|_, aliases| !aliases.is_empty());
         due.len() as u32
     }
 
@@ -259,7 +324,8 @@ impl State {
         now_ms: i64,
     ) -> Result<CommandOutput, KmsError> {
         let key = self.alias_target(target_key_id)?;
-        if self.aliases.contains_key(alias_name) {
+        let account = key.account_id.clone();
+        if self.alias(&account, alias_name).is_some() {
             return Err(KmsError::AlreadyExists(format!(
                 "An alias with the name {} already exists",
                 alias_arn_like(key, alias_name)
@@ -270,7 +336,10 @@ impl State {
             creation_ms: now_ms,
             last_updated_ms: now_ms,
         };
-        self.aliases.insert(alias_name.to_string(), record);
+        self.account_aliases
+            .entry(account)
+            .or_default()
+            .insert(alias_name.to_string(), record);
         Ok(CommandOutput::Empty)
     }
 
@@ -281,9 +350,9 @@ impl State {
         now_ms: i64,
     ) -> Result<CommandOutput, KmsError> {
         let key = self.alias_target(target_key_id)?;
+        let account = key.account_id.clone();
         let current = self
-            .aliases
-            .get(alias_name)
+            .alias(&account, alias_name)
             .ok_or_else(|| alias_not_found(alias_name))?;
         if let Some(old) = self.keys.get(&current.target_key_id) {
             if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
@@ -292,9 +361,38 @@ impl State {
                 )));
             }
         }
-        if let Some(alias) = self.aliases.get_mut(alias_name) {
+        if let Some(alias) = self
+            .account_aliases
+            .get_mut(&account)
+            .and_then(|aliases| aliases.get_mut(alias_name))
+        {
             alias.target_key_id = target_key_id.to_string();
             alias.last_updated_ms = now_ms;
+        }
+        Ok(CommandOutput::Empty)
+    }
+
+    /// DeleteAlias in `account`. An empty account (a command logged before accounts were
+    /// tenants, when alias names were one namespace) names the one alias of that name.
+    fn delete_alias(&mut self, alias_name: &str, account: &str) -> Result<CommandOutput, KmsError> {
+        let account = if account.is_empty() {
+            self.account_aliases
+                .iter()
+                .find(|(_, aliases)| aliases.contains_key(alias_name))
+                .map(|(account, _)| account.clone())
+                .unwrap_or_default()
+        } else {
+            account.to_string()
+        };
+        let aliases = self
+            .account_aliases
+            .get_mut(&account)
+            .ok_or_else(|| alias_not_found(alias_name))?;
+        aliases
+            .remove(alias_name)
+            .ok_or_else(|| alias_not_found(alias_name))?;
+        if aliases.is_empty() {
+            self.account_aliases.remove(&account);
         }
         Ok(CommandOutput::Empty)
     }
@@ -453,10 +551,9 @@ impl State {
     }
 
     fn alias_count(&self, key_id: &str) -> usize {
-        self.aliases
-            .values()
-            .filter(|a| a.target_key_id == key_id)
-            .count()
+        self.keys
+            .get(key_id)
+            .map_or(0, |key| self.aliases_of(&key.account_id, key_id).count())
     }
 
     /// A key by id.
@@ -464,14 +561,15 @@ impl State {
         self.keys.get(key_id)
     }
 
-    /// An alias by name (`alias/...`).
-    pub fn alias(&self, alias_name: &str) -> Option<&AliasRecord> {
-        self.aliases.get(alias_name)
+    /// An alias of `account` by name (`alias/...`).
+    pub fn alias(&self, account: &str, alias_name: &str) -> Option<&AliasRecord> {
+        self.account_aliases.get(account)?.get(alias_name)
     }
 
-    /// Keys in id order, starting after `after` (exclusive), for ListKeys.
+    /// The keys of `account` in id order, starting after `after` (exclusive), for ListKeys.
     pub fn keys_after<'a>(
         &'a self,
+        account: &'a str,
         after: Option<&str>,
     ) -> impl Iterator<Item = &'a KeyRecord> + 'a {
         let start = after.map(str::to_string);
@@ -479,26 +577,33 @@ impl State {
             .iter()
             .filter(move |(id, _)| start.as_ref().is_none_or(|s| id.as_str() > s.as_str()))
             .map(|(_, key)| key)
+            .filter(move |key| key.account_id == account)
     }
 
-    /// Aliases in name order, starting after `after`, for ListAliases.
+    /// The aliases of `account` in name order, starting after `after`, for ListAliases.
     pub fn aliases_after<'a>(
         &'a self,
+        account: &str,
         after: Option<&str>,
     ) -> impl Iterator<Item = (&'a String, &'a AliasRecord)> + 'a {
         let start = after.map(str::to_string);
-        self.aliases
-            .iter()
+        self.account_aliases
+            .get(account)
+            .into_iter()
+            .flatten()
             .filter(move |(name, _)| start.as_ref().is_none_or(|s| name.as_str() > s.as_str()))
     }
 
-    /// The aliases that point at `key_id`, in name order.
+    /// The aliases of `account` that point at `key_id`, in name order.
     pub fn aliases_of<'a>(
         &'a self,
+        account: &str,
         key_id: &'a str,
     ) -> impl Iterator<Item = (&'a String, &'a AliasRecord)> + 'a {
-        self.aliases
-            .iter()
+        self.account_aliases
+            .get(account)
+            .into_iter()
+            .flatten()
             .filter(move |(_, a)| a.target_key_id == key_id)
     }
 
@@ -526,8 +631,13 @@ impl State {
             .min()
     }
 
-    /// Resolves a `KeyId` parameter in `region`/`account` to a key. `allow_alias` is false for
-    /// operations whose `KeyId` accepts only a key id or key ARN.
+    /// Resolves a `KeyId` parameter of a caller of `account` in `region` to a key.
+    /// `allow_alias` is false for operations whose `KeyId` accepts only a key id or key ARN.
+    ///
+    /// A key id or alias name names the caller's own account: another account's key is not
+    /// found that way (AWS's NotFoundException). A key or alias ARN may name another account
+    /// (in this region); that key is returned and the authorizer decides whether the caller
+    /// may use it across accounts.
     pub fn resolve(
         &self,
         reference: &KeyReference,
@@ -535,26 +645,26 @@ impl State {
         account: &str,
         allow_alias: bool,
     ) -> Result<&KeyRecord, KmsError> {
-        let alias_target = |name: &str, shown: &str| -> Result<&KeyRecord, KmsError> {
+        let alias_target = |owner: &str, name: &str, shown: &str| -> Result<&KeyRecord, KmsError> {
             let alias = self
-                .aliases
-                .get(name)
+                .alias(owner, name)
                 .ok_or_else(|| KmsError::NotFound(format!("Alias {shown} is not found.")))?;
             self.keys
                 .get(&alias.target_key_id)
                 .ok_or_else(|| key_gone(&alias.target_key_id))
+        };
+        let key_of = |owner: &str, key_id: &str, shown: &str| -> Result<&KeyRecord, KmsError> {
+            self.keys
+                .get(key_id)
+                .filter(|key| key.account_id == owner)
+                .ok_or_else(|| KmsError::NotFound(format!("Key '{shown}' does not exist")))
         };
         match reference {
             KeyReference::KeyId(key_id) => {
                 if !is_valid_key_id(key_id) {
                     return Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")));
                 }
-                self.keys.get(key_id).ok_or_else(|| {
-                    KmsError::NotFound(format!(
-                        "Key '{}' does not exist",
-                        key_arn(region, account, key_id)
-                    ))
-                })
+                key_of(account, key_id, &key_arn(region, account, key_id))
             }
             KeyReference::KeyArn {
                 region: r,
@@ -562,15 +672,13 @@ impl State {
                 key_id,
             } => {
                 let full = key_arn(r, a, key_id);
-                if r != region || a != account {
+                if r != region {
                     return Err(KmsError::NotFound(format!("Key '{full}' does not exist")));
                 }
-                self.keys
-                    .get(key_id)
-                    .ok_or_else(|| KmsError::NotFound(format!("Key '{full}' does not exist")))
+                key_of(a, key_id, &full)
             }
             KeyReference::AliasName(name) if allow_alias => {
-                alias_target(name, &kms_types::alias_arn(region, account, name))
+                alias_target(account, name, &kms_types::alias_arn(region, account, name))
             }
             KeyReference::AliasArn {
                 region: r,
@@ -578,10 +686,10 @@ impl State {
                 alias_name,
             } if allow_alias => {
                 let full = kms_types::alias_arn(r, a, alias_name);
-                if r != region || a != account {
+                if r != region {
                     return Err(KmsError::NotFound(format!("Alias {full} is not found.")));
                 }
-                alias_target(alias_name, &full)
+                alias_target(a, alias_name, &full)
             }
             KeyReference::AliasName(name)
             | KeyReference::AliasArn {

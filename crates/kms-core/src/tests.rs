@@ -121,7 +121,7 @@ fn due_keys_are_deleted_with_their_aliases_and_only_when_due() {
         Ok(CommandOutput::Deleted(1))
     );
     assert!(state.key(K1).is_none());
-    assert!(state.alias("alias/a").is_none());
+    assert!(state.alias("111122223333", "alias/a").is_none());
     assert!(state.key(K2).is_some());
 }
 
@@ -162,17 +162,25 @@ fn aliases_are_unique_and_resolve() {
         now_ms: 2,
     };
     assert!(state.apply(&update).0.is_ok());
-    assert_eq!(state.alias("alias/a").unwrap().target_key_id, K2);
+    assert_eq!(
+        state
+            .alias("111122223333", "alias/a")
+            .unwrap()
+            .target_key_id,
+        K2
+    );
     assert!(state
         .apply(&Command::DeleteAlias {
-            alias_name: "alias/a".into()
+            alias_name: "alias/a".into(),
+            account_id: "111122223333".into(),
         })
         .0
         .is_ok());
     assert!(matches!(
         state
             .apply(&Command::DeleteAlias {
-                alias_name: "alias/a".into()
+                alias_name: "alias/a".into(),
+                account_id: "111122223333".into(),
             })
             .0,
         Err(KmsError::NotFound(_))
@@ -422,4 +430,129 @@ fn on_demand_rotations_are_limited_and_need_an_enabled_key() {
         state.apply(&disabled).0,
         Err(KmsError::Disabled(_))
     ));
+}
+
+const OTHER: &str = "444455556666";
+const K3: &str = "11111111-2222-3333-4444-777777777777";
+
+/// K1 and K2 in account 111122223333, K3 in account OTHER.
+fn state_with_two_accounts() -> State {
+    let mut state = state_with_keys();
+    let mut other = record(K3);
+    other.account_id = OTHER.into();
+    other.arn = format!("arn:aws:kms:us-east-1:{OTHER}:key/{K3}");
+    assert!(state.apply(&Command::CreateKey { record: other }).0.is_ok());
+    state
+}
+
+#[test]
+fn accounts_have_their_own_keys_and_alias_names() {
+    let mut state = state_with_two_accounts();
+    for target in [K1, K3] {
+        let create = Command::CreateAlias {
+            alias_name: "alias/app".into(),
+            target_key_id: target.into(),
+            now_ms: 1,
+        };
+        assert!(state.apply(&create).0.is_ok(), "alias/app for {target}");
+    }
+    let listed: Vec<&str> = state
+        .keys_after(OTHER, None)
+        .map(|k| k.key_id.as_str())
+        .collect();
+    assert_eq!(listed, vec![K3]);
+    assert_eq!(state.keys_after("111122223333", None).count(), 2);
+    let by_alias = |account: &str| {
+        state
+            .resolve(
+                &KeyReference::AliasName("alias/app".into()),
+                "us-east-1",
+                account,
+                true,
+            )
+            .map(|k| k.key_id.clone())
+    };
+    assert_eq!(by_alias(OTHER).unwrap(), K3);
+    assert_eq!(by_alias("111122223333").unwrap(), K1);
+    // Another account's key: not found by bare id, found by ARN (the authorizer decides).
+    let bare = state.resolve(
+        &KeyReference::KeyId(K3.into()),
+        "us-east-1",
+        "111122223333",
+        false,
+    );
+    assert!(
+        matches!(&bare, Err(KmsError::NotFound(m)) if m.contains("111122223333")),
+        "{bare:?}"
+    );
+    let arn = KeyReference::parse(&format!("arn:aws:kms:us-east-1:{OTHER}:key/{K3}")).unwrap();
+    assert_eq!(
+        state
+            .resolve(&arn, "us-east-1", "111122223333", false)
+            .unwrap()
+            .key_id,
+        K3
+    );
+    // An ARN whose account does not own the key finds nothing.
+    let wrong = KeyReference::parse(&format!("arn:aws:kms:us-east-1:{OTHER}:key/{K1}")).unwrap();
+    assert!(state.resolve(&wrong, "us-east-1", OTHER, false).is_err());
+    // Deleting one account's alias leaves the other's.
+    let delete = Command::DeleteAlias {
+        alias_name: "alias/app".into(),
+        account_id: OTHER.into(),
+    };
+    assert!(state.apply(&delete).0.is_ok());
+    assert!(state.alias(OTHER, "alias/app").is_none());
+    assert!(state.alias("111122223333", "alias/app").is_some());
+}
+
+#[test]
+fn a_snapshot_from_before_tenants_gives_each_alias_to_its_keys_account() {
+    let mut state = state_with_two_accounts();
+    for (name, target) in [("alias/one", K1), ("alias/three", K3)] {
+        let create = Command::CreateAlias {
+            alias_name: name.into(),
+            target_key_id: target.into(),
+            now_ms: 1,
+        };
+        assert!(state.apply(&create).0.is_ok());
+    }
+    // The old layout: every alias in `aliases`, no `account_aliases`.
+    let mut old = serde_json::to_value(&state).unwrap();
+    let legacy = serde_json::json!({
+        "alias/one": state.alias("111122223333", "alias/one").unwrap(),
+        "alias/three": state.alias(OTHER, "alias/three").unwrap(),
+    });
+    old["aliases"] = legacy;
+    old.as_object_mut().unwrap().remove("account_aliases");
+    let loaded: State = serde_json::from_value(old).unwrap();
+    assert_eq!(loaded, state);
+    // A DeleteAlias logged before tenants (no account) removes the one alias of that name.
+    let mut loaded = loaded;
+    let legacy_delete: Command =
+        serde_json::from_str(r#"{"DeleteAlias": {"alias_name": "alias/three"}}"#).unwrap();
+    assert!(loaded.apply(&legacy_delete).0.is_ok());
+    assert!(loaded.alias(OTHER, "alias/three").is_none());
+}
+
+#[test]
+fn reset_wipes_keys_aliases_and_grants_but_keeps_outbox_counters() {
+    let mut state = state_with_two_accounts();
+    let create = Command::CreateAlias {
+        alias_name: "alias/app".into(),
+        target_key_id: K1.into(),
+        now_ms: 1,
+    };
+    assert!(state.apply(&create).0.is_ok());
+    state.next_outbox_seq = 7;
+    assert!(state.apply(&Command::Reset).0.is_ok());
+    assert_eq!(state.key_count(), 0);
+    assert!(state.alias("111122223333", "alias/app").is_none());
+    assert_eq!(state.next_outbox_seq, 7);
+    // The same alias can be created again after a new key.
+    assert!(state
+        .apply(&Command::CreateKey { record: record(K1) })
+        .0
+        .is_ok());
+    assert!(state.apply(&create).0.is_ok());
 }

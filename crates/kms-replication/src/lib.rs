@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 pub trait Region: Send + Sync + 'static {
     /// This region's name.
     fn region(&self) -> &str;
-    /// The account the region's keys belong to.
+    /// The node's default account (each key names its own account).
     fn account_id(&self) -> &str;
     /// The node's clock, milliseconds since the epoch.
     fn now_ms(&self) -> i64;

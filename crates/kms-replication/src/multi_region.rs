@@ -155,7 +155,7 @@ fn creating_replica(
     description: String,
 ) -> KeyMetadata {
     let mut replica = primary;
-    replica.arn = key_arn(replica_region, kms.account_id(), &replica.key_id);
+    replica.arn = key_arn(replica_region, &replica.account_id, &replica.key_id);
     replica.description = description;
     replica.creation_ms = kms.now_ms();
     replica.key_state = KeyState::Creating;

@@ -43,7 +43,11 @@ impl Call<'_> {
     pub(crate) async fn delete_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
         let alias_name = required(request.alias_name, "aliasName")?;
         validate_alias_name_shape(&alias_name)?;
-        self.write(Command::DeleteAlias { alias_name }).await?;
+        self.write(Command::DeleteAlias {
+            alias_name,
+            account_id: self.account_id().to_string(),
+        })
+        .await?;
         Ok(Empty {})
     }
 
@@ -60,9 +64,12 @@ impl Call<'_> {
         let (region, account) = (self.region(), self.account_id());
         let (page, more) = self
             .read(|state| {
-                let mut aliases = state.aliases_after(marker.as_deref()).filter(|(_, alias)| {
-                    filter.as_ref().is_none_or(|id| &alias.target_key_id == id)
-                });
+                let mut aliases =
+                    state
+                        .aliases_after(account, marker.as_deref())
+                        .filter(|(_, alias)| {
+                            filter.as_ref().is_none_or(|id| &alias.target_key_id == id)
+                        });
                 let page: Vec<AliasListEntry> = aliases
                     .by_ref()
                     .take(limit)

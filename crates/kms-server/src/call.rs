@@ -96,6 +96,12 @@ impl<'a> Call<'a> {
         self.caller
     }
 
+    /// The caller's account: the account of the keys it creates and lists, of its aliases, and
+    /// the one a bare key id or alias name refers to.
+    pub(crate) fn account_id(&self) -> &str {
+        &self.caller.principal.account
+    }
+
     /// Resolves a `KeyId` member to a key, linearizably, and authorizes the caller's action on
     /// it.
     pub(crate) async fn resolve(

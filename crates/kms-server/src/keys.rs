@@ -198,7 +198,7 @@ impl Call<'_> {
         }
         let (page, more) = self
             .read(|state| {
-                let mut keys = state.keys_after(marker);
+                let mut keys = state.keys_after(self.account_id(), marker);
                 let page: Vec<KeyListEntry> = keys
                     .by_ref()
                     .take(limit)

@@ -88,6 +88,7 @@ pub fn local_topology(data_dir: &Path, regions: &[String], nodes_per_region: u64
     let credential = Credential {
         access_key_id: "test".into(),
         secret_access_key: "test".into(),
+        account_id: None,
     };
     let mut topology = Topology::new(data_dir, plans, credential);
     // One CA for the local deployment: each region's certificate serves mutual TLS between its

@@ -106,6 +106,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         .map(|c| RootCredential {
             access_key_id: c.access_key_id.clone(),
             secret_access_key: c.secret_access_key.clone(),
+            account: c.account_id.clone(),
         })
         .collect();
     let identities = Arc::new(

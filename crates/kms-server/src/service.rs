@@ -54,8 +54,8 @@ pub struct Kms {
 }
 
 impl Kms {
-    /// Builds the service for `region` in `account_id`, authorizing callers against
-    /// `identities`.
+    /// Builds the service for `region`, authorizing callers against `identities`;
+    /// `account_id` is the node's default account (keys belong to their caller's account).
     pub fn new(
         raft: Arc<RegionRaft>,
         root_key: RootKey,
@@ -88,11 +88,6 @@ impl Kms {
     /// This region.
     pub(crate) fn region(&self) -> &str {
         &self.region
-    }
-
-    /// The account this region's keys belong to.
-    pub(crate) fn account_id(&self) -> &str {
-        &self.account_id
     }
 
     /// The link to other regions, if any.
