@@ -432,7 +432,7 @@ fn create_key(term: u64, index: u64, key_id: &str) -> Entry {
 /// Writes a format-2 store as the released version left it: a snapshot covering entries 1-3
 /// (membership, one key), entries 4-6 after it, vote and log pointers, stamp 2.
 fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
-    let entries = vec![
+    let entries = [
         blank(1, 1),
         membership(1, 2),
         create_key(1, 3, "k1"),
