@@ -34,16 +34,28 @@ pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
 }
 
 /// The on-disk format this build writes and reads: the encoding of log entries, the state
-/// machine's snapshot and the meta records. Bump it with any change to `kms_core`'s `Command`
-/// or `State` that older data cannot decode into.
-pub const FORMAT_VERSION: u32 = 2;
+/// machine's snapshot and the meta records. 3: self-describing JSON records (`codec.rs`), so
+/// adding a field with `#[serde(default)]` or a `Command` variant needs no new format. A store
+/// of format 2 (the released version) is migrated at open (`migrate.rs`).
+pub const FORMAT_VERSION: u32 = 3;
+/// The format of the released version, migrated at open.
+pub(crate) const FORMAT_V2: u32 = 2;
 /// Where the format version is kept (column family `meta`).
-const KEY_FORMAT: &[u8] = b"format_version";
+pub(crate) const KEY_FORMAT: &[u8] = b"format_version";
+
+/// What [`check_format`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// A store of this build's format (or a new, now stamped, empty store).
+    Current,
+    /// A store of format 2, to be migrated.
+    V2,
+}
 
 /// Checks the store's format version; stamps an empty store with [`FORMAT_VERSION`]. A store
-/// written by an older format (or before the stamp existed) is refused with an error that says
-/// so, instead of failing later on a record it cannot decode.
-pub(crate) fn check_format(db: &Db, dir: &Path) -> Result<(), StoreError> {
+/// of format 1 (unversioned, before the first release) or of a newer format than this build's
+/// is refused with an error that says so, instead of failing later on a record it cannot decode.
+pub(crate) fn check_format(db: &Db, dir: &Path) -> Result<Found, StoreError> {
     let meta = db
         .cf_handle(CF_META)
         .ok_or(StoreError::MissingColumnFamily(CF_META))?;
@@ -55,13 +67,18 @@ pub(crate) fn check_format(db: &Db, dir: &Path) -> Result<(), StoreError> {
                     record: "format version",
                     reason: format!("{} bytes", bytes.len()),
                 })?;
-            if found != FORMAT_VERSION {
-                return Err(StoreError::Format {
+            match found {
+                FORMAT_VERSION => Ok(Found::Current),
+                FORMAT_V2 => Ok(Found::V2),
+                newer if newer > FORMAT_VERSION => Err(StoreError::NewerFormat {
                     dir: dir.display().to_string(),
-                    found: Some(found),
-                });
+                    found: newer,
+                }),
+                older => Err(StoreError::Format {
+                    dir: dir.display().to_string(),
+                    found: Some(older),
+                }),
             }
-            Ok(())
         }
         None => {
             let empty = [CF_LOGS, CF_META, CF_SNAPSHOT].into_iter().all(|name| {
@@ -78,7 +95,7 @@ pub(crate) fn check_format(db: &Db, dir: &Path) -> Result<(), StoreError> {
                 });
             }
             db.put_cf_opt(meta, KEY_FORMAT, FORMAT_VERSION.to_be_bytes(), &synced())?;
-            Ok(())
+            Ok(Found::Current)
         }
     }
 }

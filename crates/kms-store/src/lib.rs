@@ -19,7 +19,8 @@
 //! | `meta` | `vote`, `committed`, `last_purged` | encoded [`Vote`] / [`LogId`] |
 //! | `snapshot` | `meta`, `data` | encoded snapshot metadata / the snapshot bytes |
 //!
-//! Record encoding (bincode 2, with a per-record JSON fallback) is described in `codec.rs`.
+//! Record encoding (format 3: self-describing JSON) is described in `codec.rs`; a store of
+//! the released version's format 2 is migrated when it is opened (`migrate.rs`).
 //! The server reads the state through a [`StateReader`] obtained from
 //! [`StateMachineStore::reader`].
 
@@ -30,6 +31,7 @@ mod codec;
 mod db;
 pub use db::FORMAT_VERSION;
 mod log_store;
+mod migrate;
 mod state_machine;
 #[cfg(test)]
 mod tests;
@@ -84,9 +86,9 @@ pub enum StoreError {
     /// A column family is missing although it was requested at open.
     #[error("column family {0:?} is missing")]
     MissingColumnFamily(&'static str),
-    /// The store was written in another on-disk format than this build reads.
+    /// The store was written in a pre-release on-disk format this build does not migrate.
     #[error(
-        "the data in {dir} was written by a Trent with on-disk format {}, this build reads format {}; move it away (or `make clean-data` for make run's data) and start again",
+        "the data in {dir} was written by a pre-release Trent (on-disk format {}), which this build (format {}) does not migrate; move it away (or `make clean-data` for make run's data) and start again",
         found.map_or("1 (unversioned)".to_string(), |v| v.to_string()),
         db::FORMAT_VERSION
     )]
@@ -95,6 +97,17 @@ pub enum StoreError {
         dir: String,
         /// The format found (`None`: written before formats were versioned).
         found: Option<u32>,
+    },
+    /// The store was written by a newer Trent than this build.
+    #[error(
+        "the data in {dir} was written by a newer Trent (on-disk format {found}); this build reads formats up to {}: run that Trent or a newer one",
+        db::FORMAT_VERSION
+    )]
+    NewerFormat {
+        /// The store's directory.
+        dir: String,
+        /// The format found.
+        found: u32,
     },
     /// A persisted record cannot be decoded or contradicts another record.
     #[error("corrupt {record}: {reason}")]
@@ -114,7 +127,9 @@ pub enum StoreError {
 /// so a corrupt one fails the open rather than the first Raft operation.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
     let db = db::open(dir)?;
-    db::check_format(&db, dir)?;
+    if db::check_format(&db, dir)? == db::Found::V2 {
+        migrate::v2_to_v3(&db, dir)?;
+    }
     let db = Arc::new(db);
     let log = LogStore::new(Arc::clone(&db));
     log.check_meta()?;

@@ -40,11 +40,11 @@ use crate::db::{blocking, cf, synced, Db, DbError, CF_LOGS, CF_META};
 use crate::{Entry, LogId, StorageError, StoreError, TypeConfig, Vote};
 
 /// `meta` key of the vote.
-const KEY_VOTE: &[u8] = b"vote";
+pub(crate) const KEY_VOTE: &[u8] = b"vote";
 /// `meta` key of the last committed log id.
-const KEY_COMMITTED: &[u8] = b"committed";
+pub(crate) const KEY_COMMITTED: &[u8] = b"committed";
 /// `meta` key of the last purged log id.
-const KEY_LAST_PURGED: &[u8] = b"last_purged";
+pub(crate) const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
 /// The `logs` key of a log index: big-endian, so RocksDB's byte order is index order.
 pub(crate) fn log_key(index: u64) -> [u8; 8] {

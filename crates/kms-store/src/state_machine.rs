@@ -30,9 +30,9 @@ use crate::db::{blocking, cf, synced, Db, DbError, CF_SNAPSHOT};
 use crate::{Entry, LogId, SnapshotMeta, StorageError, StoreError, StoredMembership, TypeConfig};
 
 /// `snapshot` key of the snapshot metadata ([`PersistedSnapshotMeta`]).
-const KEY_SNAPSHOT_META: &[u8] = b"meta";
+pub(crate) const KEY_SNAPSHOT_META: &[u8] = b"meta";
 /// `snapshot` key of the snapshot bytes (an encoded [`SmData`]).
-const KEY_SNAPSHOT_DATA: &[u8] = b"data";
+pub(crate) const KEY_SNAPSHOT_DATA: &[u8] = b"data";
 
 /// Everything the state machine holds; also the content of a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

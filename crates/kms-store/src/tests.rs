@@ -13,12 +13,13 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
-use crate::codec::{decode, encode, FORMAT_BINCODE, FORMAT_JSON};
+use crate::codec::{decode, decode_v2, encode, encode_v2, FORMAT_BINCODE, FORMAT_JSON};
 use crate::db::{self, cf, CF_LOGS, CF_SNAPSHOT};
 use crate::log_store::log_key;
 use crate::state_machine::{PersistedSnapshotMeta, SmData};
-use crate::StoreError;
 use crate::*;
+use crate::{migrate, StoreError};
+use std::path::Path;
 
 /// Opens a fresh store in its own temporary directory; the `TempDir` guard keeps it alive.
 struct TempStoreBuilder;
@@ -225,13 +226,12 @@ fn corrupt_snapshot_fails_open() {
     }
 }
 
-/// Every record kind this crate writes uses bincode, i.e. openraft's types and the current
-/// kms-core types round-trip through it.
+/// Every record kind this crate writes round-trips through format 3 (JSON).
 #[test]
-fn stored_records_round_trip_through_bincode() {
+fn stored_records_round_trip() {
     fn check<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
         let bytes = encode(&value).unwrap();
-        assert_eq!(bytes[0], FORMAT_BINCODE, "{value:?} fell back to JSON");
+        assert_eq!(bytes[0], FORMAT_JSON, "{value:?}");
         assert_eq!(decode::<T>(&bytes).unwrap(), value);
     }
     check(blank(3, 7));
@@ -260,34 +260,42 @@ fn stored_records_round_trip_through_bincode() {
     });
 }
 
-/// A type bincode cannot round-trip (serde skips a field when serializing) is stored as JSON.
+/// Format 3 is self-describing: a field added later with `#[serde(default)]` decodes from a
+/// record written before it existed, with no migration.
 #[test]
-fn bincode_incompatible_values_fall_back_to_json() {
+fn a_field_added_later_decodes_from_older_records() {
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct Skipping {
+    struct Before {
         a: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        b: Option<u32>,
         c: String,
     }
-    let value = Skipping {
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct After {
+        a: u32,
+        #[serde(default)]
+        b: Option<u32>,
+        c: String,
+        #[serde(default)]
+        d: Vec<u8>,
+    }
+    let old = encode(&Before {
         a: 1,
-        b: None,
         c: "x".to_owned(),
-    };
-    let bytes = encode(&value).unwrap();
-    assert_eq!(bytes[0], FORMAT_JSON);
-    assert_eq!(decode::<Skipping>(&bytes).unwrap(), value);
-
-    // With the field present bincode works again.
-    let value = Skipping {
-        b: Some(2),
-        ..value
-    };
-    assert_eq!(encode(&value).unwrap()[0], FORMAT_BINCODE);
-
-    assert!(decode::<Skipping>(&[]).is_err());
-    assert!(decode::<Skipping>(&[9, 1, 2]).is_err());
+    })
+    .unwrap();
+    assert_eq!(
+        decode::<After>(&old).unwrap(),
+        After {
+            a: 1,
+            b: None,
+            c: "x".to_owned(),
+            d: Vec::new(),
+        }
+    );
+    assert!(decode::<After>(&[]).is_err());
+    assert!(decode::<After>(&[9, 1, 2]).is_err());
+    // A format-2 bincode record is not a format-3 record.
+    assert!(decode::<Vote>(&encode_v2(&Vote::new(1, 1)).unwrap()).is_err());
 }
 
 #[tokio::test]
@@ -344,7 +352,7 @@ fn a_store_from_another_format_is_refused_with_a_clear_error() {
     drop(open(fresh.path()).unwrap());
     drop(open(fresh.path()).unwrap());
 
-    // Data without a stamp: written before formats were versioned.
+    // Data without a stamp: written before formats were versioned (pre-release).
     let unversioned = tempfile::tempdir().unwrap();
     {
         let db = db::open(unversioned.path()).unwrap();
@@ -358,17 +366,238 @@ fn a_store_from_another_format_is_refused_with_a_clear_error() {
     );
     assert!(error.to_string().contains("clean-data"), "{error}");
 
-    // A different version.
-    let other = tempfile::tempdir().unwrap();
+    for (version, newer) in [(1u32, false), (4, true), (u32::MAX, true)] {
+        let other = tempfile::tempdir().unwrap();
+        {
+            let db = db::open(other.path()).unwrap();
+            let meta = db.cf_handle(db::CF_META).unwrap();
+            db.put_cf(meta, b"format_version", version.to_be_bytes())
+                .unwrap();
+        }
+        let error = open(other.path()).err().unwrap();
+        if newer {
+            assert!(
+                matches!(error, StoreError::NewerFormat { found, .. } if found == version),
+                "{error}"
+            );
+            assert!(error.to_string().contains("newer Trent"), "{error}");
+        } else {
+            assert!(
+                matches!(error, StoreError::Format { found: Some(1), .. }),
+                "{error}"
+            );
+        }
+    }
+}
+
+/// A record of a key, as a CreateKey command carries it.
+fn key_record(key_id: &str) -> kms_core::KeyRecord {
+    kms_core::KeyRecord {
+        key_id: key_id.to_owned(),
+        arn: format!("arn:aws:kms:us-east-1:111122223333:key/{key_id}"),
+        account_id: "111122223333".to_owned(),
+        creation_ms: 1_700_000_000_000,
+        description: "migrated".to_owned(),
+        key_spec: kms_types::KeySpec::SymmetricDefault,
+        key_usage: kms_types::KeyUsage::EncryptDecrypt,
+        origin: kms_types::Origin::AwsKms,
+        key_state: kms_types::KeyState::Enabled,
+        deletion_ms: None,
+        pending_window_days: None,
+        multi_region: false,
+        policy: "{}".to_owned(),
+        tags: BTreeMap::from([("team".to_owned(), "storage".to_owned())]),
+        materials: vec![kms_core::WrappedMaterial {
+            material_id: "ab".repeat(32),
+            wrapped: vec![7; 60],
+            created_ms: 1_700_000_000_000,
+            public_key: None,
+        }],
+        rotation_period_days: None,
+        next_rotation_ms: None,
+        rotations: Vec::new(),
+        mrk: None,
+    }
+}
+
+fn create_key(term: u64, index: u64, key_id: &str) -> Entry {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Command::CreateKey {
+            record: key_record(key_id),
+        }),
+    }
+}
+
+/// Writes a format-2 store as the released version left it: a snapshot covering entries 1-3
+/// (membership, one key), entries 4-6 after it, vote and log pointers, stamp 2.
+fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
+    let entries = [
+        blank(1, 1),
+        membership(1, 2),
+        create_key(1, 3, "k1"),
+        create_key(1, 4, "k2"),
+        noop(1, 5),
+        create_key(2, 6, "k3"),
+    ];
+    let mut state = State::default();
+    state.apply(&Command::CreateKey {
+        record: key_record("k1"),
+    });
+    let last_membership = match &entries[1].payload {
+        EntryPayload::Membership(m) => StoredMembership::new(Some(log_id(1, 2)), m.clone()),
+        _ => unreachable!(),
+    };
+    let data = SmData {
+        last_applied: Some(log_id(1, 3)),
+        last_membership: last_membership.clone(),
+        state,
+    };
+    let meta = PersistedSnapshotMeta {
+        seq: 4,
+        meta: SnapshotMeta {
+            last_log_id: Some(log_id(1, 3)),
+            last_membership,
+            snapshot_id: "1-3-4".to_owned(),
+        },
+    };
+    let db = db::open(dir).unwrap();
+    let logs = cf(&db, CF_LOGS).unwrap();
+    let meta_cf = cf(&db, db::CF_META).unwrap();
+    let snapshots = cf(&db, CF_SNAPSHOT).unwrap();
+    // Purged up to 1: entry 1 is gone, as after a purge.
+    for entry in &entries[1..] {
+        let bytes = encode_v2(entry).unwrap();
+        assert_eq!(bytes[0], FORMAT_BINCODE);
+        db.put_cf(logs, log_key(entry.log_id.index), bytes).unwrap();
+    }
+    db.put_cf(
+        meta_cf,
+        b"vote",
+        encode_v2(&Vote::new_committed(2, 1)).unwrap(),
+    )
+    .unwrap();
+    db.put_cf(meta_cf, b"committed", encode_v2(&log_id(2, 6)).unwrap())
+        .unwrap();
+    db.put_cf(meta_cf, b"last_purged", encode_v2(&log_id(1, 1)).unwrap())
+        .unwrap();
+    db.put_cf(snapshots, b"meta", encode_v2(&meta).unwrap())
+        .unwrap();
+    db.put_cf(snapshots, b"data", encode_v2(&data).unwrap())
+        .unwrap();
+    db.put_cf(meta_cf, b"format_version", 2u32.to_be_bytes())
+        .unwrap();
+    (data, entries[1..].to_vec())
+}
+
+fn stamp(dir: &Path) -> u32 {
+    let db = db::open(dir).unwrap();
+    let meta = cf(&db, db::CF_META).unwrap();
+    let bytes = db.get_cf(meta, b"format_version").unwrap().unwrap();
+    u32::from_be_bytes(bytes.as_slice().try_into().unwrap())
+}
+
+#[tokio::test]
+async fn a_format_2_store_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, entries) = write_v2_store(dir.path());
     {
-        let db = db::open(other.path()).unwrap();
-        let meta = db.cf_handle(db::CF_META).unwrap();
-        db.put_cf(meta, b"format_version", 1u32.to_be_bytes())
+        let (mut log, mut sm) = open(dir.path()).unwrap();
+        assert_eq!(
+            log.read_vote().await.unwrap(),
+            Some(Vote::new_committed(2, 1))
+        );
+        assert_eq!(log.read_committed().await.unwrap(), Some(log_id(2, 6)));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 1)));
+        assert_eq!(state.last_log_id, Some(log_id(2, 6)));
+        assert_eq!(log.try_get_log_entries(..).await.unwrap(), entries);
+        assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 3)));
+        assert_eq!(sm.reader().read(State::clone), data.state);
+        // Every record is format 3 now.
+        let db = Arc::clone(&log.db);
+        for name in [CF_LOGS, db::CF_META, CF_SNAPSHOT] {
+            for item in db.iterator_cf(cf(&db, name).unwrap(), rocksdb::IteratorMode::Start) {
+                let (key, value) = item.unwrap();
+                if &*key != b"format_version" {
+                    assert_eq!(value[0], FORMAT_JSON, "{name} {key:?}");
+                }
+            }
+        }
+        // The state machine works on: the rest of the log applies.
+        sm.apply(entries[2..].to_vec()).await.unwrap();
+        assert!(sm
+            .reader()
+            .read(|s| ["k1", "k2", "k3"].iter().all(|k| s.key(k).is_some())));
+    }
+    assert_eq!(stamp(dir.path()), FORMAT_VERSION);
+    // A second open is a plain format-3 open.
+    let (log, _sm) = open(dir.path()).unwrap();
+    assert_eq!(log.clone().try_get_log_entries(..).await.unwrap(), entries);
+}
+
+#[tokio::test]
+async fn a_crash_before_the_migration_is_written_migrates_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, entries) = write_v2_store(dir.path());
+    {
+        // The migration is built but the process dies before its one write.
+        let db = db::open(dir.path()).unwrap();
+        let (batch, migrated) = migrate::batch(&db).unwrap();
+        assert_eq!(migrated.entries, 5);
+        assert_eq!(migrated.meta, 3);
+        assert!(migrated.snapshot);
+        drop(batch);
+    }
+    assert_eq!(stamp(dir.path()), 2);
+    let (mut log, sm) = open(dir.path()).unwrap();
+    assert_eq!(log.try_get_log_entries(..).await.unwrap(), entries);
+    drop((log, sm));
+    assert_eq!(stamp(dir.path()), FORMAT_VERSION);
+}
+
+#[test]
+fn a_format_2_store_with_a_corrupt_record_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v2_store(dir.path());
+    {
+        let db = db::open(dir.path()).unwrap();
+        db.put_cf(cf(&db, CF_LOGS).unwrap(), log_key(4), b"\x01\xff\xff\xff")
             .unwrap();
     }
-    let error = open(other.path()).err().unwrap();
-    assert!(
-        matches!(error, StoreError::Format { found: Some(1), .. }),
-        "{error}"
-    );
+    let error = open(dir.path()).err().unwrap();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert_eq!(stamp(dir.path()), 2);
+}
+
+/// Garbage never panics either decoder (the migration's or format 3's).
+#[test]
+fn garbage_never_panics_a_decoder() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let valid = encode_v2(&create_key(1, 3, "k1")).unwrap();
+    for round in 0..5000 {
+        let mut bytes = if round % 2 == 0 {
+            valid.clone()
+        } else {
+            let len = (next() % 64) as usize;
+            (0..len).map(|_| next() as u8).collect()
+        };
+        if !bytes.is_empty() {
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            bytes.truncate((next() as usize) % (bytes.len() + 1));
+        }
+        let _ = decode_v2::<Entry>(&bytes);
+        let _ = decode_v2::<SmData>(&bytes);
+        let _ = decode::<Entry>(&bytes);
+        let _ = decode::<SmData>(&bytes);
+    }
 }
