@@ -39,7 +39,7 @@ struct Console {
     http: reqwest::Client,
 }
 
-/// The console's router; the node nests it at `/console`.
+/// The console's router, its routes under `/console/`; the node merges it into the API router.
 pub fn router(config: ConsoleConfig) -> Router {
     let console = Arc::new(Console {
         config,
@@ -47,11 +47,12 @@ pub fn router(config: ConsoleConfig) -> Router {
         http: reqwest::Client::new(),
     });
     Router::new()
-        .route("/", get(home))
-        .route("/sign-in", post(sign_in))
-        .route("/sign-out", post(sign_out))
-        .route("/create", get(create_form).post(create))
-        .route("/keys/{id}", get(key_page).post(key_action))
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(home))
+        .route("/console/sign-in", post(sign_in))
+        .route("/console/sign-out", post(sign_out))
+        .route("/console/create", get(create_form).post(create))
+        .route("/console/keys/{id}", get(key_page).post(key_action))
         .with_state(console)
 }
 
@@ -101,12 +102,14 @@ fn checked(
     console: &Console,
     headers: &HeaderMap,
     form: &[(String, String)],
-) -> Result<Active, Response> {
+) -> Result<Active, Box<Response>> {
     let Some(active) = session(console, headers) else {
-        return Err(to_sign_in());
+        return Err(Box::new(to_sign_in()));
     };
     if !session::csrf_matches(&active, field(form, "csrf")) {
-        return Err((StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response());
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response(),
+        ));
     }
     Ok(active)
 }
@@ -230,7 +233,7 @@ async fn sign_out(
 ) -> Response {
     let form = form(&body);
     if let Err(refused) = checked(&console, &headers, &form) {
-        return refused;
+        return *refused;
     }
     if let Some(id) = session_id(&headers) {
         console.sessions.remove(&id);
@@ -262,7 +265,7 @@ async fn create(State(console): State<Arc<Console>>, headers: HeaderMap, body: B
     let form = form(&body);
     let s = match checked(&console, &headers, &form) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let choices = Choices::from_form(&form);
     let problems = choices.problems();
@@ -396,7 +399,7 @@ async fn key_action(
     let form = form(&body);
     let s = match checked(&console, &headers, &form) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let action = field(&form, "action");
     let request = match action {

@@ -35,14 +35,11 @@ async fn api_double() -> String {
 }
 
 fn console(api: String) -> Router {
-    Router::new().nest(
-        "/console",
-        kms_console::router(kms_console::ConsoleConfig {
-            api_addr: api,
-            account_id: "111122223333".into(),
-            region: "us-east-1".into(),
-        }),
-    )
+    kms_console::router(kms_console::ConsoleConfig {
+        api_addr: api,
+        account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+    })
 }
 
 fn post(uri: &str, cookie: Option<&str>, body: &str) -> Request<Body> {

@@ -161,7 +161,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         account_id: config.account_id.clone(),
         region: config.region.clone(),
     });
-    let api_router = kms_api::router(api_config, kms).nest("/console", console);
+    let api_router = kms_api::router(api_config, kms).merge(console);
     let internal_router = raft.internal_router();
 
     let shutdown = shutdown_signal();
