@@ -224,6 +224,10 @@ fn print_banner(nodes: &[Node], data_dir: &Path, policy: RestartPolicy) {
             node.config.region, node.config.node_id, node.config.api_addr
         );
     }
+    println!(
+        "\nWeb console (sign in with the credentials below): http://{}/console/",
+        first.api_addr
+    );
     println!("\nAccount {}; credentials:", first.account_id);
     println!("  export AWS_ACCESS_KEY_ID={}", credential.access_key_id);
     println!(

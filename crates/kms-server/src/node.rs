@@ -155,7 +155,14 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     let api_config =
         ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
-    let api_router = kms_api::router(api_config, kms);
+    // The console is nested beside the KMS API on the same port; its calls come back to this
+    // node's API as ordinary signed requests.
+    let console = kms_console::router(kms_console::ConsoleConfig {
+        api_addr: config.api_addr.clone(),
+        account_id: config.account_id.clone(),
+        region: config.region.clone(),
+    });
+    let api_router = kms_api::router(api_config, kms).merge(console);
     let internal_router = raft.internal_router();
 
     let shutdown = shutdown_signal();
