@@ -32,6 +32,7 @@ mod db;
 pub use db::FORMAT_VERSION;
 mod log_store;
 mod migrate;
+mod released_v2;
 mod state_machine;
 #[cfg(test)]
 mod tests;

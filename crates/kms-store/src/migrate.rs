@@ -8,10 +8,10 @@
 //! again), a crash after it leaves a format-3 store. A record that does not decode fails the
 //! open and changes nothing. Only counts are logged, never record contents.
 //!
-//! Format 2 records are decoded with today's `kms_core` types: their bincode encoding is the
-//! same as at the released commit `fed589d` (no change to `kms-core` or to the `kms-types`
-//! models it holds since then). The fixture test (`tests/tests/t90_migrate_released_data.rs`,
-//! data written by fed589d's binary) fails if a change breaks that.
+//! Format-2 log entries and snapshots are decoded into the frozen shapes of the released commit
+//! `fed589d` ([`crate::released_v2`]) and moved to today's types with the defaults of fields
+//! added since. The fixture test (`tests/tests/t90_migrate_released_data.rs`, data written by
+//! fed589d's binary) fails if that breaks.
 
 use std::path::Path;
 
@@ -24,6 +24,7 @@ use crate::db::{
     cf, synced, Db, DbError, CF_LOGS, CF_META, CF_SNAPSHOT, FORMAT_VERSION, KEY_FORMAT,
 };
 use crate::log_store::{KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE};
+use crate::released_v2;
 use crate::state_machine::{PersistedSnapshotMeta, SmData, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
 use crate::{Entry, LogId, StoreError, Vote};
 
@@ -61,7 +62,8 @@ pub(crate) fn batch(db: &Db) -> Result<(WriteBatch, Migrated), StoreError> {
     let logs = cf(db, CF_LOGS).map_err(|e| e.into_store_error("log entry"))?;
     for item in db.iterator_cf(logs, IteratorMode::Start) {
         let (key, value) = item?;
-        let entry: Entry = decode_v2(&value)
+        let entry: Entry = decode_v2::<released_v2::Entry>(&value)
+            .and_then(|old| released_v2::upgrade(&old))
             .map_err(|e| DbError::from(e).into_store_error("format-2 log entry"))?;
         let bytes = encode(&entry).map_err(|e| DbError::from(e).into_store_error("log entry"))?;
         batch.put_cf(logs, key, bytes);
@@ -69,9 +71,10 @@ pub(crate) fn batch(db: &Db) -> Result<(WriteBatch, Migrated), StoreError> {
     }
 
     let meta = cf(db, CF_META).map_err(|e| e.into_store_error("meta"))?;
-    migrated.meta += rewrite::<Vote>(db, &mut batch, CF_META, KEY_VOTE, "vote")?;
-    migrated.meta += rewrite::<LogId>(db, &mut batch, CF_META, KEY_COMMITTED, "committed log id")?;
-    migrated.meta += rewrite::<LogId>(
+    migrated.meta += rewrite::<Vote, Vote>(db, &mut batch, CF_META, KEY_VOTE, "vote")?;
+    migrated.meta +=
+        rewrite::<LogId, LogId>(db, &mut batch, CF_META, KEY_COMMITTED, "committed log id")?;
+    migrated.meta += rewrite::<LogId, LogId>(
         db,
         &mut batch,
         CF_META,
@@ -79,14 +82,14 @@ pub(crate) fn batch(db: &Db) -> Result<(WriteBatch, Migrated), StoreError> {
         "last purged log id",
     )?;
 
-    let snapshot_meta = rewrite::<PersistedSnapshotMeta>(
+    let snapshot_meta = rewrite::<PersistedSnapshotMeta, PersistedSnapshotMeta>(
         db,
         &mut batch,
         CF_SNAPSHOT,
         KEY_SNAPSHOT_META,
         "snapshot",
     )?;
-    let snapshot_data = rewrite::<SmData>(
+    let snapshot_data = rewrite::<released_v2::SmData, SmData>(
         db,
         &mut batch,
         CF_SNAPSHOT,
@@ -99,9 +102,9 @@ pub(crate) fn batch(db: &Db) -> Result<(WriteBatch, Migrated), StoreError> {
     Ok((batch, migrated))
 }
 
-/// Re-encodes the record under `key` of `cf_name` into `batch`, if there is one; returns 1 if
-/// there was.
-fn rewrite<T: Serialize + DeserializeOwned + PartialEq>(
+/// Re-encodes the record under `key` of `cf_name` into `batch`, if there is one, decoding it in
+/// its format-2 shape `Old` and moving it to today's `New`; returns 1 if there was.
+fn rewrite<Old: Serialize + DeserializeOwned, New: Serialize + DeserializeOwned + PartialEq>(
     db: &Db,
     batch: &mut WriteBatch,
     cf_name: &'static str,
@@ -112,7 +115,9 @@ fn rewrite<T: Serialize + DeserializeOwned + PartialEq>(
     let Some(bytes) = db.get_pinned_cf(family, key)? else {
         return Ok(0);
     };
-    let value: T = decode_v2(&bytes).map_err(|e| DbError::from(e).into_store_error(record))?;
+    let value: New = decode_v2::<Old>(&bytes)
+        .and_then(|old| released_v2::upgrade(&old))
+        .map_err(|e| DbError::from(e).into_store_error(record))?;
     let bytes = encode(&value).map_err(|e| DbError::from(e).into_store_error(record))?;
     batch.put_cf(family, key, bytes);
     Ok(1)

@@ -16,6 +16,7 @@ use tempfile::TempDir;
 use crate::codec::{decode, decode_v2, encode, encode_v2, FORMAT_BINCODE, FORMAT_JSON};
 use crate::db::{self, cf, CF_LOGS, CF_SNAPSHOT};
 use crate::log_store::log_key;
+use crate::released_v2;
 use crate::state_machine::{PersistedSnapshotMeta, SmData};
 use crate::*;
 use crate::{migrate, StoreError};
@@ -412,7 +413,9 @@ fn key_record(key_id: &str) -> kms_core::KeyRecord {
             wrapped: vec![7; 60],
             created_ms: 1_700_000_000_000,
             public_key: None,
+            import: None,
         }],
+        pending_rotation: None,
         rotation_period_days: None,
         next_rotation_ms: None,
         rotations: Vec::new(),
@@ -467,8 +470,7 @@ fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
     let snapshots = cf(&db, CF_SNAPSHOT).unwrap();
     // Purged up to 1: entry 1 is gone, as after a purge.
     for entry in &entries[1..] {
-        let bytes = encode_v2(entry).unwrap();
-        assert_eq!(bytes[0], FORMAT_BINCODE);
+        let bytes = released_bytes::<_, released_v2::Entry>(entry);
         db.put_cf(logs, log_key(entry.log_id.index), bytes).unwrap();
     }
     db.put_cf(
@@ -483,11 +485,26 @@ fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
         .unwrap();
     db.put_cf(snapshots, b"meta", encode_v2(&meta).unwrap())
         .unwrap();
-    db.put_cf(snapshots, b"data", encode_v2(&data).unwrap())
-        .unwrap();
+    db.put_cf(
+        snapshots,
+        b"data",
+        released_bytes::<_, released_v2::SmData>(&data),
+    )
+    .unwrap();
     db.put_cf(meta_cf, b"format_version", 2u32.to_be_bytes())
         .unwrap();
     (data, entries[1..].to_vec())
+}
+
+/// `value` as the released version wrote it: moved into its frozen format-2 shape `Old` (fields
+/// added since are dropped) and bincode-encoded with the format-2 tag.
+fn released_bytes<New: serde::Serialize, Old: serde::Serialize + serde::de::DeserializeOwned>(
+    value: &New,
+) -> Vec<u8> {
+    let old: Old = released_v2::upgrade(value).unwrap();
+    let mut out = vec![FORMAT_BINCODE];
+    bincode::serde::encode_into_std_write(&old, &mut out, bincode::config::standard()).unwrap();
+    out
 }
 
 fn stamp(dir: &Path) -> u32 {
@@ -580,7 +597,7 @@ fn garbage_never_panics_a_decoder() {
         seed ^= seed << 17;
         seed
     };
-    let valid = encode_v2(&create_key(1, 3, "k1")).unwrap();
+    let valid = released_bytes::<_, released_v2::Entry>(&create_key(1, 3, "k1"));
     for round in 0..5000 {
         let mut bytes = if round % 2 == 0 {
             valid.clone()
@@ -595,7 +612,7 @@ fn garbage_never_panics_a_decoder() {
             }
             bytes.truncate((next() as usize) % (bytes.len() + 1));
         }
-        let _ = decode_v2::<Entry>(&bytes);
+        let _ = decode_v2::<released_v2::Entry>(&bytes);
         let _ = decode_v2::<SmData>(&bytes);
         let _ = decode::<Entry>(&bytes);
         let _ = decode::<SmData>(&bytes);
