@@ -592,6 +592,16 @@ pub fn client_in_region(addr: &str, region: &str) -> aws_sdk_kms::Client {
     client_with(addr, region, ACCESS_KEY, SECRET_KEY)
 }
 
+/// A client signing for `region` with the given credentials, talking to `addr`.
+pub fn client_with_credentials_in(
+    addr: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_sdk_kms::Client {
+    client_with(addr, region, access_key, secret_key)
+}
+
 fn client_with(
     addr: &str,
     region: &str,

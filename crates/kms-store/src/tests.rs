@@ -498,7 +498,7 @@ fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
 
 /// `value` as the released version wrote it: moved into its frozen format-2 shape `Old` (fields
 /// added since are dropped) and bincode-encoded with the format-2 tag.
-fn released_bytes<New: serde::Serialize, Old: serde::Serialize + serde::de::DeserializeOwned>(
+fn released_bytes<New: Serialize, Old: Serialize + serde::de::DeserializeOwned>(
     value: &New,
 ) -> Vec<u8> {
     let old: Old = released_v2::upgrade(value).unwrap();
