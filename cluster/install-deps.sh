@@ -13,9 +13,6 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
-# Headless Chromium and its WebDriver, for the console's browser tests.
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
