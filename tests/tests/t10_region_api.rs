@@ -355,12 +355,23 @@ async fn list_keys_paginates_and_create_key_validates() {
     assert_eq!(code(sm2), "ValidationException");
     let ecc_encrypt = kms.create_key().key_spec(KeySpec::EccNistP256).send().await;
     assert_eq!(code(ecc_encrypt), "ValidationException");
+    // Origin EXTERNAL: a key without material, waiting for ImportKeyMaterial.
     let external = kms
         .create_key()
         .origin(aws_sdk_kms::types::OriginType::External)
         .send()
-        .await;
-    assert_eq!(code(external), "UnsupportedOperationException");
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(
+        external.key_state(),
+        Some(&aws_sdk_kms::types::KeyState::PendingImport)
+    );
+    assert_eq!(
+        external.origin(),
+        Some(&aws_sdk_kms::types::OriginType::External)
+    );
     let long = kms.create_key().description("x".repeat(8193)).send().await;
     assert_eq!(code(long), "ValidationException");
 
