@@ -364,10 +364,7 @@ async fn list_keys_paginates_and_create_key_validates() {
         .unwrap()
         .key_metadata
         .unwrap();
-    assert_eq!(
-        external.key_state(),
-        Some(&aws_sdk_kms::types::KeyState::PendingImport)
-    );
+    assert_eq!(external.key_state(), Some(&KeyState::PendingImport));
     assert_eq!(
         external.origin(),
         Some(&aws_sdk_kms::types::OriginType::External)
