@@ -56,6 +56,17 @@ async fn role(kms: &aws_sdk_kms::Client, key_id: &str) -> Option<(MultiRegionKey
     ))
 }
 
+/// Waits until `key_id` is Enabled as `kms` sees it: a new replica is Creating until the
+/// replica region has it, as in AWS.
+async fn until_enabled(kms: &aws_sdk_kms::Client, key_id: &str) {
+    eventually(SETTLE, "the replica is Enabled", || async {
+        describe(kms, key_id)
+            .await
+            .is_some_and(|m| m.key_state() == Some(&KeyState::Enabled))
+    })
+    .await;
+}
+
 async fn replicate(kms: &aws_sdk_kms::Client, key_id: &str, to: &str) {
     let replicated = kms
         .replicate_key()
@@ -95,6 +106,7 @@ async fn every_key_class_works_across_regions_both_ways() {
     .await;
     assert!(key.starts_with("mrk-") && key.len() == 36);
     replicate(&east, &key, WEST).await;
+    until_enabled(&west, &key).await;
     for (from, to) in [(&east, &west), (&west, &east), (&west_via_east, &east)] {
         let sealed = trent_tests::encrypt(from, &key, "across").await;
         let opened = to.decrypt().ciphertext_blob(sealed).send().await.unwrap();
@@ -120,6 +132,7 @@ async fn every_key_class_works_across_regions_both_ways() {
     // RSA encryption.
     let rsa = create_mrk(&east, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;
     replicate(&east, &rsa, WEST).await;
+    until_enabled(&west, &rsa).await;
     for (from, to) in [(&east, &west), (&west, &east)] {
         let sealed = from
             .encrypt()
@@ -143,6 +156,7 @@ async fn every_key_class_works_across_regions_both_ways() {
     // ECC signatures.
     let ecc = create_mrk(&east, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     replicate(&east, &ecc, WEST).await;
+    until_enabled(&west, &ecc).await;
     let public = |kms: aws_sdk_kms::Client| {
         let ecc = ecc.clone();
         async move {
@@ -182,6 +196,7 @@ async fn every_key_class_works_across_regions_both_ways() {
     // HMAC.
     let hmac = create_mrk(&east, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
     replicate(&east, &hmac, WEST).await;
+    until_enabled(&west, &hmac).await;
     let mac = west
         .generate_mac()
         .key_id(&hmac)
