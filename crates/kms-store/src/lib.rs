@@ -89,7 +89,7 @@ pub enum StoreError {
     MissingColumnFamily(&'static str),
     /// The store was written in a pre-release on-disk format this build does not migrate.
     #[error(
-        "the data in {dir} was written by a pre-release Trent (on-disk format {}), which this build (format {}) does not migrate; move it away (or `make clean-data` for make run's data) and start again",
+        "the data in {dir} was written by a pre-release Trent (on-disk format {}), which no released Trent wrote and this build (format {}) cannot read; keep it and open it with the build that wrote it",
         found.map_or("1 (unversioned)".to_string(), |v| v.to_string()),
         db::FORMAT_VERSION
     )]
