@@ -10,9 +10,10 @@
 //! [`Db::start`] describes the cluster as a `kms_config::Topology` and writes it under the
 //! run's store dir with that crate's writer, the one every Trent launcher uses: per region
 //! `nodes/<region>/root.key`, per node `nodes/<region>/<name>.toml` and the data dir
-//! `nodes/<region>/<name>/`; with two regions also the CA and the regions' certificates in
-//! `nodes/pki/`, and every node gets a `[link]` section (its mTLS listener and the other
-//! region's link addresses). Logs are appended to `nodes/<name>.log`. It then spawns the nodes
+//! `nodes/<region>/<name>/`; the local CA and every node's certificate in `nodes/pki/` (Raft
+//! speaks mutual TLS, as it does by default; the harness reads `/raft/status` with the
+//! operator certificate), and with two regions every node gets a `[link]` section (its mTLS
+//! listener and the other region's link addresses). Logs are appended to `nodes/<name>.log`. It then spawns the nodes
 //! and waits until each region has a leader and every node answers a ListKeys signed for its
 //! region. Every node gets its own clock-offset file, `nodes/<name>.clock-offset` (absolute
 //! path in `TRENT_TEST_CLOCK_OFFSET_FILE`; "0" except while a `clock-skew` fault is
@@ -139,6 +140,9 @@ pub struct Db {
     pub nodes: Vec<NodeSpec>,
     /// One Raft proxy per node (same order as `nodes`), or none.
     proxies: Vec<RaftProxy>,
+    /// Per region (same order as `regions`), a client for its Raft ports presenting the
+    /// operator certificate (which may read `/raft/status` only).
+    status_clients: Vec<reqwest::Client>,
     procs: Mutex<Procs>,
 }
 
@@ -242,6 +246,12 @@ impl Db {
             snapshot_after_entries: options.snapshot_after_entries,
         };
         let written = cluster.write().context("writing the node configs")?;
+        let operator = cluster.operator_identity()?;
+        let status_clients = regions
+            .iter()
+            .map(|region| kms_config::client_for_region(&operator, region))
+            .collect::<Result<Vec<_>, _>>()
+            .context("building the status clients")?;
         let mut specs = Vec::new();
         for (node, slot) in written.into_iter().zip(1u64..) {
             let name = node.name;
@@ -290,6 +300,7 @@ impl Db {
             regions,
             nodes: specs,
             proxies,
+            status_clients,
             procs: Mutex::new(Procs {
                 children: (0..count).map(|_| None).collect(),
                 paused: vec![false; count],
@@ -673,11 +684,8 @@ impl Db {
     pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
         let addr = &self.nodes[index].raft_addr;
         topology::check_target(addr).ok()?;
-        let url = format!("http://{addr}/raft/status");
-        let response = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .ok()?
+        let url = format!("https://{addr}/raft/status");
+        let response = self.status_clients[self.nodes[index].region_index]
             .get(url)
             .timeout(Duration::from_millis(500))
             .send()

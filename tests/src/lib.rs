@@ -145,9 +145,9 @@ pub struct ClusterOptions {
     /// `<dir>/pki/ca.pem`, see [`Cluster::ca_path`]); the fixture's SDK clients speak plain
     /// HTTP, so such a cluster is started with [`Cluster::prepare`] and probed by the caller.
     pub api_tls: bool,
-    /// Mutual TLS between the nodes on the Raft port (the region's certificate from the same
-    /// `trent pki`); `/raft/status` then needs a client certificate, so [`Cluster::leader`] and
-    /// [`Cluster::status`] do not work on such a cluster.
+    /// Mutual TLS between the nodes on the Raft port (the default: each node's certificate
+    /// from the same local CA); [`Cluster::status`] then presents the operator certificate.
+    /// `false` runs plain HTTP (`insecure_plaintext_raft`).
     pub raft_tls: bool,
     /// Run the nodes as `trent-test` (the test build) with its clock-offset and link-fault
     /// hooks wired up, for [`Cluster::set_clock_offset`] and [`Cluster::cut_link`]. Without
@@ -164,7 +164,7 @@ impl Default for ClusterOptions {
             snapshot_after_entries: 5000,
             identities: None,
             api_tls: false,
-            raft_tls: false,
+            raft_tls: true,
             test_hooks: false,
             env: Vec::new(),
         }
@@ -462,10 +462,24 @@ impl Cluster {
         self.env.push((name.to_string(), value.to_string()));
     }
 
+    /// A client for this region's Raft ports: with mutual TLS it presents the operator
+    /// certificate (which may read `/raft/status` only).
+    pub fn raft_client(&self) -> (reqwest::Client, &'static str) {
+        if !self.topology.raft_tls {
+            return (reqwest::Client::new(), "http");
+        }
+        let operator = self.topology.operator_identity().unwrap();
+        (
+            kms_config::client_for_region(&operator, &self.region).unwrap(),
+            "https",
+        )
+    }
+
     /// Node `index`'s Raft status (`/raft/status`).
     pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
-        let url = format!("http://{}/raft/status", self.nodes[index].raft_addr);
-        let response = reqwest::Client::new()
+        let (client, scheme) = self.raft_client();
+        let url = format!("{scheme}://{}/raft/status", self.nodes[index].raft_addr);
+        let response = client
             .get(url)
             .timeout(Duration::from_secs(2))
             .send()

@@ -14,9 +14,12 @@ pub mod ports;
 pub mod topology;
 
 pub use cluster_file::ClusterFile;
+/// For tools that read `/raft/status` with the operator certificate
+/// ([`Topology::operator_identity`]).
+pub use kms_link::{client_for_region, LinkIdentity};
 pub use node::{
-    is_account_id, parse_credentials, ApiTls, Credential, LinkConfig, NodeConfig, RaftTls,
-    RaftTuning, DEFAULT_ACCOUNT_ID,
+    is_account_id, is_loopback_addr, parse_credentials, ApiTls, Credential, LinkConfig, NodeConfig,
+    RaftTls, RaftTuning, DEFAULT_ACCOUNT_ID,
 };
 pub use ports::{free_loopback_addrs, free_port};
 pub use topology::{NodeAddrs, NodePlan, RegionPlan, Topology, WrittenNode};

@@ -57,10 +57,19 @@ pub struct NodeConfig {
     /// shared by every node of every region; enables AssumeRole.
     #[serde(default)]
     pub sts_key: Option<PathBuf>,
-    /// Mutual TLS between this region's nodes on the Raft port (the region's certificate from
-    /// the link CA); without it the Raft port speaks plain HTTP.
+    /// Mutual TLS between this region's nodes on the Raft port (this node's certificate from
+    /// the internal CA). Required unless `insecure_plaintext_raft` is set.
     #[serde(default)]
     pub raft_tls: Option<RaftTls>,
+    /// Speak plain HTTP on the Raft port, without `[raft_tls]`: anyone who reaches the port can
+    /// then commit any command. Only for loopback addresses (refused otherwise); the node warns
+    /// at every start.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure_plaintext_raft: bool,
+    /// The deny-list of revoked nodes (`<region>/<node id>` lines), refused on the Raft port
+    /// and the link; re-read while the node runs.
+    #[serde(default)]
+    pub deny_list: Option<PathBuf>,
     /// TLS for the KMS API port; without it the port speaks plain HTTP (local testing).
     #[serde(default)]
     pub api_tls: Option<ApiTls>,
@@ -70,13 +79,15 @@ pub struct NodeConfig {
     pub link: Option<LinkConfig>,
 }
 
-/// The region's certificate for mutual TLS between its nodes.
+/// This node's certificate for mutual TLS between the region's nodes. Certificate, key and CA
+/// are re-read while the node runs (new connections use the new ones).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RaftTls {
     /// The CA certificate (PEM).
     pub ca_cert: PathBuf,
-    /// The region's certificate (PEM); its DNS name is the region name.
+    /// The node's certificate (PEM): its first DNS name is the region name, and it names the
+    /// node as `<node id>.<region>.node.trent` (see `trent pki`).
     pub cert: PathBuf,
     /// Its private key (PEM, mode 0600).
     pub key: PathBuf,
@@ -102,9 +113,10 @@ pub struct LinkConfig {
     pub addr: String,
     /// The CA certificate (PEM) that every region's certificate chains to.
     pub ca_cert: PathBuf,
-    /// This region's certificate (PEM); its DNS name is the region name.
+    /// This node's certificate (PEM); its first DNS name is the region name (the same file as
+    /// `raft_tls.cert` in generated configs).
     pub cert: PathBuf,
-    /// This region's private key (PEM, mode 0600).
+    /// Its private key (PEM, mode 0600).
     pub key: PathBuf,
     /// The other regions: region name to the inter-region addresses of its nodes.
     #[serde(default)]
@@ -146,6 +158,19 @@ impl Default for RaftTuning {
             snapshot_after_entries: 5000,
         }
     }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// True for `host:port` whose host is a loopback IP address or `localhost`.
+pub fn is_loopback_addr(addr: &str) -> bool {
+    if let Ok(socket) = addr.parse::<std::net::SocketAddr>() {
+        return socket.ip().is_loopback();
+    }
+    addr.rsplit_once(':')
+        .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
 }
 
 fn default_account() -> String {
@@ -203,6 +228,27 @@ impl NodeConfig {
         }
         if self.bootstrap && !self.members.contains_key(&self.node_id) {
             bail!("a bootstrap node must list itself in members");
+        }
+        match (&self.raft_tls, self.insecure_plaintext_raft) {
+            (None, false) => bail!(
+                "the Raft port needs [raft_tls] (mutual TLS with this node's certificate, see \
+                 `trent pki`); plain HTTP only with insecure_plaintext_raft = true on loopback"
+            ),
+            (Some(_), true) => {
+                bail!("set either [raft_tls] or insecure_plaintext_raft = true, not both")
+            }
+            (None, true) => {
+                let addrs = std::iter::once(&self.raft_addr).chain(self.members.values());
+                for addr in addrs {
+                    if !is_loopback_addr(addr) {
+                        bail!(
+                            "insecure_plaintext_raft = true is refused for the non-loopback \
+                             Raft address {addr}: configure [raft_tls]"
+                        );
+                    }
+                }
+            }
+            (Some(_), false) => {}
         }
         if let Some(link) = &self.link {
             if link.peers.contains_key(&self.region) {
@@ -270,6 +316,58 @@ pub fn parse_credentials(pairs: &str) -> anyhow::Result<Vec<Credential>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plain(raft_addr: &str) -> NodeConfig {
+        NodeConfig {
+            node_id: 1,
+            region: "us-east-1".into(),
+            api_addr: "127.0.0.1:1".into(),
+            raft_addr: raft_addr.into(),
+            data_dir: "d".into(),
+            root_key_path: "k".into(),
+            account_id: DEFAULT_ACCOUNT_ID.into(),
+            bootstrap: false,
+            members: BTreeMap::new(),
+            credentials: parse_credentials("a:b").unwrap(),
+            raft: RaftTuning::default(),
+            identities: None,
+            audit_log: None,
+            sts_key: None,
+            raft_tls: None,
+            insecure_plaintext_raft: false,
+            deny_list: None,
+            api_tls: None,
+            link: None,
+        }
+    }
+
+    #[test]
+    fn plain_raft_needs_the_explicit_flag_and_loopback_addresses() {
+        let without_tls = plain("127.0.0.1:8201").validate().unwrap_err();
+        assert!(
+            without_tls.to_string().contains("[raft_tls]"),
+            "{without_tls}"
+        );
+        let mut config = plain("127.0.0.1:8201");
+        config.insecure_plaintext_raft = true;
+        config.validate().unwrap();
+        config.members.insert(2, "localhost:8202".into());
+        config.validate().unwrap();
+        config.members.insert(3, "10.0.0.3:8203".into());
+        let remote = config.validate().unwrap_err();
+        assert!(remote.to_string().contains("10.0.0.3:8203"), "{remote}");
+        let mut config = plain("0.0.0.0:8201");
+        config.insecure_plaintext_raft = true;
+        assert!(config.validate().is_err());
+        config.raft_addr = "[::1]:8201".into();
+        config.validate().unwrap();
+        config.raft_tls = Some(RaftTls {
+            ca_cert: "ca".into(),
+            cert: "c".into(),
+            key: "k".into(),
+        });
+        assert!(config.validate().is_err(), "both at once");
+    }
 
     #[test]
     fn credentials_parse_and_reject_malformed_pairs() {

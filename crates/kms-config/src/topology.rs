@@ -5,7 +5,10 @@
 //! Everything goes below one root directory:
 //!
 //! ```text
-//! <root>/pki/ca.pem, <region>.pem, <region>.key   with raft_tls, api_tls or several regions
+//! <root>/pki/ca.pem, ca.key                       the internal CA (Raft, link, API TLS)
+//! <root>/pki/<region>/node<id>.pem, .key          each node's certificate
+//! <root>/pki/operator.pem, .key                   for `/raft/status` (tools, tests)
+//! <root>/pki/revoked.txt                          the deny-list every node reads
 //! <root>/sts.key                                  with sts
 //! <root>/identities.toml                          with identities
 //! <root>/<region>/root.key                        the region root key
@@ -122,7 +125,8 @@ pub struct Topology {
     pub credentials: Vec<Credential>,
     /// Raft tunables.
     pub raft: RaftTuning,
-    /// Mutual TLS between each region's nodes on the Raft port.
+    /// Mutual TLS between each region's nodes on the Raft port (the default); `false` writes
+    /// `insecure_plaintext_raft = true` (loopback only).
     pub raft_tls: bool,
     /// TLS on the KMS API port (the region's certificate from the local CA).
     pub api_tls: bool,
@@ -149,7 +153,8 @@ pub struct WrittenNode {
 
 impl Topology {
     /// A topology under `root` with the default account, the one access key `credential`,
-    /// default Raft tunables, plain HTTP everywhere, no STS and no identities file.
+    /// default Raft tunables, mutual TLS on the Raft port, a plain-HTTP KMS API, no STS and no
+    /// identities file.
     pub fn new(root: &Path, regions: Vec<RegionPlan>, credential: Credential) -> Topology {
         Topology {
             root: root.to_path_buf(),
@@ -157,7 +162,7 @@ impl Topology {
             account_id: crate::node::DEFAULT_ACCOUNT_ID.to_string(),
             credentials: vec![credential],
             raft: RaftTuning::default(),
-            raft_tls: false,
+            raft_tls: true,
             api_tls: false,
             sts: false,
             identities: None,
@@ -181,7 +186,30 @@ impl Topology {
 
     /// The local CA's certificate (written when the topology needs a PKI).
     pub fn ca_cert(&self) -> PathBuf {
-        self.pki_dir().join("ca.pem")
+        self.pki().ca_cert()
+    }
+
+    /// The names of the PKI's files.
+    pub fn pki(&self) -> kms_link::PkiLayout {
+        Topology::pki_layout_of(&self.pki_dir())
+    }
+
+    /// The names of the files of the PKI in `dir`.
+    pub fn pki_layout_of(dir: &Path) -> kms_link::PkiLayout {
+        kms_link::PkiLayout::new(dir)
+    }
+
+    /// The deny-list every node reads (`<region>/<node id>` lines).
+    pub fn deny_list_path(&self) -> PathBuf {
+        self.pki().deny_list()
+    }
+
+    /// The operator's credentials for `/raft/status` on a mutual-TLS Raft port (use with
+    /// [`kms_link::client_for_region`]); the PKI must have been written.
+    pub fn operator_identity(&self) -> anyhow::Result<kms_link::LinkIdentity> {
+        let pki = self.pki();
+        kms_link::LinkIdentity::load(&pki.ca_cert(), &pki.operator_cert(), &pki.operator_key())
+            .context("loading the operator certificate")
     }
 
     /// The STS token key file.
@@ -258,8 +286,8 @@ impl Topology {
     pub fn node_config(&self, region_index: usize, node_index: usize) -> NodeConfig {
         let region = &self.regions[region_index];
         let node = &region.nodes[node_index];
-        let cert = self.pki_dir().join(format!("{}.pem", region.name));
-        let key = self.pki_dir().join(format!("{}.key", region.name));
+        let cert = self.pki().node_cert(&region.name, node.id);
+        let key = self.pki().node_key(&region.name, node.id);
         let link = self.linked().then(|| LinkConfig {
             addr: node.addrs.link.clone(),
             ca_cert: self.ca_cert(),
@@ -300,6 +328,8 @@ impl Topology {
                 cert: cert.clone(),
                 key: key.clone(),
             }),
+            insecure_plaintext_raft: !self.raft_tls,
+            deny_list: self.needs_pki().then(|| self.deny_list_path()),
             api_tls: self.api_tls.then_some(ApiTls { cert, key }),
             link,
         }
@@ -312,8 +342,15 @@ impl Topology {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("creating {}", self.root.display()))?;
         if self.needs_pki() {
-            let names: Vec<String> = self.regions.iter().map(|r| r.name.clone()).collect();
-            kms_link::generate_local_pki(&self.pki_dir(), &names)
+            let regions: Vec<kms_link::RegionNodes> = self
+                .regions
+                .iter()
+                .map(|r| kms_link::RegionNodes {
+                    region: r.name.clone(),
+                    nodes: r.nodes.iter().map(|n| n.id).collect(),
+                })
+                .collect();
+            kms_link::generate_local_pki(&self.pki_dir(), &regions)
                 .context("creating the local PKI")?;
         }
         if self.sts {
@@ -403,7 +440,9 @@ mod tests {
         assert!(!link.peers.contains_key("us-west-2"));
         for file in [
             "pki/ca.pem",
-            "pki/us-west-2.key",
+            "pki/us-west-2/node3.key",
+            "pki/operator.pem",
+            "pki/revoked.txt",
             "sts.key",
             "identities.toml",
         ] {
@@ -443,14 +482,28 @@ mod tests {
     }
 
     #[test]
-    fn one_region_has_no_link_and_no_pki_unless_asked() {
+    fn one_region_has_no_link_and_mutual_tls_on_raft_by_default() {
         let dir = tempfile::tempdir().expect("tempdir");
         let region = RegionPlan::new("us-east-1", vec![NodeAddrs::fixed(0, 1)]);
-        let topology = Topology::new(dir.path(), vec![region], credential());
+        let mut topology = Topology::new(dir.path(), vec![region], credential());
         let written = topology.write().expect("write");
-        assert!(written[0].config.link.is_none() && written[0].config.raft_tls.is_none());
-        assert!(!topology.pki_dir().exists());
-        assert!(written[0].config.bootstrap);
+        let config = &written[0].config;
+        assert!(config.link.is_none() && !config.insecure_plaintext_raft);
+        let tls = config.raft_tls.as_ref().expect("mutual TLS by default");
+        assert!(tls.cert.ends_with("pki/us-east-1/node1.pem") && tls.cert.is_file());
+        assert_eq!(
+            config.deny_list.as_deref(),
+            Some(&*topology.deny_list_path())
+        );
+        assert!(topology.operator_identity().is_ok());
+        assert!(config.bootstrap);
+
+        topology.raft_tls = false;
+        let plain = topology.node_config(0, 0);
+        assert!(plain.raft_tls.is_none() && plain.insecure_plaintext_raft);
+        plain
+            .validate()
+            .expect("loopback plain HTTP is allowed when asked for");
     }
 
     #[test]

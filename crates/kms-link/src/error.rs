@@ -42,6 +42,14 @@ pub enum Error {
         #[source]
         source: rustls::server::VerifierBuilderError,
     },
+    /// A deny-list line is not `<region>/<node id>`.
+    #[error("{}: line {line} is not <region>/<node id>", path.display())]
+    DenyList {
+        /// The file.
+        path: PathBuf,
+        /// The line number (1-based).
+        line: usize,
+    },
     /// The HTTP client could not be built.
     #[error("building the link client")]
     Client(#[source] reqwest::Error),
@@ -57,7 +65,7 @@ pub enum Error {
     /// Creating or writing a PKI file or directory failed.
     #[error("cannot {what} {}", path.display())]
     Io {
-        /// `create` or `write`.
+        /// `create`, `read` or `write`.
         what: &'static str,
         /// The file or directory.
         path: PathBuf,

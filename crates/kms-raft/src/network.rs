@@ -1,7 +1,7 @@
 //! The client half of the Raft transport: openraft's `RaftNetwork` over HTTP POSTs to the
 //! peer's `/raft/*` endpoints with bincode bodies.
 
-use crate::wire::{decode, encode};
+use crate::wire::{decode, encode, limits};
 use kms_store::TypeConfig;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -79,8 +79,8 @@ impl PeerClient {
             .bytes()
             .await
             .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        let reply: Result<Resp, E> =
-            decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e))))?;
+        let reply: Result<Resp, E> = decode::<{ limits::SMALL }, _>(&bytes)
+            .map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e))))?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::network::HttpNetworkFactory;
 use crate::read_barrier::ReadBarrier;
-use crate::wire::{decode, encode, ForwardReply, ForwardedWrite, ReadIndexReply, WriteReply};
+use crate::wire::{
+    decode, encode, limits, ForwardReply, ForwardedWrite, ReadIndexReply, WriteReply,
+};
 use crate::write_batcher::WriteBatcher;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -22,8 +24,8 @@ use std::time::{Duration, Instant};
 
 /// Snapshot chunk size sent per InstallSnapshot request.
 const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
-/// Largest internal RPC body accepted (AppendEntries batches, snapshot chunks, forwarded batches).
-const MAX_INTERNAL_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Log entries per AppendEntries request, so one request stays below [`limits::APPEND`].
+const MAX_PAYLOAD_ENTRIES: u64 = 64;
 
 /// Tunables of one region's Raft group.
 #[derive(Debug, Clone)]
@@ -95,6 +97,7 @@ impl RegionRaft {
             max_in_snapshot_log_to_keep: 100,
             install_snapshot_timeout: 10_000,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
             ..Default::default()
         }
         .validate()
@@ -278,7 +281,8 @@ impl RegionRaft {
         })
         .map_err(PostError::Unsent)?;
         let bytes = self.post(addr, "write", body).await?;
-        decode(&bytes).map_err(|e| PostError::Lost(format!("bad reply from the leader: {e}")))
+        decode::<{ limits::WRITE }, _>(&bytes)
+            .map_err(|e| PostError::Lost(format!("bad reply from the leader: {e}")))
     }
 
     /// POSTs to a peer's internal endpoint with a per-attempt timeout of two election timeouts,
@@ -339,7 +343,9 @@ impl RegionRaft {
                 // A failed attempt (unreachable, paused or deposed leader) is retried against
                 // whoever this node then believes leads; reads have no effect to duplicate.
                 if let Ok(bytes) = self.post(&addr, "read-index", Vec::new()).await {
-                    if let Ok(ForwardReply::Done(result)) = decode::<ReadIndexReply>(&bytes) {
+                    if let Ok(ForwardReply::Done(result)) =
+                        decode::<{ limits::SMALL }, ReadIndexReply>(&bytes)
+                    {
                         return self.wait_applied(Some(result?), deadline).await;
                     }
                 }
@@ -369,20 +375,48 @@ impl RegionRaft {
             .map_err(|_| no_leader())
     }
 
-    /// The internal endpoints peers call: Raft RPCs, forwarded writes and read-index requests.
+    /// The ids of every node (voter or learner) in the membership this node knows: whom it
+    /// takes Raft traffic from. Empty until the node has joined a group.
+    pub fn members(&self) -> std::collections::BTreeSet<u64> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let members = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect();
+        members
+    }
+
+    /// The internal endpoints peers call: Raft RPCs, forwarded writes and read-index requests,
+    /// each with its own body limit (a larger body is answered 413 unread). Who may call them
+    /// is the caller's to check (the node admits only its region's members).
     pub fn internal_router(self: &Arc<Self>) -> Router {
+        use axum::extract::DefaultBodyLimit;
+        // AppendEntries batches and snapshot chunks exceed axum's 2 MB default; a 413 here
+        // left a lagging node unable to ever install a snapshot (found by t30 under load).
         Router::new()
-            .route("/raft/append", post(append))
-            .route("/raft/vote", post(vote))
-            .route("/raft/snapshot", post(snapshot))
-            .route("/raft/write", post(forwarded_write))
-            .route("/raft/read-index", post(read_index))
+            .route(
+                "/raft/append",
+                post(append).layer(DefaultBodyLimit::max(limits::APPEND)),
+            )
+            .route(
+                "/raft/vote",
+                post(vote).layer(DefaultBodyLimit::max(limits::SMALL)),
+            )
+            .route(
+                "/raft/snapshot",
+                post(snapshot).layer(DefaultBodyLimit::max(limits::SNAPSHOT)),
+            )
+            .route(
+                "/raft/write",
+                post(forwarded_write).layer(DefaultBodyLimit::max(limits::WRITE)),
+            )
+            .route(
+                "/raft/read-index",
+                post(read_index).layer(DefaultBodyLimit::max(limits::SMALL)),
+            )
             .route("/raft/status", axum::routing::get(status))
-            // AppendEntries batches and snapshot chunks exceed axum's 2 MB default; a 413 here
-            // left a lagging node unable to ever install a snapshot (found by t30 under load).
-            .layer(axum::extract::DefaultBodyLimit::max(
-                MAX_INTERNAL_BODY_BYTES,
-            ))
             .with_state(self.clone())
     }
 }
@@ -436,7 +470,7 @@ async fn append(
     AxumState(node): AxumState<Shared>,
     body: Bytes,
 ) -> (axum::http::StatusCode, Vec<u8>) {
-    match decode(&body) {
+    match decode::<{ limits::APPEND }, _>(&body) {
         Ok(request) => reply(&node.raft.append_entries(request).await),
         Err(e) => bad_request(e),
     }
@@ -446,7 +480,7 @@ async fn vote(
     AxumState(node): AxumState<Shared>,
     body: Bytes,
 ) -> (axum::http::StatusCode, Vec<u8>) {
-    match decode(&body) {
+    match decode::<{ limits::SMALL }, _>(&body) {
         Ok(request) => reply(&node.raft.vote(request).await),
         Err(e) => bad_request(e),
     }
@@ -456,7 +490,7 @@ async fn snapshot(
     AxumState(node): AxumState<Shared>,
     body: Bytes,
 ) -> (axum::http::StatusCode, Vec<u8>) {
-    match decode(&body) {
+    match decode::<{ limits::SNAPSHOT }, _>(&body) {
         Ok(request) => reply(&node.raft.install_snapshot(request).await),
         Err(e) => bad_request(e),
     }
@@ -466,7 +500,7 @@ async fn forwarded_write(
     AxumState(node): AxumState<Shared>,
     body: Bytes,
 ) -> (axum::http::StatusCode, Vec<u8>) {
-    let request: ForwardedWrite = match decode(&body) {
+    let request: ForwardedWrite = match decode::<{ limits::WRITE }, _>(&body) {
         Ok(request) => request,
         Err(e) => return bad_request(e),
     };

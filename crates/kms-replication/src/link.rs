@@ -81,6 +81,7 @@ pub struct RegionLink {
     region: String,
     peers: BTreeMap<String, Peer>,
     transport_key: TransportKey,
+    deny_list: std::sync::Arc<kms_link::tls::DenyList>,
     #[cfg(feature = "testing")]
     fault_file: Option<std::path::PathBuf>,
 }
@@ -112,9 +113,31 @@ impl RegionLink {
             region: region.to_string(),
             peers: clients,
             transport_key,
+            deny_list: std::sync::Arc::default(),
             #[cfg(feature = "testing")]
             fault_file: std::env::var_os("TRENT_TEST_LINK_FAULT_FILE").map(Into::into),
         })
+    }
+
+    /// Refuses peers on `deny_list` (revoked nodes of any region) from now on.
+    pub fn with_deny_list(mut self, deny_list: std::sync::Arc<kms_link::tls::DenyList>) -> Self {
+        self.deny_list = deny_list;
+        self
+    }
+
+    /// Why a connection from `peer` may not use the link, if it may not: its certificate must
+    /// name a peer region and a node of it that is not revoked.
+    pub fn refusal(&self, peer: &kms_link::tls::PeerInfo) -> Option<&'static str> {
+        let Some(region) = peer.region.as_deref().filter(|r| self.has_peer(r)) else {
+            return Some("not a peer region");
+        };
+        match peer.node {
+            None => Some("the certificate names no node"),
+            Some(node) if self.deny_list.is_revoked(region, node) => {
+                Some("the node is revoked (deny-list)")
+            }
+            Some(_) => None,
+        }
     }
 
     /// This region.

@@ -37,15 +37,47 @@ impl<R> Clone for LinkState<R> {
     }
 }
 
+/// The largest body each link endpoint accepts (a larger one is answered 413 unread, and the
+/// JSON decoder never sees it).
+mod limits {
+    /// `/link/v1/message`: one key's metadata and every material version, sealed.
+    pub const MESSAGE: usize = 4 * 1024 * 1024;
+    /// `/link/v1/kms`: one forwarded request (the API's 1 MiB body, JSON-escaped, and its
+    /// signed headers).
+    pub const KMS: usize = 4 * 1024 * 1024;
+    /// `/link/v1/transport-key`, `/link/v1/key-metadata`.
+    pub const SMALL: usize = 64 * 1024;
+}
+
 /// The router of the inter-region listener.
 pub fn router<R: Region>(kms: Arc<R>, link: Arc<RegionLink>) -> Router {
+    use axum::extract::DefaultBodyLimit;
     Router::new()
-        .route("/link/v1/message", post(message::<R>))
-        .route("/link/v1/kms", post(kms_call::<R>))
-        .route("/link/v1/transport-key", post(transport_key::<R>))
-        .route("/link/v1/key-metadata", post(key_metadata::<R>))
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .route(
+            "/link/v1/message",
+            post(message::<R>).layer(DefaultBodyLimit::max(limits::MESSAGE)),
+        )
+        .route(
+            "/link/v1/kms",
+            post(kms_call::<R>).layer(DefaultBodyLimit::max(limits::KMS)),
+        )
+        .route(
+            "/link/v1/transport-key",
+            post(transport_key::<R>).layer(DefaultBodyLimit::max(limits::SMALL)),
+        )
+        .route(
+            "/link/v1/key-metadata",
+            post(key_metadata::<R>).layer(DefaultBodyLimit::max(limits::SMALL)),
+        )
+        .layer(axum::middleware::map_response(log_oversized))
         .with_state(LinkState { kms, link })
+}
+
+async fn log_oversized(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        tracing::warn!("refused a link request: body over the endpoint's limit");
+    }
+    response
 }
 
 fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
@@ -65,12 +97,15 @@ fn refuse_non_peer<R: Region>(state: &LinkState<R>, peer: &PeerInfo) -> Option<R
     if state.link.cut() {
         return Some(refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut"));
     }
-    if !peer
-        .region
-        .as_deref()
-        .is_some_and(|r| state.link.has_peer(r))
-    {
-        return Some(refuse(StatusCode::FORBIDDEN, "not a peer region"));
+    if let Some(why) = state.link.refusal(peer) {
+        tracing::warn!(
+            peer = %peer.addr,
+            peer_region = ?peer.region,
+            peer_node = ?peer.node,
+            reason = why,
+            "refused a link request"
+        );
+        return Some(refuse(StatusCode::FORBIDDEN, why));
     }
     None
 }
@@ -97,12 +132,16 @@ async fn message<R: Region>(
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
     Json(envelope): Json<Envelope>,
 ) -> Response {
-    if state.link.cut() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "link cut");
+    if let Some(refused) = refuse_non_peer(&state, &peer) {
+        return refused;
     }
-    if peer.region.as_deref() != Some(envelope.from_region.as_str())
-        || !state.link.has_peer(&envelope.from_region)
-    {
+    if peer.region.as_deref() != Some(envelope.from_region.as_str()) {
+        tracing::warn!(
+            peer = %peer.addr,
+            peer_region = ?peer.region,
+            claimed = %envelope.from_region,
+            "refused a region message sent on another region's behalf"
+        );
         return refuse(
             StatusCode::FORBIDDEN,
             format!(

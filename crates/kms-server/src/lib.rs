@@ -22,6 +22,7 @@ mod multi_region_ops;
 pub mod node;
 #[cfg(feature = "testing")]
 mod planted_bugs;
+mod raft_admission;
 mod rotation;
 mod service;
 pub mod supervisor;

@@ -36,14 +36,19 @@ enum Commands {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Create a CA and one certificate per region for the inter-region link (local clusters).
+    /// Create (or extend) the internal CA: one certificate per node for mutual TLS on the Raft
+    /// port and the inter-region link, an operator certificate for `/raft/status` and an empty
+    /// deny-list. With the CA in place only missing certificates are issued.
     Pki {
-        /// Where to write ca.pem and REGION.pem/.key for each region.
+        /// Where to write ca.pem, REGION/nodeN.pem/.key, operator.pem/.key and revoked.txt.
         #[arg(long)]
         dir: PathBuf,
         /// Comma-separated region names.
         #[arg(long)]
         regions: String,
+        /// Node ids 1 to N in every region.
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
     },
     /// Create a region root key file (32 random bytes, mode 0600).
     RootKey {
@@ -227,11 +232,22 @@ pub async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Commands::Pki { dir, regions } => {
+        Commands::Pki {
+            dir,
+            regions,
+            nodes,
+        } => {
             let regions: Vec<String> = regions.split(',').map(str::to_string).collect();
-            kms_link::pki::generate_local_pki(&dir, &regions)?;
+            let plan: Vec<kms_link::RegionNodes> = regions
+                .iter()
+                .map(|region| kms_link::RegionNodes {
+                    region: region.clone(),
+                    nodes: (1..=nodes).collect(),
+                })
+                .collect();
+            kms_link::pki::generate_local_pki(&dir, &plan)?;
             println!(
-                "inter-region certificates for {} in {}",
+                "node certificates (1 to {nodes}) for {} in {}",
                 regions.join(", "),
                 dir.display()
             );

@@ -28,16 +28,29 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             config.root_key_path.display()
         )
     })?;
-    // Mutual TLS between the region's nodes: every node presents the region's certificate and
-    // accepts only peers presenting it.
+    // Mutual TLS between the region's nodes: every node presents its own certificate and
+    // admits only members of its region's group (`raft_admission`).
     let raft_identity = match &config.raft_tls {
-        Some(tls) => Some(kms_link::tls::LinkIdentity::load(
-            &tls.ca_cert,
-            &tls.cert,
-            &tls.key,
-        )?),
-        None => None,
+        Some(tls) => {
+            let identity = kms_link::tls::LinkIdentity::load(&tls.ca_cert, &tls.cert, &tls.key)
+                .context("loading the Raft certificate")?;
+            check_names_this_node(&identity, &config, "raft_tls.cert")?;
+            Some(identity)
+        }
+        None => {
+            // `validate` allows this only with the explicit flag and loopback addresses.
+            tracing::warn!(
+                raft = %config.raft_addr,
+                "insecure_plaintext_raft = true: the Raft port speaks plain HTTP and anyone \
+                 who reaches it can commit any command; configure [raft_tls]"
+            );
+            None
+        }
     };
+    let deny_list = Arc::new(
+        kms_link::tls::DenyList::load(config.deny_list.as_deref())
+            .context("loading the deny-list")?,
+    );
     let settings = RaftSettings {
         heartbeat_ms: config.raft.heartbeat_ms,
         election_timeout_ms: config.raft.election_timeout_ms,
@@ -71,20 +84,25 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         tracing::info!(members = ?config.members, "formed a new region");
     }
 
+    let mut reloading: Vec<kms_link::tls::LinkIdentity> = raft_identity.iter().cloned().collect();
     let mut link_parts = None;
     if let Some(link_config) = &config.link {
         let identity = kms_link::tls::LinkIdentity::load(
             &link_config.ca_cert,
             &link_config.cert,
             &link_config.key,
-        )?;
+        )
+        .context("loading the link certificate")?;
+        check_names_this_node(&identity, &config, "link.cert")?;
+        reloading.push(identity.clone());
         let link = RegionLink::new(
             &config.region,
             &link_config.peers,
             &identity,
             root_key.transport_key(),
         )
-        .context("setting up the link to other regions")?;
+        .context("setting up the link to other regions")?
+        .with_deny_list(deny_list.clone());
         let listener = kms_link::tls::TlsListener::bind(
             &link_config.addr,
             kms_link::tls::server_config(&identity)?,
@@ -145,6 +163,12 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     }
     background.push(tokio::spawn(kms_authz::identities::watch(
         identities.clone(),
+    )));
+    // Certificates and the deny-list are re-read while the node runs.
+    background.push(tokio::spawn(kms_link::tls::watch(
+        reloading,
+        deny_list.clone(),
+        Duration::from_secs(1),
     )));
     let audit_path = config
         .audit_log
@@ -215,9 +239,13 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     };
     let internal_task = match &raft_identity {
         None => tokio::spawn(
-            axum::serve(internal, internal_router)
-                .with_graceful_shutdown(stopped(stop_rx.clone()))
-                .into_future(),
+            axum::serve(
+                internal,
+                crate::raft_admission::log_only(internal_router)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
         ),
         Some(identity) => {
             drop(internal);
@@ -227,26 +255,15 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             )
             .await
             .with_context(|| format!("binding the raft address {}", config.raft_addr))?;
-            let region = config.region.clone();
-            // The CA signs every region's certificate: only this region's may speak Raft here.
-            let internal_router = internal_router.layer(axum::middleware::from_fn(
-                move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    let region = region.clone();
-                    async move {
-                        let peer = request
-                            .extensions()
-                            .get::<axum::extract::ConnectInfo<kms_link::tls::PeerInfo>>()
-                            .and_then(|info| info.0.region.clone());
-                        if peer.as_deref() != Some(region.as_str()) {
-                            return axum::response::IntoResponse::into_response((
-                                axum::http::StatusCode::FORBIDDEN,
-                                "not a node of this region",
-                            ));
-                        }
-                        next.run(request).await
-                    }
+            let internal_router = crate::raft_admission::admit_members(
+                internal_router,
+                crate::raft_admission::Admission {
+                    region: config.region.clone(),
+                    raft: raft.clone(),
+                    deny_list: deny_list.clone(),
+                    initial_members: config.members.keys().copied().collect(),
                 },
-            ));
+            );
             tokio::spawn(
                 axum::serve(
                     listener,
@@ -271,6 +288,25 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), internal_task).await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Refuses a certificate that does not name this node (its region and id): a node speaks only
+/// as itself.
+fn check_names_this_node(
+    identity: &kms_link::tls::LinkIdentity,
+    config: &NodeConfig,
+    what: &str,
+) -> anyhow::Result<()> {
+    let (region, node) = (identity.region(), identity.node());
+    if region.as_deref() != Some(config.region.as_str()) || node != Some(config.node_id) {
+        anyhow::bail!(
+            "{what} names region {region:?} node {node:?}, but this is node {} of {}; each node \
+             needs its own certificate (`trent pki`)",
+            config.node_id,
+            config.region
+        );
+    }
     Ok(())
 }
 

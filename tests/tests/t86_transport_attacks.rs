@@ -1,0 +1,167 @@
+//! An attacker on the Raft port of a running region (real `trent` processes, mutual TLS by
+//! default): each attempt below is refused, and the node's log says so. A client without a
+//! certificate, a node certificate of another region (same CA), the operator certificate
+//! writing, a member revoked through the deny-list while the node runs, and an oversized
+//! body from a member. The region keeps serving through it.
+
+use std::time::Duration;
+use trent_tests::{eventually, Cluster, REGION};
+
+/// A client for the region's Raft ports presenting `cert`/`key` from the cluster's PKI.
+fn client_with(
+    cluster: &Cluster,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> reqwest::Client {
+    let identity =
+        kms_config::LinkIdentity::load(&cluster.ca_path(), cert, key).expect("identity loads");
+    kms_config::client_for_region(&identity, REGION).expect("client builds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_port_refuses_and_logs_every_attack() {
+    let cluster = Cluster::start().await;
+    let url = |path: &str| format!("https://{}/raft/{path}", cluster.nodes[0].raft_addr);
+    let pki = kms_config::Topology::pki_layout_of(&cluster.pki_dir());
+
+    // 1. No client certificate: the handshake fails, nothing reaches a handler.
+    let anonymous = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let refused = anonymous
+        .post(url("write"))
+        .body(vec![0u8; 16])
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a client without certificate got {refused:?}"
+    );
+    let plain = reqwest::Client::new()
+        .post(format!("http://{}/raft/write", cluster.nodes[0].raft_addr))
+        .body(vec![0u8; 16])
+        .send()
+        .await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+
+    // 2. A node certificate of another region, from the same CA.
+    let made = std::process::Command::new(trent_tests::trent_binary())
+        .args(["pki", "--dir"])
+        .arg(cluster.pki_dir())
+        .args(["--regions", "eu-west-1", "--nodes", "1"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let foreign = client_with(
+        &cluster,
+        &pki.node_cert("eu-west-1", 1),
+        &pki.node_key("eu-west-1", 1),
+    );
+    let answer = foreign
+        .post(url("write"))
+        .body(vec![0u8; 16])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    assert!(answer.text().await.unwrap().contains("not of this region"));
+
+    // 3. The operator certificate reads the status but may not write.
+    let (operator, _) = cluster.raft_client();
+    let status = operator.get(url("status")).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    let write = operator
+        .post(url("write"))
+        .body(vec![0u8; 16])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403);
+
+    // 4. A member's certificate: an oversized vote is refused unread (413), a small malformed
+    //    one is admitted and answered 400.
+    let member = client_with(
+        &cluster,
+        &pki.node_cert(REGION, 3),
+        &pki.node_key(REGION, 3),
+    );
+    let huge = member
+        .post(url("vote"))
+        .body(vec![0u8; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let garbage = member
+        .post(url("vote"))
+        .body(vec![0xffu8; 16])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+
+    // 5. Revoke node 3 while node 1 runs: its requests are refused from then on.
+    std::fs::write(pki.deny_list(), format!("{REGION}/3\n")).unwrap();
+    eventually(Duration::from_secs(10), "node 3 is refused", || async {
+        let answer = member.post(url("vote")).body(vec![0xffu8; 16]).send().await;
+        answer.is_ok_and(|a| a.status() == 403)
+    })
+    .await;
+    let answer = member
+        .post(url("vote"))
+        .body(vec![0xffu8; 16])
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.text().await.unwrap().contains("revoked"));
+
+    // Nodes 1 and 2 still form a majority and serve.
+    let key = trent_tests::new_key(&cluster.client(0)).await;
+    assert!(cluster
+        .client(1)
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .is_ok());
+
+    let log = cluster.log(0);
+    for expected in [
+        "TLS handshake failed",
+        "the certificate is not of this region",
+        "the operator certificate may only read /raft/status",
+        "body over the endpoint's limit",
+        "the node is revoked (deny-list)",
+        "reloaded the deny-list",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in the log:\n{log}");
+    }
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Without `[raft_tls]` a node refuses to start unless plain HTTP is asked for explicitly, and
+/// then it warns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_raft_must_be_asked_for_and_warns() {
+    let options = trent_tests::ClusterOptions {
+        nodes: 1,
+        raft_tls: false,
+        ..trent_tests::ClusterOptions::default()
+    };
+    let mut cluster = Cluster::start_with(options).await;
+    assert!(cluster.log(0).contains("insecure_plaintext_raft = true"));
+    cluster.kill(0);
+    let config = std::fs::read_to_string(cluster.config_path(0)).unwrap();
+    let without_flag = config.replace("insecure_plaintext_raft = true\n", "");
+    assert_ne!(config, without_flag);
+    std::fs::write(cluster.config_path(0), without_flag).unwrap();
+    let out = std::process::Command::new(trent_tests::trent_binary())
+        .args(["serve", "--config"])
+        .arg(cluster.config_path(0))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[raft_tls]"), "{stderr}");
+}
