@@ -372,7 +372,14 @@ fn client_config(identity: &LinkIdentity, region: &str, client_auth: bool) -> Re
 #[derive(Debug, Default)]
 pub struct DenyList {
     path: Option<PathBuf>,
-    current: RwLock<(Vec<u8>, BTreeSet<(String, u64)>)>,
+    current: RwLock<Revoked>,
+}
+
+/// The deny-list file as last read (to notice a change) and the `(region, node id)` it names.
+#[derive(Debug, Default)]
+struct Revoked {
+    raw: Vec<u8>,
+    nodes: BTreeSet<(String, u64)>,
 }
 
 impl DenyList {
@@ -393,7 +400,7 @@ impl DenyList {
             return Ok(false);
         };
         let raw = std::fs::read(path).map_err(Error::io("read", path))?;
-        if self.read().0 == raw {
+        if self.read().raw == raw {
             return Ok(false);
         }
         let mut entries = BTreeSet::new();
@@ -414,11 +421,14 @@ impl DenyList {
         *self
             .current
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = (raw, entries);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Revoked {
+            raw,
+            nodes: entries,
+        };
         Ok(true)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, (Vec<u8>, BTreeSet<(String, u64)>)> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Revoked> {
         self.current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -426,12 +436,12 @@ impl DenyList {
 
     /// True if node `node` of `region` is revoked.
     pub fn is_revoked(&self, region: &str, node: u64) -> bool {
-        self.read().1.contains(&(region.to_owned(), node))
+        self.read().nodes.contains(&(region.to_owned(), node))
     }
 
     /// How many nodes are revoked.
     pub fn len(&self) -> usize {
-        self.read().1.len()
+        self.read().nodes.len()
     }
 
     /// True if no node is revoked.

@@ -3,6 +3,7 @@
 //! certificate, a node certificate of another region (same CA), the operator certificate
 //! writing, a member revoked through the deny-list while the node runs, and an oversized
 //! body from a member. The region keeps serving through it.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 use trent_tests::{eventually, Cluster, REGION};
