@@ -166,3 +166,170 @@ async fn plain_http_raft_must_be_asked_for_and_warns() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[raft_tls]"), "{stderr}");
 }
+
+/// A peer region holding a valid link certificate (a node certificate of us-west-2 from the
+/// deployment's CA) cannot act as a principal of us-east-1: a claimed access key id, a request
+/// signed with the wrong secret and an unsigned request are each refused by us-east-1, which
+/// verifies the caller's signature itself, and logged. A call a real caller signed for
+/// us-east-1 and sent to us-west-2 is forwarded, verified and executed in us-east-1, and is in
+/// us-east-1's audit trail with the forwarding region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_region_proves_nothing_on_a_callers_behalf() {
+    const EAST: &str = "us-east-1";
+    const WEST: &str = "us-west-2";
+    let regions = trent_tests::Regions::start(&[EAST, WEST], 1).await;
+    let (east, west) = (regions.region(0), regions.region(1));
+
+    // The honest path: signed for us-east-1, sent to us-west-2's node, run in us-east-1.
+    let via_west = west.client_in(0, EAST);
+    let created = via_west.create_key().send().await.unwrap();
+    let key = created.key_metadata.unwrap().key_id;
+    assert!(east
+        .client(0)
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .is_ok());
+    let east_audit = east.data_dir(0).join("audit.jsonl");
+    eventually(
+        Duration::from_secs(10),
+        "the forwarded CreateKey is in us-east-1's audit trail with its forwarder",
+        || async {
+            std::fs::read_to_string(&east_audit)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .any(|e| {
+                    e["eventName"] == "CreateKey"
+                        && e["errorCode"].is_null()
+                        && e["additionalEventData"]["forwardedBy"]["region"] == WEST
+                        && e["userIdentity"]["accessKeyId"] == trent_tests::ACCESS_KEY
+                })
+        },
+    )
+    .await;
+
+    // The attacker: us-west-2's node certificate, straight to us-east-1's link listener.
+    let pki = kms_config::Topology::pki_layout_of(&east.pki_dir());
+    let identity = kms_config::LinkIdentity::load(
+        &east.ca_path(),
+        &pki.node_cert(WEST, 1),
+        &pki.node_key(WEST, 1),
+    )
+    .unwrap();
+    let link = kms_config::client_for_region(&identity, EAST).unwrap();
+    let url = format!(
+        "https://{}/link/v1/kms",
+        east.nodes[0].link_addr.as_ref().unwrap()
+    );
+    let keys_before = east
+        .client(0)
+        .list_keys()
+        .send()
+        .await
+        .unwrap()
+        .keys()
+        .len();
+
+    // 1. The old claim: "this is ACCESS_KEY calling" with nothing to prove it.
+    let claim = serde_json::json!({
+        "operation": "CreateKey",
+        "access_key_id": trent_tests::ACCESS_KEY,
+        "session_token": null,
+        "request_id": "attacker-1",
+        "body": "{}",
+        "source_ip": "127.0.0.1",
+        "secure_transport": true,
+    });
+    let answer = link
+        .post(&url)
+        .body(claim.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+
+    // 2. A request in the caller's name signed with a secret that is not the caller's, and
+    // 3. the same request unsigned.
+    let host = east.nodes[0].api_addr.clone();
+    let target = "TrentService.CreateKey";
+    let body = b"{}";
+    let forged = kms_api::sigv4::sign_kms_call(
+        &host,
+        target,
+        body,
+        (trent_tests::ACCESS_KEY, "not-the-callers-secret"),
+        EAST,
+        time::OffsetDateTime::now_utc(),
+    );
+    let forwarded = |signed: Option<&kms_api::sigv4::SignedHeaders>, id: &str| {
+        let mut headers = vec![
+            ("host".to_string(), host.clone()),
+            (
+                "content-type".to_string(),
+                "application/x-amz-json-1.1".to_string(),
+            ),
+            ("x-amz-target".to_string(), target.to_string()),
+        ];
+        if let Some(signed) = signed {
+            headers.push(("authorization".into(), signed.authorization.clone()));
+            headers.push(("x-amz-date".into(), signed.x_amz_date.clone()));
+        }
+        serde_json::json!({
+            "request_id": id,
+            "method": "POST",
+            "uri": "/",
+            "headers": headers,
+            "body_hex": "7b7d",
+        })
+    };
+    for (call, expected) in [
+        (forwarded(Some(&forged), "attacker-2"), "InvalidSignature"),
+        (forwarded(None, "attacker-3"), "MissingAuthenticationToken"),
+    ] {
+        let answer = link.post(&url).body(call.to_string()).send().await.unwrap();
+        let text = answer.text().await.unwrap();
+        assert!(text.contains("Err") && text.contains(expected), "{text}");
+    }
+    let keys_after = east
+        .client(0)
+        .list_keys()
+        .send()
+        .await
+        .unwrap()
+        .keys()
+        .len();
+    assert_eq!(keys_before, keys_after, "an attacker's CreateKey ran");
+
+    let log = east.log(0);
+    for expected in [
+        "refused a forwarded call that is not a signed request",
+        "refused a forwarded call: the caller's signature does not verify in this region",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in the log:\n{log}");
+    }
+    eventually(
+        Duration::from_secs(10),
+        "the refused forwarded calls are in us-east-1's audit trail",
+        || async {
+            let trail = std::fs::read_to_string(&east_audit).unwrap_or_default();
+            let refused: Vec<serde_json::Value> = trail
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|e| {
+                    e["additionalEventData"]["forwardedBy"]["region"] == WEST
+                        && e["userIdentity"].is_null()
+                })
+                .collect();
+            refused.iter().any(|e| {
+                e["requestID"] == "attacker-2" && e["errorCode"] == "InvalidSignatureException"
+            }) && refused.iter().any(|e| {
+                e["requestID"] == "attacker-3"
+                    && e["errorCode"] == "MissingAuthenticationTokenException"
+            })
+        },
+    )
+    .await;
+    assert!(!log.contains("panicked"), "{log}");
+}

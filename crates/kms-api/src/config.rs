@@ -9,6 +9,7 @@ use kms_types::{KmsError, KmsRequest, Operation};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::forwarded::ForwardedBy;
 use crate::sigv4::{CredentialStore, Principal};
 
 /// The default [`ApiConfig::max_body_bytes`]: 1 MiB.
@@ -54,6 +55,9 @@ pub struct RequestRecord<'a> {
     pub response: Option<&'a Value>,
     /// The error of a failed one.
     pub error: Option<&'a KmsError>,
+    /// The region (and node) that forwarded the request here, if it was forwarded; then
+    /// `source_ip` is that node's address.
+    pub forwarded_by: Option<&'a ForwardedBy>,
 }
 
 /// Receives a [`RequestRecord`] for every KMS request (not health checks).

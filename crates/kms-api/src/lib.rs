@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
+pub mod forwarded;
 mod router;
 pub mod sigv4;
 pub mod sts;
@@ -22,6 +23,7 @@ pub use config::{
     ApiConfig, Clock, Identity, IdentityKind, RequestObserver, RequestRecord,
     DEFAULT_MAX_BODY_BYTES,
 };
+pub use forwarded::{serve_forwarded, ForwardedBy, SignedRequest};
 pub use router::{
     router, Caller, KmsService, RequestContext, SecureTransport, JSON_CONTENT_TYPE,
     REQUEST_ID_HEADER, TARGET_PREFIX,

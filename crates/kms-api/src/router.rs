@@ -27,6 +27,7 @@ use kms_types::{KmsError, KmsRequest, Operation};
 use serde_json::Value;
 
 use crate::config::{ApiConfig, Identity, RequestRecord};
+use crate::forwarded::{ForwardedBy, SignedRequest};
 use crate::sigv4::{self, Principal};
 
 /// The content type of every JSON response.
@@ -56,6 +57,10 @@ pub struct RequestContext {
     pub source_ip: Option<std::net::IpAddr>,
     /// Whether the request came over TLS (a [`SecureTransport`] request extension).
     pub secure_transport: bool,
+    /// The request as its caller signed it, kept only when it is signed for another region
+    /// than the service's [`KmsService::home_region`], so the service can forward it there for
+    /// that region to verify again (see [`crate::forwarded`]).
+    pub forward: Option<SignedRequest>,
 }
 
 /// Marks a request that arrived over TLS; the server's TLS listener inserts it.
@@ -72,6 +77,12 @@ pub trait Caller: Send + Sync + 'static {
 pub trait KmsService: Send + Sync + 'static {
     /// Who a verified signature speaks for, as the service knows callers.
     type Caller: Caller;
+
+    /// The region this service executes calls for. A request signed for another region is
+    /// then kept whole in [`RequestContext::forward`]; `None` (the default) keeps none.
+    fn home_region(&self) -> Option<&str> {
+        None
+    }
 
     /// Resolves the signer of a request, once per request; the result goes to
     /// [`KmsService::call`] and, as an [`Identity`], to the observer.
@@ -142,25 +153,18 @@ async fn handle<S: KmsService>(
     let mut operation = None;
     let mut seen = Seen::default();
     let result = process(&state, &request_id, &parts, body, &mut operation, &mut seen).await;
-    if let Some(observer) = &state.config.observer {
-        observer.observe(RequestRecord {
+    observe(
+        &state.config,
+        Observed {
             operation,
-            principal: seen.principal.as_ref(),
-            identity: seen.caller.as_ref().map(Caller::identity),
+            seen: &seen,
             request_id: &request_id,
-            source_ip: parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip()),
-            user_agent: parts
-                .headers
-                .get(axum::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            request: seen.request.as_ref(),
-            response: result.as_ref().ok(),
-            error: result.as_ref().err(),
-        });
-    }
+            source_ip: connection_ip(&parts),
+            parts: &parts,
+            forwarded_by: None,
+        },
+        &result,
+    );
     let (response, outcome) = match result {
         Ok(value) => match serde_json::to_vec(&value) {
             Ok(bytes) => (json_response(StatusCode::OK, bytes, &request_id), "OK"),
@@ -215,8 +219,8 @@ async fn handle_sts<S: KmsService>(
 }
 
 /// What `process` learned before the call, for the observer.
-struct Seen<C> {
-    principal: Option<Principal>,
+pub(crate) struct Seen<C> {
+    pub principal: Option<Principal>,
     caller: Option<C>,
     request: Option<Value>,
 }
@@ -229,6 +233,52 @@ impl<C> Default for Seen<C> {
             request: None,
         }
     }
+}
+
+/// What the observer is told of one answered request besides its outcome.
+pub(crate) struct Observed<'a, C> {
+    pub operation: Option<Operation>,
+    pub seen: &'a Seen<C>,
+    pub request_id: &'a str,
+    /// The address of the connection the request arrived on.
+    pub source_ip: Option<std::net::IpAddr>,
+    pub parts: &'a Parts,
+    pub forwarded_by: Option<&'a ForwardedBy>,
+}
+
+/// Tells the config's observer (the audit trail) about an answered request.
+pub(crate) fn observe<C: Caller>(
+    config: &ApiConfig,
+    observed: Observed<'_, C>,
+    result: &Result<Value, KmsError>,
+) {
+    let Some(observer) = &config.observer else {
+        return;
+    };
+    observer.observe(RequestRecord {
+        operation: observed.operation,
+        principal: observed.seen.principal.as_ref(),
+        identity: observed.seen.caller.as_ref().map(Caller::identity),
+        request_id: observed.request_id,
+        source_ip: observed.source_ip,
+        user_agent: observed
+            .parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        request: observed.seen.request.as_ref(),
+        response: result.as_ref().ok(),
+        error: result.as_ref().err(),
+        forwarded_by: observed.forwarded_by,
+    });
+}
+
+/// The peer address of the connection `parts` arrived on, if the server records it.
+fn connection_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// The checks, in order, then the service call.
@@ -247,47 +297,97 @@ async fn process<S: KmsService>(
     }
     let config = &state.config;
     let body = read_body(parts, body, config.max_body_bytes).await?;
+    let arrival = Arrival {
+        accepted_regions: &config.accepted_regions,
+        source_ip: connection_ip(parts),
+        secure_transport: parts.extensions.get::<SecureTransport>().is_some(),
+        forwarded: false,
+    };
+    authenticate_and_call(
+        config,
+        state.service.as_ref(),
+        request_id,
+        parts,
+        body,
+        &arrival,
+        operation,
+        seen,
+    )
+    .await
+}
+
+/// How a request reached the checks of [`authenticate_and_call`].
+pub(crate) struct Arrival<'a> {
+    /// The regions its credential scope may name.
+    pub accepted_regions: &'a [String],
+    /// The caller's address, as far as this node knows it.
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the caller used TLS, as far as this node knows it.
+    pub secure_transport: bool,
+    /// Another region forwarded it: it is never kept for forwarding again.
+    pub forwarded: bool,
+}
+
+/// The checks after the body is read, in order (target, signature, signer, content type, the
+/// one parse), then the service call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn authenticate_and_call<S: KmsService>(
+    config: &ApiConfig,
+    service: &S,
+    request_id: &str,
+    parts: &Parts,
+    body: Vec<u8>,
+    arrival: &Arrival<'_>,
+    operation: &mut Option<Operation>,
+    seen: &mut Seen<S::Caller>,
+) -> Result<Value, KmsError> {
     let op = parse_target(parts)?;
     *operation = Some(op);
     let principal = sigv4::verify(
         parts,
         &body,
         config.credentials.as_ref(),
-        &config.accepted_regions,
+        arrival.accepted_regions,
         (config.clock)(),
     )?;
     if config.observer.is_some() {
         seen.principal = Some(principal.clone());
     }
-    let caller = seen.caller.insert(state.service.resolve(&principal)?);
+    let caller = seen.caller.insert(service.resolve(&principal)?);
     check_content_type(parts)?;
+    let forward = match service.home_region() {
+        Some(home) if !arrival.forwarded && principal.region != home => {
+            Some(SignedRequest::capture(parts, &body))
+        }
+        _ => None,
+    };
     // The one parse of the body: everything after reads this typed request.
     let request = KmsRequest::parse(op, &body)?;
     drop(body);
     if let Some(observer) = &config.observer {
         seen.request = Some(observer.request_params(&request));
     }
-    let source_ip = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
     let ctx = RequestContext {
         operation: op,
         principal,
         request_id: request_id.to_string(),
-        source_ip,
-        secure_transport: parts.extensions.get::<SecureTransport>().is_some(),
+        source_ip: arrival.source_ip,
+        secure_transport: arrival.secure_transport,
+        forward,
     };
-    state.service.call(ctx, caller, request).await
+    service.call(ctx, caller, request).await
+}
+
+/// The refusal of a body over `limit` bytes.
+pub(crate) fn too_large(limit: usize) -> KmsError {
+    KmsError::RequestEntityTooLarge(format!(
+        "Request body is larger than the maximum of {limit} bytes."
+    ))
 }
 
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
 async fn read_body(parts: &Parts, mut body: Body, limit: usize) -> Result<Vec<u8>, KmsError> {
-    let too_large = || {
-        KmsError::RequestEntityTooLarge(format!(
-            "Request body is larger than the maximum of {limit} bytes."
-        ))
-    };
+    let too_large = || too_large(limit);
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)

@@ -83,6 +83,11 @@ pub struct AuditEvent {
     /// Keys the call touched.
     #[serde(default)]
     pub resources: Vec<Resource>,
+    /// Set when another region forwarded the call here (the caller's signature was verified
+    /// again in this region): `{"forwardedBy": {"region": ..., "node": ...}}`. Absent otherwise,
+    /// so events written before it existed hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<Value>,
     /// The previous event's `hash` (or [`GENESIS_HASH`](crate::GENESIS_HASH)).
     #[serde(default)]
     pub prev_hash: String,
@@ -178,6 +183,7 @@ impl AuditEvent {
             error_code: None,
             error_message: None,
             resources: Vec::new(),
+            additional_event_data: None,
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -228,6 +234,14 @@ impl AuditEvent {
     pub fn with_error(mut self, code: impl Into<String>, message: impl Into<String>) -> AuditEvent {
         self.error_code = Some(code.into());
         self.error_message = Some(message.into());
+        self
+    }
+
+    /// Notes that region `region` (node `node`, if known) forwarded the call here.
+    pub fn with_forwarded_by(mut self, region: &str, node: Option<u64>) -> AuditEvent {
+        self.additional_event_data = Some(serde_json::json!({
+            "forwardedBy": { "region": region, "node": node }
+        }));
         self
     }
 

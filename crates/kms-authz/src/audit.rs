@@ -4,9 +4,11 @@
 //! record), operation, key, outcome, source address and request id. Request and response
 //! members pass kms-audit's allow-list, so plaintexts, ciphertexts, data keys and signatures
 //! never reach it. A request signed for another region is recorded by the node that
-//! received it. Appends are queued to the log's writer thread and written at once; the log is
-//! fsynced (and its head anchor renewed) every [`FLUSH_PERIOD`], not per event: requests never
-//! wait for the audit log, and a crash can lose at most the events of the last period.
+//! received it, and again by the node of the region that executed it (which verified the
+//! caller's signature itself), with the forwarding region in `additionalEventData`. Appends
+//! are queued to the log's writer thread and written at once; the log is fsynced (and its
+//! head anchor renewed) every [`FLUSH_PERIOD`], not per event: requests never wait for the
+//! audit log, and a crash can lose at most the events of the last period.
 //! (Fsyncing every batch halved Encrypt throughput on two cores.)
 
 use crate::{setup_error, SetupError};
@@ -128,6 +130,9 @@ impl RequestObserver for AuditTrail {
         }
         if let Some(error) = record.error {
             event = event.with_error(error.aws_code(), error.message());
+        }
+        if let Some(from) = record.forwarded_by {
+            event = event.with_forwarded_by(&from.region, from.node);
         }
         if let Some(arn) = self.key_arn(&region, &record) {
             event = event.with_key(arn, self.account.clone());

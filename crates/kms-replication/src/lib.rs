@@ -10,7 +10,7 @@
 //!
 //! The crate reaches the region's KMS service only through the [`Region`] trait: commit a
 //! command, read the state, wrap and unwrap material with the region's root key (which never
-//! leaves the service), run a forwarded KMS call. It knows no SigV4, no authorization and no
+//! leaves the service), run a forwarded KMS call (the service verifies the caller's signature in it). It knows no SigV4, no authorization and no
 //! storage.
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -24,6 +24,7 @@ pub use link::{Envelope, ForwardedCall, LinkError, RegionLink};
 
 use kms_core::{Command, CommandOutput, State};
 use kms_crypto::KeyMaterial;
+use kms_link::tls::PeerInfo;
 use kms_types::KmsError;
 use std::future::Future;
 use std::sync::Arc;
@@ -58,9 +59,11 @@ pub trait Region: Send + Sync + 'static {
     ) -> Result<KeyMaterial, KmsError>;
     /// Wraps material of `key_id` with this region's root key.
     fn wrap_material(&self, key_id: &str, material_id: &str, material: &KeyMaterial) -> Vec<u8>;
-    /// Runs a KMS request that a peer region's node received, signed for this region.
+    /// Runs a KMS request that a peer region's node received, signed for this region, after
+    /// verifying the caller's signature in it; `from` is the peer as its certificate names it.
     fn call_forwarded(
         &self,
+        from: &PeerInfo,
         call: ForwardedCall,
     ) -> impl Future<Output = Result<serde_json::Value, KmsError>> + Send;
 }

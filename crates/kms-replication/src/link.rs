@@ -1,6 +1,6 @@
 //! The sending side of the link between regions: mutual-TLS clients to every peer region,
 //! sealing of key material to the receiving region, delivery of [`RegionMessage`]s and
-//! forwarding of KMS requests signed for another region.
+//! forwarding of KMS requests signed for another region (as their callers signed them).
 //!
 //! Key material crosses regions only sealed to the receiver's transport key (derived from its
 //! root key; its public half is fetched over the authenticated channel) and inside TLS.
@@ -8,7 +8,7 @@
 use crate::Region;
 use kms_core::{RegionMessage, RegionReply};
 use kms_crypto::{SealContext, TransportKey};
-use kms_types::{KmsError, Operation};
+use kms_types::KmsError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,23 +25,21 @@ pub struct Envelope {
     pub message: RegionMessage,
 }
 
-/// A KMS request signed for another region, passed on after this node authenticated it.
+/// A KMS request signed for another region, passed on as its caller signed it: the receiving
+/// region verifies the caller's signature itself (the forwarding region vouches for nothing;
+/// a link certificate alone never yields a principal).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForwardedCall {
-    /// The operation.
-    pub operation: Operation,
-    /// Who signed it (access key id).
-    pub access_key_id: String,
-    /// The session token of temporary credentials, if the caller used them.
-    pub session_token: Option<String>,
-    /// The request id the caller sees.
+    /// The request id the caller sees (the forwarding node's), so both audit trails name it.
     pub request_id: String,
-    /// The request as JSON (the typed request the receiving node parsed, encoded again).
-    pub body: String,
-    /// The caller's address as the receiving node saw it.
-    pub source_ip: Option<std::net::IpAddr>,
-    /// Whether the caller used TLS to reach the receiving node.
-    pub secure_transport: bool,
+    /// The HTTP method as the caller sent it.
+    pub method: String,
+    /// The request target as the caller sent it.
+    pub uri: String,
+    /// The caller's headers (the signed ones among them unchanged, `Host` included).
+    pub headers: Vec<(String, String)>,
+    /// The body as the caller sent it, hex.
+    pub body_hex: String,
 }
 
 /// A peer's question for the metadata of one key as this region committed it.

@@ -3,7 +3,9 @@
 //!   with this region's transport key, wrapped with its root key, and the message is committed
 //!   through Raft; the answer is the committed [`kms_core::RegionReply`]. 503 if this region
 //!   cannot commit now (the sender retries).
-//! - `POST /link/v1/kms`: a KMS request signed for this region that a peer's node received.
+//! - `POST /link/v1/kms`: a KMS request signed for this region that a peer's node received,
+//!   as its caller signed it; the region verifies the caller's signature itself
+//!   ([`Region::call_forwarded`]). The peer's certificate says only who forwarded it.
 //! - `POST /link/v1/transport-key`: this region's transport public key (hex).
 //! - `POST /link/v1/key-metadata`: a key's metadata as this region committed it (after a read
 //!   barrier), so ReplicateKey can answer with the replica as its region has it.
@@ -204,11 +206,27 @@ fn rewrap<R: Region>(
 async fn kms_call<R: Region>(
     State(state): State<LinkState<R>>,
     ConnectInfo(peer): ConnectInfo<PeerInfo>,
-    Json(call): Json<ForwardedCall>,
+    body: axum::body::Bytes,
 ) -> Response {
     if let Some(refused) = refuse_non_peer(&state, &peer) {
         return refused;
     }
-    let outcome: Result<serde_json::Value, KmsError> = state.kms.call_forwarded(call).await;
+    let call: ForwardedCall = match serde_json::from_slice(&body) {
+        Ok(call) => call,
+        Err(e) => {
+            tracing::warn!(
+                peer = %peer.addr,
+                peer_region = ?peer.region,
+                peer_node = ?peer.node,
+                error = %e,
+                "refused a forwarded call that is not a signed request"
+            );
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "a forwarded call must carry the caller's signed request",
+            );
+        }
+    };
+    let outcome: Result<serde_json::Value, KmsError> = state.kms.call_forwarded(&peer, call).await;
     Json(outcome).into_response()
 }

@@ -17,6 +17,10 @@ use kms_types::{KeyReference, KmsError, KmsRequest};
 impl KmsService for Kms {
     type Caller = Signer;
 
+    fn home_region(&self) -> Option<&str> {
+        Some(self.region())
+    }
+
     fn resolve(&self, principal: &kms_api::Principal) -> Result<Signer, KmsError> {
         self.identities().resolve(principal)
     }
@@ -45,11 +49,12 @@ impl KmsService for Kms {
     }
 }
 
-/// Runs a request signed for another region in that region's cluster.
+/// Runs a request signed for another region in that region's cluster: the caller's request
+/// goes there as signed, and that region verifies the signature itself.
 async fn forward(
     kms: &Kms,
     ctx: RequestContext,
-    request: KmsRequest,
+    _request: KmsRequest,
 ) -> Result<serde_json::Value, KmsError> {
     let Some(replication) = kms.replication() else {
         return Err(KmsError::UnrecognizedClient(format!(
@@ -58,16 +63,56 @@ async fn forward(
             ctx.principal.region
         )));
     };
+    let Some(signed) = ctx.forward else {
+        return Err(KmsError::KmsInternal(
+            "The request signed for another region was not kept for forwarding.".into(),
+        ));
+    };
     let call = ForwardedCall {
-        operation: ctx.operation,
-        access_key_id: ctx.principal.access_key_id,
-        session_token: ctx.principal.session_token,
         request_id: ctx.request_id,
-        body: request.to_json()?,
-        source_ip: ctx.source_ip,
-        secure_transport: ctx.secure_transport,
+        method: signed.method,
+        uri: signed.uri,
+        headers: signed.headers,
+        body_hex: hex::encode(&signed.body),
     };
     replication.forward(&ctx.principal.region, call).await
+}
+
+/// Runs a call a peer region forwarded (see [`forward`]): the front door's checks run again
+/// here on the caller's signed request, with this region's identities and clock, and this
+/// node's audit trail records it with the forwarding region.
+pub(crate) async fn serve_forwarded(
+    kms: &Kms,
+    from: &kms_link::tls::PeerInfo,
+    call: ForwardedCall,
+) -> Result<serde_json::Value, KmsError> {
+    let Some(front_door) = kms.front_door() else {
+        return Err(KmsError::KmsInternal(
+            "This node takes no forwarded calls.".into(),
+        ));
+    };
+    let body = hex::decode(&call.body_hex)
+        .map_err(|_| KmsError::IncompleteSignature("The forwarded request is malformed.".into()))?;
+    let request = kms_api::SignedRequest {
+        method: call.method,
+        uri: call.uri,
+        headers: call.headers,
+        body,
+    };
+    let by = kms_api::ForwardedBy {
+        region: from.region.clone().unwrap_or_default(),
+        node: from.node,
+        addr: Some(from.addr.ip()),
+    };
+    kms_api::serve_forwarded(
+        front_door,
+        kms,
+        kms.region(),
+        &call.request_id,
+        request,
+        &by,
+    )
+    .await
 }
 
 /// One request: the service it runs on and who is calling.

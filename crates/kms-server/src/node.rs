@@ -137,6 +137,15 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         )
         .context("loading identities")?,
     );
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
+    let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
+    let credentials: Arc<dyn CredentialStore + Send + Sync> = identities.clone();
+    let api_config =
+        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
+    // Calls forwarded from other regions pass the same checks and audit trail.
     let mut kms = Kms::new(
         raft.clone(),
         root_key,
@@ -144,7 +153,8 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         config.account_id.clone(),
         clock.clone(),
         identities.clone(),
-    );
+    )
+    .with_front_door(api_config.clone());
     if let Some((replication, _)) = &link_parts {
         kms = kms.with_replication(replication.clone());
     }
@@ -170,14 +180,6 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         deny_list.clone(),
         Duration::from_secs(1),
     )));
-    let audit_path = config
-        .audit_log
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
-    let credentials: Arc<dyn CredentialStore + Send + Sync> = identities;
-    let api_config =
-        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
     // The console is nested beside the KMS API on the same port; its calls come back to this
     // node's API as ordinary signed requests.

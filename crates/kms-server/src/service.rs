@@ -10,7 +10,6 @@
 
 #[cfg(feature = "testing")]
 use crate::planted_bugs::PlantedBugs;
-use kms_api::{KmsService, RequestContext};
 use kms_authz::{Authorizer, IdentityStore};
 use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
 use kms_crypto::{KeyMaterial, MaterialId, RootKey, WrapContext};
@@ -51,6 +50,9 @@ pub struct Kms {
     authorizer: Authorizer,
     /// The link to other regions, if this region has peers.
     replication: Option<Arc<Replication>>,
+    /// The front door's checks (credentials, clock, body limit, audit), which a call
+    /// forwarded from another region passes again here.
+    front_door: Option<kms_api::ApiConfig>,
 }
 
 impl Kms {
@@ -75,6 +77,7 @@ impl Kms {
             planted: PlantedBugs::from_env(),
             identities,
             replication: None,
+            front_door: None,
         }
     }
 
@@ -83,6 +86,18 @@ impl Kms {
     pub fn with_replication(mut self, replication: Arc<Replication>) -> Kms {
         self.replication = Some(replication);
         self
+    }
+
+    /// Sets the front door's configuration, so calls forwarded from other regions are verified
+    /// and audited as this node's own are.
+    pub fn with_front_door(mut self, config: kms_api::ApiConfig) -> Kms {
+        self.front_door = Some(config);
+        self
+    }
+
+    /// The front door's configuration, if set.
+    pub(crate) fn front_door(&self) -> Option<&kms_api::ApiConfig> {
+        self.front_door.as_ref()
     }
 
     /// This region.
@@ -335,21 +350,11 @@ impl kms_replication::Region for Kms {
             .wrap(material, &WrapContext::material(key_id, material_id))
     }
 
-    async fn call_forwarded(&self, call: ForwardedCall) -> Result<serde_json::Value, KmsError> {
-        let principal = kms_api::Principal {
-            access_key_id: call.access_key_id,
-            region: self.region.clone(),
-            session_token: call.session_token,
-        };
-        let signer = self.resolve(&principal)?;
-        let request = kms_types::KmsRequest::parse(call.operation, call.body.as_bytes())?;
-        let ctx = RequestContext {
-            operation: call.operation,
-            principal,
-            request_id: call.request_id,
-            source_ip: call.source_ip,
-            secure_transport: call.secure_transport,
-        };
-        self.call(ctx, &signer, request).await
+    async fn call_forwarded(
+        &self,
+        from: &kms_link::tls::PeerInfo,
+        call: ForwardedCall,
+    ) -> Result<serde_json::Value, KmsError> {
+        crate::call::serve_forwarded(self, from, call).await
     }
 }
