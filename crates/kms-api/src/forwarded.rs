@@ -29,21 +29,14 @@ pub struct SignedRequest {
     pub method: String,
     /// The request target as it arrived (path and query; with HTTP/2 also the authority).
     pub uri: String,
-    /// Every header, in arrival order (values not valid UTF-8 are replaced lossily, so their
-    /// signature no longer verifies: such a request is refused, never altered).
+    /// Every header, in arrival order, `Content-Length` included (any header may be signed:
+    /// the AWS SDKs sign `content-length`). Values that are not valid UTF-8 are replaced
+    /// lossily, so their signature no longer verifies: such a request is refused, never
+    /// altered.
     pub headers: Vec<(String, String)>,
     /// The body as received.
     pub body: Vec<u8>,
 }
-
-/// Headers about the hop, not the request: never forwarded.
-const HOP_HEADERS: [&str; 5] = [
-    "connection",
-    "content-length",
-    "transfer-encoding",
-    "keep-alive",
-    "upgrade",
-];
 
 impl SignedRequest {
     /// The request whose head is `parts` and whose body is `body`.
@@ -54,7 +47,6 @@ impl SignedRequest {
             headers: parts
                 .headers
                 .iter()
-                .filter(|(name, _)| !HOP_HEADERS.contains(&name.as_str()))
                 .map(|(name, value)| {
                     (
                         name.as_str().to_string(),
