@@ -175,8 +175,9 @@ async fn plain_http_raft_must_be_asked_for_and_warns() {
 
 /// A peer region holding a valid link certificate (a node certificate of us-west-2 from the
 /// deployment's CA) cannot act as a principal of us-east-1: a claimed access key id, a request
-/// signed with the wrong secret and an unsigned request are each refused by us-east-1, which
-/// verifies the caller's signature itself, and logged. A call a real caller signed for
+/// signed with the wrong secret, an unsigned one, a real signature past the clock-skew window
+/// and one scoped to another region are each refused by us-east-1, which verifies the caller's
+/// signature itself, and logged. A call a real caller signed for
 /// us-east-1 and sent to us-west-2 is forwarded, verified and executed in us-east-1, and is in
 /// us-east-1's audit trail with the forwarding region.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,9 +291,30 @@ async fn a_peer_region_proves_nothing_on_a_callers_behalf() {
             "body_hex": "7b7d",
         })
     };
+    // 4. A request the caller really signed, but 20 minutes ago (outside the 15-minute window
+    //    of us-east-1's clock), and 5. one the caller signed for us-west-2, not us-east-1.
+    let real = (trent_tests::ACCESS_KEY, trent_tests::SECRET_KEY);
+    let stale = kms_api::sigv4::sign_kms_call(
+        &host,
+        target,
+        body,
+        real,
+        EAST,
+        time::OffsetDateTime::now_utc() - time::Duration::minutes(20),
+    );
+    let for_west = kms_api::sigv4::sign_kms_call(
+        &host,
+        target,
+        body,
+        real,
+        WEST,
+        time::OffsetDateTime::now_utc(),
+    );
     for (call, expected) in [
-        (forwarded(Some(&forged), "attacker-2"), "InvalidSignature"),
+        (forwarded(Some(&forged), "attacker-2"), "does not match"),
         (forwarded(None, "attacker-3"), "MissingAuthenticationToken"),
+        (forwarded(Some(&stale), "attacker-4"), "Signature expired"),
+        (forwarded(Some(&for_west), "attacker-5"), "valid region"),
     ] {
         let answer = link.post(&url).body(call.to_string()).send().await.unwrap();
         let text = answer.text().await.unwrap();
