@@ -1,6 +1,6 @@
 //! A KMS request signed for another region travels there as its caller signed it, and that
 //! region's front door verifies the signature again with its own identities and clock
-//! ([`serve_forwarded`]). The region that received the request proves nothing on the caller's
+//! ([`serve_forwarded`](crate::serve_forwarded)). The region that received the request proves nothing on the caller's
 //! behalf: it passes on bytes it cannot have forged without the caller's secret.
 //!
 //! What the home region can and cannot check of a forwarded request:
@@ -14,12 +14,9 @@
 //!   anywhere); the forwarding region sees it, so it could replay what its callers sent it,
 //!   never make up a new one.
 
-use crate::config::ApiConfig;
-use crate::router::{authenticate_and_call, too_large, Arrival, KmsService, Seen};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, Uri};
-use kms_types::{KmsError, Operation};
-use serde_json::Value;
+use kms_types::KmsError;
 
 /// A request exactly as its caller signed it: what SigV4 covers, and everything else it
 /// carried (the `User-Agent` for the audit trail).
@@ -84,97 +81,4 @@ pub struct ForwardedBy {
     pub node: Option<u64>,
     /// The forwarding node's address (the link connection's peer).
     pub addr: Option<std::net::IpAddr>,
-}
-
-/// Runs a request that region `from.region` forwarded as [`SignedRequest`], with this region's
-/// front-door checks: the body limit, `X-Amz-Target`, the caller's SigV4 signature verified
-/// with `config`'s credentials and clock and scoped to `home_region` only, the signer resolved
-/// by `service`, the content type and the one parse. The observer (audit trail) is told, with
-/// `from` noted. A refusal of the caller's proof is logged with the peer that sent it.
-pub async fn serve_forwarded<S: KmsService>(
-    config: &ApiConfig,
-    service: &S,
-    home_region: &str,
-    request_id: &str,
-    request: SignedRequest,
-    from: &ForwardedBy,
-) -> Result<Value, KmsError> {
-    let mut operation = None;
-    let mut seen = Seen::default();
-    let parts = request.parts();
-    let result = match &parts {
-        Ok(parts) => {
-            run(
-                config,
-                service,
-                home_region,
-                request_id,
-                parts,
-                request.body,
-                &mut operation,
-                &mut seen,
-            )
-            .await
-        }
-        Err(e) => Err(e.clone()),
-    };
-    if let Err(error) = &result {
-        if seen.principal.is_none() {
-            tracing::warn!(
-                request_id,
-                peer_region = %from.region,
-                peer_node = ?from.node,
-                peer = ?from.addr,
-                outcome = error.aws_code(),
-                "refused a forwarded call: the caller's signature does not verify in this region"
-            );
-        }
-    }
-    let empty = axum::http::Request::new(()).into_parts().0;
-    crate::router::observe(
-        config,
-        crate::router::Observed {
-            operation,
-            seen: &seen,
-            request_id,
-            source_ip: from.addr,
-            parts: parts.as_ref().unwrap_or(&empty),
-            forwarded_by: Some(from),
-        },
-        &result,
-    );
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run<S: KmsService>(
-    config: &ApiConfig,
-    service: &S,
-    home_region: &str,
-    request_id: &str,
-    parts: &Parts,
-    body: Vec<u8>,
-    operation: &mut Option<Operation>,
-    seen: &mut Seen<S::Caller>,
-) -> Result<Value, KmsError> {
-    if parts.method != Method::POST || parts.uri.path() != "/" {
-        return Err(KmsError::UnknownOperation(
-            "Trent answers AWS JSON 1.1 requests on POST / only.".to_string(),
-        ));
-    }
-    if body.len() > config.max_body_bytes {
-        return Err(too_large(config.max_body_bytes));
-    }
-    let accepted = [home_region.to_string()];
-    let arrival = Arrival {
-        accepted_regions: &accepted,
-        // Neither is proven by the forwarding region; see the module documentation.
-        source_ip: None,
-        secure_transport: false,
-        forwarded: true,
-    };
-    authenticate_and_call(
-        config, service, request_id, parts, body, &arrival, operation, seen,
-    )
-    .await
 }

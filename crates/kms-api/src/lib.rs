@@ -23,9 +23,9 @@ pub use config::{
     ApiConfig, Clock, Identity, IdentityKind, RequestObserver, RequestRecord,
     DEFAULT_MAX_BODY_BYTES,
 };
-pub use forwarded::{serve_forwarded, ForwardedBy, SignedRequest};
+pub use forwarded::{ForwardedBy, SignedRequest};
 pub use router::{
-    router, Caller, KmsService, RequestContext, SecureTransport, JSON_CONTENT_TYPE,
-    REQUEST_ID_HEADER, TARGET_PREFIX,
+    router, serve_forwarded, Caller, KmsService, RequestContext, SecureTransport,
+    JSON_CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX,
 };
 pub use sigv4::{CredentialStore, Principal};

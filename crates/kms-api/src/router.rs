@@ -219,8 +219,8 @@ async fn handle_sts<S: KmsService>(
 }
 
 /// What `process` learned before the call, for the observer.
-pub(crate) struct Seen<C> {
-    pub principal: Option<Principal>,
+struct Seen<C> {
+    principal: Option<Principal>,
     caller: Option<C>,
     request: Option<Value>,
 }
@@ -236,18 +236,18 @@ impl<C> Default for Seen<C> {
 }
 
 /// What the observer is told of one answered request besides its outcome.
-pub(crate) struct Observed<'a, C> {
-    pub operation: Option<Operation>,
-    pub seen: &'a Seen<C>,
-    pub request_id: &'a str,
+struct Observed<'a, C> {
+    operation: Option<Operation>,
+    seen: &'a Seen<C>,
+    request_id: &'a str,
     /// The address of the connection the request arrived on.
-    pub source_ip: Option<std::net::IpAddr>,
-    pub parts: &'a Parts,
-    pub forwarded_by: Option<&'a ForwardedBy>,
+    source_ip: Option<std::net::IpAddr>,
+    parts: &'a Parts,
+    forwarded_by: Option<&'a ForwardedBy>,
 }
 
 /// Tells the config's observer (the audit trail) about an answered request.
-pub(crate) fn observe<C: Caller>(
+fn observe<C: Caller>(
     config: &ApiConfig,
     observed: Observed<'_, C>,
     result: &Result<Value, KmsError>,
@@ -317,21 +317,21 @@ async fn process<S: KmsService>(
 }
 
 /// How a request reached the checks of [`authenticate_and_call`].
-pub(crate) struct Arrival<'a> {
+struct Arrival<'a> {
     /// The regions its credential scope may name.
-    pub accepted_regions: &'a [String],
+    accepted_regions: &'a [String],
     /// The caller's address, as far as this node knows it.
-    pub source_ip: Option<std::net::IpAddr>,
+    source_ip: Option<std::net::IpAddr>,
     /// Whether the caller used TLS, as far as this node knows it.
-    pub secure_transport: bool,
+    secure_transport: bool,
     /// Another region forwarded it: it is never kept for forwarding again.
-    pub forwarded: bool,
+    forwarded: bool,
 }
 
 /// The checks after the body is read, in order (target, signature, signer, content type, the
 /// one parse), then the service call.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn authenticate_and_call<S: KmsService>(
+async fn authenticate_and_call<S: KmsService>(
     config: &ApiConfig,
     service: &S,
     request_id: &str,
@@ -379,7 +379,7 @@ pub(crate) async fn authenticate_and_call<S: KmsService>(
 }
 
 /// The refusal of a body over `limit` bytes.
-pub(crate) fn too_large(limit: usize) -> KmsError {
+fn too_large(limit: usize) -> KmsError {
     KmsError::RequestEntityTooLarge(format!(
         "Request body is larger than the maximum of {limit} bytes."
     ))
@@ -483,6 +483,99 @@ fn with_request_id(mut response: Response, request_id: &str) -> Response {
             .insert(HeaderName::from_static("x-amzn-requestid"), value);
     }
     response
+}
+
+/// Runs a request that region `from.region` forwarded as [`SignedRequest`], with this region's
+/// front-door checks: the body limit, `X-Amz-Target`, the caller's SigV4 signature verified
+/// with `config`'s credentials and clock and scoped to `home_region` only, the signer resolved
+/// by `service`, the content type and the one parse. The observer (audit trail) is told, with
+/// `from` noted. A refusal of the caller's proof is logged with the peer that sent it.
+pub async fn serve_forwarded<S: KmsService>(
+    config: &ApiConfig,
+    service: &S,
+    home_region: &str,
+    request_id: &str,
+    request: SignedRequest,
+    from: &ForwardedBy,
+) -> Result<Value, KmsError> {
+    let mut operation = None;
+    let mut seen = Seen::default();
+    let parts = request.parts();
+    let result = match &parts {
+        Ok(parts) => {
+            run_forwarded(
+                config,
+                service,
+                home_region,
+                request_id,
+                parts,
+                request.body,
+                &mut operation,
+                &mut seen,
+            )
+            .await
+        }
+        Err(e) => Err(e.clone()),
+    };
+    if let Err(error) = &result {
+        if seen.principal.is_none() {
+            tracing::warn!(
+                request_id,
+                peer_region = %from.region,
+                peer_node = ?from.node,
+                peer = ?from.addr,
+                outcome = error.aws_code(),
+                "refused a forwarded call: the caller's signature does not verify in this region"
+            );
+        }
+    }
+    let empty = axum::http::Request::new(()).into_parts().0;
+    observe(
+        config,
+        Observed {
+            operation,
+            seen: &seen,
+            request_id,
+            source_ip: from.addr,
+            parts: parts.as_ref().unwrap_or(&empty),
+            forwarded_by: Some(from),
+        },
+        &result,
+    );
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_forwarded<S: KmsService>(
+    config: &ApiConfig,
+    service: &S,
+    home_region: &str,
+    request_id: &str,
+    parts: &Parts,
+    body: Vec<u8>,
+    operation: &mut Option<Operation>,
+    seen: &mut Seen<S::Caller>,
+) -> Result<Value, KmsError> {
+    if parts.method != Method::POST || parts.uri.path() != "/" {
+        return Err(KmsError::UnknownOperation(
+            "Trent answers AWS JSON 1.1 requests on POST / only.".to_string(),
+        ));
+    }
+    if body.len() > config.max_body_bytes {
+        return Err(too_large(config.max_body_bytes));
+    }
+    let accepted = [home_region.to_string()];
+    let arrival = Arrival {
+        accepted_regions: &accepted,
+        // Neither is proven by the forwarding region; see the module documentation.
+        source_ip: None,
+        secure_transport: false,
+        forwarded: true,
+    };
+    authenticate_and_call(
+        config, service, request_id, parts, body, &arrival, operation, seen,
+    )
+    .await
 }
 
 #[cfg(test)]

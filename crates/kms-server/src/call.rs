@@ -78,43 +78,6 @@ async fn forward(
     replication.forward(&ctx.principal.region, call).await
 }
 
-/// Runs a call a peer region forwarded (see [`forward`]): the front door's checks run again
-/// here on the caller's signed request, with this region's identities and clock, and this
-/// node's audit trail records it with the forwarding region.
-pub(crate) async fn serve_forwarded(
-    kms: &Kms,
-    from: &kms_link::tls::PeerInfo,
-    call: ForwardedCall,
-) -> Result<serde_json::Value, KmsError> {
-    let Some(front_door) = kms.front_door() else {
-        return Err(KmsError::KmsInternal(
-            "This node takes no forwarded calls.".into(),
-        ));
-    };
-    let body = hex::decode(&call.body_hex)
-        .map_err(|_| KmsError::IncompleteSignature("The forwarded request is malformed.".into()))?;
-    let request = kms_api::SignedRequest {
-        method: call.method,
-        uri: call.uri,
-        headers: call.headers,
-        body,
-    };
-    let by = kms_api::ForwardedBy {
-        region: from.region.clone().unwrap_or_default(),
-        node: from.node,
-        addr: Some(from.addr.ip()),
-    };
-    kms_api::serve_forwarded(
-        front_door,
-        kms,
-        kms.region(),
-        &call.request_id,
-        request,
-        &by,
-    )
-    .await
-}
-
 /// One request: the service it runs on and who is calling.
 pub(crate) struct Call<'a> {
     kms: &'a Kms,

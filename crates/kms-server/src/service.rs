@@ -355,6 +355,36 @@ impl kms_replication::Region for Kms {
         from: &kms_link::tls::PeerInfo,
         call: ForwardedCall,
     ) -> Result<serde_json::Value, KmsError> {
-        crate::call::serve_forwarded(self, from, call).await
+        // The front door's checks run again here on the caller's signed request, with this
+        // region's identities and clock, and this node's audit trail records it with the
+        // forwarding region (the sending side is `call::forward`).
+        let Some(front_door) = self.front_door() else {
+            return Err(KmsError::KmsInternal(
+                "This node takes no forwarded calls.".into(),
+            ));
+        };
+        let body = hex::decode(&call.body_hex).map_err(|_| {
+            KmsError::IncompleteSignature("The forwarded request is malformed.".into())
+        })?;
+        let request = kms_api::SignedRequest {
+            method: call.method,
+            uri: call.uri,
+            headers: call.headers,
+            body,
+        };
+        let by = kms_api::ForwardedBy {
+            region: from.region.clone().unwrap_or_default(),
+            node: from.node,
+            addr: Some(from.addr.ip()),
+        };
+        kms_api::serve_forwarded(
+            front_door,
+            self,
+            self.region(),
+            &call.request_id,
+            request,
+            &by,
+        )
+        .await
     }
 }
