@@ -8,6 +8,10 @@
 //! [`KmsRequest`](kms_types::KmsRequest) parsed once from the body. Errors become `{"__type": ..., "message": ...}` with the status
 //! [`KmsError::http_status`](kms_types::KmsError::http_status) gives.
 //!
+//! A request signed for another region than the service's [`KmsService::home_region`] is kept
+//! as its caller signed it ([`SignedRequest`], in [`RequestContext::forward`]); the home region
+//! runs the same checks on it again with [`serve_forwarded`] (see [`forwarded`]).
+//!
 //! Architecture invariant: this crate never names openraft or RocksDB types and knows nothing
 //! of how operations are executed; it sees only [`KmsService`].
 #![warn(missing_docs)]
