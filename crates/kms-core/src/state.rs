@@ -355,9 +355,12 @@ impl State {
             .alias(&account, alias_name)
             .ok_or_else(|| alias_not_found(alias_name))?;
         if let Some(old) = self.keys.get(&current.target_key_id) {
-            if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
+            // AWS: the same key type (symmetric, asymmetric, HMAC) and key usage; the spec
+            // may differ (an RSA_2048 alias may move to an RSA_4096 or ECC key).
+            if old.key_spec.key_type() != key.key_spec.key_type() || old.key_usage != key.key_usage
+            {
                 return Err(KmsError::Validation(format!(
-                    "{alias_name} can only point to a key with the same key spec and key usage as its current key."
+                    "{alias_name} can only point to a key of the same key type and key usage as its current key."
                 )));
             }
         }

@@ -188,6 +188,48 @@ fn aliases_are_unique_and_resolve() {
 }
 
 #[test]
+fn update_alias_needs_the_same_key_type_and_usage_not_the_same_spec() {
+    let mut state = State::default();
+    let key = |id: &str, spec: KeySpec, usage: KeyUsage| KeyRecord {
+        key_spec: spec,
+        key_usage: usage,
+        ..record(id)
+    };
+    let k3 = "11111111-2222-3333-4444-777777777777";
+    let k4 = "11111111-2222-3333-4444-888888888888";
+    for record in [
+        key(K1, KeySpec::Rsa2048, KeyUsage::SignVerify),
+        key(K2, KeySpec::EccNistP384, KeyUsage::SignVerify),
+        key(k3, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
+        key(k4, KeySpec::Rsa4096, KeyUsage::EncryptDecrypt),
+    ] {
+        assert!(state.apply(&Command::CreateKey { record }).0.is_ok());
+    }
+    let create = Command::CreateAlias {
+        alias_name: "alias/signer".into(),
+        target_key_id: K1.into(),
+        now_ms: 1,
+    };
+    assert!(state.apply(&create).0.is_ok());
+    let update = |target: &str| Command::UpdateAlias {
+        alias_name: "alias/signer".into(),
+        target_key_id: target.into(),
+        now_ms: 2,
+    };
+    // RSA_2048 to ECC_NIST_P384: both asymmetric, both SIGN_VERIFY.
+    assert!(state.apply(&update(K2)).0.is_ok());
+    // An HMAC key is another type; an RSA key for encryption has another usage.
+    for refused in [k3, k4] {
+        let before = state.clone();
+        assert!(matches!(
+            state.apply(&update(refused)).0,
+            Err(KmsError::Validation(_))
+        ));
+        assert_eq!(state, before);
+    }
+}
+
+#[test]
 fn resolve_checks_arn_region_and_account() {
     let state = state_with_keys();
     let arn = KeyReference::parse(&format!("arn:aws:kms:us-west-2:111122223333:key/{K1}")).unwrap();

@@ -98,7 +98,10 @@ impl Call<'_> {
             request.bypass_policy_lockout_safety_check,
             request.tags.as_deref(),
         )?;
-        if request.custom_key_store_id.is_some() || request.xks_key_id.is_some() {
+        if let Some(id) = &request.custom_key_store_id {
+            return Err(crate::crypto_ops::no_such_custom_key_store(id));
+        }
+        if request.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported by Trent yet.".into(),
             ));
