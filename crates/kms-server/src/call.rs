@@ -41,7 +41,9 @@ impl KmsService for Kms {
             self.now_ms(),
         );
         let caller = Caller::new(signer.principal.clone(), ctx.operation, context);
-        Call::new(self, &caller).run(request).await
+        let response = Call::new(self, &caller).run(request).await?;
+        self.note_key_uses(ctx.operation, &ctx.request_id, &response);
+        Ok(response)
     }
 }
 
@@ -218,6 +220,7 @@ impl<'a> Call<'a> {
             Op::DeleteImportedKeyMaterial(r) => {
                 to_json(self.delete_imported_key_material(r).await?)
             }
+            Op::GetKeyLastUsage(r) => to_json(self.get_key_last_usage(r).await?),
             Op::Unimplemented(other) => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),

@@ -15,6 +15,7 @@ mod crypto_ops;
 mod grants_ops;
 mod import_ops;
 mod key_kinds;
+mod key_use;
 mod keys;
 mod leader_tasks;
 pub mod local;

@@ -155,6 +155,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     let api_config =
         ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
+    background.push(tokio::spawn(crate::key_use::run(kms.clone())));
     // The console is nested beside the KMS API on the same port; its calls come back to this
     // node's API as ordinary signed requests.
     let console = kms_console::router(kms_console::ConsoleConfig {

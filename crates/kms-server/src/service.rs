@@ -8,6 +8,7 @@
 //! barrier and then look at this node's applied state. Clock and randomness are used here, on
 //! the proposing side, never in the state machine.
 
+use crate::key_use::KeyUseLog;
 #[cfg(feature = "testing")]
 use crate::planted_bugs::PlantedBugs;
 use kms_api::{KmsService, RequestContext};
@@ -51,6 +52,8 @@ pub struct Kms {
     authorizer: Authorizer,
     /// The link to other regions, if this region has peers.
     replication: Option<Arc<Replication>>,
+    /// Key uses served here and not yet recorded through Raft (GetKeyLastUsage).
+    key_uses: KeyUseLog,
 }
 
 impl Kms {
@@ -75,6 +78,7 @@ impl Kms {
             planted: PlantedBugs::from_env(),
             identities,
             replication: None,
+            key_uses: KeyUseLog::default(),
         }
     }
 
@@ -93,6 +97,11 @@ impl Kms {
     /// The link to other regions, if any.
     pub(crate) fn replication(&self) -> Option<&Replication> {
         self.replication.as_deref()
+    }
+
+    /// Key uses served here and not yet recorded.
+    pub(crate) fn key_uses(&self) -> &KeyUseLog {
+        &self.key_uses
     }
 
     /// Who may call.
