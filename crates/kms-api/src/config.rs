@@ -34,7 +34,7 @@ pub struct ApiConfig {
 
 /// What the front door knows about one answered KMS request, for an audit trail. Responses may
 /// hold plaintext and key material: an observer must filter what it keeps.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RequestRecord<'a> {
     /// The operation, if `X-Amz-Target` named one.
     pub operation: Option<Operation>,
@@ -54,6 +54,8 @@ pub struct RequestRecord<'a> {
     pub response: Option<&'a Value>,
     /// The error of a failed one.
     pub error: Option<&'a KmsError>,
+    /// From the request's arrival to its answer being decided.
+    pub elapsed: std::time::Duration,
 }
 
 /// Receives a [`RequestRecord`] for every KMS request (not health checks).

@@ -159,6 +159,7 @@ async fn handle<S: KmsService>(
             request: seen.request.as_ref(),
             response: result.as_ref().ok(),
             error: result.as_ref().err(),
+            elapsed: started.elapsed(),
         });
     }
     let (response, outcome) = match result {

@@ -69,6 +69,11 @@ impl KeyUseLog {
         self.lock().get(key_id).cloned()
     }
 
+    /// How many keys have a use not yet recorded.
+    pub fn pending_count(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Takes up to [`MAX_BATCH`] noted uses for a batch.
     fn take(&self) -> Vec<(String, KeyUse)> {
         let mut pending = self.lock();

@@ -19,6 +19,7 @@ mod key_use;
 mod keys;
 mod leader_tasks;
 pub mod local;
+mod metrics;
 mod multi_region_ops;
 pub mod node;
 #[cfg(feature = "testing")]

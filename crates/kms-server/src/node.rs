@@ -152,8 +152,10 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
     let credentials: Arc<dyn CredentialStore + Send + Sync> = identities;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let observers = crate::metrics::Observers(vec![Arc::new(audit), metrics.clone()]);
     let api_config =
-        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
+        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(observers));
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
     background.push(tokio::spawn(crate::key_use::run(kms.clone())));
     // The console is nested beside the KMS API on the same port; its calls come back to this
@@ -163,7 +165,9 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         account_id: config.account_id.clone(),
         region: config.region.clone(),
     });
-    let api_router = kms_api::router(api_config, kms).merge(console);
+    let api_router = kms_api::router(api_config, kms.clone())
+        .merge(console)
+        .merge(crate::metrics::router(kms, metrics));
     let internal_router = raft.internal_router();
 
     let shutdown = shutdown_signal();

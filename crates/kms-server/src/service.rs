@@ -120,6 +120,11 @@ impl Kms {
         self.planted
     }
 
+    /// This node's current Raft view (term, leader, indexes, replication).
+    pub(crate) fn raft_metrics(&self) -> kms_raft::RaftMetrics {
+        self.raft.raft().metrics().borrow().clone()
+    }
+
     /// Whether this node leads the region.
     pub(crate) fn is_leader(&self) -> bool {
         self.raft.is_leader()
