@@ -277,9 +277,6 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         _ = shutdown => None,
         error = crate::seed::refusal(seed_kms) => Some(error),
     };
-    if let Some(error) = &refused {
-        tracing::error!(error = %format!("{error:#}"), "refusing the seed");
-    }
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     leader_tasks.abort();

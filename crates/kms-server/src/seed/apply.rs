@@ -39,10 +39,17 @@ struct Plan {
     waiting: Vec<String>,
 }
 
+/// How long a node that refuses its seed waits before stopping (its API holds requests
+/// meanwhile), so the region's other nodes still have a quorum to read the state and refuse
+/// too.
+const REFUSAL_GRACE: Duration = Duration::from_secs(3);
+
 /// Resolves only if the node's seed is refused, with the reason (the node then stops).
 pub async fn refusal(kms: Arc<Kms>) -> anyhow::Error {
     if let Some(seed) = kms.seed() {
         if let Err(e) = apply(&kms, &seed).await {
+            tracing::error!(error = %format!("{e:#}"), "refusing the seed; stopping");
+            tokio::time::sleep(REFUSAL_GRACE).await;
             return e;
         }
     }
@@ -55,15 +62,19 @@ pub(crate) async fn apply(kms: &Kms, seed: &Seed) -> anyhow::Result<()> {
     let mut failures = 0;
     let mut gate_open = false;
     loop {
+        // The state this node has applied shows a conflict even when the region has no
+        // quorum (its other nodes already refused and stopped).
+        if let Err(conflict) =
+            kms.read_applied(|state| plan(seed, state, kms.region(), kms.account_id()))
+        {
+            anyhow::bail!("{conflict}");
+        }
         let planned = kms
             .read(|state| plan(seed, state, kms.region(), kms.account_id()))
             .await;
         let plan = match planned {
             Ok(Ok(plan)) => plan,
-            Ok(Err(conflict)) => {
-                kms.set_seeded(true);
-                anyhow::bail!("{conflict}");
-            }
+            Ok(Err(conflict)) => anyhow::bail!("{conflict}"),
             Err(e) => {
                 // No leader yet (start-up) or an election: try again.
                 tracing::debug!(error = %e, "seed: waiting for the region");
@@ -97,7 +108,6 @@ pub(crate) async fn apply(kms: &Kms, seed: &Seed) -> anyhow::Result<()> {
                 let key = &seed.keys[step_key(&step)].id;
                 tracing::debug!(key, error = %e, "seed: a write failed; planning again");
                 if failures >= MAX_FAILURES {
-                    kms.set_seeded(true);
                     anyhow::bail!("seed key {key}: {e}");
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
