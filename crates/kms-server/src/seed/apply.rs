@@ -341,3 +341,126 @@ async fn create(kms: &Kms, key: &SeedKey) -> Result<(), KmsError> {
     }
     kms.write(Command::CreateKey { record }).await.map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_core::WrappedMaterial;
+
+    const ID: &str = "5eed0001-0000-4000-8000-000000000001";
+    const MRK: &str = "mrk-5eed0000000040008000000000000004";
+    const ACCOUNT: &str = "111122223333";
+
+    fn seed(description: &str) -> Seed {
+        let text = format!(
+            "keys:\n  - {{id: {ID}, description: {description}, aliases: [alias/a], material: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=}}\n  - {{id: {MRK}, primary_region: us-east-1, replica_regions: [us-west-2]}}\n"
+        );
+        Seed::parse(&text, &["us-east-1".into(), "us-west-2".into()]).unwrap()
+    }
+
+    /// The state after the seed's symmetric key was created as `create` would.
+    fn state_with(seed: &Seed, description: &str) -> State {
+        let key = &seed.keys[0];
+        let mut record = new_key_record(
+            "us-east-1",
+            ACCOUNT,
+            ID.into(),
+            1,
+            (key.spec, key.usage, Origin::External),
+            false,
+            (description.into(), key.policy_for(ACCOUNT), Vec::new()),
+            Vec::new(),
+        );
+        record.materials.push(WrappedMaterial {
+            material_id: key.material.as_ref().unwrap().material_id.clone(),
+            wrapped: vec![1, 2, 3],
+            created_ms: 1,
+            public_key: None,
+            import: Some(ImportedMaterial {
+                imported: true,
+                valid_to_ms: None,
+                description: String::new(),
+            }),
+        });
+        record.key_state = KeyState::Enabled;
+        let mut state = State::default();
+        assert!(state.apply(&Command::CreateKey { record }).0.is_ok());
+        state
+    }
+
+    fn kinds(plan: &Plan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .map(|step| match step {
+                Step::Create(i) => format!("create {i}"),
+                Step::Replicate(i, r) => format!("replicate {i} {r}"),
+                Step::Alias(i, a) => format!("alias {i} {a}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_region_creates_what_it_owns_and_waits_for_replicas() {
+        let seed = seed("d");
+        let east = plan(&seed, &State::default(), "us-east-1", ACCOUNT).unwrap();
+        assert_eq!(kinds(&east), ["create 0", "create 1"]);
+        let west = plan(&seed, &State::default(), "us-west-2", ACCOUNT).unwrap();
+        assert_eq!(kinds(&west), ["create 0"]);
+        assert_eq!(west.waiting, [MRK]);
+    }
+
+    #[test]
+    fn a_present_key_gets_only_what_is_missing() {
+        let seed = seed("d");
+        let state = state_with(&seed, "d");
+        let east = plan(&seed, &state, "us-east-1", ACCOUNT).unwrap();
+        assert_eq!(kinds(&east), ["alias 0 alias/a", "create 1"]);
+    }
+
+    #[test]
+    fn a_difference_refuses_the_seed_naming_key_and_field() {
+        let seed = seed("d");
+        let state = state_with(&seed, "other");
+        let refused = plan(&seed, &state, "us-east-1", ACCOUNT).err().unwrap();
+        assert!(
+            refused.contains(&format!("key {ID}, field description")),
+            "{refused}"
+        );
+        // Another account's key of that id is a conflict too.
+        let refused = plan(&seed, &state_with(&seed, "d"), "us-east-1", "000000000002")
+            .err()
+            .unwrap();
+        assert!(refused.contains("field account"), "{refused}");
+    }
+
+    #[test]
+    fn an_alias_naming_another_key_refuses_the_seed() {
+        let seed = seed("d");
+        let mut state = state_with(&seed, "d");
+        let other = new_key_record(
+            "us-east-1",
+            ACCOUNT,
+            "5eed0009-0000-4000-8000-000000000009".into(),
+            1,
+            (seed.keys[0].spec, seed.keys[0].usage, Origin::AwsKms),
+            false,
+            (String::new(), String::new(), Vec::new()),
+            vec![WrappedMaterial {
+                material_id: "00".repeat(32),
+                wrapped: vec![1],
+                created_ms: 1,
+                public_key: None,
+                import: None,
+            }],
+        );
+        assert!(state.apply(&Command::CreateKey { record: other }).0.is_ok());
+        let alias = Command::CreateAlias {
+            alias_name: "alias/a".into(),
+            target_key_id: "5eed0009-0000-4000-8000-000000000009".into(),
+            now_ms: 1,
+        };
+        assert!(state.apply(&alias).0.is_ok());
+        let refused = plan(&seed, &state, "us-east-1", ACCOUNT).err().unwrap();
+        assert!(refused.contains("field aliases"), "{refused}");
+    }
+}
