@@ -135,12 +135,16 @@ impl Kms {
         if self.seed.is_some() {
             self.set_seeded(false);
         }
-        let reset = self.write(Command::Reset).await;
-        if reset.is_err() {
-            self.set_seeded(true);
+        match self.write(Command::Reset).await {
+            Ok(_) => {
+                tracing::warn!(region = %self.region, "the region's state was reset");
+                Ok(())
+            }
+            Err(e) => {
+                self.set_seeded(true);
+                Err(e)
+            }
         }
-        tracing::warn!(region = %self.region, "the region's state was reset");
-        reset.map(|_| ())
     }
 
     /// Applies the seed again after a reset; a failure is logged (the API serves anyway).
