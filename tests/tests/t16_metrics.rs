@@ -10,7 +10,10 @@ async fn scrape(cluster: &Cluster, node: usize) -> String {
     let url = format!("http://{}/metrics", cluster.nodes[node].api_addr);
     let response = reqwest::get(&url).await.unwrap();
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     response.text().await.unwrap()
 }

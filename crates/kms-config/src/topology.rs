@@ -302,6 +302,8 @@ impl Topology {
             }),
             api_tls: self.api_tls.then_some(ApiTls { cert, key }),
             link,
+            seed: None,
+            allow_reset: false,
         }
     }
 

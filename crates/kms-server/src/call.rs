@@ -34,6 +34,7 @@ impl KmsService for Kms {
         if ctx.principal.region != self.region() {
             return forward(self, ctx, request).await;
         }
+        self.wait_seeded().await?;
         let context = kms_authz::condition_keys::request_context(
             &request,
             ctx.source_ip,

@@ -24,7 +24,9 @@ mod multi_region_ops;
 pub mod node;
 #[cfg(feature = "testing")]
 mod planted_bugs;
+pub mod reset;
 mod rotation;
+pub mod seed;
 mod service;
 pub mod supervisor;
 mod tags_policies;

@@ -127,6 +127,11 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         clock.clone(),
         identities.clone(),
     );
+    let seed = match &config.seed {
+        Some(path) => Some(crate::seed::Seed::load(path, &config.served_regions())?),
+        None => None,
+    };
+    kms = kms.with_seed(seed).with_reset(config.allow_reset);
     if let Some((replication, _)) = &link_parts {
         kms = kms.with_replication(replication.clone());
     }
@@ -165,9 +170,16 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         account_id: config.account_id.clone(),
         region: config.region.clone(),
     });
-    let api_router = kms_api::router(api_config, kms.clone())
+    let seed_kms = kms.clone();
+    let reset_routes = config
+        .allow_reset
+        .then(|| crate::reset::router(kms.clone()));
+    let mut api_router = kms_api::router(api_config, kms.clone())
         .merge(console)
         .merge(crate::metrics::router(kms, metrics));
+    if let Some(reset_routes) = reset_routes {
+        api_router = api_router.merge(reset_routes);
+    }
     let internal_router = raft.internal_router();
 
     let shutdown = shutdown_signal();
@@ -265,7 +277,11 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     };
     tracing::info!(node_id = config.node_id, region = %config.region, api = %config.api_addr, raft = %config.raft_addr, "node serving");
 
-    shutdown.await;
+    // A seed that conflicts with the region's state stops the node.
+    let refused = tokio::select! {
+        _ = shutdown => None,
+        error = crate::seed::refusal(seed_kms) => Some(error),
+    };
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     leader_tasks.abort();
@@ -276,7 +292,10 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), internal_task).await;
     tracing::info!("stopped");
-    Ok(())
+    match refused {
+        Some(error) => Err(error.context("the seed was refused")),
+        None => Ok(()),
+    }
 }
 
 async fn shutdown_signal() {
