@@ -419,6 +419,27 @@ impl Cluster {
         );
     }
 
+    /// Waits up to `timeout` for node `index` to exit by itself; its exit status, or `None` if
+    /// it is still running (it is left running then).
+    pub async fn wait_exit(
+        &mut self,
+        index: usize,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.nodes[index].child.as_mut()?;
+            if let Some(status) = child.try_wait().unwrap() {
+                self.nodes[index].child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Deletes a stopped node's data directory, as if its disk were replaced.
     pub fn wipe(&mut self, index: usize) {
         assert!(

@@ -97,7 +97,7 @@ async fn key_lifecycle_aliases_tags_and_policies() {
                 .send()
                 .await
         ),
-        "InvalidAliasNameException"
+        "NotAuthorizedException"
     );
     assert_eq!(
         code(
@@ -557,6 +557,16 @@ async fn encrypt_decrypt_reencrypt_and_data_keys() {
     assert_eq!(
         code(kms.generate_random().number_of_bytes(1025).send().await),
         "ValidationException"
+    );
+    assert_eq!(
+        code(
+            kms.generate_random()
+                .number_of_bytes(32)
+                .custom_key_store_id("cks-1234567890abcdef0")
+                .send()
+                .await
+        ),
+        "CustomKeyStoreNotFoundException"
     );
     let a = kms
         .generate_random()

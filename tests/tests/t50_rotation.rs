@@ -35,6 +35,19 @@ async fn on_demand_rotation_and_rotation_settings() {
         .await
         .unwrap();
     assert!(!status.key_rotation_enabled());
+    // GetKeyRotationStatus takes a key id or ARN, never an alias.
+    kms.create_alias()
+        .alias_name("alias/rotation-status")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let by_alias = kms
+        .get_key_rotation_status()
+        .key_id("alias/rotation-status")
+        .send()
+        .await;
+    assert_eq!(by_alias.unwrap_err().code(), Some("NotFoundException"));
 
     let too_short = kms
         .enable_key_rotation()

@@ -272,6 +272,8 @@ async fn rsa_encryption_hmac_and_ecdh_interoperate_with_openssl() {
         .await
         .unwrap();
     assert_eq!(decrypted.plaintext().unwrap().as_ref(), b"secret for rsa");
+    // AWS returns KeyMaterialId only for symmetric encryption keys.
+    assert_eq!(decrypted.key_material_id(), None);
     let no_key = kms
         .decrypt()
         .ciphertext_blob(Blob::new(ciphertext))
@@ -307,12 +309,25 @@ async fn rsa_encryption_hmac_and_ecdh_interoperate_with_openssl() {
         .send()
         .await
         .unwrap();
+    assert_eq!(moved.source_key_material_id(), None);
+    assert!(moved.destination_key_material_id().is_some());
+    let moved_blob = moved.ciphertext_blob.unwrap();
+    // A KeyId that is not the ciphertext's key is IncorrectKeyException, even when that key
+    // could not decrypt a symmetric ciphertext at all.
+    let wrong_key = kms
+        .decrypt()
+        .ciphertext_blob(moved_blob.clone())
+        .key_id(&rsa)
+        .send()
+        .await;
+    assert_eq!(wrong_key.unwrap_err().code(), Some("IncorrectKeyException"));
     let back = kms
         .decrypt()
-        .ciphertext_blob(moved.ciphertext_blob.unwrap())
+        .ciphertext_blob(moved_blob)
         .send()
         .await
         .unwrap();
+    assert!(back.key_material_id().is_some());
     assert_eq!(
         back.plaintext().unwrap().as_ref(),
         vec![7u8; 214].as_slice()

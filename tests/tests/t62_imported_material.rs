@@ -10,7 +10,7 @@ use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{
     AlgorithmSpec, ExpirationModelType, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec,
-    OriginType, WrappingKeySpec,
+    OriginType, SigningAlgorithmSpec, WrappingKeySpec,
 };
 use std::path::Path;
 use std::process::Command;
@@ -29,6 +29,30 @@ fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&output.stderr)
     );
     output.stdout
+}
+
+/// Generates a private key with `openssl genpkey ARGS` and writes it to `out` as PKCS#8 DER,
+/// the form AWS requires for asymmetric material. (On OpenSSL 3, `genpkey -outform DER`
+/// writes the traditional PKCS#1 / SEC1 form, which is not PKCS#8; its PEM output is.)
+fn genpkey_pkcs8_der(args: &[&str], dir: &Path, out: &str) {
+    let mut genpkey = vec!["genpkey"];
+    genpkey.extend(args);
+    genpkey.extend(["-out", "generated.pem"]);
+    openssl(&genpkey, dir);
+    openssl(
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "generated.pem",
+            "-outform",
+            "DER",
+            "-out",
+            out,
+        ],
+        dir,
+    );
 }
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
@@ -369,7 +393,7 @@ async fn symmetric_material_by_every_wrapping_algorithm_deleted_and_reimported()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_imported_hmac_key_agrees_with_openssl() {
+async fn imported_signing_and_mac_keys_agree_with_openssl() {
     let cluster = Cluster::start().await;
     let kms = cluster.client(1);
     let dir = tempfile::tempdir().unwrap();
@@ -419,6 +443,121 @@ async fn an_imported_hmac_key_agrees_with_openssl() {
         WrappingKeySpec::Rsa2048,
         AlgorithmSpec::RsaesOaepSha256,
         "short.bin",
+        None,
+    )
+    .await;
+    assert_eq!(refused.unwrap_err(), "IncorrectKeyMaterialException");
+
+    let cases = [
+        (
+            KeySpec::EccNistP256,
+            vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            SigningAlgorithmSpec::EcdsaSha256,
+            AlgorithmSpec::RsaAesKeyWrapSha1,
+            WrappingKeySpec::Rsa2048,
+        ),
+        (
+            KeySpec::EccNistP384,
+            vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            SigningAlgorithmSpec::EcdsaSha384,
+            AlgorithmSpec::RsaesOaepSha256,
+            WrappingKeySpec::Rsa3072,
+        ),
+        (
+            KeySpec::Rsa2048,
+            vec!["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            SigningAlgorithmSpec::RsassaPkcs1V15Sha256,
+            AlgorithmSpec::RsaAesKeyWrapSha256,
+            WrappingKeySpec::Rsa4096,
+        ),
+    ];
+    for (spec, genpkey, signing, algorithm, wrapping) in cases {
+        genpkey_pkcs8_der(&genpkey, dir, "private.der");
+        openssl(
+            &[
+                "pkey",
+                "-inform",
+                "DER",
+                "-in",
+                "private.der",
+                "-pubout",
+                "-out",
+                "public.pem",
+            ],
+            dir,
+        );
+        let public_der = openssl(
+            &[
+                "pkey",
+                "-inform",
+                "DER",
+                "-in",
+                "private.der",
+                "-pubout",
+                "-outform",
+                "DER",
+            ],
+            dir,
+        );
+        let key_id = create_external(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        import(&kms, dir, &key_id, wrapping, algorithm, "private.der", None)
+            .await
+            .unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+        let public = kms.get_public_key().key_id(&key_id).send().await.unwrap();
+        assert_eq!(
+            public.public_key.unwrap().into_inner(),
+            public_der,
+            "{spec:?}"
+        );
+        let signature = kms
+            .sign()
+            .key_id(&key_id)
+            .signing_algorithm(signing.clone())
+            .message(Blob::new(read(dir, "msg")))
+            .send()
+            .await
+            .unwrap()
+            .signature
+            .unwrap()
+            .into_inner();
+        std::fs::write(dir.join("sig.bin"), signature).unwrap();
+        let digest = if signing == SigningAlgorithmSpec::EcdsaSha384 {
+            "-sha384"
+        } else {
+            "-sha256"
+        };
+        let verified = openssl(
+            &[
+                "dgst",
+                digest,
+                "-verify",
+                "public.pem",
+                "-signature",
+                "sig.bin",
+                "msg",
+            ],
+            dir,
+        );
+        assert!(
+            String::from_utf8_lossy(&verified).contains("Verified OK"),
+            "{spec:?}"
+        );
+    }
+
+    // A P-256 private key is not material for a P-384 key.
+    genpkey_pkcs8_der(
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        dir,
+        "p256.der",
+    );
+    let p384 = create_external(&kms, KeySpec::EccNistP384, KeyUsageType::SignVerify).await;
+    let refused = import(
+        &kms,
+        dir,
+        &p384,
+        WrappingKeySpec::Rsa2048,
+        AlgorithmSpec::RsaAesKeyWrapSha256,
+        "p256.der",
         None,
     )
     .await;

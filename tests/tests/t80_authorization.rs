@@ -167,6 +167,27 @@ async fn identity_and_key_policies_decide_every_call() {
         .unwrap_err();
     assert_eq!(explicit.code(), Some("AccessDeniedException"));
     assert!(explicit.message().unwrap().contains("explicit deny"));
+    // DeleteAlias is authorized against the alias's key too: alice's identity policy allows
+    // kms:*, but the key policy denies her, so the alias stays.
+    root.create_alias()
+        .alias_name("alias/guarded")
+        .target_key_id(&guarded)
+        .send()
+        .await
+        .unwrap();
+    let delete = alice
+        .delete_alias()
+        .alias_name("alias/guarded")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(delete.code(), Some("AccessDeniedException"));
+    assert!(delete.message().unwrap().contains("kms:DeleteAlias"));
+    root.delete_alias()
+        .alias_name("alias/guarded")
+        .send()
+        .await
+        .unwrap();
     // The root user decrypts (Decrypt without KeyId is authorized against the ciphertext's key).
     assert!(root.decrypt().ciphertext_blob(sealed).send().await.is_ok());
 

@@ -240,6 +240,7 @@ async fn grants_allow_what_they_name_until_retired_or_revoked() {
         .await
         .unwrap_err();
     assert_eq!(dry.code(), Some("DryRunOperationException"));
+    assert_eq!(dry.raw_response().map(|r| r.status().as_u16()), Some(400));
     rita.retire_grant()
         .grant_token(&token)
         .send()

@@ -35,7 +35,7 @@ pub struct ApiConfig {
 
 /// What the front door knows about one answered KMS request, for an audit trail. Responses may
 /// hold plaintext and key material: an observer must filter what it keeps.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RequestRecord<'a> {
     /// The operation, if `X-Amz-Target` named one.
     pub operation: Option<Operation>,
@@ -58,6 +58,8 @@ pub struct RequestRecord<'a> {
     /// The region (and node) that forwarded the request here, if it was forwarded; then
     /// `source_ip` is that node's address.
     pub forwarded_by: Option<&'a ForwardedBy>,
+    /// From the request's arrival to its answer being decided.
+    pub elapsed: std::time::Duration,
 }
 
 /// Receives a [`RequestRecord`] for every KMS request (not health checks).

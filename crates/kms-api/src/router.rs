@@ -162,6 +162,7 @@ async fn handle<S: KmsService>(
             source_ip: connection_ip(&parts),
             parts: &parts,
             forwarded_by: None,
+            elapsed: started.elapsed(),
         },
         &result,
     );
@@ -244,6 +245,8 @@ struct Observed<'a, C> {
     source_ip: Option<std::net::IpAddr>,
     parts: &'a Parts,
     forwarded_by: Option<&'a ForwardedBy>,
+    /// From the request's arrival to its answer being decided.
+    elapsed: std::time::Duration,
 }
 
 /// Tells the config's observer (the audit trail) about an answered request.
@@ -270,6 +273,7 @@ fn observe<C: Caller>(
         response: result.as_ref().ok(),
         error: result.as_ref().err(),
         forwarded_by: observed.forwarded_by,
+        elapsed: observed.elapsed,
     });
 }
 
@@ -498,6 +502,7 @@ pub async fn serve_forwarded<S: KmsService>(
     request: SignedRequest,
     from: &ForwardedBy,
 ) -> Result<Value, KmsError> {
+    let started = Instant::now();
     let mut operation = None;
     let mut seen = Seen::default();
     let parts = request.parts();
@@ -539,6 +544,7 @@ pub async fn serve_forwarded<S: KmsService>(
             source_ip: from.addr,
             parts: parts.as_ref().unwrap_or(&empty),
             forwarded_by: Some(from),
+            elapsed: started.elapsed(),
         },
         &result,
     );

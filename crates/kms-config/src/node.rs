@@ -5,7 +5,8 @@
 //! `access_key_id:secret` or `access_key_id:secret@account` entries) replaces the accepted
 //! access keys. Each access key signs as the root user of its account: the one given, else
 //! (an access key id of exactly twelve digits, LocalStack's convention) the account it names,
-//! else `account_id`.
+//! else `account_id`. `TRENT_SEED` names a seed file (keys a new cluster starts with) and
+//! `TRENT_ALLOW_RESET=1` switches on the reset endpoints test suites call.
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,14 @@ pub struct NodeConfig {
     /// region that stands alone.
     #[serde(default)]
     pub link: Option<LinkConfig>,
+    /// A seed file (YAML or JSON): keys with fixed ids (and optionally material) the region
+    /// gets when it is created; checked again on every start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<PathBuf>,
+    /// Whether the reset endpoints of LocalStack and moto (`POST /_localstack/state/reset`,
+    /// `POST /moto-api/reset`) wipe the cluster; off, they are unknown paths.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_reset: bool,
 }
 
 /// This node's certificate for mutual TLS between the region's nodes. Certificate, key and CA
@@ -204,6 +213,16 @@ impl NodeConfig {
         }
         if let Ok(pairs) = std::env::var("TRENT_CREDENTIALS") {
             self.credentials = parse_credentials(&pairs)?;
+        }
+        if let Ok(seed) = std::env::var("TRENT_SEED") {
+            self.seed = (!seed.trim().is_empty()).then(|| PathBuf::from(seed.trim()));
+        }
+        if let Ok(allow) = std::env::var("TRENT_ALLOW_RESET") {
+            self.allow_reset = match allow.trim() {
+                "1" | "true" | "yes" | "on" => true,
+                "" | "0" | "false" | "no" | "off" => false,
+                other => bail!("TRENT_ALLOW_RESET must be 1 or 0, got '{other}'"),
+            };
         }
         Ok(())
     }
@@ -338,6 +357,8 @@ mod tests {
             deny_list: None,
             api_tls: None,
             link: None,
+            seed: None,
+            allow_reset: false,
         }
     }
 

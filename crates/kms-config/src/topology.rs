@@ -332,6 +332,8 @@ impl Topology {
             deny_list: self.needs_pki().then(|| self.deny_list_path()),
             api_tls: self.api_tls.then_some(ApiTls { cert, key }),
             link,
+            seed: None,
+            allow_reset: false,
         }
     }
 

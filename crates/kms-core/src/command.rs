@@ -237,6 +237,14 @@ pub enum Command {
     /// test suites call, where the operator switched it on). The outbox counters stay, so no
     /// sequence number is used twice.
     Reset,
+    /// A node's batch of key uses since its last batch (GetKeyLastUsage); also starts the
+    /// region's use tracking at `now_ms` if it had not started (an empty batch does only that).
+    RecordKeyUse {
+        /// Key id and its latest use on the proposing node.
+        uses: Vec<(String, crate::KeyUse)>,
+        /// The proposer's clock.
+        now_ms: i64,
+    },
 }
 
 /// What a successfully applied command returns to its proposer.

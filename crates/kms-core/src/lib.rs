@@ -12,6 +12,7 @@ mod command;
 pub mod grants;
 mod import;
 pub mod key_state;
+mod key_use;
 pub mod multi_region;
 mod record;
 mod region_protocol;
@@ -24,6 +25,7 @@ mod tests;
 pub use command::{Command, CommandOutput, Response};
 pub use grants::{ContextConstraints, GrantRecord, MAX_GRANTS_PER_KEY};
 pub use import::{ImportParameters, MAX_IMPORT_TOKENS_PER_KEY};
+pub use key_use::KeyUse;
 pub use multi_region::{
     MultiRegionState, OutboxEntry, OutboxKind, RegionMessage, RegionReply, SharedProps,
     StagedRotation,

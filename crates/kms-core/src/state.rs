@@ -45,6 +45,12 @@ pub struct State {
     /// Aliases by account id, then alias name (`alias/...`).
     #[serde(default)]
     account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+    /// The latest recorded use of each key (see `key_use`).
+    #[serde(default)]
+    pub(crate) key_uses: BTreeMap<String, crate::KeyUse>,
+    /// When the region began recording key uses.
+    #[serde(default)]
+    pub(crate) key_use_tracking_start_ms: Option<i64>,
 }
 
 /// [`State`]'s persisted fields as they are read; [`State`] is built from them, moving the
@@ -62,6 +68,10 @@ struct StateFields {
     account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
     #[serde(default)]
     import_tokens: BTreeMap<String, crate::ImportParameters>,
+    #[serde(default)]
+    key_uses: BTreeMap<String, crate::KeyUse>,
+    #[serde(default)]
+    key_use_tracking_start_ms: Option<i64>,
 }
 
 impl From<StateFields> for State {
@@ -86,6 +96,8 @@ impl From<StateFields> for State {
             grants: fields.grants,
             import_tokens: fields.import_tokens,
             account_aliases,
+            key_uses: fields.key_uses,
+            key_use_tracking_start_ms: fields.key_use_tracking_start_ms,
         }
     }
 }
@@ -264,6 +276,11 @@ impl State {
                 self.grants.clear();
                 self.import_tokens.clear();
                 self.outbox.clear();
+                self.key_uses.clear();
+                Ok(CommandOutput::Empty)
+            }
+            Command::RecordKeyUse { uses, now_ms } => {
+                self.record_key_uses(uses, *now_ms);
                 Ok(CommandOutput::Empty)
             }
             Command::Batch(commands) => Ok(CommandOutput::Batch(
@@ -308,6 +325,7 @@ impl State {
             }
             self.delete_grants_of(key_id);
             self.forget_import_tokens_of(key_id);
+            self.key_uses.remove(key_id);
         }
         for aliases in self.account_aliases.values_mut() {
             aliases.retain(|_, alias| !due.contains(&alias.target_key_id));
@@ -355,9 +373,12 @@ impl State {
             .alias(&account, alias_name)
             .ok_or_else(|| alias_not_found(alias_name))?;
         if let Some(old) = self.keys.get(&current.target_key_id) {
-            if old.key_spec != key.key_spec || old.key_usage != key.key_usage {
+            // AWS: the same key type (symmetric, asymmetric, HMAC) and key usage; the spec
+            // may differ (an RSA_2048 alias may move to an RSA_4096 or ECC key).
+            if old.key_spec.key_type() != key.key_spec.key_type() || old.key_usage != key.key_usage
+            {
                 return Err(KmsError::Validation(format!(
-                    "{alias_name} can only point to a key with the same key spec and key usage as its current key."
+                    "{alias_name} can only point to a key of the same key type and key usage as its current key."
                 )));
             }
         }

@@ -188,6 +188,48 @@ fn aliases_are_unique_and_resolve() {
 }
 
 #[test]
+fn update_alias_needs_the_same_key_type_and_usage_not_the_same_spec() {
+    let mut state = State::default();
+    let key = |id: &str, spec: KeySpec, usage: KeyUsage| KeyRecord {
+        key_spec: spec,
+        key_usage: usage,
+        ..record(id)
+    };
+    let k3 = "11111111-2222-3333-4444-777777777777";
+    let k4 = "11111111-2222-3333-4444-888888888888";
+    for record in [
+        key(K1, KeySpec::Rsa2048, KeyUsage::SignVerify),
+        key(K2, KeySpec::EccNistP384, KeyUsage::SignVerify),
+        key(k3, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
+        key(k4, KeySpec::Rsa4096, KeyUsage::EncryptDecrypt),
+    ] {
+        assert!(state.apply(&Command::CreateKey { record }).0.is_ok());
+    }
+    let create = Command::CreateAlias {
+        alias_name: "alias/signer".into(),
+        target_key_id: K1.into(),
+        now_ms: 1,
+    };
+    assert!(state.apply(&create).0.is_ok());
+    let update = |target: &str| Command::UpdateAlias {
+        alias_name: "alias/signer".into(),
+        target_key_id: target.into(),
+        now_ms: 2,
+    };
+    // RSA_2048 to ECC_NIST_P384: both asymmetric, both SIGN_VERIFY.
+    assert!(state.apply(&update(K2)).0.is_ok());
+    // An HMAC key is another type; an RSA key for encryption has another usage.
+    for refused in [k3, k4] {
+        let before = state.clone();
+        assert!(matches!(
+            state.apply(&update(refused)).0,
+            Err(KmsError::Validation(_))
+        ));
+        assert_eq!(state, before);
+    }
+}
+
+#[test]
 fn resolve_checks_arn_region_and_account() {
     let state = state_with_keys();
     let arn = KeyReference::parse(&format!("arn:aws:kms:us-west-2:111122223333:key/{K1}")).unwrap();
@@ -555,4 +597,82 @@ fn reset_wipes_keys_aliases_and_grants_but_keeps_outbox_counters() {
         .0
         .is_ok());
     assert!(state.apply(&create).0.is_ok());
+}
+
+#[test]
+fn key_uses_keep_the_latest_per_key_and_go_with_the_key() {
+    let mut state = state_with_keys();
+    let used = |operation, at_ms, request_id: &str| KeyUse {
+        operation,
+        at_ms,
+        request_id: request_id.into(),
+    };
+    assert_eq!(state.key_use_tracking_start_ms(), None);
+    let batch = |uses: Vec<(&str, KeyUse)>, now_ms| Command::RecordKeyUse {
+        uses: uses.into_iter().map(|(k, u)| (k.to_string(), u)).collect(),
+        now_ms,
+    };
+    // Two nodes' batches, applied in either order, give the same state.
+    let a = batch(
+        vec![
+            (K1, used(kms_types::Operation::Encrypt, 10, "r1")),
+            (
+                "00000000-0000-0000-0000-000000000000",
+                used(kms_types::Operation::Sign, 11, "gone"),
+            ),
+        ],
+        100,
+    );
+    let b = batch(
+        vec![(K1, used(kms_types::Operation::Decrypt, 20, "r2"))],
+        200,
+    );
+    let mut other = state.clone();
+    assert!(state.apply(&a).0.is_ok());
+    assert!(state.apply(&b).0.is_ok());
+    assert!(other.apply(&b).0.is_ok());
+    assert!(other.apply(&a).0.is_ok());
+    assert_eq!(state.last_use(K1), other.last_use(K1));
+    assert_eq!(
+        state.last_use(K1).unwrap().operation,
+        kms_types::Operation::Decrypt
+    );
+    assert!(state
+        .last_use("00000000-0000-0000-0000-000000000000")
+        .is_none());
+    assert!(state.last_use(K2).is_none());
+    // Tracking starts with the first batch applied, once.
+    assert_eq!(state.key_use_tracking_start_ms(), Some(100));
+    assert_eq!(other.key_use_tracking_start_ms(), Some(200));
+    // A deleted key takes its use with it.
+    let schedule = Command::ScheduleKeyDeletion {
+        key_id: K1.into(),
+        deletion_ms: 5_000,
+        pending_window_days: 7,
+    };
+    assert!(state.apply(&schedule).0.is_ok());
+    assert!(state
+        .apply(&Command::DeleteDueKeys { now_ms: 5_000 })
+        .0
+        .is_ok());
+    assert!(state.last_use(K1).is_none());
+}
+
+#[test]
+fn a_snapshot_from_before_key_use_tracking_loads_with_none_recorded() {
+    let mut state = state_with_keys();
+    let mut value = serde_json::to_value(&state).unwrap();
+    let object = value.as_object_mut().unwrap();
+    object.remove("key_uses");
+    object.remove("key_use_tracking_start_ms");
+    let loaded: State = serde_json::from_value(value).unwrap();
+    assert_eq!(loaded, state);
+    assert!(state
+        .apply(&Command::RecordKeyUse {
+            uses: vec![],
+            now_ms: 7
+        })
+        .0
+        .is_ok());
+    assert_eq!(state.key_use_tracking_start_ms(), Some(7));
 }

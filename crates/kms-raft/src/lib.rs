@@ -15,3 +15,7 @@ mod write_batcher;
 
 pub use node::{RaftSettings, RegionRaft};
 pub use openraft::BasicNode;
+
+/// A node's view of its group (term, leader, log and applied index, and on the leader the
+/// replication state of each follower), as openraft reports it.
+pub type RaftMetrics = openraft::RaftMetrics<kms_store::NodeId, kms_store::Node>;

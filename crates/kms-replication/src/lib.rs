@@ -59,6 +59,11 @@ pub trait Region: Send + Sync + 'static {
     ) -> Result<KeyMaterial, KmsError>;
     /// Wraps material of `key_id` with this region's root key.
     fn wrap_material(&self, key_id: &str, material_id: &str, material: &KeyMaterial) -> Vec<u8>;
+    /// Wipes this region's state through Raft (a peer's reset for test suites); refused where
+    /// reset is switched off.
+    fn reset(&self) -> impl Future<Output = Result<(), KmsError>> + Send;
+    /// Applies this region's seed again after [`Region::reset`].
+    fn reseed(&self) -> impl Future<Output = ()> + Send;
     /// Runs a KMS request that a peer region's node received, signed for this region, after
     /// verifying the caller's signature in it; `from` is the peer as its certificate names it.
     fn call_forwarded(

@@ -304,6 +304,13 @@ impl RegionLink {
         serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))
     }
 
+    /// Wipes `region` (the reset for test suites); it re-applies its seed afterwards.
+    pub async fn reset(&self, region: &str) -> Result<(), LinkError> {
+        self.post(region, "/link/v1/reset", Vec::new())
+            .await
+            .map(|_| ())
+    }
+
     /// Runs a KMS request in `region` and returns its JSON answer or AWS error.
     pub async fn forward(
         &self,

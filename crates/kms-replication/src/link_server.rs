@@ -10,6 +10,9 @@
 //! - `POST /link/v1/key-metadata`: a key's metadata as this region committed it (after a read
 //!   barrier), so ReplicateKey can answer with the replica as its region has it.
 //!
+//! - `POST /link/v1/reset`: wipes this region (a reset for test suites that started in a
+//!   peer region), where reset is switched on here too; the seed is applied again afterwards.
+//!
 //! A peer may only speak for the region named in its client certificate.
 
 use crate::link::{Envelope, ForwardedCall, KeyMetadataQuery, RegionLink};
@@ -71,6 +74,10 @@ pub fn router<R: Region>(kms: Arc<R>, link: Arc<RegionLink>) -> Router {
             "/link/v1/key-metadata",
             post(key_metadata::<R>).layer(DefaultBodyLimit::max(limits::SMALL)),
         )
+        .route(
+            "/link/v1/reset",
+            post(reset::<R>).layer(DefaultBodyLimit::max(limits::SMALL)),
+        )
         .layer(axum::middleware::map_response(log_oversized))
         .with_state(LinkState { kms, link })
 }
@@ -127,6 +134,23 @@ async fn key_metadata<R: Region>(
         .kms
         .read_applied(|s| s.key(&query.key_id).map(|k| k.metadata()));
     Json(metadata).into_response()
+}
+
+async fn reset<R: Region>(
+    State(state): State<LinkState<R>>,
+    ConnectInfo(peer): ConnectInfo<PeerInfo>,
+) -> Response {
+    if let Some(refused) = refuse_non_peer(&state, &peer) {
+        return refused;
+    }
+    if let Err(e) = state.kms.reset().await {
+        return refuse(StatusCode::FORBIDDEN, e.to_string());
+    }
+    // The seed comes back in the background: its replicas may come from the region that
+    // asked, which re-applies its own seed after this answer.
+    let kms = state.kms.clone();
+    tokio::spawn(async move { kms.reseed().await });
+    StatusCode::OK.into_response()
 }
 
 async fn message<R: Region>(

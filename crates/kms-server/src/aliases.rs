@@ -43,6 +43,19 @@ impl Call<'_> {
     pub(crate) async fn delete_alias(&self, request: AliasRequest) -> Result<Empty, KmsError> {
         let alias_name = required(request.alias_name, "aliasName")?;
         validate_alias_name_shape(&alias_name)?;
+        // AWS authorizes kms:DeleteAlias on the alias's key too (its key policy), not only on
+        // the alias; a missing alias is the command's NotFound.
+        let account = self.account_id().to_string();
+        let target = self
+            .read(|state| {
+                state
+                    .alias(&account, &alias_name)
+                    .map(|alias| alias.target_key_id.clone())
+            })
+            .await?;
+        if let Some(target) = target {
+            self.resolve(Some(target), false).await?;
+        }
         self.write(Command::DeleteAlias {
             alias_name,
             account_id: self.account_id().to_string(),

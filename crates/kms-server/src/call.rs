@@ -38,6 +38,7 @@ impl KmsService for Kms {
         if ctx.principal.region != self.region() {
             return forward(self, ctx, request).await;
         }
+        self.wait_seeded().await?;
         let context = kms_authz::condition_keys::request_context(
             &request,
             ctx.source_ip,
@@ -45,7 +46,9 @@ impl KmsService for Kms {
             self.now_ms(),
         );
         let caller = Caller::new(signer.principal.clone(), ctx.operation, context);
-        Call::new(self, &caller).run(request).await
+        let response = Call::new(self, &caller).run(request).await?;
+        self.note_key_uses(ctx.operation, &ctx.request_id, &response);
+        Ok(response)
     }
 }
 
@@ -226,6 +229,7 @@ impl<'a> Call<'a> {
             Op::DeleteImportedKeyMaterial(r) => {
                 to_json(self.delete_imported_key_material(r).await?)
             }
+            Op::GetKeyLastUsage(r) => to_json(self.get_key_last_usage(r).await?),
             Op::Unimplemented(other) => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),

@@ -60,6 +60,17 @@ fn encryption_algorithm(
     Ok(algorithm)
 }
 
+/// Trent has no custom key stores yet, so every CustomKeyStoreId names none.
+pub(crate) fn no_such_custom_key_store(id: &str) -> KmsError {
+    KmsError::CustomKeyStoreNotFound(format!("Custom key store {id} does not exist."))
+}
+
+/// A material id for a response: AWS returns KeyMaterialId, SourceKeyMaterialId and
+/// DestinationKeyMaterialId only for symmetric encryption keys.
+fn symmetric_material_id(key: &KeyRecord, material_id: String) -> Option<String> {
+    (key.key_spec == KeySpec::SymmetricDefault).then_some(material_id)
+}
+
 fn check_encrypt_key(key: &KeyRecord, operation: &str) -> Result<(), KmsError> {
     check(key, Gate::Cryptographic)?;
     if key.key_usage != KeyUsage::EncryptDecrypt {
@@ -171,9 +182,8 @@ impl Call<'_> {
         let key = match expected {
             Some(key_id) => {
                 let key = self.resolve(Some(key_id), true).await?;
-                if key.key_spec != KeySpec::SymmetricDefault {
-                    encryption_algorithm(&key, requested)?;
-                }
+                // AWS: a KeyId that is not the ciphertext's key is IncorrectKeyException,
+                // whatever that key's spec or usage.
                 if key.key_id != header.key_id {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a KMS key that can perform this operation.".into(),
@@ -240,11 +250,12 @@ impl Call<'_> {
             .open(&blob.0, &context, request.key_id, requested, "Decrypt")
             .await?;
         dry_run(request.dry_run)?;
+        let key_material_id = symmetric_material_id(&opened.key, opened.material_id);
         Ok(DecryptResponse {
             key_id: opened.key.arn,
             plaintext: Blob(opened.plaintext.to_vec()),
             encryption_algorithm: opened.algorithm,
-            key_material_id: Some(opened.material_id),
+            key_material_id,
         })
     }
 
@@ -285,14 +296,16 @@ impl Call<'_> {
             &opened.plaintext,
             &context,
         )?;
+        let source_key_material_id = symmetric_material_id(&opened.key, opened.material_id);
+        let destination_key_material_id = symmetric_material_id(&destination, sealed.material_id);
         Ok(ReEncryptResponse {
             ciphertext_blob: Blob(sealed.blob),
             source_key_id: opened.key.arn,
             key_id: destination.arn,
             source_encryption_algorithm: opened.algorithm,
             destination_encryption_algorithm: destination_algorithm,
-            source_key_material_id: Some(opened.material_id),
-            destination_key_material_id: Some(sealed.material_id),
+            source_key_material_id,
+            destination_key_material_id,
         })
     }
 
@@ -350,10 +363,8 @@ impl Call<'_> {
         &self,
         request: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
-        if request.custom_key_store_id.is_some() {
-            return Err(KmsError::UnsupportedOperation(
-                "Custom key stores are not supported by Trent yet.".into(),
-            ));
+        if let Some(id) = request.custom_key_store_id {
+            return Err(no_such_custom_key_store(&id));
         }
         let length = in_range(
             required(request.number_of_bytes, "numberOfBytes")?,

@@ -110,6 +110,38 @@ fn material_id_member(value: Option<String>) -> Result<Option<String>, KmsError>
     }
 }
 
+impl crate::service::Kms {
+    /// Imported `material` of `key` as ImportKeyMaterial commits it: checked as AWS checks it
+    /// (a mismatch is IncorrectKeyMaterialException), with the id derived from the key and the
+    /// bytes, wrapped by the region root key like generated material. The seed's keys with
+    /// given material get theirs from here too.
+    pub(crate) fn imported_material(
+        &self,
+        key: &KeyRecord,
+        material: &kms_crypto::KeyMaterial,
+        now_ms: i64,
+        import: ImportedMaterial,
+    ) -> Result<WrappedMaterial, KmsError> {
+        let public_key = kms_crypto::check_imported_material(key_kind(key.key_spec), material)
+            .map_err(|_| {
+                KmsError::IncorrectKeyMaterial(format!(
+                    "The key material is not valid for a key with key spec {}.",
+                    key.key_spec
+                ))
+            })?;
+        let material_id = kms_crypto::imported_material_id(&key.key_id, material).to_hex();
+        let wrapped =
+            self.wrap_with_root_key(material, &WrapContext::material(&key.key_id, &material_id));
+        Ok(WrappedMaterial {
+            material_id,
+            wrapped,
+            created_ms: now_ms,
+            public_key,
+            import: Some(import),
+        })
+    }
+}
+
 impl Call<'_> {
     pub(crate) async fn get_parameters_for_import(
         &self,
@@ -249,14 +281,17 @@ impl Call<'_> {
             &encrypted.0,
         )
         .map_err(|_| KmsError::InvalidCiphertext)?;
-        let public_key = kms_crypto::check_imported_material(key_kind(key.key_spec), &material)
-            .map_err(|_| {
-                KmsError::IncorrectKeyMaterial(format!(
-                    "The key material is not valid for a key with key spec {}.",
-                    key.key_spec
-                ))
-            })?;
-        let material_id = kms_crypto::imported_material_id(&key.key_id, &material).to_hex();
+        let imported = self.imported_material(
+            &key,
+            &material,
+            now_ms,
+            ImportedMaterial {
+                imported: true,
+                valid_to_ms,
+                description,
+            },
+        )?;
+        let material_id = imported.material_id.clone();
         if expected_id.as_ref().is_some_and(|id| *id != material_id) {
             return Err(KmsError::IncorrectKeyMaterial(format!(
                 "The key material does not match key material {} of {}.",
@@ -264,22 +299,10 @@ impl Call<'_> {
                 key.arn
             )));
         }
-        let wrapped =
-            self.wrap_with_root_key(&material, &WrapContext::material(&key.key_id, &material_id));
         let command = Command::ImportKeyMaterial {
             key_id: key.key_id.clone(),
             token_id,
-            material: WrappedMaterial {
-                material_id: material_id.clone(),
-                wrapped,
-                created_ms: now_ms,
-                public_key,
-                import: Some(ImportedMaterial {
-                    imported: true,
-                    valid_to_ms,
-                    description,
-                }),
-            },
+            material: imported,
             import_type,
             description_sent,
             now_ms,

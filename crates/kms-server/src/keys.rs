@@ -98,7 +98,10 @@ impl Call<'_> {
             request.bypass_policy_lockout_safety_check,
             request.tags.as_deref(),
         )?;
-        if request.custom_key_store_id.is_some() || request.xks_key_id.is_some() {
+        if let Some(id) = &request.custom_key_store_id {
+            return Err(crate::crypto_ops::no_such_custom_key_store(id));
+        }
+        if request.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported by Trent yet.".into(),
             ));
@@ -132,31 +135,16 @@ impl Call<'_> {
             true => Vec::new(),
             false => vec![self.fresh_material(shape.spec, &key_id, now_ms).await?],
         };
-        let record = KeyRecord {
-            arn: key_arn(self.region(), self.account_id(), &key_id),
+        let record = new_key_record(
+            self.region(),
+            self.account_id(),
             key_id,
-            account_id: self.account_id().to_string(),
-            creation_ms: now_ms,
-            description,
-            key_spec: shape.spec,
-            key_usage: shape.usage,
-            origin: shape.origin,
-            key_state: match external {
-                true => KeyState::PendingImport,
-                false => KeyState::Enabled,
-            },
-            deletion_ms: None,
-            pending_window_days: None,
+            now_ms,
+            (shape.spec, shape.usage, shape.origin),
             multi_region,
-            policy,
-            tags: tags.into_iter().collect(),
+            (description, policy, tags),
             materials,
-            rotation_period_days: None,
-            next_rotation_ms: None,
-            rotations: Vec::new(),
-            mrk: multi_region.then(|| MultiRegionState::new_primary(self.region())),
-            pending_rotation: None,
-        };
+        );
         #[cfg(feature = "testing")]
         if self.planted().ack_before_commit {
             self.propose_detached(Command::CreateKey {
@@ -284,6 +272,47 @@ impl Call<'_> {
             .write_key(Command::CancelKeyDeletion { key_id: key.key_id })
             .await?;
         Ok(CancelKeyDeletionResponse { key_id: key.arn })
+    }
+}
+
+/// The record CreateKey commits for a new key of `region` and `account` (its material already
+/// wrapped; none: an EXTERNAL key waiting in PendingImport). The seed's keys are made with it
+/// too.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_key_record(
+    region: &str,
+    account: &str,
+    key_id: String,
+    now_ms: i64,
+    (key_spec, key_usage, origin): (KeySpec, KeyUsage, Origin),
+    multi_region: bool,
+    (description, policy, tags): NewKeyProperties,
+    materials: Vec<kms_core::WrappedMaterial>,
+) -> KeyRecord {
+    KeyRecord {
+        arn: key_arn(region, account, &key_id),
+        key_id,
+        account_id: account.to_string(),
+        creation_ms: now_ms,
+        description,
+        key_spec,
+        key_usage,
+        origin,
+        key_state: match materials.is_empty() {
+            true => KeyState::PendingImport,
+            false => KeyState::Enabled,
+        },
+        deletion_ms: None,
+        pending_window_days: None,
+        multi_region,
+        policy,
+        tags: tags.into_iter().collect(),
+        materials,
+        rotation_period_days: None,
+        next_rotation_ms: None,
+        rotations: Vec::new(),
+        mrk: multi_region.then(|| MultiRegionState::new_primary(region)),
+        pending_rotation: None,
     }
 }
 

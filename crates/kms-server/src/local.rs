@@ -169,7 +169,7 @@ pub async fn up(
     }
     let exe = std::env::current_exe().context("locating the trent binary")?;
     let mut supervisor = Supervisor::start(exe, control, topology, policy)?;
-    let ready = wait_ready(&supervisor.nodes).await;
+    let ready = wait_ready(&mut supervisor.nodes).await;
     if let Err(e) = ready {
         supervisor.stop_all().await;
         return Err(e.context(format!(
@@ -185,13 +185,24 @@ pub async fn up(
     result
 }
 
-async fn wait_ready(nodes: &[Node]) -> anyhow::Result<()> {
+async fn wait_ready(nodes: &mut [Node]) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     for node in nodes {
         loop {
             if ready(&http, &node.config).await {
                 break;
+            }
+            if let Some(status) = node.exited() {
+                // A node that stops by itself at start (a refused seed, a bad config) says why
+                // in its log's last error.
+                let log = std::fs::read_to_string(node.log_path()).unwrap_or_default();
+                let last = |what: &str| log.lines().rev().find(|line| line.contains(what));
+                let why = last(" ERROR ").or_else(|| last("Error")).unwrap_or("");
+                bail!(
+                    "node {} exited ({status}) before serving: {why}",
+                    node.name()
+                );
             }
             if Instant::now() > deadline {
                 bail!(

@@ -143,8 +143,10 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
     let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
     let credentials: Arc<dyn CredentialStore + Send + Sync> = identities.clone();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let observers = crate::metrics::Observers(vec![Arc::new(audit), metrics.clone()]);
     let api_config =
-        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(audit));
+        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(observers));
     // Calls forwarded from other regions pass the same checks and audit trail.
     let mut kms = Kms::new(
         raft.clone(),
@@ -155,6 +157,11 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         identities.clone(),
     )
     .with_front_door(api_config.clone());
+    let seed = match &config.seed {
+        Some(path) => Some(crate::seed::Seed::load(path, &config.served_regions())?),
+        None => None,
+    };
+    kms = kms.with_seed(seed).with_reset(config.allow_reset);
     if let Some((replication, _)) = &link_parts {
         kms = kms.with_replication(replication.clone());
     }
@@ -181,6 +188,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         Duration::from_secs(1),
     )));
     let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
+    background.push(tokio::spawn(crate::key_use::run(kms.clone())));
     // The console is nested beside the KMS API on the same port; its calls come back to this
     // node's API as ordinary signed requests.
     let console = kms_console::router(kms_console::ConsoleConfig {
@@ -188,7 +196,16 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         account_id: config.account_id.clone(),
         region: config.region.clone(),
     });
-    let api_router = kms_api::router(api_config, kms).merge(console);
+    let seed_kms = kms.clone();
+    let reset_routes = config
+        .allow_reset
+        .then(|| crate::reset::router(kms.clone()));
+    let mut api_router = kms_api::router(api_config, kms.clone())
+        .merge(console)
+        .merge(crate::metrics::router(kms, metrics));
+    if let Some(reset_routes) = reset_routes {
+        api_router = api_router.merge(reset_routes);
+    }
     let internal_router = raft.internal_router();
 
     let shutdown = shutdown_signal();
@@ -279,7 +296,11 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     };
     tracing::info!(node_id = config.node_id, region = %config.region, api = %config.api_addr, raft = %config.raft_addr, "node serving");
 
-    shutdown.await;
+    // A seed that conflicts with the region's state stops the node.
+    let refused = tokio::select! {
+        _ = shutdown => None,
+        error = crate::seed::refusal(seed_kms) => Some(error),
+    };
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     leader_tasks.abort();
@@ -290,7 +311,10 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), internal_task).await;
     tracing::info!("stopped");
-    Ok(())
+    match refused {
+        Some(error) => Err(error.context("the seed was refused")),
+        None => Ok(()),
+    }
 }
 
 /// Refuses a certificate that does not name this node (its region and id): a node speaks only

@@ -79,7 +79,8 @@ impl Call<'_> {
         &self,
         request: KeyIdRequest,
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        let key = self.resolve(request.key_id, true).await?;
+        // AWS takes a key id or key ARN here, not an alias.
+        let key = self.resolve(request.key_id, false).await?;
         require_rotatable(&key)?;
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: key.rotation_period_days.is_some(),

@@ -8,6 +8,7 @@
 //! barrier and then look at this node's applied state. Clock and randomness are used here, on
 //! the proposing side, never in the state machine.
 
+use crate::key_use::KeyUseLog;
 #[cfg(feature = "testing")]
 use crate::planted_bugs::PlantedBugs;
 use kms_authz::{Authorizer, IdentityStore};
@@ -53,6 +54,14 @@ pub struct Kms {
     /// The front door's checks (credentials, clock, body limit, audit), which a call
     /// forwarded from another region passes again here.
     front_door: Option<kms_api::ApiConfig>,
+    /// Key uses served here and not yet recorded through Raft (GetKeyLastUsage).
+    key_uses: KeyUseLog,
+    /// The seed file's keys, if the node has one.
+    seed: Option<Arc<crate::seed::Seed>>,
+    /// Whether the reset endpoints may wipe the cluster.
+    allow_reset: bool,
+    /// Whether the seed is applied (always, without one); the API waits for it.
+    seeded: tokio::sync::watch::Sender<bool>,
 }
 
 impl Kms {
@@ -78,7 +87,81 @@ impl Kms {
             identities,
             replication: None,
             front_door: None,
+            key_uses: KeyUseLog::default(),
+            seed: None,
+            allow_reset: false,
+            seeded: tokio::sync::watch::Sender::new(true),
         }
+    }
+
+    /// Gives the node a seed: requests wait until it is applied.
+    pub fn with_seed(mut self, seed: Option<crate::seed::Seed>) -> Kms {
+        self.seeded.send_replace(seed.is_none());
+        self.seed = seed.map(Arc::new);
+        self
+    }
+
+    /// Switches the reset endpoints on (`TRENT_ALLOW_RESET=1`).
+    pub fn with_reset(mut self, allow_reset: bool) -> Kms {
+        self.allow_reset = allow_reset;
+        self
+    }
+
+    /// The node's seed, if any.
+    pub(crate) fn seed(&self) -> Option<Arc<crate::seed::Seed>> {
+        self.seed.clone()
+    }
+
+    /// Marks the seed applied (or not, while a reset re-applies it).
+    pub(crate) fn set_seeded(&self, seeded: bool) {
+        self.seeded.send_replace(seeded);
+    }
+
+    /// Waits (a while) until the seed is applied; a retryable error after that.
+    pub(crate) async fn wait_seeded(&self) -> Result<(), KmsError> {
+        let mut seeded = self.seeded.subscribe();
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_secs(10), seeded.wait_for(|s| *s)).await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(KmsError::DependencyTimeout(
+                "Trent is applying its seed file; try again.".into(),
+            )),
+        }
+    }
+
+    /// Wipes this region through Raft (`Command::Reset`: keys, aliases of every account,
+    /// grants, import tokens, queued messages to other regions), if reset is switched on.
+    /// Requests wait from here until the seed is applied again ([`Kms::reseed`]).
+    pub(crate) async fn reset_region(&self) -> Result<(), KmsError> {
+        if !self.allow_reset {
+            return Err(KmsError::UnsupportedOperation(
+                "Reset is off in this region (TRENT_ALLOW_RESET=1 switches it on).".into(),
+            ));
+        }
+        if self.seed.is_some() {
+            self.set_seeded(false);
+        }
+        match self.write(Command::Reset).await {
+            Ok(_) => {
+                tracing::warn!(region = %self.region, "the region's state was reset");
+                Ok(())
+            }
+            Err(e) => {
+                self.set_seeded(true);
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies the seed again after a reset; a failure is logged (the API serves anyway).
+    pub(crate) async fn reapply_seed(&self) {
+        if let Some(seed) = self.seed() {
+            if let Err(e) = crate::seed::apply(self, &seed).await {
+                tracing::error!(error = %format!("{e:#}"), "re-applying the seed after a reset");
+            }
+        }
+        self.set_seeded(true);
     }
 
     /// Connects this region to its peers: requests signed for a peer region are forwarded
@@ -110,6 +193,11 @@ impl Kms {
         self.replication.as_deref()
     }
 
+    /// Key uses served here and not yet recorded.
+    pub(crate) fn key_uses(&self) -> &KeyUseLog {
+        &self.key_uses
+    }
+
     /// Who may call.
     pub(crate) fn identities(&self) -> &IdentityStore {
         &self.identities
@@ -124,6 +212,11 @@ impl Kms {
     #[cfg(feature = "testing")]
     pub(crate) fn planted(&self) -> PlantedBugs {
         self.planted
+    }
+
+    /// This node's current Raft view (term, leader, indexes, replication).
+    pub(crate) fn raft_metrics(&self) -> kms_raft::RaftMetrics {
+        self.raft.raft().metrics().borrow().clone()
     }
 
     /// Whether this node leads the region.
@@ -348,6 +441,14 @@ impl kms_replication::Region for Kms {
     fn wrap_material(&self, key_id: &str, material_id: &str, material: &KeyMaterial) -> Vec<u8> {
         self.root_key
             .wrap(material, &WrapContext::material(key_id, material_id))
+    }
+
+    async fn reset(&self) -> Result<(), KmsError> {
+        self.reset_region().await
+    }
+
+    async fn reseed(&self) {
+        self.reapply_seed().await
     }
 
     async fn call_forwarded(

@@ -62,6 +62,19 @@ impl Node {
         format!("{}/{}", self.config.region, self.config.node_id)
     }
 
+    /// How the node's process ended, if it has (before `run` takes over: `trent up` waiting
+    /// for the cluster to come up).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten())
+    }
+
+    /// The node's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
     }

@@ -248,7 +248,29 @@ pub fn parse_enum<T: AwsEnum>(value: &str, field: &str) -> Result<T, KmsError> {
     })
 }
 
+/// The three key types AWS's console and UpdateAlias distinguish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// SYMMETRIC_DEFAULT.
+    Symmetric,
+    /// RSA, ECC, ML-DSA and SM2 key pairs.
+    Asymmetric,
+    /// HMAC_224 to HMAC_512.
+    Hmac,
+}
+
 impl KeySpec {
+    /// Symmetric, asymmetric or HMAC.
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            KeySpec::SymmetricDefault => KeyType::Symmetric,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                KeyType::Hmac
+            }
+            _ => KeyType::Asymmetric,
+        }
+    }
+
     /// The key usages AWS accepts for this spec, the first being the default.
     pub fn valid_usages(&self) -> &'static [KeyUsage] {
         use KeyUsage::*;

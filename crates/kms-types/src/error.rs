@@ -75,6 +75,12 @@ pub enum KmsError {
     RequestEntityTooLarge(String),
     #[error("{0}")]
     DryRunOperation(String),
+    /// A CustomKeyStoreId that names no custom key store.
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    /// AWS's answer to creating an alias under the reserved `alias/aws/` prefix.
+    #[error("{0}")]
+    NotAuthorized(String),
     #[error("{0}")]
     Conflict(String),
     /// Opaque on purpose, like `InvalidCiphertext`.
@@ -125,6 +131,8 @@ impl KmsError {
             KmsError::Throttling(_) => "ThrottlingException",
             KmsError::RequestEntityTooLarge(_) => "RequestEntityTooLargeException",
             KmsError::DryRunOperation(_) => "DryRunOperationException",
+            KmsError::NotAuthorized(_) => "NotAuthorizedException",
+            KmsError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             KmsError::Conflict(_) => "ConflictException",
             KmsError::KmsInvalidSignature => "KMSInvalidSignatureException",
             KmsError::KmsInvalidMac => "KMSInvalidMacException",
@@ -141,7 +149,6 @@ impl KmsError {
             KmsError::KmsInternal(_) | KmsError::KeyUnavailable(_) => 500,
             KmsError::DependencyTimeout(_) => 503,
             KmsError::RequestEntityTooLarge(_) => 413,
-            KmsError::DryRunOperation(_) => 412,
             KmsError::MissingAuthenticationToken(_) => 403,
             KmsError::AlreadyExists(_)
             | KmsError::IncorrectKey(_)
@@ -169,7 +176,11 @@ impl KmsError {
             | KmsError::Throttling(_)
             | KmsError::IncorrectKeyMaterial(_)
             | KmsError::ExpiredImportToken(_)
-            | KmsError::InvalidImportToken(_) => 400,
+            | KmsError::InvalidImportToken(_)
+            // The API reference lists 412, but AWS's recorded DryRun responses are 400.
+            | KmsError::DryRunOperation(_)
+            | KmsError::NotAuthorized(_)
+            | KmsError::CustomKeyStoreNotFound(_) => 400,
         }
     }
 

@@ -123,7 +123,8 @@ pub fn alias_arn(region: &str, account: &str, alias_name: &str) -> String {
 pub fn validate_new_alias_name(name: &str) -> Result<(), KmsError> {
     validate_alias_name_shape(name)?;
     if name.starts_with("alias/aws/") {
-        return Err(KmsError::InvalidAliasName(format!(
+        // AWS answers NotAuthorizedException here (as moto records it), not InvalidAliasName.
+        return Err(KmsError::NotAuthorized(format!(
             "{name} must not begin with alias/aws/: that prefix is reserved for AWS managed keys."
         )));
     }
@@ -200,7 +201,7 @@ mod tests {
         assert!(validate_new_alias_name("alias/my-key_1:x").is_ok());
         assert!(matches!(
             validate_new_alias_name("alias/aws/s3"),
-            Err(KmsError::InvalidAliasName(_))
+            Err(KmsError::NotAuthorized(_))
         ));
         assert!(matches!(
             validate_new_alias_name("my-key"),

@@ -18,7 +18,7 @@ pub use clock::{system_now_ms, Clock};
 pub use enums::{
     parse_enum, AwsEnum, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModel,
     ImportState, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithmSpec, KeyManager,
-    KeyMaterialState, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MessageType,
+    KeyMaterialState, KeySpec, KeyState, KeyType, KeyUsage, MacAlgorithmSpec, MessageType,
     MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec, WrappingAlgorithm,
     WrappingKeySpec,
 };

@@ -283,6 +283,20 @@ response!(GetKeyRotationStatusResponse {
     next_rotation_date: Option<EpochSeconds>, on_demand_rotation_start_date: Option<EpochSeconds>,
 });
 response!(RotateKeyOnDemandResponse { key_id: String });
+/// GetKeyLastUsage's `KeyLastUsage`: the key's latest successful cryptographic operation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct KeyLastUsageData {
+    pub operation: String,
+    pub timestamp: EpochSeconds,
+    pub kms_request_id: String,
+}
+impl Absent for KeyLastUsageData {}
+response!(GetKeyLastUsageResponse {
+    key_id: String, key_last_usage: Option<KeyLastUsageData>, tracking_start_date: EpochSeconds,
+    key_creation_date: EpochSeconds,
+});
 request!(ListKeyRotationsRequest {
     key_id: Option<String>, include_key_material: Option<String>, limit: Option<i64>, marker: Option<String>,
 });

@@ -130,6 +130,7 @@ requests!(
     GetParametersForImport(GetParametersForImportRequest),
     ImportKeyMaterial(ImportKeyMaterialRequest),
     DeleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest),
+    GetKeyLastUsage(KeyIdRequest),
 );
 
 /// The JSON (PascalCase) name of a request member: `key_id` is `KeyId`.
