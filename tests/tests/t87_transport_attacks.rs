@@ -87,13 +87,17 @@ async fn the_raft_port_refuses_and_logs_every_attack() {
         &pki.node_cert(REGION, 3),
         &pki.node_key(REGION, 3),
     );
+    // The server answers 413 without reading the body and may close the connection while the
+    // client still writes it; then the client sees the reset instead of the answer. Either
+    // way the refusal must be in the log (checked below).
     let huge = member
         .post(url("vote"))
         .body(vec![0u8; 1024 * 1024])
         .send()
-        .await
-        .unwrap();
-    assert_eq!(huge.status(), 413);
+        .await;
+    if let Ok(huge) = huge {
+        assert_eq!(huge.status(), 413);
+    }
     // A new connection: the server may close the one whose body it refused unread.
     let member = client_with(
         &cluster,
