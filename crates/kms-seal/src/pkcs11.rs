@@ -50,7 +50,7 @@ fn with_session<T>(
     let result = f(&session);
     let _ = session.logout();
     drop(session);
-    let _ = pkcs11.finalize();
+    pkcs11.finalize();
     result
 }
 
@@ -241,7 +241,7 @@ pub fn init_softhsm_token(
         .map_err(fail("setting the user PIN"))?;
     let _ = session.logout();
     drop(session);
-    let _ = pkcs11.finalize();
+    pkcs11.finalize();
     secret_file::create(&token.pin_file, user_pin.as_bytes())?;
     Ok(token)
 }
