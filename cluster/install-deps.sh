@@ -14,7 +14,7 @@ command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
 # SoftHSM2, the PKCS#11 token the PKCS#11 seal of the root key uses in tests and `make run`.
-[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+dpkg -s softhsm2 >/dev/null 2>&1 || missing+=(softhsm2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -249,18 +249,64 @@ pub fn init_softhsm_token(
 /// Where Debian's `softhsm2` package installs the module.
 pub const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
+/// Where distributions put SoftHSM2's module, most likely first.
+const SOFTHSM2_CANDIDATES: &[&str] = &[
+    SOFTHSM2_MODULE,
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",
+    "/usr/lib/pkcs11/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
+];
+
+/// The SoftHSM2 module on this machine: `TRENT_SOFTHSM2_MODULE` if set, else the first of the
+/// usual install paths that exists, else the path `dpkg -L softhsm2` lists.
+pub fn find_softhsm2_module() -> Result<PathBuf, SealError> {
+    if let Some(path) = std::env::var_os("TRENT_SOFTHSM2_MODULE") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(SealError::new(format!(
+                "TRENT_SOFTHSM2_MODULE names {}, which is not a file",
+                path.display()
+            )))
+        };
+    }
+    if let Some(found) = SOFTHSM2_CANDIDATES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+    {
+        return Ok(found);
+    }
+    let listed = std::process::Command::new("dpkg")
+        .args(["-L", "softhsm2", "libsofthsm2"])
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    listed
+        .lines()
+        .map(PathBuf::from)
+        .find(|p| p.ends_with("libsofthsm2.so") && p.is_file())
+        .ok_or_else(|| {
+            SealError::new(
+                "SoftHSM2 is not installed (make deps installs Debian's softhsm2; or set \
+                 TRENT_SOFTHSM2_MODULE to libsofthsm2.so)",
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn softhsm_wraps_and_unwraps_bound_to_the_region() {
-        if !Path::new(SOFTHSM2_MODULE).exists() {
-            eprintln!("SKIPPED: SoftHSM2 is not installed (make deps)");
-            return;
-        }
+        let module = find_softhsm2_module().expect("SoftHSM2 is installed (make deps)");
         let dir = tempfile::tempdir().unwrap();
-        let module = PathBuf::from(SOFTHSM2_MODULE);
         let token = init_softhsm_token(&module, &dir.path().join("hsm"), "trent-test").unwrap();
         let config = Pkcs11Config {
             sealed_root_key: dir.path().join("root.sealed"),

@@ -23,6 +23,7 @@ pub mod node;
 #[cfg(feature = "testing")]
 mod planted_bugs;
 mod rotation;
+pub mod seal_state;
 mod service;
 pub mod supervisor;
 mod tags_policies;
