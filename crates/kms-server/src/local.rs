@@ -139,7 +139,16 @@ pub async fn up(
     }
     let exe = std::env::current_exe().context("locating the trent binary")?;
     let mut supervisor = Supervisor::start(exe, control, topology, policy)?;
-    let ready = wait_ready(&supervisor.nodes).await;
+    // A SIGINT/SIGTERM while the nodes come up stops them too (without this, trent up died of
+    // the signal and left its nodes running on the fixed ports).
+    let ready = tokio::select! {
+        ready = wait_ready(&supervisor.nodes) => ready,
+        () = stop_requested() => {
+            supervisor.stop_all().await;
+            println!("Trent stopped before it was ready.");
+            return Ok(());
+        }
+    };
     if let Err(e) = ready {
         supervisor.stop_all().await;
         return Err(e.context(format!(
@@ -153,6 +162,21 @@ pub async fn up(
     supervisor.stop_all().await;
     println!("Trent stopped.");
     result
+}
+
+/// Resolves at the first SIGINT or SIGTERM (never, if the handlers cannot be installed).
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
 }
 
 /// Makes sure a node's root key exists before the node starts: under an auto-unsealing seal,
