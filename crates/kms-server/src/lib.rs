@@ -26,6 +26,7 @@ pub mod node;
 mod planted_bugs;
 pub mod reset;
 mod rotation;
+pub mod seal_state;
 pub mod seed;
 mod service;
 pub mod supervisor;
