@@ -362,7 +362,7 @@ async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>
         }));
     }
     tasks.push(tokio::spawn(crate::leader_tasks::run(kms.clone())));
-    tasks.push(tokio::spawn(crate::key_use::run(kms.clone())));
+    tasks.push(tokio::spawn(crate::key_use_ops::run(kms.clone())));
     let _ = kms_tx.send(kms.clone());
     gate.open(kms);
     tracing::info!(region = %config.region, "serving KMS calls");

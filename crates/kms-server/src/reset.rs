@@ -72,7 +72,7 @@ async fn reset_everywhere(kms: &Kms) -> Result<Vec<String>, KmsError> {
             }
         }
     }
-    kms.reapply_seed().await;
+    crate::seed::reapply(kms).await;
     match failed {
         Some(error) => Err(error),
         None => Ok(regions),
