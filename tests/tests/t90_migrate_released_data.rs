@@ -1,8 +1,9 @@
 //! Data written by the released version is migrated, never thrown away: today's `trent up` on
 //! the `./data` that the released Trent (fed589d, store format 2) left behind
 //! (`tests/fixtures/v2-fed589d`, made by that binary) serves every key, alias, grant and
-//! multi-region key it held, and decrypts the ciphertexts it made, in both regions; a second
-//! start migrates nothing more.
+//! multi-region key it held, and decrypts the ciphertexts it made, in both regions; its
+//! plaintext root keys are sealed (SoftHSM2) and their files gone; a second start migrates
+//! nothing more.
 //!
 //! The fixture's Raft membership names `make run`'s fixed addresses, so this test uses them
 //! (127.0.0.1:8101-8103 and 8111-8113).
@@ -208,6 +209,11 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
         6,
         "each of the six stores migrated once"
     );
+    // The released version's plaintext root keys are now sealed by the SoftHSM2 token.
+    for region in ["us-east-1", "us-west-2"] {
+        assert!(!data.join(region).join("root.key").exists(), "{region}");
+        assert!(data.join(region).join("root.sealed").is_file(), "{region}");
+    }
 
     let second = up(&data);
     eventually(Duration::from_secs(180), "trent up is ready again", || {

@@ -110,6 +110,13 @@ pub trait KmsService: Send + Sync + 'static {
             )))
         }
     }
+
+    /// Whether the service can serve requests now: `GET /health` answers 200 `ok` when this
+    /// is `Ok`, and 503 with this JSON body when not (e.g. a sealed node, which an
+    /// orchestrator should keep out of rotation but not restart).
+    fn health(&self) -> Result<(), Value> {
+        Ok(())
+    }
 }
 
 struct AppState<S> {
@@ -117,18 +124,23 @@ struct AppState<S> {
     service: Arc<S>,
 }
 
-/// The KMS HTTP API: `POST /` for every operation, `GET /health` (200 `ok`) for readiness.
+/// The KMS HTTP API: `POST /` for every operation, `GET /health` for readiness (200 `ok`, or
+/// 503 with the service's JSON reason, [`KmsService::health`]).
 pub fn router<S: KmsService>(config: ApiConfig, service: Arc<S>) -> Router {
     let state = Arc::new(AppState { config, service });
     Router::new()
         .route("/", any(handle::<S>))
-        .route("/health", get(health).fallback(not_an_operation))
+        .route("/health", get(health::<S>).fallback(not_an_operation))
         .fallback(not_an_operation)
         .with_state(state)
 }
 
-async fn health() -> Response {
-    with_request_id((StatusCode::OK, "ok").into_response(), &new_request_id())
+async fn health<S: KmsService>(State(state): State<Arc<AppState<S>>>) -> Response {
+    let response = match state.service.health() {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(reason)).into_response(),
+    };
+    with_request_id(response, &new_request_id())
 }
 
 async fn not_an_operation() -> Response {

@@ -30,7 +30,9 @@ pub struct NodeConfig {
     pub raft_addr: String,
     /// Where this node keeps its RocksDB data.
     pub data_dir: PathBuf,
-    /// The region root key file (32 bytes, mode 0600), shared by the region's nodes.
+    /// The region root key file (32 bytes, mode 0600), shared by the region's nodes: used as
+    /// is only without `[seal]` (a warning at every start). With `[seal]`, a plaintext root
+    /// key found here (what versions before the seal wrote) is sealed at start and destroyed.
     pub root_key_path: PathBuf,
     /// AWS account id in ARNs.
     #[serde(default = "default_account")]
@@ -86,6 +88,10 @@ pub struct NodeConfig {
     /// `POST /moto-api/reset`) wipe the cluster; off, they are unknown paths.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_reset: bool,
+    /// The seal of the region root key (`kind = "pkcs11" | "kms" | "shamir"`, see kms-seal):
+    /// the node starts sealed and serves KMS calls only once its root key is unsealed.
+    #[serde(default)]
+    pub seal: Option<kms_seal::SealConfig>,
 }
 
 /// This node's certificate for mutual TLS between the region's nodes. Certificate, key and CA
@@ -359,6 +365,7 @@ mod tests {
             link: None,
             seed: None,
             allow_reset: false,
+            seal: None,
         }
     }
 

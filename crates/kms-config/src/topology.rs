@@ -11,7 +11,9 @@
 //! <root>/pki/revoked.txt                          the deny-list every node reads
 //! <root>/sts.key                                  with sts
 //! <root>/identities.toml                          with identities
-//! <root>/<region>/root.key                        the region root key
+//! <root>/<region>/root.key                        the region root key (no softhsm_module)
+//! <root>/<region>/root.sealed                     it sealed by SoftHSM2 (softhsm_module)
+//! <root>/hsm/softhsm2.conf, tokens/, user.pin     the SoftHSM2 token (softhsm_module)
 //! <root>/<region>/<node>.toml                     the node's config
 //! <root>/<region>/<node>/                         the node's data dir (RocksDB, audit log)
 //! ```
@@ -26,6 +28,9 @@ use anyhow::{bail, Context};
 use kms_crypto::RootKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// The label of the SoftHSM2 token a topology with `softhsm_module` makes.
+pub const SOFTHSM_TOKEN_LABEL: &str = "trent-local";
 
 /// The three listening addresses of one node (`host:port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +141,11 @@ pub struct Topology {
     pub identities: Option<String>,
     /// Comment lines at the top of every config file.
     pub header: Vec<String>,
+    /// Seal each region's root key with a key in a SoftHSM2 token under `<root>/hsm`, through
+    /// this PKCS#11 module (`kms_seal::pkcs11::find_softhsm2_module`); without it the root keys
+    /// are plaintext files. The writer makes the token and the wrapping keys; the sealed root
+    /// keys are made by the launcher (`kms_seal::ensure_sealed`).
+    pub softhsm_module: Option<PathBuf>,
 }
 
 /// One node's config as written.
@@ -167,6 +177,7 @@ impl Topology {
             sts: false,
             identities: None,
             header: Vec::new(),
+            softhsm_module: None,
         }
     }
 
@@ -230,6 +241,29 @@ impl Topology {
     /// Region `region`'s root key.
     pub fn root_key_path(&self, region: &str) -> PathBuf {
         self.region_dir(region).join("root.key")
+    }
+
+    /// Region `region`'s sealed root key (with `softhsm_module`).
+    pub fn sealed_root_key_path(&self, region: &str) -> PathBuf {
+        self.region_dir(region).join("root.sealed")
+    }
+
+    /// The directory of the SoftHSM2 token (with `softhsm_module`).
+    pub fn hsm_dir(&self) -> PathBuf {
+        self.root.join("hsm")
+    }
+
+    /// Region `region`'s PKCS#11 seal (with `softhsm_module`).
+    pub fn softhsm_seal(&self, region: &str) -> Option<kms_seal::SealConfig> {
+        let module = self.softhsm_module.clone()?;
+        Some(kms_seal::SealConfig::Pkcs11(kms_seal::Pkcs11Config {
+            sealed_root_key: self.sealed_root_key_path(region),
+            module,
+            token_label: SOFTHSM_TOKEN_LABEL.to_string(),
+            key_label: format!("trent-root-wrap-{region}"),
+            pin_file: self.hsm_dir().join("user.pin"),
+            softhsm2_conf: Some(self.hsm_dir().join("softhsm2.conf")),
+        }))
     }
 
     /// The config file of node `node` of region `region`.
@@ -334,6 +368,7 @@ impl Topology {
             link,
             seed: None,
             allow_reset: false,
+            seal: self.softhsm_seal(&region.name),
         }
     }
 
@@ -355,6 +390,10 @@ impl Topology {
             kms_link::generate_local_pki(&self.pki_dir(), &regions)
                 .context("creating the local PKI")?;
         }
+        if let Some(module) = &self.softhsm_module {
+            kms_seal::pkcs11::init_softhsm_token(module, &self.hsm_dir(), SOFTHSM_TOKEN_LABEL)
+                .context("setting up the SoftHSM2 token")?;
+        }
         if self.sts {
             RootKey::load_or_create(&self.sts_key_path()).context("creating the STS token key")?;
         }
@@ -367,8 +406,16 @@ impl Topology {
         for (region_index, region) in self.regions.iter().enumerate() {
             let dir = self.region_dir(&region.name);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            RootKey::load_or_create(&self.root_key_path(&region.name))
-                .with_context(|| format!("creating the root key of {}", region.name))?;
+            if let Some(seal) = self.softhsm_seal(&region.name) {
+                if let kms_seal::SealConfig::Pkcs11(pkcs11) = &seal {
+                    kms_seal::pkcs11::ensure_key(pkcs11).with_context(|| {
+                        format!("creating the SoftHSM2 wrapping key of {}", region.name)
+                    })?;
+                }
+            } else {
+                RootKey::load_or_create(&self.root_key_path(&region.name))
+                    .with_context(|| format!("creating the root key of {}", region.name))?;
+            }
             for (node_index, node) in region.nodes.iter().enumerate() {
                 let config = self.node_config(region_index, node_index);
                 let path = self.config_path(&region.name, &node.name);

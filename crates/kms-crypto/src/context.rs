@@ -12,6 +12,7 @@
 //! | [`WrapContext::identity_secret`] | `trent-identity-secret-v1/{access_key_id}` |
 //! | [`WrapContext::sts_session`] | `trent-sts-session-v1` |
 //! | [`WrapContext::import_wrapping_key`] | `trent-import-wrapping-key-v1/{key_id}/{token_id}` |
+//! | [`WrapContext::sealed_root_key`] | `trent-sealed-root-key-v1/{region}` |
 //! | [`SealContext::region_material`] | `trent-link-v1\|{from}\|{to}\|{key_id}/{material_id}` |
 //!
 //! The wrapping format adds its own prefix (`trent-wrap-v1`) in front of a [`WrapContext`].
@@ -43,8 +44,15 @@ impl WrapContext {
         WrapContext(format!("trent-import-wrapping-key-v1/{key_id}/{token_id}").into_bytes())
     }
 
-    /// The context bytes, as the wrapping format authenticates them.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    /// A region's root key wrapped by a seal's key (the Shamir seal's combined key), so a
+    /// sealed root key of one region cannot be passed off as another's.
+    pub fn sealed_root_key(region: &str) -> WrapContext {
+        WrapContext(format!("trent-sealed-root-key-v1/{region}").into_bytes())
+    }
+
+    /// The context bytes, as the wrapping format authenticates them (and, for a seal held
+    /// outside this crate, the AAD it binds).
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }

@@ -6,8 +6,8 @@
 //! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]). Every
 //! binding format (what a wrap or a seal is bound to) is built here: [`WrapContext`],
 //! [`SealContext`]. It also supplies the rustls provider of every TLS configuration
-//! ([`tls_provider`]). Imported key material (wrapping keys, unwrapping, AWS's checks) is
-//! [`import`].
+//! ([`tls_provider`]), and the Shamir split of a seal key ([`shamir`]). Imported key material
+//! (wrapping keys, unwrapping, AWS's checks) is [`import`].
 //!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
@@ -30,6 +30,7 @@ pub mod mac;
 mod material;
 mod primitives;
 mod root_key;
+pub mod shamir;
 mod tls;
 pub mod transport;
 

@@ -138,6 +138,37 @@ impl RootKey {
         }
     }
 
+    /// A root key from its 32 secret bytes, as a seal hands them back after unsealing.
+    pub fn from_secret(bytes: &[u8]) -> Result<RootKey, CryptoError> {
+        let array: [u8; ROOT_KEY_LEN] = bytes.try_into().map_err(|_| {
+            CryptoError::RootKey(format!("a root key is exactly {ROOT_KEY_LEN} bytes"))
+        })?;
+        Ok(RootKey::from_array(Zeroizing::new(array)))
+    }
+
+    /// The 32 secret bytes, for a seal that wraps them outside this crate (an HSM through
+    /// PKCS#11, another KMS). Zeroized when dropped; never write them anywhere in plaintext.
+    pub fn export_secret(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.bytes.to_vec())
+    }
+
+    /// This root key wrapped by `kek` (a seal's key), bound to `region`
+    /// ([`WrapContext::sealed_root_key`]); the wrapping format of the module doc.
+    pub fn seal_under(&self, kek: &RootKey, region: &str) -> Vec<u8> {
+        let material = KeyMaterial::from_bytes(self.bytes.to_vec());
+        kek.wrap(&material, &WrapContext::sealed_root_key(region))
+    }
+
+    /// Opens a root key sealed by [`RootKey::seal_under`] with the same `kek` and `region`.
+    pub fn unseal_under(
+        sealed: &[u8],
+        kek: &RootKey,
+        region: &str,
+    ) -> Result<RootKey, CryptoError> {
+        let material = kek.unwrap(sealed, &WrapContext::sealed_root_key(region))?;
+        RootKey::from_secret(material.as_bytes())
+    }
+
     /// The raw key bytes, for derivations inside this crate (e.g. the transport key).
     pub(crate) fn secret_bytes(&self) -> &[u8] {
         self.bytes.as_ref()
@@ -264,6 +295,21 @@ mod tests {
                 CryptoError::UnwrapFailed
             );
         }
+    }
+
+    #[test]
+    fn a_sealed_root_key_opens_only_with_its_kek_and_region() {
+        let root = RootKey::generate();
+        let kek = RootKey::generate();
+        let sealed = root.seal_under(&kek, "us-east-1");
+        assert!(!sealed
+            .windows(ROOT_KEY_LEN)
+            .any(|w| w == root.secret_bytes()));
+        let opened = RootKey::unseal_under(&sealed, &kek, "us-east-1").unwrap();
+        assert_eq!(opened.secret_bytes(), root.secret_bytes());
+        assert!(RootKey::unseal_under(&sealed, &kek, "us-west-2").is_err());
+        assert!(RootKey::unseal_under(&sealed, &RootKey::generate(), "us-east-1").is_err());
+        assert!(RootKey::from_secret(&[0u8; 31]).is_err());
     }
 
     #[test]

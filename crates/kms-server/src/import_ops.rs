@@ -24,36 +24,6 @@ const PARAMETERS_VALID_MS: i64 = DAY_MS;
 const MAX_VALID_TO_MS: i64 = 365 * DAY_MS;
 const TOKEN_VERSION: u8 = 1;
 
-/// The key specs whose material can be imported.
-fn importable(spec: KeySpec) -> bool {
-    use KeySpec::*;
-    matches!(
-        spec,
-        SymmetricDefault
-            | Hmac224
-            | Hmac256
-            | Hmac384
-            | Hmac512
-            | Rsa2048
-            | Rsa3072
-            | Rsa4096
-            | EccNistP256
-            | EccNistP384
-            | EccNistP521
-            | EccSecgP256k1
-    )
-}
-
-/// Whether CreateKey may make a key of `spec` with origin EXTERNAL; AWS's error if not.
-pub(crate) fn check_external_spec(spec: KeySpec) -> Result<(), KmsError> {
-    if importable(spec) {
-        return Ok(());
-    }
-    Err(KmsError::UnsupportedOperation(format!(
-        "KeySpec {spec} is not supported for keys with origin EXTERNAL."
-    )))
-}
-
 fn require_external(key: &KeyRecord) -> Result<(), KmsError> {
     if key.origin == Origin::External {
         return Ok(());

@@ -5,7 +5,9 @@ use kms_crypto::asymmetric::{
     MessageType as CryptoMessageType, RsaEncryptionAlgorithm, SigningAlgorithm,
 };
 use kms_crypto::KeyKind;
-use kms_types::{DataKeyPairSpec, EncryptionAlgorithm, KeySpec, MessageType, SigningAlgorithmSpec};
+use kms_types::{
+    DataKeyPairSpec, EncryptionAlgorithm, KeySpec, KmsError, MessageType, SigningAlgorithmSpec,
+};
 
 /// The crypto kind of a key spec; `None` for SYMMETRIC_DEFAULT (the ciphertext module) and SM2.
 pub fn key_kind(spec: KeySpec) -> Option<KeyKind> {
@@ -80,4 +82,34 @@ pub fn rsa_algorithm(algorithm: EncryptionAlgorithm) -> Option<RsaEncryptionAlgo
         EncryptionAlgorithm::RsaesOaepSha256 => Some(RsaEncryptionAlgorithm::OaepSha256),
         EncryptionAlgorithm::SymmetricDefault | EncryptionAlgorithm::Sm2pke => None,
     }
+}
+
+/// The key specs whose material can be imported.
+pub(crate) fn importable(spec: KeySpec) -> bool {
+    use KeySpec::*;
+    matches!(
+        spec,
+        SymmetricDefault
+            | Hmac224
+            | Hmac256
+            | Hmac384
+            | Hmac512
+            | Rsa2048
+            | Rsa3072
+            | Rsa4096
+            | EccNistP256
+            | EccNistP384
+            | EccNistP521
+            | EccSecgP256k1
+    )
+}
+
+/// Whether CreateKey may make a key of `spec` with origin EXTERNAL; AWS's error if not.
+pub(crate) fn check_external_spec(spec: KeySpec) -> Result<(), KmsError> {
+    if importable(spec) {
+        return Ok(());
+    }
+    Err(KmsError::UnsupportedOperation(format!(
+        "KeySpec {spec} is not supported for keys with origin EXTERNAL."
+    )))
 }

@@ -115,7 +115,7 @@ impl Call<'_> {
                         .into(),
                 ))
             }
-            Origin::External => crate::import_ops::check_external_spec(shape.spec)?,
+            Origin::External => crate::key_kinds::check_external_spec(shape.spec)?,
             other => {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "Origin {other} is not supported by Trent yet."

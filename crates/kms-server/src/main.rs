@@ -1,4 +1,5 @@
-//! `trent`: run a node, create a region root key, or run the local cluster of `make run`.
+//! `trent`: run a node, create a region root key, seal and unseal it (`operator`), or run the
+//! local cluster of `make run`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -70,6 +71,11 @@ enum Commands {
         #[arg(long, value_enum, default_value = "never")]
         restart: kms_server::supervisor::RestartPolicy,
     },
+    /// The root key's seal: initialise Shamir shares, unseal a node, show its seal status.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Drive one node of the local cluster that `trent up` runs on DATA_DIR.
     Node {
         #[command(subcommand)]
@@ -99,6 +105,129 @@ enum NodeCommand {
         /// REGION/N.
         node: String,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Seal the region's root key under a new Shamir split and print the shares (the plaintext
+    /// root key an earlier version left at root_key_path is sealed and destroyed; otherwise a
+    /// new root key is made). Writes the config's `[seal] sealed_root_key`; the shares' key is
+    /// never written anywhere.
+    Init {
+        /// A node config of the region with `[seal] kind = "shamir"`.
+        #[arg(long)]
+        config: PathBuf,
+        /// How many shares to deal.
+        #[arg(long, default_value_t = 5)]
+        shares: u8,
+        /// How many shares unseal.
+        #[arg(long, default_value_t = 3)]
+        threshold: u8,
+    },
+    /// Submit one unseal share to a node (read from standard input unless given); prints the
+    /// progress. Run it once per share, on every node of the region.
+    Unseal {
+        /// The node's KMS API address, host:port (plain HTTP).
+        #[arg(long)]
+        addr: String,
+        /// The share (else one line of standard input, so it stays out of shell history).
+        #[arg(long)]
+        share: Option<String>,
+        /// Forget the shares submitted so far instead.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Print a node's seal status (JSON).
+    Status {
+        /// The node's KMS API address, host:port (plain HTTP).
+        #[arg(long)]
+        addr: String,
+    },
+}
+
+fn operator_init(config: &std::path::Path, shares: u8, threshold: u8) -> anyhow::Result<()> {
+    let config = kms_server::config::NodeConfig::load(config)?;
+    let Some(kms_seal::SealConfig::Shamir(shamir)) = &config.seal else {
+        anyhow::bail!("the node config has no [seal] with kind = \"shamir\"");
+    };
+    let (prepared, dealt) = kms_seal::init_shamir(
+        shamir,
+        &config.region,
+        &config.root_key_path,
+        shares,
+        threshold,
+    )?;
+    let what = match prepared {
+        kms_seal::Prepared::Migrated => "the existing plaintext root key (its file is destroyed)",
+        _ => "a new root key",
+    };
+    println!(
+        "Sealed {what} of {} into {}.\n\nUnseal shares ({threshold} of {shares} unseal each \
+         node; give each to a different operator, store them apart, they are shown only once):\n",
+        config.region,
+        shamir.sealed_root_key.display()
+    );
+    for (i, share) in dealt.iter().enumerate() {
+        println!("Share {}: {share}", i + 1);
+    }
+    println!(
+        "\nStart the nodes, then on each run `trent operator unseal --addr HOST:PORT` {threshold} \
+         times with different shares."
+    );
+    Ok(())
+}
+
+async fn operator_call(addr: &str, body: Option<serde_json::Value>) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let request = match body {
+        Some(body) => http
+            .post(format!("http://{addr}/v1/sys/unseal"))
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+        None => http.get(format!("http://{addr}/v1/sys/seal-status")),
+    };
+    let response = request
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await?;
+    let ok = response.status().is_success();
+    let answer: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    if !ok {
+        anyhow::bail!(
+            "refused: {}",
+            answer["errors"][0]
+                .as_str()
+                .unwrap_or("see the answer above")
+        );
+    }
+    Ok(())
+}
+
+async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
+    match command {
+        OperatorCommand::Init {
+            config,
+            shares,
+            threshold,
+        } => operator_init(&config, shares, threshold),
+        OperatorCommand::Status { addr } => operator_call(&addr, None).await,
+        OperatorCommand::Unseal { addr, reset, .. } if reset => {
+            operator_call(&addr, Some(serde_json::json!({ "reset": true }))).await
+        }
+        OperatorCommand::Unseal { addr, share, .. } => {
+            let share = match share {
+                Some(share) => zeroize::Zeroizing::new(share),
+                None => {
+                    let mut line = zeroize::Zeroizing::new(String::new());
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+            };
+            let body = serde_json::json!({ "key": share.trim() });
+            operator_call(&addr, Some(body)).await
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -219,6 +348,7 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Commands::Audit { command } => audit(command),
+        Commands::Operator { command } => operator(command).await,
         Commands::SealSecret {
             sts_key,
             access_key_id,

@@ -1,11 +1,13 @@
 //! The node's `/metrics` endpoint, in Prometheus's text format: KMS requests by operation and
 //! outcome with their latency, and, read at scrape time, this node's Raft view (term, leader,
 //! log and applied index, replication lag per follower when it leads), the region's key count,
-//! the cross-region outbox depth per peer region, and the key uses not yet recorded.
+//! the cross-region outbox depth per peer region, the key uses not yet recorded, and whether
+//! the node is sealed.
 //!
 //! Labels never carry key ids, principals or request contents: only operation names, AWS error
 //! codes, node ids and region names.
 
+use crate::seal_state::SealGate;
 use crate::service::Kms;
 use kms_api::{RequestObserver, RequestRecord};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -54,6 +56,7 @@ pub struct Metrics {
     keys: Gauge,
     outbox: Family<RegionLabel, Gauge>,
     pending_key_uses: Gauge,
+    sealed: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -132,7 +135,13 @@ impl Metrics {
             "pending_key_uses",
             "Key uses this node served that are not yet recorded for GetKeyLastUsage",
         );
+        let sealed = gauge(
+            &mut registry,
+            "sealed",
+            "1 while this node is sealed (its root key not yet unsealed)",
+        );
         Metrics {
+            sealed,
             registry,
             requests,
             latency,
@@ -149,8 +158,21 @@ impl Metrics {
         }
     }
 
-    /// Reads the node's current view into the gauges and encodes everything.
-    pub fn render(&self, kms: &Kms) -> String {
+    /// Reads the node's current view into the gauges (while sealed, only `sealed` and the
+    /// request metrics) and encodes everything.
+    pub fn render(&self, gate: &SealGate) -> String {
+        self.sealed.set(i64::from(gate.kms().is_none()));
+        if let Some(kms) = gate.kms() {
+            self.read_node(kms);
+        }
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text = "# the metrics could not be encoded\n".into();
+        }
+        text
+    }
+
+    fn read_node(&self, kms: &Kms) {
         let raft = kms.raft_metrics();
         let signed = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
         self.term.set(signed(Some(raft.current_term)));
@@ -192,11 +214,6 @@ impl Metrics {
         }
         self.pending_key_uses
             .set(i64::try_from(kms.key_uses().pending_count()).unwrap_or(i64::MAX));
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
-            text = "# the metrics could not be encoded\n".into();
-        }
-        text
     }
 }
 
@@ -248,11 +265,11 @@ impl RequestObserver for Observers {
 }
 
 /// `GET /metrics`.
-pub fn router(kms: Arc<Kms>, metrics: Arc<Metrics>) -> axum::Router {
+pub fn router(gate: Arc<SealGate>, metrics: Arc<Metrics>) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let body = metrics.render(&kms);
+            let body = metrics.render(&gate);
             async move {
                 (
                     [(

@@ -1,7 +1,9 @@
-//! Starting and stopping one node: Raft, the public KMS listener, the internal Raft listener and
-//! the leader's background tasks.
+//! Starting and stopping one node: Raft, the public KMS listener, the internal Raft listener,
+//! and, once the root key is unsealed (`seal_state`), the region's service, the link to other
+//! regions and the leader's background tasks.
 
 use crate::config::NodeConfig;
+use crate::seal_state::{self, SealGate, SealState};
 use crate::service::{system_clock, Kms};
 use anyhow::Context;
 use kms_api::{ApiConfig, CredentialStore};
@@ -22,12 +24,9 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
 /// [`serve`] with an injected clock.
 pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Result<()> {
-    let root_key = RootKey::load(&config.root_key_path).with_context(|| {
-        format!(
-            "loading the region root key {}",
-            config.root_key_path.display()
-        )
-    })?;
+    // The node starts sealed: Raft and the API run without the root key; KMS calls are served
+    // once the seal hands it over (`seal_state`).
+    let seal = SealState::new(&config.region, config.seal.as_ref());
     // Mutual TLS between the region's nodes: every node presents its own certificate and
     // admits only members of its region's group (`raft_admission`).
     let raft_identity = match &config.raft_tls {
@@ -85,32 +84,29 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     }
 
     let mut reloading: Vec<kms_link::tls::LinkIdentity> = raft_identity.iter().cloned().collect();
-    let mut link_parts = None;
-    if let Some(link_config) = &config.link {
-        let identity = kms_link::tls::LinkIdentity::load(
-            &link_config.ca_cert,
-            &link_config.cert,
-            &link_config.key,
-        )
-        .context("loading the link certificate")?;
-        check_names_this_node(&identity, &config, "link.cert")?;
-        reloading.push(identity.clone());
-        let link = RegionLink::new(
-            &config.region,
-            &link_config.peers,
-            &identity,
-            root_key.transport_key(),
-        )
-        .context("setting up the link to other regions")?
-        .with_deny_list(deny_list.clone());
-        let listener = kms_link::tls::TlsListener::bind(
-            &link_config.addr,
-            kms_link::tls::server_config(&identity)?,
-        )
-        .await
-        .with_context(|| format!("binding the link address {}", link_config.addr))?;
-        link_parts = Some((Arc::new(Replication::new(link)), listener));
-    }
+    let link_identity = match &config.link {
+        Some(link_config) => {
+            let identity = kms_link::tls::LinkIdentity::load(
+                &link_config.ca_cert,
+                &link_config.cert,
+                &link_config.key,
+            )
+            .context("loading the link certificate")?;
+            check_names_this_node(&identity, &config, "link.cert")?;
+            reloading.push(identity.clone());
+            // Checked now, with a stand-in transport key, so a bad link config fails the start;
+            // the real link is built once the root key is unsealed.
+            RegionLink::new(
+                &config.region,
+                &link_config.peers,
+                &identity,
+                RootKey::generate().transport_key(),
+            )
+            .context("setting up the link to other regions")?;
+            Some(identity)
+        }
+        None => None,
+    };
     let sts_key = match &config.sts_key {
         Some(path) => Some(
             RootKey::load(path)
@@ -137,58 +133,47 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         )
         .context("loading identities")?,
     );
-    let audit_path = config
-        .audit_log
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
-    let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
-    let credentials: Arc<dyn CredentialStore + Send + Sync> = identities.clone();
-    let metrics = Arc::new(crate::metrics::Metrics::new());
-    let observers = crate::metrics::Observers(vec![Arc::new(audit), metrics.clone()]);
-    let api_config =
-        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(observers));
-    // Calls forwarded from other regions pass the same checks and audit trail.
-    let mut kms = Kms::new(
-        raft.clone(),
-        root_key,
-        config.region.clone(),
-        config.account_id.clone(),
-        clock.clone(),
-        identities.clone(),
-    )
-    .with_front_door(api_config.clone());
+    // The seed file is checked now, so a bad one fails the start; it is applied once unsealed.
     let seed = match &config.seed {
         Some(path) => Some(crate::seed::Seed::load(path, &config.served_regions())?),
         None => None,
     };
-    kms = kms.with_seed(seed).with_reset(config.allow_reset);
-    if let Some((replication, _)) = &link_parts {
-        kms = kms.with_replication(replication.clone());
-    }
-    let kms = Arc::new(kms);
-    let mut background = Vec::new();
-    if let Some((replication, listener)) = link_parts {
-        background.extend(replication.spawn_shippers(kms.clone()));
-        let router = replication
-            .router(kms.clone())
-            .into_make_service_with_connect_info::<kms_link::tls::PeerInfo>();
-        background.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "the link listener stopped");
-            }
-        }));
-    }
-    background.push(tokio::spawn(kms_authz::identities::watch(
+    let gate = Arc::new(SealGate::new(seal.clone(), identities.clone()));
+    let mut background = vec![tokio::spawn(kms_authz::identities::watch(
         identities.clone(),
-    )));
+    ))];
     // Certificates and the deny-list are re-read while the node runs.
     background.push(tokio::spawn(kms_link::tls::watch(
         reloading,
         deny_list.clone(),
         Duration::from_secs(1),
     )));
-    let leader_tasks = tokio::spawn(crate::leader_tasks::run(kms.clone()));
-    background.push(tokio::spawn(crate::key_use::run(kms.clone())));
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.jsonl"));
+    let audit = AuditTrail::open(&audit_path, &config.region, &config.account_id)?;
+    seal_state::start(&seal, config.seal.as_ref(), config.root_key_path.clone())?;
+    let credentials: Arc<dyn CredentialStore + Send + Sync> = identities.clone();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let observers = crate::metrics::Observers(vec![Arc::new(audit), metrics.clone()]);
+    let api_config =
+        ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(observers));
+    let (kms_tx, kms_rx) = tokio::sync::oneshot::channel();
+    let unsealed = tokio::spawn(serve_unsealed(Unsealing {
+        config: config.clone(),
+        raft: raft.clone(),
+        clock: clock.clone(),
+        identities: identities.clone(),
+        seal: seal.clone(),
+        gate: gate.clone(),
+        link_identity,
+        seed,
+        // Calls forwarded from other regions pass the same checks and audit trail.
+        front_door: api_config.clone(),
+        deny_list: deny_list.clone(),
+        kms_tx,
+    }));
     // The console is nested beside the KMS API on the same port; its calls come back to this
     // node's API as ordinary signed requests.
     let console = kms_console::router(kms_console::ConsoleConfig {
@@ -196,13 +181,13 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         account_id: config.account_id.clone(),
         region: config.region.clone(),
     });
-    let seed_kms = kms.clone();
     let reset_routes = config
         .allow_reset
-        .then(|| crate::reset::router(kms.clone()));
-    let mut api_router = kms_api::router(api_config, kms.clone())
+        .then(|| crate::reset::router(gate.clone()));
+    let mut api_router = kms_api::router(api_config, gate.clone())
         .merge(console)
-        .merge(crate::metrics::router(kms, metrics));
+        .merge(seal_state::router(seal.clone()))
+        .merge(crate::metrics::router(gate, metrics));
     if let Some(reset_routes) = reset_routes {
         api_router = api_router.merge(reset_routes);
     }
@@ -297,13 +282,25 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     tracing::info!(node_id = config.node_id, region = %config.region, api = %config.api_addr, raft = %config.raft_addr, "node serving");
 
     // A seed that conflicts with the region's state stops the node.
+    let refusal = async move {
+        match kms_rx.await {
+            Ok(kms) => crate::seed::refusal(kms).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
     let refused = tokio::select! {
         _ = shutdown => None,
-        error = crate::seed::refusal(seed_kms) => Some(error),
+        error = refusal => Some(error),
     };
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
-    leader_tasks.abort();
+    if unsealed.is_finished() {
+        if let Ok(tasks) = unsealed.await {
+            background.extend(tasks);
+        }
+    } else {
+        unsealed.abort();
+    }
     for task in background {
         task.abort();
     }
@@ -334,6 +331,110 @@ fn check_names_this_node(
         );
     }
     Ok(())
+}
+
+/// What the node needs to start serving once unsealed.
+struct Unsealing {
+    config: NodeConfig,
+    raft: Arc<RegionRaft>,
+    clock: Clock,
+    identities: Arc<IdentityStore>,
+    seal: Arc<SealState>,
+    gate: Arc<SealGate>,
+    link_identity: Option<kms_link::tls::LinkIdentity>,
+    seed: Option<crate::seed::Seed>,
+    /// The front door's configuration, for calls forwarded from other regions.
+    front_door: ApiConfig,
+    deny_list: Arc<kms_link::tls::DenyList>,
+    /// Receives the region's service, for the seed's refusal watch.
+    kms_tx: tokio::sync::oneshot::Sender<Arc<Kms>>,
+}
+
+/// Once the seal hands over the root key: builds the region's [`Kms`] (with its seed), the
+/// link to other regions (listener, shippers), the leader's tasks and the key-use batches, and
+/// opens the gate. Returns the tasks it started, for the shutdown to stop.
+async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>> {
+    let Unsealing {
+        config,
+        raft,
+        clock,
+        identities,
+        seal,
+        gate,
+        link_identity,
+        seed,
+        front_door,
+        deny_list,
+        kms_tx,
+    } = unsealing;
+    let root_key = seal.wait_unsealed().await;
+    let mut tasks = Vec::new();
+    let mut kms = Kms::new(
+        raft,
+        root_key.clone(),
+        config.region.clone(),
+        config.account_id.clone(),
+        clock,
+        identities,
+    )
+    .with_front_door(front_door);
+    let mut link_parts = None;
+    if let (Some(link_config), Some(identity)) = (&config.link, &link_identity) {
+        match start_link(link_config, identity, &config.region, &root_key, deny_list).await {
+            Ok(parts) => link_parts = Some(parts),
+            Err(e) => {
+                // The same check passed at start; only the listener's bind can fail here.
+                tracing::error!(error = ?e, "the link to other regions could not start");
+                std::process::exit(1);
+            }
+        }
+    }
+    kms = kms.with_seed(seed).with_reset(config.allow_reset);
+    if let Some((replication, _)) = &link_parts {
+        kms = kms.with_replication(replication.clone());
+    }
+    let kms = Arc::new(kms);
+    if let Some((replication, listener)) = link_parts {
+        tasks.extend(replication.spawn_shippers(kms.clone()));
+        let router = replication
+            .router(kms.clone())
+            .into_make_service_with_connect_info::<kms_link::tls::PeerInfo>();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the link listener stopped");
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(crate::leader_tasks::run(kms.clone())));
+    tasks.push(tokio::spawn(crate::key_use_ops::run(kms.clone())));
+    let _ = kms_tx.send(kms.clone());
+    gate.open(kms);
+    tracing::info!(region = %config.region, "serving KMS calls");
+    tasks
+}
+
+async fn start_link(
+    link_config: &crate::config::LinkConfig,
+    identity: &kms_link::tls::LinkIdentity,
+    region: &str,
+    root_key: &RootKey,
+    deny_list: Arc<kms_link::tls::DenyList>,
+) -> anyhow::Result<(Arc<Replication>, kms_link::tls::TlsListener)> {
+    let link = RegionLink::new(
+        region,
+        &link_config.peers,
+        identity,
+        root_key.transport_key(),
+    )
+    .context("setting up the link to other regions")?
+    .with_deny_list(deny_list);
+    let listener = kms_link::tls::TlsListener::bind(
+        &link_config.addr,
+        kms_link::tls::server_config(identity)?,
+    )
+    .await
+    .with_context(|| format!("binding the link address {}", link_config.addr))?;
+    Ok((Arc::new(Replication::new(link)), listener))
 }
 
 async fn shutdown_signal() {

@@ -8,6 +8,7 @@
 //! refusing unless reset is on there too), then applies this region's seed again; the other
 //! regions re-apply theirs in the background.
 
+use crate::seal_state::SealGate;
 use crate::service::Kms;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,16 +26,23 @@ pub const RESET_PATHS: [&str; 3] = [
 ];
 
 /// The reset routes, merged into the API router only where reset is switched on.
-pub fn router(kms: Arc<Kms>) -> Router {
+pub fn router(gate: Arc<SealGate>) -> Router {
     let mut router = Router::new();
     for path in RESET_PATHS {
         router = router.route(path, post(reset));
     }
-    router.with_state(kms)
+    router.with_state(gate)
 }
 
-async fn reset(State(kms): State<Arc<Kms>>) -> Response {
-    match reset_everywhere(&kms).await {
+async fn reset(State(gate): State<Arc<SealGate>>) -> Response {
+    let Some(kms) = gate.kms() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "message": "This node is sealed; unseal it first." })),
+        )
+            .into_response();
+    };
+    match reset_everywhere(kms).await {
         Ok(regions) => Json(serde_json::json!({ "reset": regions })).into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -64,7 +72,7 @@ async fn reset_everywhere(kms: &Kms) -> Result<Vec<String>, KmsError> {
             }
         }
     }
-    kms.reapply_seed().await;
+    crate::seed::reapply(kms).await;
     match failed {
         Some(error) => Err(error),
         None => Ok(regions),

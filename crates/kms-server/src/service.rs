@@ -15,7 +15,7 @@ use kms_authz::{Authorizer, IdentityStore};
 use kms_core::{Command, CommandOutput, KeyRecord, State, WrappedMaterial};
 use kms_crypto::{KeyMaterial, MaterialId, RootKey, WrapContext};
 use kms_raft::RegionRaft;
-use kms_replication::{ForwardedCall, Replication};
+use kms_replication::Replication;
 use kms_types::{Clock, KeySpec, KmsError, RotationType};
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ pub struct Kms {
     /// Key uses served here and not yet recorded through Raft (GetKeyLastUsage).
     key_uses: KeyUseLog,
     /// The seed file's keys, if the node has one.
-    seed: Option<Arc<crate::seed::Seed>>,
+    seed: Option<Arc<crate::seed_file::Seed>>,
     /// Whether the reset endpoints may wipe the cluster.
     allow_reset: bool,
     /// Whether the seed is applied (always, without one); the API waits for it.
@@ -95,7 +95,7 @@ impl Kms {
     }
 
     /// Gives the node a seed: requests wait until it is applied.
-    pub fn with_seed(mut self, seed: Option<crate::seed::Seed>) -> Kms {
+    pub fn with_seed(mut self, seed: Option<crate::seed_file::Seed>) -> Kms {
         self.seeded.send_replace(seed.is_none());
         self.seed = seed.map(Arc::new);
         self
@@ -108,7 +108,7 @@ impl Kms {
     }
 
     /// The node's seed, if any.
-    pub(crate) fn seed(&self) -> Option<Arc<crate::seed::Seed>> {
+    pub(crate) fn seed(&self) -> Option<Arc<crate::seed_file::Seed>> {
         self.seed.clone()
     }
 
@@ -154,16 +154,6 @@ impl Kms {
         }
     }
 
-    /// Applies the seed again after a reset; a failure is logged (the API serves anyway).
-    pub(crate) async fn reapply_seed(&self) {
-        if let Some(seed) = self.seed() {
-            if let Err(e) = crate::seed::apply(self, &seed).await {
-                tracing::error!(error = %format!("{e:#}"), "re-applying the seed after a reset");
-            }
-        }
-        self.set_seeded(true);
-    }
-
     /// Connects this region to its peers: requests signed for a peer region are forwarded
     /// there, and multi-region operations can reach them.
     pub fn with_replication(mut self, replication: Arc<Replication>) -> Kms {
@@ -181,6 +171,11 @@ impl Kms {
     /// The front door's configuration, if set.
     pub(crate) fn front_door(&self) -> Option<&kms_api::ApiConfig> {
         self.front_door.as_ref()
+    }
+
+    /// The node's default account.
+    pub(crate) fn account_id(&self) -> &str {
+        &self.account_id
     }
 
     /// This region.
@@ -391,101 +386,3 @@ impl Kms {
 
 /// One day in milliseconds.
 pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-/// What replication reaches of this region: commit, read, wrap and unwrap material, run a
-/// forwarded call. The root key stays here.
-impl kms_replication::Region for Kms {
-    fn region(&self) -> &str {
-        &self.region
-    }
-
-    fn account_id(&self) -> &str {
-        &self.account_id
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
-
-    fn is_leader(&self) -> bool {
-        self.raft.is_leader()
-    }
-
-    async fn commit(&self, command: Command) -> Result<CommandOutput, KmsError> {
-        self.raft.write(command).await
-    }
-
-    async fn barrier(&self) -> Result<(), KmsError> {
-        self.read(|_| ()).await
-    }
-
-    fn read_applied<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        self.raft.reader().read(f)
-    }
-
-    fn unwrap_material(
-        &self,
-        key_id: &str,
-        material_id: &str,
-        wrapped: &[u8],
-    ) -> Result<KeyMaterial, KmsError> {
-        self.root_key
-            .unwrap(wrapped, &WrapContext::material(key_id, material_id))
-            .map_err(|_| {
-                KmsError::KmsInternal(
-                    "Key material could not be unwrapped with this region's root key.".into(),
-                )
-            })
-    }
-
-    fn wrap_material(&self, key_id: &str, material_id: &str, material: &KeyMaterial) -> Vec<u8> {
-        self.root_key
-            .wrap(material, &WrapContext::material(key_id, material_id))
-    }
-
-    async fn reset(&self) -> Result<(), KmsError> {
-        self.reset_region().await
-    }
-
-    async fn reseed(&self) {
-        self.reapply_seed().await
-    }
-
-    async fn call_forwarded(
-        &self,
-        from: &kms_link::tls::PeerInfo,
-        call: ForwardedCall,
-    ) -> Result<serde_json::Value, KmsError> {
-        // The front door's checks run again here on the caller's signed request, with this
-        // region's identities and clock, and this node's audit trail records it with the
-        // forwarding region (the sending side is `call::forward`).
-        let Some(front_door) = self.front_door() else {
-            return Err(KmsError::KmsInternal(
-                "This node takes no forwarded calls.".into(),
-            ));
-        };
-        let body = hex::decode(&call.body_hex).map_err(|_| {
-            KmsError::IncompleteSignature("The forwarded request is malformed.".into())
-        })?;
-        let request = kms_api::SignedRequest {
-            method: call.method,
-            uri: call.uri,
-            headers: call.headers,
-            body,
-        };
-        let by = kms_api::ForwardedBy {
-            region: from.region.clone().unwrap_or_default(),
-            node: from.node,
-            addr: Some(from.addr.ip()),
-        };
-        kms_api::serve_forwarded(
-            front_door,
-            self,
-            self.region(),
-            &call.request_id,
-            request,
-            &by,
-        )
-        .await
-    }
-}

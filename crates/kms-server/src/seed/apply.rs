@@ -11,12 +11,11 @@
 //! The node's KMS API holds requests until the seed is in (or, while only waiting for other
 //! regions, for [`GATE_WAIT`]).
 
-use super::file::{Role, Seed, SeedKey};
 use crate::keys::new_key_record;
+use crate::seed_file::{Role, Seed, SeedKey};
 use crate::service::{Kms, DAY_MS};
 use kms_core::{Command, ImportedMaterial, KeyRecord, State};
 use kms_replication::multi_region::{self, ReplicaProperties};
-use kms_replication::Region;
 use kms_types::{KeyState, KmsError, Origin};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -340,6 +339,16 @@ async fn create(kms: &Kms, key: &SeedKey) -> Result<(), KmsError> {
         record.next_rotation_ms = Some(now_ms + i64::from(days) * DAY_MS);
     }
     kms.write(Command::CreateKey { record }).await.map(|_| ())
+}
+
+/// Applies the seed again after a reset; a failure is logged (the API serves anyway).
+pub(crate) async fn reapply(kms: &Kms) {
+    if let Some(seed) = kms.seed() {
+        if let Err(e) = apply(kms, &seed).await {
+            tracing::error!(error = %format!("{e:#}"), "re-applying the seed after a reset");
+        }
+    }
+    kms.set_seeded(true);
 }
 
 #[cfg(test)]

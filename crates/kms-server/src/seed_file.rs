@@ -336,7 +336,7 @@ fn check_key(key: SeedKeyDocument, regions: &[String]) -> anyhow::Result<SeedKey
 /// Decodes given material: base64 for symmetric and HMAC keys, a PKCS#8 PEM (`BEGIN PRIVATE
 /// KEY`) for asymmetric ones; then AWS's checks for imported material of the spec.
 fn decode_material(key_id: &str, spec: KeySpec, text: &str) -> anyhow::Result<SeedMaterial> {
-    if crate::import_ops::check_external_spec(spec).is_err() {
+    if crate::key_kinds::check_external_spec(spec).is_err() {
         bail!("key spec {spec} cannot have imported material");
     }
     let kind = key_kind(spec);
