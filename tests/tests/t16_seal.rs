@@ -8,6 +8,9 @@
 //!   (SoftHSM2) seals the key on its first start, destroys the plaintext file, keeps serving
 //!   the old ciphertexts, and restarts unattended; a node whose PIN file is refused stays up,
 //!   sealed, says why, and unseals by itself once the file is fixed;
+//! - `trent operator init` with a PKCS#11 config creates the token's wrapping key, seals the
+//!   region's root key before any node starts and destroys the plaintext; it never makes a
+//!   root key of its own;
 //! - after `trent up` (make run), no file under the data dir holds the root key, in raw, hex
 //!   or base64 form; the test gets the root key through the seal itself (the SoftHSM2 token,
 //!   with kms-seal), and a second `trent up` decrypts the first one's ciphertexts.
@@ -326,6 +329,13 @@ fn operator_init_refused_again(config: &Path) -> bool {
 
 /// A SoftHSM2 token under `dir` with a wrapping key for `region`'s root key.
 fn softhsm_seal(dir: &Path, region: &str) -> Pkcs11Config {
+    let config = softhsm_token(dir, region);
+    kms_seal::pkcs11::ensure_key(&config).unwrap();
+    config
+}
+
+/// A SoftHSM2 token under `dir`, without the wrapping key the seal config names.
+fn softhsm_token(dir: &Path, region: &str) -> Pkcs11Config {
     let module = kms_seal::pkcs11::find_softhsm2_module().unwrap();
     let token = kms_seal::pkcs11::init_softhsm_token(&module, &dir.join("hsm"), "t16").unwrap();
     let config = Pkcs11Config {
@@ -336,8 +346,66 @@ fn softhsm_seal(dir: &Path, region: &str) -> Pkcs11Config {
         pin_file: token.pin_file,
         softhsm2_conf: Some(token.conf),
     };
-    kms_seal::pkcs11::ensure_key(&config).unwrap();
     config
+}
+
+/// `trent operator init --config CONFIG` for a PKCS#11 seal: its exit status and output.
+fn operator_init_pkcs11(config: &Path) -> (bool, String) {
+    let out = Command::new(trent_binary())
+        .args(["operator", "init", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_init_makes_the_hsm_key_and_seals_the_region_root_key_before_the_first_start() {
+    let mut cluster = Cluster::start_with(ClusterOptions::default()).await;
+    let (_, ciphertext) = key_and_ciphertext(&cluster).await;
+    stop_all(&mut cluster);
+    let plaintext_path = cluster.dir().join("root.key");
+    let root = std::fs::read(&plaintext_path).unwrap();
+    let top = cluster.dir().parent().unwrap().to_path_buf();
+    let pkcs11 = softhsm_token(&top, &cluster.region);
+    set_seal(&cluster, &SealConfig::Pkcs11(pkcs11.clone()));
+
+    // Without the region's root key at root_key_path, init makes none (the nodes must share
+    // one) and leaves nothing sealed.
+    let aside = top.join("root.key.aside");
+    std::fs::rename(&plaintext_path, &aside).unwrap();
+    let (ok, text) = operator_init_pkcs11(cluster.config_path(0));
+    assert!(!ok && text.contains("no plaintext root key"), "{text}");
+    assert!(!pkcs11.sealed_root_key.exists());
+    std::fs::rename(&aside, &plaintext_path).unwrap();
+
+    let (ok, text) = operator_init_pkcs11(cluster.config_path(0));
+    assert!(ok && text.contains("is sealed"), "{text}");
+    assert!(
+        !plaintext_path.exists(),
+        "the plaintext root key is destroyed"
+    );
+    let sealed = SealedRootKey::read(&pkcs11.sealed_root_key)
+        .unwrap()
+        .unwrap();
+    let opened = kms_seal::unseal_auto(&SealConfig::Pkcs11(pkcs11.clone()), &sealed)
+        .await
+        .unwrap();
+    assert_eq!(opened.export_secret().as_slice(), root.as_slice());
+    let (ok, text) = operator_init_pkcs11(cluster.config_path(0));
+    assert!(ok && text.contains("already sealed"), "{text}");
+
+    cluster.spawn_all();
+    cluster.wait_ready().await;
+    for index in 0..3 {
+        decrypts(&cluster, index, &ciphertext, b"made before the seal").await;
+    }
+    assert_nowhere_under(&top, &root);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -238,8 +238,11 @@ impl NodeConfig {
         if !is_account_id(&self.account_id) {
             bail!("account_id must be 12 digits, got '{}'", self.account_id);
         }
-        if self.credentials.is_empty() {
-            bail!("no credentials configured: set [[credentials]] or TRENT_CREDENTIALS");
+        if self.credentials.is_empty() && self.identities.is_none() {
+            bail!(
+                "no credentials configured: set [[credentials]], TRENT_CREDENTIALS or an \
+                 identities file"
+            );
         }
         for credential in &self.credentials {
             if let Some(account) = &credential.account_id {

@@ -109,18 +109,21 @@ enum NodeCommand {
 
 #[derive(Subcommand)]
 enum OperatorCommand {
-    /// Seal the region's root key under a new Shamir split and print the shares (the plaintext
-    /// root key an earlier version left at root_key_path is sealed and destroyed; otherwise a
-    /// new root key is made). Writes the config's `[seal] sealed_root_key`; the shares' key is
-    /// never written anywhere.
+    /// Bring the region's root key under the node config's seal. Shamir: seal it under a new
+    /// split and print the shares (the plaintext root key an earlier version left at
+    /// root_key_path is sealed and destroyed; otherwise a new root key is made); the shares'
+    /// key is never written anywhere. PKCS#11: create the AES-256 wrapping key in the token if
+    /// it is missing (sensitive, not extractable), then seal the plaintext root key found at
+    /// root_key_path and destroy that file (run once on each node, each with its own HSM, after
+    /// copying the region's one root key there). Writes `[seal] sealed_root_key`.
     Init {
-        /// A node config of the region with `[seal] kind = "shamir"`.
+        /// A node config of the region with `[seal] kind = "shamir"` or `"pkcs11"`.
         #[arg(long)]
         config: PathBuf,
-        /// How many shares to deal.
+        /// How many shares to deal (Shamir).
         #[arg(long, default_value_t = 5)]
         shares: u8,
-        /// How many shares unseal.
+        /// How many shares unseal (Shamir).
         #[arg(long, default_value_t = 3)]
         threshold: u8,
     },
@@ -145,10 +148,16 @@ enum OperatorCommand {
     },
 }
 
-fn operator_init(config: &std::path::Path, shares: u8, threshold: u8) -> anyhow::Result<()> {
+async fn operator_init(config: &std::path::Path, shares: u8, threshold: u8) -> anyhow::Result<()> {
     let config = kms_server::config::NodeConfig::load(config)?;
-    let Some(kms_seal::SealConfig::Shamir(shamir)) = &config.seal else {
-        anyhow::bail!("the node config has no [seal] with kind = \"shamir\"");
+    let shamir = match &config.seal {
+        Some(kms_seal::SealConfig::Shamir(shamir)) => shamir,
+        Some(seal @ kms_seal::SealConfig::Pkcs11(pkcs11)) => {
+            return operator_init_pkcs11(&config, seal, pkcs11).await
+        }
+        _ => anyhow::bail!(
+            "operator init needs a node config whose [seal] has kind = \"shamir\" or \"pkcs11\""
+        ),
     };
     let (prepared, dealt) = kms_seal::init_shamir(
         shamir,
@@ -173,6 +182,31 @@ fn operator_init(config: &std::path::Path, shares: u8, threshold: u8) -> anyhow:
     println!(
         "\nStart the nodes, then on each run `trent operator unseal --addr HOST:PORT` {threshold} \
          times with different shares."
+    );
+    Ok(())
+}
+
+/// `trent operator init` for a PKCS#11 seal: the token's wrapping key, then the plaintext root
+/// key sealed under it and destroyed. Never makes a root key: the region's nodes must share one.
+async fn operator_init_pkcs11(
+    config: &kms_server::config::NodeConfig,
+    seal: &kms_seal::SealConfig,
+    pkcs11: &kms_seal::Pkcs11Config,
+) -> anyhow::Result<()> {
+    kms_seal::pkcs11::ensure_key(pkcs11)?;
+    let prepared =
+        kms_seal::ensure_sealed(seal, &config.region, &config.root_key_path, false).await?;
+    let done = match prepared {
+        kms_seal::Prepared::Existing => "was already sealed",
+        _ => "is sealed (the plaintext file is destroyed)",
+    };
+    println!(
+        "The root key of {} {done}: {} under key '{}' of token '{}'. The node unseals by itself \
+         at every start.",
+        config.region,
+        pkcs11.sealed_root_key.display(),
+        pkcs11.key_label,
+        pkcs11.token_label
     );
     Ok(())
 }
@@ -210,7 +244,7 @@ async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
             config,
             shares,
             threshold,
-        } => operator_init(&config, shares, threshold),
+        } => operator_init(&config, shares, threshold).await,
         OperatorCommand::Status { addr } => operator_call(&addr, None).await,
         OperatorCommand::Unseal { addr, reset, .. } if reset => {
             operator_call(&addr, Some(serde_json::json!({ "reset": true }))).await
