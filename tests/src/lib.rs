@@ -363,6 +363,11 @@ impl Cluster {
         client_in_region(&self.nodes[index].api_addr, &self.region)
     }
 
+    /// The process id of node `index`, while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].child.as_ref().map(Child::id)
+    }
+
     /// SIGKILLs node `index` and waits for it to die.
     pub fn kill(&mut self, index: usize) {
         if let Some(mut child) = self.nodes[index].child.take() {

@@ -1,6 +1,7 @@
 //! The `trent` that `make run` starts carries no test hooks: its bytes do not name them, and a
 //! node started with every hook variable set behaves as if none were. The same checks against
-//! `trent-test` (the test build) show each hook is real, so these tests can fail.
+//! `trent-test` (the test build) show each hook is real, so these tests can fail. A node also
+//! forbids core files whatever limit it inherits.
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::types::KeyState;
@@ -148,4 +149,43 @@ async fn the_link_fault_variable_cannot_cut_the_shipped_binary_off() {
         },
     )
     .await;
+}
+
+/// The soft and hard core-file limits in `/proc/PID/limits`.
+fn core_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no core-file line in {limits}"));
+    let fields: Vec<&str> = line["Max core file size".len()..]
+        .split_whitespace()
+        .collect();
+    (fields[0].to_string(), fields[1].to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_can_leave_no_core_dump() {
+    // The nodes inherit this process's limits: allow core files here, so a node that did not
+    // forbid them itself would show it.
+    let raised = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            "--core=unlimited:unlimited",
+        ])
+        .status()
+        .unwrap();
+    assert!(raised.success());
+    let ours = core_file_limits(std::process::id());
+    assert_eq!(ours, ("unlimited".to_string(), "unlimited".to_string()));
+    let cluster = Cluster::start_with(ClusterOptions::default()).await;
+    for index in 0..cluster.nodes.len() {
+        let pid = cluster.pid(index).unwrap();
+        assert_eq!(
+            core_file_limits(pid),
+            ("0".to_string(), "0".to_string()),
+            "node {index} (the test process has {ours:?})"
+        );
+    }
 }

@@ -25,6 +25,7 @@ mod multi_region_ops;
 pub mod node;
 #[cfg(feature = "testing")]
 mod planted_bugs;
+pub mod process_hygiene;
 mod raft_admission;
 mod region_link;
 pub mod reset;

@@ -358,6 +358,7 @@ pub async fn main() -> anyhow::Result<()> {
     }
     match Cli::parse().command {
         Commands::Serve { config } => {
+            kms_server::process_hygiene::harden()?;
             kms_server::node::serve(kms_server::config::NodeConfig::load(&config)?).await
         }
         Commands::RootKey { create } => {
@@ -369,7 +370,11 @@ pub async fn main() -> anyhow::Result<()> {
             cluster_dir,
             data_dir,
             restart,
-        } => kms_server::local::up(cluster_dir.as_deref(), &data_dir, restart).await,
+        } => {
+            // `trent up` makes and seals root keys; its nodes harden themselves too.
+            kms_server::process_hygiene::harden()?;
+            kms_server::local::up(cluster_dir.as_deref(), &data_dir, restart).await
+        }
         Commands::Node { command, data_dir } => {
             let request = match command {
                 NodeCommand::Status => "status".to_string(),
