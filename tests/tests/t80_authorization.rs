@@ -305,3 +305,61 @@ async fn identity_and_key_policies_decide_every_call() {
     );
     assert_eq!(encrypt_with(&bob, &key, None).await, Ok(()));
 }
+
+/// The production shape (`cluster/production/`): node configs without `[[credentials]]`, so
+/// every caller is an identity of the identities file and no root access key exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_without_config_credentials_serves_only_its_identities() {
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        identities: Some(identities("")),
+        ..ClusterOptions::default()
+    })
+    .await;
+    let addr = cluster.nodes[0].api_addr.clone();
+    let alice = client_for(&addr, "AKIAALICE", "alice-secret");
+    let key = trent_tests::new_key(&alice).await;
+    let sealed = alice
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"before".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    for index in 0..cluster.nodes.len() {
+        assert!(cluster.terminate(index).success());
+        let path = cluster.config_path(index).to_path_buf();
+        let mut config = kms_config::NodeConfig::load(&path).unwrap();
+        config.credentials.clear();
+        std::fs::write(&path, config.to_toml(&[]).unwrap()).unwrap();
+    }
+    cluster.spawn_all();
+    for index in 0..cluster.nodes.len() {
+        let node = client_for(&cluster.nodes[index].api_addr, "AKIAALICE", "alice-secret");
+        let opened = trent_tests::poll(Duration::from_secs(60), || {
+            let node = node.clone();
+            let sealed = sealed.clone();
+            async move {
+                node.decrypt()
+                    .ciphertext_blob(sealed)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|out| out.plaintext)
+            }
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "node {index} never decrypted for alice\n{}",
+                cluster.log(index)
+            )
+        });
+        assert_eq!(opened.as_ref(), b"before", "node {index}");
+    }
+    // The fixture's root access key is gone with the config's credentials.
+    let root = cluster.client(0);
+    let refused = root.list_keys().send().await.unwrap_err();
+    assert_eq!(refused.code(), Some("UnrecognizedClientException"));
+}
