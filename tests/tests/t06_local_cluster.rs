@@ -56,6 +56,19 @@ fn pid_of(data: &Path, node: &str) -> Option<u32> {
     })
 }
 
+/// `trent cluster status --data-dir DATA`: whether it exited 0, and what it printed.
+fn cluster_status(data: &Path) -> (bool, String) {
+    let out = Command::new(trent_binary())
+        .args(["cluster", "status", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn kill9(pid: u32) {
     let status = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -131,6 +144,17 @@ async fn the_local_cluster_outlives_a_killed_node_and_drives_single_nodes() {
         .ciphertext_blob
         .unwrap();
 
+    // All three answer and agree on one leader (which may still be settling right after start).
+    let settled = poll(Duration::from_secs(20), || async {
+        let (ok, report) = cluster_status(data);
+        ok.then_some(report)
+    })
+    .await
+    .expect("trent cluster status never reported healthy");
+    assert!(settled.starts_with("us-east-1: healthy"), "{settled}");
+    assert_eq!(settled.matches("role leader").count(), 1, "{settled}");
+    assert_eq!(settled.matches("role follower").count(), 2, "{settled}");
+
     let victim = pid_of(data, "us-east-1/2").expect("node 2 runs");
     kill9(victim);
     eventually(
@@ -160,6 +184,12 @@ async fn the_local_cluster_outlives_a_killed_node_and_drives_single_nodes() {
         "node 3 serves without node 2"
     );
     assert!(pid_of(data, "us-east-1/1").is_some() && pid_of(data, "us-east-1/3").is_some());
+    let (ok, report) = cluster_status(data);
+    assert!(!ok, "a region with a dead node is not healthy: {report}");
+    assert!(
+        report.contains(&format!("http://{} unreachable", api(2))),
+        "{report}"
+    );
 
     // trent node start brings it back; restart replaces the process; unknown nodes are refused.
     let started = node_cmd(data, &["start", "us-east-1/2"]);

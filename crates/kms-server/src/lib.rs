@@ -10,6 +10,7 @@
 mod aliases;
 mod asymmetric_ops;
 mod call;
+pub mod cluster_status;
 pub mod config;
 mod crypto_ops;
 mod grants_ops;

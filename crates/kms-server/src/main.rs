@@ -84,6 +84,27 @@ enum Commands {
         #[arg(long, default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+    /// The region's health as its nodes see it (from each node's /metrics): seal state, Raft
+    /// role, term, leader, log/applied/snapshot index, the leader's lag per follower, outbox
+    /// depth per peer region, keys. Exits 1 unless every region is healthy (every node answers,
+    /// is unsealed, and all agree on one leader).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// One line per node, grouped by region.
+    Status {
+        /// The data directory of a `trent up` cluster (its cluster.json lists the nodes).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Nodes to ask instead, as REGION=http://host:port (repeatable; plain HTTP).
+        #[arg(long = "node")]
+        nodes: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +259,49 @@ async fn operator_call(addr: &str, body: Option<serde_json::Value>) -> anyhow::R
     Ok(())
 }
 
+/// `trent cluster status`: the nodes given, else those of `data_dir/cluster.json`.
+async fn cluster_status(data_dir: &std::path::Path, nodes: &[String]) -> anyhow::Result<()> {
+    use kms_server::cluster_status::Target;
+    let targets: Vec<Target> = if nodes.is_empty() {
+        let path = data_dir.join("cluster.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "reading {} (is `trent up` running there?): {e}",
+                path.display()
+            )
+        })?;
+        let file = kms_config::ClusterFile::parse(&text)?;
+        file.regions
+            .into_iter()
+            .flat_map(|(region, nodes)| {
+                nodes.endpoints.into_iter().map(move |endpoint| Target {
+                    region: region.clone(),
+                    endpoint,
+                })
+            })
+            .collect()
+    } else {
+        nodes
+            .iter()
+            .map(|node| {
+                let (region, endpoint) = node.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("--node takes REGION=http://host:port, got '{node}'")
+                })?;
+                Ok(Target {
+                    region: region.to_string(),
+                    endpoint: endpoint.to_string(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let (report, healthy) = kms_server::cluster_status::report(targets).await?;
+    print!("{report}");
+    if !healthy {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
     match command {
         OperatorCommand::Init {
@@ -375,6 +439,9 @@ pub async fn main() -> anyhow::Result<()> {
             kms_server::process_hygiene::harden()?;
             kms_server::local::up(cluster_dir.as_deref(), &data_dir, restart).await
         }
+        Commands::Cluster {
+            command: ClusterCommand::Status { data_dir, nodes },
+        } => cluster_status(&data_dir, &nodes).await,
         Commands::Node { command, data_dir } => {
             let request = match command {
                 NodeCommand::Status => "status".to_string(),
