@@ -603,3 +603,55 @@ async fn encrypt_decrypt_reencrypt_and_data_keys() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Trent does not verify Nitro Enclaves attestation documents, so a request naming a
+/// `Recipient` is refused: it must never come back with the plaintext in the clear, as it would
+/// if `Recipient` were ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_is_refused_rather_than_ignored() {
+    use aws_sdk_kms::types::{KeyEncryptionMechanism, RecipientInfo};
+    let cluster = Cluster::start().await;
+    let kms = cluster.client(0);
+    let key = trent_tests::new_key(&kms).await;
+    let recipient = || {
+        RecipientInfo::builder()
+            .key_encryption_algorithm(KeyEncryptionMechanism::RsaesOaepSha256)
+            .attestation_document(Blob::new(b"not an attestation document".to_vec()))
+            .build()
+    };
+    let sealed = trent_tests::encrypt(&kms, &key, "for the enclave only").await;
+    let codes = [
+        kms.decrypt()
+            .ciphertext_blob(sealed.clone())
+            .recipient(recipient())
+            .send()
+            .await
+            .map(|out| out.plaintext.is_some())
+            .map_err(|e| e.code().map(str::to_string)),
+        kms.generate_data_key()
+            .key_id(&key)
+            .key_spec(DataKeySpec::Aes256)
+            .recipient(recipient())
+            .send()
+            .await
+            .map(|out| out.plaintext.is_some())
+            .map_err(|e| e.code().map(str::to_string)),
+        kms.generate_random()
+            .number_of_bytes(32)
+            .recipient(recipient())
+            .send()
+            .await
+            .map(|out| out.plaintext.is_some())
+            .map_err(|e| e.code().map(str::to_string)),
+    ];
+    for (i, answer) in codes.into_iter().enumerate() {
+        assert_eq!(
+            answer,
+            Err(Some("UnsupportedOperationException".to_string())),
+            "call {i}"
+        );
+    }
+    // Without it the same calls work.
+    let opened = kms.decrypt().ciphertext_blob(sealed).send().await.unwrap();
+    assert_eq!(opened.plaintext.unwrap().as_ref(), b"for the enclave only");
+}

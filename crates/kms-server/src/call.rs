@@ -39,6 +39,7 @@ impl KmsService for Kms {
             return forward(self, ctx, request).await;
         }
         self.wait_seeded().await?;
+        refuse_recipient(&request)?;
         let context = kms_authz::condition_keys::request_context(
             &request,
             ctx.source_ip,
@@ -50,6 +51,23 @@ impl KmsService for Kms {
         self.note_key_uses(ctx.operation, &ctx.request_id, &response);
         Ok(response)
     }
+}
+
+/// A request naming a Nitro enclave `Recipient` is refused: Trent does not verify attestation
+/// documents yet, and answering it as if `Recipient` were absent would hand the plaintext to
+/// whoever called instead of only to the attested enclave.
+fn refuse_recipient(request: &KmsRequest) -> Result<(), KmsError> {
+    let mut named = false;
+    request.visit_members(&mut |name, _| named |= name == "recipient");
+    if named {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (a Nitro Enclaves attestation document) is not supported by Trent: it \
+             does not verify attestation documents, so it returns neither the plaintext nor a \
+             CiphertextForRecipient."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs a request signed for another region in that region's cluster: the caller's request

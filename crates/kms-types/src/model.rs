@@ -246,7 +246,7 @@ response!(EncryptResponse {
 request!(DecryptRequest {
     ciphertext_blob: Option<Blob>, encryption_context: Option<EncryptionContext>,
     grant_tokens: Option<Vec<String>>, key_id: Option<String>, encryption_algorithm: Option<String>,
-    dry_run: Option<bool>,
+    recipient: Option<RecipientInfo>, dry_run: Option<bool>,
 });
 response!(DecryptResponse {
     key_id: String, plaintext: Blob, encryption_algorithm: EncryptionAlgorithm,
@@ -268,13 +268,16 @@ response!(ReEncryptResponse {
 
 request!(GenerateDataKeyRequest {
     key_id: Option<String>, encryption_context: Option<EncryptionContext>, number_of_bytes: Option<i64>,
-    key_spec: Option<String>, grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+    key_spec: Option<String>, grant_tokens: Option<Vec<String>>, recipient: Option<RecipientInfo>,
+    dry_run: Option<bool>,
 });
 response!(GenerateDataKeyResponse {
     ciphertext_blob: Blob, plaintext: Option<Blob>, key_id: String, key_material_id: Option<String>,
 });
 
-request!(GenerateRandomRequest { number_of_bytes: Option<i64>, custom_key_store_id: Option<String> });
+request!(GenerateRandomRequest {
+    number_of_bytes: Option<i64>, custom_key_store_id: Option<String>, recipient: Option<RecipientInfo>,
+});
 response!(GenerateRandomResponse { plaintext: Blob });
 
 request!(EnableKeyRotationRequest { key_id: Option<String>, rotation_period_in_days: Option<i64> });
@@ -355,7 +358,7 @@ response!(GetPublicKeyResponse {
 
 request!(GenerateDataKeyPairRequest {
     encryption_context: Option<EncryptionContext>, key_id: Option<String>, key_pair_spec: Option<String>,
-    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+    grant_tokens: Option<Vec<String>>, recipient: Option<RecipientInfo>, dry_run: Option<bool>,
 });
 response!(GenerateDataKeyPairResponse {
     private_key_ciphertext_blob: Blob, private_key_plaintext: Option<Blob>, public_key: Blob,
@@ -384,7 +387,7 @@ response!(VerifyMacResponse {
 
 request!(DeriveSharedSecretRequest {
     key_id: Option<String>, key_agreement_algorithm: Option<String>, public_key: Option<Blob>,
-    grant_tokens: Option<Vec<String>>, dry_run: Option<bool>,
+    grant_tokens: Option<Vec<String>>, recipient: Option<RecipientInfo>, dry_run: Option<bool>,
 });
 response!(DeriveSharedSecretResponse {
     key_id: String,
@@ -403,6 +406,20 @@ response!(ReplicateKeyResponse {
 });
 
 request!(UpdatePrimaryRegionRequest { key_id: Option<String>, primary_region: Option<String> });
+
+/// `RecipientInfo`: a Nitro enclave's attestation document and the algorithm to encrypt for
+/// its public key (Decrypt, GenerateDataKey, GenerateDataKeyPair, GenerateRandom,
+/// DeriveSharedSecret).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecipientInfo {
+    /// `RSAES_OAEP_SHA_256`, the only value AWS defines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_encryption_algorithm: Option<String>,
+    /// The enclave's attestation document (COSE_Sign1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation_document: Option<Blob>,
+}
 
 /// `GrantConstraints`: the encryption context a grant's cryptographic operations require.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

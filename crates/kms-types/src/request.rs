@@ -63,6 +63,10 @@ macro_rules! requests {
                         Member::List(list) => serde_json::Value::from(list.to_vec()),
                         Member::Tags(tags) => serde_json::to_value(tags).unwrap_or_default(),
                         Member::Constraints(c) => serde_json::to_value(c).unwrap_or_default(),
+                        // The algorithm only: the attestation document is binary.
+                        Member::Recipient(r) => serde_json::json!({
+                            "KeyEncryptionAlgorithm": r.key_encryption_algorithm,
+                        }),
                     };
                     out.insert(json_name(name), value);
                 });

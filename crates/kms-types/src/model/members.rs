@@ -2,7 +2,7 @@
 //! declared with the `request!` macro implements ([`Members`]); authorization's condition keys
 //! and the audit trail's request parameters read requests through it.
 
-use super::{EncryptionContext, GrantConstraints, Tag};
+use super::{EncryptionContext, GrantConstraints, RecipientInfo, Tag};
 use crate::Blob;
 
 /// One member of a request, as it was sent.
@@ -26,6 +26,8 @@ pub enum Member<'a> {
     Tags(&'a [Tag]),
     /// A grant's constraints.
     Constraints(&'a GrantConstraints),
+    /// A Nitro enclave recipient (its attestation document).
+    Recipient(&'a RecipientInfo),
 }
 
 /// A request member's value as a [`Member`], if it was sent.
@@ -74,6 +76,12 @@ impl AsMember for Option<Vec<Tag>> {
         self.as_deref().map(Member::Tags)
     }
 }
+impl AsMember for Option<RecipientInfo> {
+    fn as_member(&self) -> Option<Member<'_>> {
+        self.as_ref().map(Member::Recipient)
+    }
+}
+
 impl AsMember for Option<GrantConstraints> {
     fn as_member(&self) -> Option<Member<'_>> {
         self.as_ref().map(Member::Constraints)
