@@ -281,6 +281,11 @@ impl Cluster {
         &self.nodes[index].data_dir
     }
 
+    /// Node `index`'s Raft address (host:port).
+    pub fn raft_addr(&self, index: usize) -> &str {
+        &self.nodes[index].raft_addr
+    }
+
     /// Node `index`'s config file.
     pub fn config_path(&self, index: usize) -> &Path {
         &self.nodes[index].config_path

@@ -237,6 +237,21 @@ pub enum Command {
     /// test suites call, where the operator switched it on). The outbox counters stay, so no
     /// sequence number is used twice.
     Reset,
+    /// One part of a backup being restored (`trent restore`): part 0 replaces an empty region's
+    /// state (refused in a region that holds any key, alias or grant), the later parts add
+    /// their keys, in order.
+    Restore {
+        /// The backup's SHA-256 (hex), so parts of two backups never mix.
+        backup_id: String,
+        /// This part's number, from 0.
+        part: u32,
+        /// How many parts the backup has.
+        parts: u32,
+        /// The part's state.
+        image: crate::RestoreImage,
+        /// The proposer's clock (the restored outbox counter moves past it).
+        restore_ms: i64,
+    },
     /// A node's batch of key uses since its last batch (GetKeyLastUsage); also starts the
     /// region's use tracking at `now_ms` if it had not started (an empty batch does only that).
     RecordKeyUse {

@@ -1,6 +1,7 @@
 //! The replicated key store as plain Rust: the [`Command`]s the Raft log carries, the [`State`]
 //! they build, the deterministic [`State::apply`] that turns one into the other, and AWS's
-//! key-state table, the grants on keys ([`grants`]) and imported key material (`import`).
+//! key-state table, the grants on keys ([`grants`]), imported key material (`import`) and the
+//! restore of a backup (`restore`).
 //!
 //! Architecture invariant: no clock, no randomness, no IO and no crypto here. Time, fresh key ids
 //! and wrapped key material are decided by the proposer and arrive inside the command, so every
@@ -16,6 +17,7 @@ mod key_use;
 pub mod multi_region;
 mod record;
 mod region_protocol;
+mod restore;
 #[cfg(test)]
 mod region_tests;
 mod state;
@@ -31,4 +33,5 @@ pub use multi_region::{
     StagedRotation,
 };
 pub use record::{AliasRecord, ImportedMaterial, KeyRecord, RotationRecord, WrappedMaterial};
+pub use restore::{RestoreImage, StateSummary};
 pub use state::{State, MAX_ALIASES_PER_KEY, MAX_ON_DEMAND_ROTATIONS, MAX_TAGS_PER_KEY};

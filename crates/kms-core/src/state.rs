@@ -29,7 +29,7 @@ pub struct State {
     /// Aliases of a snapshot written before accounts were tenants (one namespace for every
     /// account). Always empty in memory: loading moves each into `account_aliases` under its
     /// target key's account. Kept so the persisted layout keeps every field.
-    aliases: BTreeMap<String, AliasRecord>,
+    pub(crate) aliases: BTreeMap<String, AliasRecord>,
     /// Messages to other regions not yet acknowledged, by sequence number.
     pub(crate) outbox: BTreeMap<u64, OutboxEntry>,
     /// The next outbox sequence number.
@@ -44,13 +44,16 @@ pub struct State {
     pub(crate) import_tokens: BTreeMap<String, crate::ImportParameters>,
     /// Aliases by account id, then alias name (`alias/...`).
     #[serde(default)]
-    account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+    pub(crate) account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
     /// The latest recorded use of each key (see `key_use`).
     #[serde(default)]
     pub(crate) key_uses: BTreeMap<String, crate::KeyUse>,
     /// When the region began recording key uses.
     #[serde(default)]
     pub(crate) key_use_tracking_start_ms: Option<i64>,
+    /// A restore in progress: which backup, and the next part expected (see `restore`).
+    #[serde(default)]
+    pub(crate) restoring: Option<crate::restore::RestoreProgress>,
 }
 
 /// [`State`]'s persisted fields as they are read; [`State`] is built from them, moving the
@@ -58,20 +61,22 @@ pub struct State {
 #[derive(Deserialize)]
 struct StateFields {
     keys: BTreeMap<String, KeyRecord>,
-    aliases: BTreeMap<String, AliasRecord>,
+    pub(crate) aliases: BTreeMap<String, AliasRecord>,
     outbox: BTreeMap<u64, OutboxEntry>,
     next_outbox_seq: u64,
     inbound: BTreeMap<String, u64>,
     #[serde(default)]
     grants: BTreeMap<String, BTreeMap<String, crate::GrantRecord>>,
     #[serde(default)]
-    account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+    pub(crate) account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
     #[serde(default)]
     import_tokens: BTreeMap<String, crate::ImportParameters>,
     #[serde(default)]
     key_uses: BTreeMap<String, crate::KeyUse>,
     #[serde(default)]
     key_use_tracking_start_ms: Option<i64>,
+    #[serde(default)]
+    restoring: Option<crate::restore::RestoreProgress>,
 }
 
 impl From<StateFields> for State {
@@ -98,6 +103,7 @@ impl From<StateFields> for State {
             account_aliases,
             key_uses: fields.key_uses,
             key_use_tracking_start_ms: fields.key_use_tracking_start_ms,
+            restoring: fields.restoring,
         }
     }
 }
@@ -277,8 +283,16 @@ impl State {
                 self.import_tokens.clear();
                 self.outbox.clear();
                 self.key_uses.clear();
+                self.restoring = None;
                 Ok(CommandOutput::Empty)
             }
+            Command::Restore {
+                backup_id,
+                part,
+                parts,
+                image,
+                restore_ms,
+            } => self.restore(backup_id, *part, *parts, image, *restore_ms),
             Command::RecordKeyUse { uses, now_ms } => {
                 self.record_key_uses(uses, *now_ms);
                 Ok(CommandOutput::Empty)
@@ -636,6 +650,11 @@ impl State {
     /// Whether outbox entry `seq` still waits for its answer.
     pub fn outbox_pending(&self, seq: u64) -> bool {
         self.outbox.contains_key(&seq)
+    }
+
+    /// Number of aliases, in every account.
+    pub(crate) fn account_aliases_len(&self) -> usize {
+        self.account_aliases.values().map(BTreeMap::len).sum()
     }
 
     /// Number of keys.

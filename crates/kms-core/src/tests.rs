@@ -50,6 +50,27 @@ fn state_with_keys() -> State {
     state
 }
 
+/// `n` keys, each with an alias, for the restore tests.
+pub(crate) fn state_with_keys_and_aliases(n: usize) -> State {
+    let mut state = State::default();
+    for i in 0..n {
+        let key_id = format!("11111111-2222-3333-4444-{i:012}");
+        assert!(state
+            .apply(&Command::CreateKey {
+                record: record(&key_id)
+            })
+            .0
+            .is_ok());
+        let alias = Command::CreateAlias {
+            alias_name: format!("alias/restored-{i}"),
+            target_key_id: key_id,
+            now_ms: 1,
+        };
+        assert!(state.apply(&alias).0.is_ok());
+    }
+    state
+}
+
 #[test]
 fn duplicate_key_id_is_rejected_without_change() {
     let mut state = state_with_keys();

@@ -9,6 +9,9 @@
 
 mod aliases;
 mod asymmetric_ops;
+pub mod backup_client;
+pub mod backup_file;
+mod backup_ops;
 mod call;
 pub mod cluster_status;
 pub mod config;

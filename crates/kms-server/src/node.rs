@@ -191,7 +191,14 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     if let Some(reset_routes) = reset_routes {
         api_router = api_router.merge(reset_routes);
     }
-    let internal_router = raft.internal_router();
+    let internal_router = raft
+        .internal_router()
+        .merge(crate::backup_ops::router(crate::backup_ops::BackupRoutes {
+            region: config.region.clone(),
+            raft: raft.clone(),
+            seal: seal.clone(),
+            clock: clock.clone(),
+        }));
 
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,7 +1,8 @@
 //! Who may use this node's Raft port: on mutual TLS, a request is admitted only from a node of
 //! this region (its certificate names the region and the node id) that is in the region's
 //! current membership (or, before the node has joined a group, in its configured initial
-//! members) and not on the deny-list; the operator certificate may only read `/raft/status`.
+//! members) and not on the deny-list; the operator certificate may only read `/raft/status`,
+//! take a backup (`GET /raft/backup`) and restore one (`POST /raft/restore`).
 //! Every refusal is logged with the peer's address and identity, and so is a body refused as
 //! too large (the per-endpoint limits are kms-raft's).
 
@@ -29,8 +30,13 @@ impl Admission {
     /// Why `peer` may not make this request, if it may not.
     fn refusal(&self, peer: &PeerInfo, method: &Method, path: &str) -> Option<&'static str> {
         if peer.operator {
-            let status = method == Method::GET && path == "/raft/status";
-            return (!status).then_some("the operator certificate may only read /raft/status");
+            let allowed = matches!(
+                (method, path),
+                (&Method::GET, "/raft/status" | "/raft/backup") | (&Method::POST, "/raft/restore")
+            );
+            return (!allowed).then_some(
+                "the operator certificate may only read /raft/status and back up or restore",
+            );
         }
         if peer.region.as_deref() != Some(self.region.as_str()) {
             return Some("the certificate is not of this region");

@@ -97,6 +97,13 @@ impl StateReader {
         f(&data.state)
     }
 
+    /// Runs `f` on the current state and the index of the last entry applied to it, read under
+    /// one lock so the two agree (a backup records the index its image is at).
+    pub fn read_at_index<R>(&self, f: impl FnOnce(Option<u64>, &State) -> R) -> R {
+        let data = self.data.read().unwrap_or_else(PoisonError::into_inner);
+        f(data.last_applied.map(|log_id| log_id.index), &data.state)
+    }
+
     /// Index of the last log entry applied to the state, `None` before the first.
     pub fn last_applied_index(&self) -> Option<u64> {
         let data = self.data.read().unwrap_or_else(PoisonError::into_inner);
