@@ -13,6 +13,7 @@
 //! | [`WrapContext::sts_session`] | `trent-sts-session-v1` |
 //! | [`WrapContext::import_wrapping_key`] | `trent-import-wrapping-key-v1/{key_id}/{token_id}` |
 //! | [`WrapContext::sealed_root_key`] | `trent-sealed-root-key-v1/{region}` |
+//! | [`WrapContext::root_key_generation`] | `trent-root-key-generation-v1/{generation}` |
 //! | [`SealContext::region_material`] | `trent-link-v1\|{from}\|{to}\|{key_id}/{material_id}` |
 //!
 //! The wrapping format adds its own prefix (`trent-wrap-v1`) in front of a [`WrapContext`].
@@ -48,6 +49,12 @@ impl WrapContext {
     /// sealed root key of one region cannot be passed off as another's.
     pub fn sealed_root_key(region: &str) -> WrapContext {
         WrapContext(format!("trent-sealed-root-key-v1/{region}").into_bytes())
+    }
+
+    /// Root-key generation `generation` (≥ 1) of a keyring, wrapped by the root key
+    /// ([`crate::Keyring`]).
+    pub fn root_key_generation(generation: u32) -> WrapContext {
+        WrapContext(format!("trent-root-key-generation-v1/{generation}").into_bytes())
     }
 
     /// The context bytes, as the wrapping format authenticates them (and, for a seal held

@@ -9,6 +9,8 @@
 //! ([`tls_provider`]), and the Shamir split of a seal key ([`shamir`]). Imported key material
 //! (wrapping keys, unwrapping, AWS's checks) is [`import`].
 //!
+//! The [`Keyring`] holds the root key and the later generations of the key that wraps material.
+//!
 //! Everything here is pure and synchronous; the only IO is reading and writing the root key file
 //! ([`RootKey::load`], [`RootKey::create_file`]).
 //!
@@ -25,6 +27,7 @@ pub mod ciphertext;
 mod context;
 mod error;
 pub mod import;
+mod keyring;
 mod kind;
 pub mod mac;
 mod material;
@@ -50,6 +53,7 @@ pub use import::{
     check_imported_material, generate_wrapping_key, imported_material_id, unwrap_imported,
     ImportWrappingAlgorithm,
 };
+pub use keyring::{wrapped_generation, Keyring};
 pub use kind::KeyKind;
 pub use mac::{hmac_generate, hmac_verify};
 pub use material::{KeyMaterial, MaterialId};

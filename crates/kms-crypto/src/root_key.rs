@@ -28,6 +28,9 @@ use crate::{CryptoError, KeyMaterial, WrapContext};
 const ROOT_KEY_LEN: usize = 32;
 const WRAP_VERSION: u8 = 1;
 const WRAP_AAD_PREFIX: &[u8] = b"trent-wrap-v1";
+/// The version byte of material wrapped by a later root-key generation ([`crate::keyring`]).
+pub(crate) const WRAP_VERSION_GENERATION: u8 = 2;
+const GENERATION_AAD_PREFIX: &[u8] = b"trent-wrap-v2";
 const TAG_LEN: usize = 16;
 
 /// The region root key (AES-256). `Debug` prints `RootKey(redacted)`.
@@ -176,23 +179,7 @@ impl RootKey {
 
     /// Wraps `material` for storage, bound to `context` (see the module doc for the format).
     pub fn wrap(&self, material: &KeyMaterial, context: &WrapContext) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + material.len() + TAG_LEN);
-        out.push(WRAP_VERSION);
-        out.extend_from_slice(&nonce);
-        let mut in_out = Zeroizing::new(material.as_bytes().to_vec());
-        in_out.reserve(TAG_LEN);
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(wrap_aad(context)),
-                &mut *in_out,
-            )
-            .expect("AES-GCM seal of key material cannot fail");
-        // After sealing the buffer holds ciphertext, which is not secret.
-        out.extend_from_slice(&in_out);
-        out
+        self.seal_with(&[WRAP_VERSION], wrap_aad(context), material)
     }
 
     /// Unwraps material produced by [`RootKey::wrap`] with the same root key and `context`.
@@ -205,7 +192,65 @@ impl RootKey {
         context: &WrapContext,
     ) -> Result<KeyMaterial, CryptoError> {
         let (version, rest) = wrapped.split_first().ok_or(CryptoError::UnwrapFailed)?;
-        if *version != WRAP_VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+        if *version != WRAP_VERSION {
+            return Err(CryptoError::UnwrapFailed);
+        }
+        self.open_with(rest, wrap_aad(context))
+    }
+
+    /// Wraps `material` as root-key generation `generation` (format version 2, see
+    /// [`crate::keyring`]); this key is that generation's.
+    pub(crate) fn wrap_as_generation(
+        &self,
+        generation: u32,
+        material: &KeyMaterial,
+        context: &WrapContext,
+    ) -> Vec<u8> {
+        let mut header = vec![WRAP_VERSION_GENERATION];
+        header.extend_from_slice(&generation.to_be_bytes());
+        self.seal_with(&header, generation_aad(generation, context), material)
+    }
+
+    /// Opens what [`RootKey::wrap_as_generation`] wrapped, with the same generation's key.
+    pub(crate) fn unwrap_as_generation(
+        &self,
+        generation: u32,
+        wrapped: &[u8],
+        context: &WrapContext,
+    ) -> Result<KeyMaterial, CryptoError> {
+        if wrapped.len() < 5 || wrapped[0] != WRAP_VERSION_GENERATION {
+            return Err(CryptoError::UnwrapFailed);
+        }
+        if wrapped[1..5] != generation.to_be_bytes() {
+            return Err(CryptoError::UnwrapFailed);
+        }
+        self.open_with(&wrapped[5..], generation_aad(generation, context))
+    }
+
+    /// `header | nonce | AES-256-GCM(material, aad) | tag`.
+    fn seal_with(&self, header: &[u8], aad: Vec<u8>, material: &KeyMaterial) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce);
+        let mut out = Vec::with_capacity(header.len() + NONCE_LEN + material.len() + TAG_LEN);
+        out.extend_from_slice(header);
+        out.extend_from_slice(&nonce);
+        let mut in_out = Zeroizing::new(material.as_bytes().to_vec());
+        in_out.reserve(TAG_LEN);
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut *in_out,
+            )
+            .expect("AES-GCM seal of key material cannot fail");
+        // After sealing the buffer holds ciphertext, which is not secret.
+        out.extend_from_slice(&in_out);
+        out
+    }
+
+    /// Opens `nonce | ciphertext | tag` (the part after the header) with `aad`.
+    fn open_with(&self, rest: &[u8], aad: Vec<u8>) -> Result<KeyMaterial, CryptoError> {
+        if rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::UnwrapFailed);
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
@@ -215,7 +260,7 @@ impl RootKey {
         let mut buf = Zeroizing::new(sealed.to_vec());
         let plain_len = self
             .key
-            .open_in_place(nonce, Aad::from(wrap_aad(context)), &mut buf)
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
             .map_err(|_| CryptoError::UnwrapFailed)?
             .len();
         buf.truncate(plain_len);
@@ -239,6 +284,15 @@ fn wrap_aad(context: &WrapContext) -> Vec<u8> {
     let context = context.as_bytes();
     let mut aad = Vec::with_capacity(WRAP_AAD_PREFIX.len() + context.len());
     aad.extend_from_slice(WRAP_AAD_PREFIX);
+    aad.extend_from_slice(context);
+    aad
+}
+
+fn generation_aad(generation: u32, context: &WrapContext) -> Vec<u8> {
+    let context = context.as_bytes();
+    let mut aad = Vec::with_capacity(GENERATION_AAD_PREFIX.len() + 4 + context.len());
+    aad.extend_from_slice(GENERATION_AAD_PREFIX);
+    aad.extend_from_slice(&generation.to_be_bytes());
     aad.extend_from_slice(context);
     aad
 }
