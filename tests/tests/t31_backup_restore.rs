@@ -2,7 +2,8 @@
 //! operator certificate holds every write acknowledged before it; after the region is destroyed
 //! (every node's disk wiped) and started empty, the restore brings back every key, alias,
 //! grant, tag, state and material, so every ciphertext acknowledged before the backup
-//! decrypts, signatures verify and MACs are the same. A damaged file fails `backup verify`, a
+//! decrypts, signatures verify and MACs are the same (after a root-key rotation, so the backup's
+//! material is under a later root-key generation, which the backup carries sealed). A damaged file fails `backup verify`, a
 //! region that is not empty refuses a restore, and so does a region whose root key is another.
 #![allow(clippy::unwrap_used)]
 
@@ -73,7 +74,13 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
         .unwrap();
     kms.tag_resource()
         .key_id(&data_key)
-        .tags(Tag::builder().tag_key("team").tag_value("payments").build().unwrap())
+        .tags(
+            Tag::builder()
+                .tag_key("team")
+                .tag_value("payments")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -128,7 +135,19 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
         .mac
         .unwrap();
     let disabled_key = new_key(&kms).await;
-    kms.disable_key().key_id(&disabled_key).send().await.unwrap();
+    kms.disable_key()
+        .key_id(&disabled_key)
+        .send()
+        .await
+        .unwrap();
+
+    // A root-key rotation first, so the backup holds material of two root-key generations.
+    let pki = cluster.pki_dir().to_str().unwrap().to_string();
+    let mut rotate = vec!["operator", "rotate-root-key", "--wait"];
+    rotate.extend(target(&cluster, &pki));
+    assert!(trent(&rotate).status.success());
+    let after_rotation = new_key(&kms).await;
+    let under_new_generation = encrypt(&kms, &after_rotation, "generation 1").await;
 
     // Load: keys created and data encrypted on two nodes while the backup is taken.
     let acked: Arc<Mutex<Vec<(String, Blob, String)>>> = Arc::default();
@@ -139,10 +158,10 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
         let (acked, stop) = (acked.clone(), stop.clone());
         let data_key = data_key.clone();
         workers.push(tokio::spawn(async move {
-            let mut i = 0;
+            let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 // Every fourth write makes a key of its own, so keys too are created under load.
-                let key = if i % 4 == 0 {
+                let key = if i.is_multiple_of(4) {
                     new_key(&kms).await
                 } else {
                     data_key.clone()
@@ -168,15 +187,21 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
     assert!(made.status.success());
     assert!(String::from_utf8_lossy(&made.stdout).contains("keys"));
     let during = writes();
-    eventually(Duration::from_secs(30), "writes after the backup", || async {
-        writes() > during + 10
-    })
+    eventually(
+        Duration::from_secs(30),
+        "writes after the backup",
+        || async { writes() > during + 10 },
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.await.unwrap();
     }
-    assert!(before_backup.len() > 10, "{} writes before the backup", before_backup.len());
+    assert!(
+        before_backup.len() > 10,
+        "{} writes before the backup",
+        before_backup.len()
+    );
 
     // The file checks; a damaged copy does not, and says why.
     let verified = trent(&["backup", "verify", file.to_str().unwrap()]);
@@ -199,7 +224,11 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
     // A region that holds keys refuses a restore, and keeps them.
     let refused = restore(&cluster, &file);
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("not empty"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not empty"),
+        "{}",
+        stderr(&refused)
+    );
 
     // Destroy the region: every node stopped and its disk wiped. It starts again empty.
     for index in 0..3 {
@@ -227,6 +256,13 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
         assert_eq!(opened.plaintext.unwrap().as_ref(), plaintext.as_bytes());
         assert_eq!(opened.key_id.unwrap().rsplit('/').next().unwrap(), key);
     }
+    let opened = kms
+        .decrypt()
+        .ciphertext_blob(under_new_generation)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext.unwrap().as_ref(), b"generation 1");
     // The alias, the tag, the grant, the disabled state and the other keys' material.
     let by_alias = kms
         .describe_key()

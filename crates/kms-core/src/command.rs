@@ -252,6 +252,30 @@ pub enum Command {
         /// The proposer's clock (the restored outbox counter moves past it).
         restore_ms: i64,
     },
+    /// Makes root-key generation `generation` (the current one + 1) the one that wraps new
+    /// material; refused while an earlier rotation is still re-wrapping.
+    AddRootKeyGeneration {
+        /// The new generation's number.
+        generation: u32,
+        /// Its key, wrapped by the root key (`WrapContext::root_key_generation`).
+        sealed: Vec<u8>,
+    },
+    /// Replaces, in the named keys and import tokens, each blob equal to an `old` by its `new`
+    /// (re-wrapped under the current generation); a blob that changed meanwhile stays.
+    Rewrap {
+        /// Keys whose blobs are re-wrapped.
+        key_ids: Vec<String>,
+        /// Import tokens whose wrapping keys are re-wrapped.
+        token_ids: Vec<String>,
+        /// (old blob, the same material wrapped under the current generation).
+        blobs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// Retires every root-key generation below `below`; refused while any blob in the state is
+    /// wrapped under one.
+    RetireRootKeyGenerations {
+        /// The lowest generation kept (besides the root key itself).
+        below: u32,
+    },
     /// A node's batch of key uses since its last batch (GetKeyLastUsage); also starts the
     /// region's use tracking at `now_ms` if it had not started (an empty batch does only that).
     RecordKeyUse {

@@ -1,7 +1,7 @@
 //! The replicated key store as plain Rust: the [`Command`]s the Raft log carries, the [`State`]
 //! they build, the deterministic [`State::apply`] that turns one into the other, and AWS's
-//! key-state table, the grants on keys ([`grants`]), imported key material (`import`) and the
-//! restore of a backup (`restore`).
+//! key-state table, the grants on keys ([`grants`]), imported key material (`import`), the
+//! restore of a backup (`restore`) and the root-key generations of a rotation (`root_keys`).
 //!
 //! Architecture invariant: no clock, no randomness, no IO and no crypto here. Time, fresh key ids
 //! and wrapped key material are decided by the proposer and arrive inside the command, so every
@@ -17,9 +17,10 @@ mod key_use;
 pub mod multi_region;
 mod record;
 mod region_protocol;
-mod restore;
 #[cfg(test)]
 mod region_tests;
+mod restore;
+mod root_keys;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -34,4 +35,5 @@ pub use multi_region::{
 };
 pub use record::{AliasRecord, ImportedMaterial, KeyRecord, RotationRecord, WrappedMaterial};
 pub use restore::{RestoreImage, StateSummary};
+pub use root_keys::{blob_generation, RootKeyGenerations};
 pub use state::{State, MAX_ALIASES_PER_KEY, MAX_ON_DEMAND_ROTATIONS, MAX_TAGS_PER_KEY};

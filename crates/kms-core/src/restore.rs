@@ -87,14 +87,15 @@ impl State {
     }
 
     /// This state as the parts of a restore, each part's JSON at most about `max_part_bytes`
-    /// (a single key bigger than that gets a part of its own). Part 0 holds the scalars and
-    /// the outbox; each key travels with its aliases, grants, import tokens and last use.
+    /// (a single key bigger than that gets a part of its own). Part 0 holds the scalars, the
+    /// root-key generations and the outbox; each key travels with its aliases, grants, import tokens and last use.
     pub fn split_for_restore(&self, max_part_bytes: usize) -> Vec<RestoreImage> {
         let mut first = State {
             outbox: self.outbox.clone(),
             next_outbox_seq: self.next_outbox_seq,
             inbound: self.inbound.clone(),
             key_use_tracking_start_ms: self.key_use_tracking_start_ms,
+            root_keys: self.root_keys.clone(),
             ..State::default()
         };
         // Aliases by target key, so each goes with its key.
@@ -115,7 +116,10 @@ impl State {
             let mut bundle = State::default();
             bundle.keys.insert(key_id.clone(), record.clone());
             for (account, name) in aliases_of.get(key_id.as_str()).into_iter().flatten() {
-                if let Some(alias) = self.account_aliases.get(*account).and_then(|a| a.get(*name))
+                if let Some(alias) = self
+                    .account_aliases
+                    .get(*account)
+                    .and_then(|a| a.get(*name))
                 {
                     bundle
                         .account_aliases
@@ -132,7 +136,9 @@ impl State {
             }
             for (token, parameters) in &self.import_tokens {
                 if &parameters.key_id == key_id {
-                    bundle.import_tokens.insert(token.clone(), parameters.clone());
+                    bundle
+                        .import_tokens
+                        .insert(token.clone(), parameters.clone());
                 }
             }
             let bytes = serde_json::to_vec(&bundle).map_or(0, |b| b.len());
@@ -222,7 +228,9 @@ impl State {
             KmsError::Validation(format!("The backup image is not a Trent state: {e}"))
         })?;
         if part == 0 {
-            let floor = u64::try_from(restore_ms).unwrap_or(0).saturating_mul(1 << 16);
+            let floor = u64::try_from(restore_ms)
+                .unwrap_or(0)
+                .saturating_mul(1 << 16);
             let mut restored = State {
                 keys: Default::default(),
                 ..decoded.clone()

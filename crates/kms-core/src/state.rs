@@ -54,6 +54,9 @@ pub struct State {
     /// A restore in progress: which backup, and the next part expected (see `restore`).
     #[serde(default)]
     pub(crate) restoring: Option<crate::restore::RestoreProgress>,
+    /// The root-key generations (see `root_keys`).
+    #[serde(default)]
+    pub(crate) root_keys: crate::RootKeyGenerations,
 }
 
 /// [`State`]'s persisted fields as they are read; [`State`] is built from them, moving the
@@ -77,6 +80,8 @@ struct StateFields {
     key_use_tracking_start_ms: Option<i64>,
     #[serde(default)]
     restoring: Option<crate::restore::RestoreProgress>,
+    #[serde(default)]
+    root_keys: crate::RootKeyGenerations,
 }
 
 impl From<StateFields> for State {
@@ -104,6 +109,7 @@ impl From<StateFields> for State {
             key_uses: fields.key_uses,
             key_use_tracking_start_ms: fields.key_use_tracking_start_ms,
             restoring: fields.restoring,
+            root_keys: fields.root_keys,
         }
     }
 }
@@ -116,6 +122,7 @@ impl State {
     }
 
     fn apply_inner(&mut self, command: &Command) -> Result<CommandOutput, KmsError> {
+        self.check_blob_generations(command)?;
         match command {
             Command::Noop => Ok(CommandOutput::Empty),
             Command::CreateKey { record } => {
@@ -293,6 +300,15 @@ impl State {
                 image,
                 restore_ms,
             } => self.restore(backup_id, *part, *parts, image, *restore_ms),
+            Command::AddRootKeyGeneration { generation, sealed } => {
+                self.add_root_key_generation(*generation, sealed)
+            }
+            Command::Rewrap {
+                key_ids,
+                token_ids,
+                blobs,
+            } => self.rewrap(key_ids, token_ids, blobs),
+            Command::RetireRootKeyGenerations { below } => self.retire_root_key_generations(*below),
             Command::RecordKeyUse { uses, now_ms } => {
                 self.record_key_uses(uses, *now_ms);
                 Ok(CommandOutput::Empty)

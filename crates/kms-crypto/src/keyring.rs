@@ -118,20 +118,27 @@ impl Keyring {
 
     /// Drops every generation below `floor` except the root key, which wraps the others.
     pub fn retire_below(&mut self, floor: u32) {
-        self.generations.retain(|generation, _| *generation >= floor);
+        self.generations
+            .retain(|generation, _| *generation >= floor);
     }
 
     /// Wraps `material` under the current generation.
     pub fn wrap(&self, material: &KeyMaterial, context: &WrapContext) -> Vec<u8> {
         match self.generations.get(&self.current) {
-            Some(key) if self.current > 0 => key.wrap_as_generation(self.current, material, context),
+            Some(key) if self.current > 0 => {
+                key.wrap_as_generation(self.current, material, context)
+            }
             _ => self.root.wrap(material, context),
         }
     }
 
     /// Unwraps `wrapped` with the generation that wrapped it; [`CryptoError::UnwrapFailed`] if
     /// that generation is not held, or for any mismatch [`RootKey::unwrap`] refuses.
-    pub fn unwrap(&self, wrapped: &[u8], context: &WrapContext) -> Result<KeyMaterial, CryptoError> {
+    pub fn unwrap(
+        &self,
+        wrapped: &[u8],
+        context: &WrapContext,
+    ) -> Result<KeyMaterial, CryptoError> {
         match wrapped_generation(wrapped) {
             Some(0) => self.root.unwrap(wrapped, context),
             Some(generation) => self
@@ -168,7 +175,10 @@ mod tests {
         assert_eq!(wrapped_generation(&under_one), Some(1));
         assert_eq!(under_one.len(), 5 + 12 + 32 + 16);
         for wrapped in [&under_root, &under_one] {
-            assert_eq!(ring.unwrap(wrapped, &ctx()).unwrap().as_bytes(), m.as_bytes());
+            assert_eq!(
+                ring.unwrap(wrapped, &ctx()).unwrap().as_bytes(),
+                m.as_bytes()
+            );
         }
         // The context and the generation number are both bound.
         assert!(ring
@@ -197,7 +207,10 @@ mod tests {
         ring.set_current(2).unwrap();
         ring.retire_below(2);
         assert!(!ring.holds(1) && ring.holds(0) && ring.holds(2));
-        assert_eq!(ring.unwrap(&under_one, &ctx()).unwrap_err(), CryptoError::UnwrapFailed);
+        assert_eq!(
+            ring.unwrap(&under_one, &ctx()).unwrap_err(),
+            CryptoError::UnwrapFailed
+        );
         assert!(ring.unwrap(&under_root, &ctx()).is_ok());
         assert!(ring.set_current(1).is_err());
         assert_eq!(wrapped_generation(&[]), None);

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use kms_core::{Command, State};
-use kms_crypto::WrapContext;
+use kms_crypto::{Keyring, WrapContext};
 use kms_raft::RegionRaft;
 use kms_types::Clock;
 use std::sync::Arc;
@@ -82,22 +82,31 @@ async fn backup(AxumState(routes): AxumState<BackupRoutes>) -> Response {
                 bytes = bytes.len(),
                 "backup read"
             );
-            (
-                [(header::CONTENT_TYPE, "application/octet-stream")],
-                bytes,
-            )
-                .into_response()
+            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
         }
         Err(e) => refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
 }
 
-/// Why this node's root key cannot open the backup's material, if it cannot: the first present
-/// material is tried.
+/// Why this node's root key cannot open the backup's material, if it cannot: the backup's
+/// root-key generations are opened under this root key, then the first present material.
 fn root_key_mismatch(seal: &SealState, state: &State) -> Option<String> {
     let Some(root) = seal.root_key() else {
         return Some("this node is sealed: unseal it before restoring".into());
     };
+    let mismatch = |what: String| {
+        format!(
+            "this region's root key does not open the backup's {what}: restore into a region \
+             with the root key of the region that wrote the backup"
+        )
+    };
+    let mut ring = Keyring::new(root.clone());
+    for (generation, sealed) in &state.root_keys().sealed {
+        match ring.open_generation(*generation, sealed) {
+            Ok(key) => ring.insert(*generation, key),
+            Err(_) => return Some(mismatch(format!("root-key generation {generation}"))),
+        }
+    }
     let material = state.all_keys().find_map(|key| {
         key.materials
             .iter()
@@ -105,17 +114,12 @@ fn root_key_mismatch(seal: &SealState, state: &State) -> Option<String> {
             .map(|m| (key.key_id.clone(), m))
     });
     let (key_id, material) = material?;
-    root.unwrap(
+    ring.unwrap(
         &material.wrapped,
         &WrapContext::material(&key_id, &material.material_id),
     )
     .err()
-    .map(|_| {
-        format!(
-            "this region's root key does not open the backup's key material (key {key_id}): \
-             restore into a region with the root key of the region that wrote the backup"
-        )
-    })
+    .map(|_| mismatch(format!("key material (key {key_id})")))
 }
 
 async fn restore(AxumState(routes): AxumState<BackupRoutes>, body: Bytes) -> Response {
@@ -148,8 +152,8 @@ async fn restore(AxumState(routes): AxumState<BackupRoutes>, body: Bytes) -> Res
             restore_ms,
         };
         if let Err(e) = routes.raft.write(command).await {
-            let status = StatusCode::from_u16(e.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return refusal(
                 status,
                 format!("restore part {part} of {count}: {}: {e}", e.aws_code()),

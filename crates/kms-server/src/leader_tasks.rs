@@ -1,5 +1,6 @@
 //! The leader's background work: deleting keys at their DeletionDate, deleting imported key
-//! material at its ValidTo, and rotating keys whose automatic rotation is due.
+//! material at its ValidTo, rotating keys whose automatic rotation is due, and re-wrapping
+//! material under a new root-key generation (`root_keyring`).
 //!
 //! Only the leader proposes, and each effect is a replicated command carrying the leader's
 //! clock (and, for rotation, the material it replaces), so every replica applies it at the same
@@ -27,6 +28,7 @@ pub async fn run(kms: Arc<Kms>) {
         delete_due_keys(&kms).await;
         expire_imported_material(&kms).await;
         rotate_due_keys(&kms).await;
+        crate::root_keyring::rewrap_step(&kms).await;
     }
 }
 

@@ -9,7 +9,6 @@
 
 mod aliases;
 mod asymmetric_ops;
-pub mod backup_client;
 pub mod backup_file;
 mod backup_ops;
 mod call;
@@ -27,12 +26,15 @@ pub mod local;
 mod metrics;
 mod multi_region_ops;
 pub mod node;
+pub mod operator_client;
 #[cfg(feature = "testing")]
 mod planted_bugs;
 pub mod process_hygiene;
 mod raft_admission;
 mod region_link;
 pub mod reset;
+mod root_key_ops;
+mod root_keyring;
 mod rotation;
 pub mod seal_state;
 pub mod seed;

@@ -124,8 +124,8 @@ struct RaftTargetArgs {
 }
 
 impl RaftTargetArgs {
-    fn target(self) -> kms_server::backup_client::RaftTarget {
-        kms_server::backup_client::RaftTarget {
+    fn target(self) -> kms_server::operator_client::RaftTarget {
+        kms_server::operator_client::RaftTarget {
             node: self.node,
             region: self.region,
             pki: self.pki,
@@ -219,6 +219,22 @@ enum OperatorCommand {
         /// Forget the shares submitted so far instead.
         #[arg(long)]
         reset: bool,
+    },
+    /// Rotate the region's root key: a new generation wraps new material from now on, the
+    /// leader re-wraps every key's material under it in the background (nothing stops serving),
+    /// then the old generations are retired. The sealed root key, which wraps the generations,
+    /// stays.
+    RotateRootKey {
+        #[command(flatten)]
+        target: RaftTargetArgs,
+        /// Wait until the old generations are retired, printing the progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Print the region's root-key generations and the rotation's progress (JSON).
+    RootKeyStatus {
+        #[command(flatten)]
+        target: RaftTargetArgs,
     },
     /// Print a node's seal status (JSON).
     Status {
@@ -369,6 +385,28 @@ async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
             threshold,
         } => operator_init(&config, shares, threshold).await,
         OperatorCommand::Status { addr } => operator_call(&addr, None).await,
+        OperatorCommand::RotateRootKey { target, wait } => {
+            let target = target.target();
+            let generation = kms_server::operator_client::rotate_root_key(&target).await?;
+            println!("root-key generation {generation} wraps new material; re-wrapping the rest");
+            if wait {
+                loop {
+                    let status = kms_server::operator_client::root_key_status(&target).await?;
+                    if status["retired_below"].as_u64() >= Some(generation) {
+                        println!("done: {status}");
+                        break;
+                    }
+                    println!("{status}");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+            Ok(())
+        }
+        OperatorCommand::RootKeyStatus { target } => {
+            let status = kms_server::operator_client::root_key_status(&target.target()).await?;
+            println!("{status}");
+            Ok(())
+        }
         OperatorCommand::Unseal { addr, reset, .. } if reset => {
             operator_call(&addr, Some(serde_json::json!({ "reset": true }))).await
         }
@@ -504,27 +542,27 @@ pub async fn main() -> anyhow::Result<()> {
         Commands::Backup {
             command: BackupCommand::Create { target, out },
         } => {
-            let header = kms_server::backup_client::create(&target.target(), &out).await?;
+            let header = kms_server::operator_client::create(&target.target(), &out).await?;
             println!(
                 "wrote {}: {}",
                 out.display(),
-                kms_server::backup_client::describe(&header)
+                kms_server::operator_client::describe(&header)
             );
             Ok(())
         }
         Commands::Backup {
             command: BackupCommand::Verify { file },
         } => {
-            let header = kms_server::backup_client::verify(&file)?;
+            let header = kms_server::operator_client::verify(&file)?;
             println!(
                 "{} is whole: {}",
                 file.display(),
-                kms_server::backup_client::describe(&header)
+                kms_server::operator_client::describe(&header)
             );
             Ok(())
         }
         Commands::Restore { target, from } => {
-            let answer = kms_server::backup_client::restore(&target.target(), &from).await?;
+            let answer = kms_server::operator_client::restore(&target.target(), &from).await?;
             println!("restored {}: {answer}", from.display());
             Ok(())
         }

@@ -187,7 +187,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     let mut api_router = kms_api::router(api_config, gate.clone())
         .merge(console)
         .merge(seal_state::router(seal.clone()))
-        .merge(crate::metrics::router(gate, metrics));
+        .merge(crate::metrics::router(gate.clone(), metrics));
     if let Some(reset_routes) = reset_routes {
         api_router = api_router.merge(reset_routes);
     }
@@ -198,7 +198,8 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             raft: raft.clone(),
             seal: seal.clone(),
             clock: clock.clone(),
-        }));
+        }))
+        .merge(crate::root_key_ops::router(gate.clone()));
 
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

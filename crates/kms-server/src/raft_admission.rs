@@ -2,7 +2,8 @@
 //! this region (its certificate names the region and the node id) that is in the region's
 //! current membership (or, before the node has joined a group, in its configured initial
 //! members) and not on the deny-list; the operator certificate may only read `/raft/status`,
-//! take a backup (`GET /raft/backup`) and restore one (`POST /raft/restore`).
+//! take a backup (`GET /raft/backup`) and restore one (`POST /raft/restore`), and rotate the
+//! root key (`/raft/root-key`, `/raft/root-key/rotate`).
 //! Every refusal is logged with the peer's address and identity, and so is a body refused as
 //! too large (the per-endpoint limits are kms-raft's).
 
@@ -32,10 +33,14 @@ impl Admission {
         if peer.operator {
             let allowed = matches!(
                 (method, path),
-                (&Method::GET, "/raft/status" | "/raft/backup") | (&Method::POST, "/raft/restore")
+                (
+                    &Method::GET,
+                    "/raft/status" | "/raft/backup" | "/raft/root-key"
+                ) | (&Method::POST, "/raft/restore" | "/raft/root-key/rotate")
             );
             return (!allowed).then_some(
-                "the operator certificate may only read /raft/status and back up or restore",
+                "the operator certificate may only read /raft/status, back up or restore, and \
+                 rotate the root key",
             );
         }
         if peer.region.as_deref() != Some(self.region.as_str()) {

@@ -38,7 +38,8 @@ pub fn system_clock() -> Clock {
 /// One region's KMS service as served by one node.
 pub struct Kms {
     raft: Arc<RegionRaft>,
-    root_key: RootKey,
+    /// The root key and the root-key generations of the region.
+    keyring: crate::root_keyring::RegionKeyring,
     region: String,
     account_id: String,
     clock: Clock,
@@ -78,7 +79,7 @@ impl Kms {
         Kms {
             authorizer: Authorizer::new(&region),
             raft,
-            root_key,
+            keyring: crate::root_keyring::RegionKeyring::new(root_key),
             region,
             account_id,
             clock,
@@ -274,16 +275,10 @@ impl Kms {
         let wrapped = key
             .material(material_id)
             .ok_or(KmsError::InvalidCiphertext)?;
-        self.root_key
-            .unwrap(
-                &wrapped.wrapped,
-                &WrapContext::material(&key.key_id, material_id),
-            )
-            .map_err(|_| {
-                KmsError::KmsInternal(
-                    "Key material could not be unwrapped with this region's root key.".into(),
-                )
-            })
+        self.unwrap_with_root_key(
+            &wrapped.wrapped,
+            &WrapContext::material(&key.key_id, material_id),
+        )
     }
     /// New AES-256 material for `key_id`, wrapped with the root key, ready for a command.
     pub(crate) fn fresh_symmetric_material(&self, key_id: &str, now_ms: i64) -> WrappedMaterial {
@@ -315,9 +310,8 @@ impl Kms {
         public_key: Option<Vec<u8>>,
     ) -> WrappedMaterial {
         let material_id = MaterialId::generate().to_hex();
-        let wrapped = self
-            .root_key
-            .wrap(material, &WrapContext::material(key_id, &material_id));
+        let wrapped =
+            self.wrap_with_root_key(material, &WrapContext::material(key_id, &material_id));
         WrappedMaterial {
             material_id,
             wrapped,
@@ -327,26 +321,83 @@ impl Kms {
         }
     }
 
-    /// Wraps `material` with the region root key, bound to `context` (imported material, the
-    /// private half of an import wrapping key).
+    /// Wraps `material` under the region's current root-key generation, bound to `context`
+    /// (new and imported material, the private half of an import wrapping key).
     pub(crate) fn wrap_with_root_key(
         &self,
         material: &KeyMaterial,
         context: &WrapContext,
     ) -> Vec<u8> {
-        self.root_key.wrap(material, context)
+        let current = self.read_applied(|state| state.root_keys().current);
+        if self.keyring.current() != current {
+            if let Err(e) = self.read_applied(|state| self.keyring.follow(state)) {
+                // Wrapped under the generation held; the rotation re-wraps it, or the commit
+                // refuses it if that generation is retired.
+                tracing::error!(error = %e, "cannot follow the region's root-key generation");
+            }
+        }
+        self.keyring.wrap(material, context)
     }
 
-    /// Unwraps what [`Kms::wrap_with_root_key`] wrapped.
+    /// Unwraps what [`Kms::wrap_with_root_key`] wrapped, under any generation not retired.
     pub(crate) fn unwrap_with_root_key(
         &self,
         wrapped: &[u8],
         context: &WrapContext,
     ) -> Result<KeyMaterial, KmsError> {
-        self.root_key.unwrap(wrapped, context).map_err(|_| {
-            KmsError::KmsInternal(
-                "Wrapped data could not be unwrapped with this region's root key.".into(),
-            )
+        if let Some(generation) = kms_crypto::wrapped_generation(wrapped) {
+            if !self.keyring.holds(generation) {
+                self.read_applied(|state| self.keyring.open(state, generation))?;
+            }
+        }
+        self.keyring.unwrap(wrapped, context)
+    }
+
+    /// `old` unwrapped and wrapped again under the current root-key generation (a rotation).
+    pub(crate) fn rewrap_blob(
+        &self,
+        old: &[u8],
+        context: &WrapContext,
+    ) -> Result<Vec<u8>, KmsError> {
+        let material = self.unwrap_with_root_key(old, context)?;
+        Ok(self.wrap_with_root_key(&material, context))
+    }
+
+    /// Starts a root-key rotation: a new generation through the log, after which the leader
+    /// re-wraps every blob and retires the old generations. Answers the new generation.
+    pub(crate) async fn rotate_root_key(&self) -> Result<u32, KmsError> {
+        let (rotating, (generation, sealed)) = self
+            .read(|state| {
+                (
+                    state.root_keys().rotating(),
+                    self.keyring.next_generation(state),
+                )
+            })
+            .await?;
+        if rotating {
+            return Err(KmsError::KmsInvalidState(
+                "A root-key rotation is still re-wrapping key material; wait for it to finish."
+                    .into(),
+            ));
+        }
+        self.write(Command::AddRootKeyGeneration { generation, sealed })
+            .await?;
+        Ok(generation)
+    }
+
+    /// Where the region's root-key generations stand (`GET /raft/root-key`).
+    pub(crate) fn root_key_status(&self) -> serde_json::Value {
+        self.read_applied(|state| {
+            let keys = state.root_keys();
+            let (behind, tokens) = state.blobs_to_rewrap(None, usize::MAX);
+            serde_json::json!({
+                "current": keys.current,
+                "retired_below": keys.retired_below,
+                "generations": keys.sealed.keys().collect::<Vec<_>>(),
+                "rotating": keys.rotating(),
+                "keys_to_rewrap": behind.len(),
+                "import_tokens_to_rewrap": tokens.len(),
+            })
         })
     }
 

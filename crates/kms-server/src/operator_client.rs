@@ -1,6 +1,7 @@
-//! The operator's side of backup and restore (`trent backup create|verify`, `trent restore`):
-//! talks to one node's Raft port with the operator certificate (or plain HTTP where the region
-//! runs without Raft TLS) and reads and writes [`BackupFile`]s.
+//! The operator's calls on a node's Raft port: backup and restore (`trent backup create|verify`,
+//! `trent restore`, reading and writing [`BackupFile`]s) and root-key rotation (`trent operator
+//! rotate-root-key`). It presents the operator certificate (or speaks plain HTTP where the region
+//! runs without Raft TLS).
 
 use crate::backup_file::{BackupFile, BackupHeader};
 use anyhow::{bail, Context};
@@ -34,7 +35,10 @@ impl RaftTarget {
             &layout.operator_key(),
         )
         .with_context(|| format!("loading the operator certificate from {}", dir.display()))?;
-        Ok((kms_link::client_for_region(&identity, &self.region)?, "https"))
+        Ok((
+            kms_link::client_for_region(&identity, &self.region)?,
+            "https",
+        ))
     }
 
     fn url(&self, scheme: &str, path: &str) -> String {
@@ -100,7 +104,10 @@ pub async fn restore(target: &RaftTarget, from: &Path) -> anyhow::Result<serde_j
     if !response.status().is_success() {
         return Err(refused(response).await);
     }
-    let body = response.bytes().await.context("reading the node's answer")?;
+    let body = response
+        .bytes()
+        .await
+        .context("reading the node's answer")?;
     Ok(serde_json::from_slice(&body)?)
 }
 
@@ -128,4 +135,37 @@ pub fn describe(header: &BackupHeader) -> String {
         header.state_bytes,
         header.state_sha256
     )
+}
+
+/// Starts a root-key rotation on `target`'s region; answers the new generation.
+pub async fn rotate_root_key(target: &RaftTarget) -> anyhow::Result<u64> {
+    let (client, scheme) = target.client()?;
+    let response = client
+        .post(target.url(scheme, "/raft/root-key/rotate"))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .with_context(|| format!("asking {} to rotate the root key", target.node))?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+    body["generation"]
+        .as_u64()
+        .context("the node's answer names no generation")
+}
+
+/// The region's root-key generations as `target` sees them (`GET /raft/root-key`).
+pub async fn root_key_status(target: &RaftTarget) -> anyhow::Result<serde_json::Value> {
+    let (client, scheme) = target.client()?;
+    let response = client
+        .get(target.url(scheme, "/raft/root-key"))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .with_context(|| format!("asking {} for its root-key generations", target.node))?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    Ok(serde_json::from_slice(&response.bytes().await?)?)
 }
