@@ -1,6 +1,6 @@
 //! The leader's background work: deleting keys at their DeletionDate, deleting imported key
 //! material at its ValidTo, rotating keys whose automatic rotation is due, and re-wrapping
-//! material under a new root-key generation (`root_keyring`).
+//! material under a new root-key generation (`root_key_rotation`).
 //!
 //! Only the leader proposes, and each effect is a replicated command carrying the leader's
 //! clock (and, for rotation, the material it replaces), so every replica applies it at the same
@@ -28,7 +28,7 @@ pub async fn run(kms: Arc<Kms>) {
         delete_due_keys(&kms).await;
         expire_imported_material(&kms).await;
         rotate_due_keys(&kms).await;
-        crate::root_keyring::rewrap_step(&kms).await;
+        crate::root_key_rotation::rewrap_step(&kms).await;
     }
 }
 

@@ -34,6 +34,7 @@ mod raft_admission;
 mod region_link;
 pub mod reset;
 mod root_key_ops;
+mod root_key_rotation;
 mod root_keyring;
 mod rotation;
 pub mod seal_state;

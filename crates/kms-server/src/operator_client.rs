@@ -137,19 +137,28 @@ pub fn describe(header: &BackupHeader) -> String {
     )
 }
 
-/// Starts a root-key rotation on `target`'s region; answers the new generation.
-pub async fn rotate_root_key(target: &RaftTarget) -> anyhow::Result<u64> {
+/// A short operator call: `method` on `path`, the node's JSON answer.
+async fn call_json(
+    target: &RaftTarget,
+    method: reqwest::Method,
+    path: &str,
+) -> anyhow::Result<serde_json::Value> {
     let (client, scheme) = target.client()?;
     let response = client
-        .post(target.url(scheme, "/raft/root-key/rotate"))
+        .request(method, target.url(scheme, path))
         .timeout(Duration::from_secs(30))
         .send()
         .await
-        .with_context(|| format!("asking {} to rotate the root key", target.node))?;
+        .with_context(|| format!("calling {path} on {}", target.node))?;
     if !response.status().is_success() {
         return Err(refused(response).await);
     }
-    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+    Ok(serde_json::from_slice(&response.bytes().await?)?)
+}
+
+/// Starts a root-key rotation on `target`'s region; answers the new generation.
+pub async fn rotate_root_key(target: &RaftTarget) -> anyhow::Result<u64> {
+    let body = call_json(target, reqwest::Method::POST, "/raft/root-key/rotate").await?;
     body["generation"]
         .as_u64()
         .context("the node's answer names no generation")
@@ -157,15 +166,5 @@ pub async fn rotate_root_key(target: &RaftTarget) -> anyhow::Result<u64> {
 
 /// The region's root-key generations as `target` sees them (`GET /raft/root-key`).
 pub async fn root_key_status(target: &RaftTarget) -> anyhow::Result<serde_json::Value> {
-    let (client, scheme) = target.client()?;
-    let response = client
-        .get(target.url(scheme, "/raft/root-key"))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .with_context(|| format!("asking {} for its root-key generations", target.node))?;
-    if !response.status().is_success() {
-        return Err(refused(response).await);
-    }
-    Ok(serde_json::from_slice(&response.bytes().await?)?)
+    call_json(target, reqwest::Method::GET, "/raft/root-key").await
 }
