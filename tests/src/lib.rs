@@ -611,6 +611,109 @@ pub async fn new_mrk(kms: &aws_sdk_kms::Client) -> String {
     created.key_metadata.unwrap().key_id
 }
 
+/// Runs `trent` (the binary users run) with `args`, waits, and prints what it said (for the
+/// test's log).
+pub fn run_trent(args: &[&str]) -> std::process::Output {
+    let output = Command::new(trent_binary()).args(args).output().unwrap();
+    eprintln!(
+        "trent {}: {}\n{}{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Creates a key of `spec` and `usage` and returns its id.
+pub async fn new_key_with(
+    kms: &aws_sdk_kms::Client,
+    spec: aws_sdk_kms::types::KeySpec,
+    usage: aws_sdk_kms::types::KeyUsageType,
+) -> String {
+    let created = kms
+        .create_key()
+        .key_spec(spec)
+        .key_usage(usage)
+        .send()
+        .await
+        .unwrap();
+    created.key_metadata.unwrap().key_id
+}
+
+/// A signing key and a MAC key, each with a signature or MAC made when the witness was made,
+/// to show later (after a root-key rotation, a restore, a restart) that both kept their
+/// material.
+pub struct MaterialWitness {
+    signing_key: String,
+    signature: aws_sdk_kms::primitives::Blob,
+    mac_key: String,
+    mac: aws_sdk_kms::primitives::Blob,
+}
+
+impl MaterialWitness {
+    const MESSAGE: &'static str = "witnessed";
+
+    /// Creates an ECC_NIST_P256 signing key and an HMAC_256 key, signs and MACs a message.
+    pub async fn make(kms: &aws_sdk_kms::Client) -> MaterialWitness {
+        use aws_sdk_kms::primitives::Blob;
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec};
+        let signing_key = new_key_with(kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+        let signed = kms
+            .sign()
+            .key_id(&signing_key)
+            .message(Blob::new(Self::MESSAGE))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .unwrap();
+        let mac_key = new_key_with(kms, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
+        let mac = kms
+            .generate_mac()
+            .key_id(&mac_key)
+            .message(Blob::new(Self::MESSAGE))
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .send()
+            .await
+            .unwrap();
+        MaterialWitness {
+            signing_key,
+            signature: signed.signature.unwrap(),
+            mac_key,
+            mac: mac.mac.unwrap(),
+        }
+    }
+
+    /// Panics unless the signature still verifies and the MAC comes out the same.
+    pub async fn check(&self, kms: &aws_sdk_kms::Client) {
+        use aws_sdk_kms::primitives::Blob;
+        use aws_sdk_kms::types::{MacAlgorithmSpec, SigningAlgorithmSpec};
+        let verified = kms
+            .verify()
+            .key_id(&self.signing_key)
+            .message(Blob::new(Self::MESSAGE))
+            .signature(self.signature.clone())
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .unwrap();
+        assert!(verified.signature_valid, "the signature no longer verifies");
+        let again = kms
+            .generate_mac()
+            .key_id(&self.mac_key)
+            .message(Blob::new(Self::MESSAGE))
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            again.mac.unwrap(),
+            self.mac,
+            "the MAC key's material changed"
+        );
+    }
+}
+
 /// Encrypts `plaintext` under `key_id` (no context) and returns the ciphertext blob.
 pub async fn encrypt(
     kms: &aws_sdk_kms::Client,

@@ -6,30 +6,19 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec, SigningAlgorithmSpec};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use trent_tests::{encrypt, eventually, new_key, trent_binary, Cluster, REGION};
+use trent_tests::{encrypt, eventually, new_key, run_trent, Cluster, MaterialWitness, REGION};
 
 fn operator(cluster: &Cluster, args: &[&str]) -> Output {
     let pki = cluster.pki_dir();
-    let output = Command::new(trent_binary())
-        .arg("operator")
-        .args(args)
-        .args(["--node", cluster.raft_addr(0), "--region", REGION, "--pki"])
-        .arg(&pki)
-        .output()
-        .unwrap();
-    eprintln!(
-        "trent operator {}: {}\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    let mut all = vec!["operator"];
+    all.extend(args);
+    all.extend(["--node", cluster.raft_addr(0), "--region", REGION]);
+    all.extend(["--pki", pki.to_str().unwrap()]);
+    run_trent(&all)
 }
 
 fn status(cluster: &Cluster) -> serde_json::Value {
@@ -54,46 +43,7 @@ async fn rotations_under_load_rewrap_everything_lose_nothing_and_retire_the_old_
         let plaintext = format!("before rotation {i}");
         old.push((encrypt(&kms, &key, &plaintext).await, plaintext));
     }
-    let signing = kms
-        .create_key()
-        .key_spec(KeySpec::EccNistP256)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let signature = kms
-        .sign()
-        .key_id(&signing)
-        .message(Blob::new("v1"))
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
-        .await
-        .unwrap()
-        .signature
-        .unwrap();
-    let mac_key = kms
-        .create_key()
-        .key_spec(KeySpec::Hmac384)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let mac = kms
-        .generate_mac()
-        .key_id(&mac_key)
-        .message(Blob::new("m"))
-        .mac_algorithm(MacAlgorithmSpec::HmacSha384)
-        .send()
-        .await
-        .unwrap()
-        .mac
-        .unwrap();
+    let witness = MaterialWitness::make(&kms).await;
 
     // Load on every node: round trips on one key, and new keys, counting every answer.
     let shared_key = new_key(&kms).await;
@@ -208,25 +158,7 @@ async fn rotations_under_load_rewrap_everything_lose_nothing_and_retire_the_old_
         assert_eq!(opened.plaintext.unwrap().as_ref(), plaintext.as_bytes());
     }
     let kms = cluster.client(1);
-    let verified = kms
-        .verify()
-        .key_id(&signing)
-        .message(Blob::new("v1"))
-        .signature(signature)
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
-        .await
-        .unwrap();
-    assert!(verified.signature_valid);
-    let again = kms
-        .generate_mac()
-        .key_id(&mac_key)
-        .message(Blob::new("m"))
-        .mac_algorithm(MacAlgorithmSpec::HmacSha384)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.mac.unwrap(), mac);
+    witness.check(&kms).await;
     // Rotation leaves no KMS-visible trace: the keys are the same keys.
     let listed = kms.list_keys().limit(1000).send().await.unwrap();
     assert!(listed.keys.unwrap().len() > old.len());

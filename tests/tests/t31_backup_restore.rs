@@ -2,31 +2,19 @@
 //! operator certificate holds every write acknowledged before it; after the region is destroyed
 //! (every node's disk wiped) and started empty, the restore brings back every key, alias,
 //! grant, tag, state and material, so every ciphertext acknowledged before the backup
-//! decrypts, signatures verify and MACs are the same (after a root-key rotation, so the backup's
+//! decrypts, a signature verifies and a MAC is the same (after a root-key rotation, so the backup's
 //! material is under a later root-key generation, which the backup carries sealed). A damaged file fails `backup verify`, a
 //! region that is not empty refuses a restore, and so does a region whose root key is another.
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{GrantOperation, KeySpec, KeyUsageType, MacAlgorithmSpec, Tag};
+use aws_sdk_kms::types::{GrantOperation, Tag};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use trent_tests::{encrypt, eventually, new_key, trent_binary, Cluster, REGION};
-
-fn trent(args: &[&str]) -> Output {
-    let output = Command::new(trent_binary()).args(args).output().unwrap();
-    eprintln!(
-        "trent {}: {}\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use trent_tests::{encrypt, eventually, new_key, run_trent, Cluster, MaterialWitness, REGION};
 
 fn target<'a>(cluster: &'a Cluster, pki: &'a str) -> Vec<&'a str> {
     vec![
@@ -44,7 +32,7 @@ fn backup(cluster: &Cluster, out: &Path) -> Output {
     let mut args = vec!["backup", "create"];
     args.extend(target(cluster, &pki));
     args.extend(["--out", out.to_str().unwrap()]);
-    trent(&args)
+    run_trent(&args)
 }
 
 fn restore(cluster: &Cluster, from: &Path) -> Output {
@@ -52,7 +40,7 @@ fn restore(cluster: &Cluster, from: &Path) -> Output {
     let mut args = vec!["restore"];
     args.extend(target(cluster, &pki));
     args.extend(["--from", from.to_str().unwrap()]);
-    trent(&args)
+    run_trent(&args)
 }
 
 fn stderr(output: &Output) -> String {
@@ -94,46 +82,7 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
         .unwrap()
         .grant_id
         .unwrap();
-    let signing_key = kms
-        .create_key()
-        .key_spec(KeySpec::Rsa2048)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let signature = kms
-        .sign()
-        .key_id(&signing_key)
-        .message(Blob::new("release 1.0"))
-        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPssSha256)
-        .send()
-        .await
-        .unwrap()
-        .signature
-        .unwrap();
-    let mac_key = kms
-        .create_key()
-        .key_spec(KeySpec::Hmac256)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let mac = kms
-        .generate_mac()
-        .key_id(&mac_key)
-        .message(Blob::new("hello"))
-        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-        .send()
-        .await
-        .unwrap()
-        .mac
-        .unwrap();
+    let witness = MaterialWitness::make(&kms).await;
     let disabled_key = new_key(&kms).await;
     kms.disable_key()
         .key_id(&disabled_key)
@@ -145,7 +94,7 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
     let pki = cluster.pki_dir().to_str().unwrap().to_string();
     let mut rotate = vec!["operator", "rotate-root-key", "--wait"];
     rotate.extend(target(&cluster, &pki));
-    assert!(trent(&rotate).status.success());
+    assert!(run_trent(&rotate).status.success());
     let after_rotation = new_key(&kms).await;
     let under_new_generation = encrypt(&kms, &after_rotation, "generation 1").await;
 
@@ -204,14 +153,14 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
     );
 
     // The file checks; a damaged copy does not, and says why.
-    let verified = trent(&["backup", "verify", file.to_str().unwrap()]);
+    let verified = run_trent(&["backup", "verify", file.to_str().unwrap()]);
     assert!(verified.status.success());
     let mut damaged = std::fs::read(&file).unwrap();
     let middle = damaged.len() - damaged.len() / 3;
     damaged[middle] ^= 0x01;
     let damaged_path = dir.path().join("damaged.backup");
     std::fs::write(&damaged_path, &damaged).unwrap();
-    let refused = trent(&["backup", "verify", damaged_path.to_str().unwrap()]);
+    let refused = run_trent(&["backup", "verify", damaged_path.to_str().unwrap()]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("damaged"), "{}", stderr(&refused));
     // Key material is in the file only wrapped: no plaintext of the load is in it.
@@ -293,25 +242,7 @@ async fn a_destroyed_region_comes_back_from_a_backup_taken_under_load() {
         disabled.key_metadata.unwrap().key_state,
         Some(aws_sdk_kms::types::KeyState::Disabled)
     );
-    let verified = kms
-        .verify()
-        .key_id(&signing_key)
-        .message(Blob::new("release 1.0"))
-        .signature(signature)
-        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPssSha256)
-        .send()
-        .await
-        .unwrap();
-    assert!(verified.signature_valid);
-    let again = kms
-        .generate_mac()
-        .key_id(&mac_key)
-        .message(Blob::new("hello"))
-        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.mac.unwrap(), mac);
+    witness.check(&kms).await;
     // The restored region takes writes again.
     let fresh = new_key(&kms).await;
     encrypt(&kms, &fresh, "after the restore").await;
