@@ -33,6 +33,15 @@ fn describe(what: &str, config: &KmsSealConfig, e: impl std::fmt::Display) -> Se
     ))
 }
 
+/// The encryption context that binds a sealed root key to its purpose and region, the same for
+/// Encrypt and Decrypt.
+fn root_key_context(region: &str) -> std::collections::HashMap<String, String> {
+    [("trent:purpose", "root-key"), ("trent:region", region)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Encrypts the root key's bytes for `region`; returns the ciphertext blob.
 pub async fn encrypt(
     config: &KmsSealConfig,
@@ -43,8 +52,7 @@ pub async fn encrypt(
         .encrypt()
         .key_id(&config.key_id)
         .plaintext(Blob::new(secret.to_vec()))
-        .encryption_context("trent:purpose", "root-key")
-        .encryption_context("trent:region", region)
+        .set_encryption_context(Some(root_key_context(region)))
         .send()
         .await
         .map_err(|e| {
@@ -70,8 +78,7 @@ pub async fn decrypt(
         .decrypt()
         .key_id(&config.key_id)
         .ciphertext_blob(Blob::new(blob.to_vec()))
-        .encryption_context("trent:purpose", "root-key")
-        .encryption_context("trent:region", region)
+        .set_encryption_context(Some(root_key_context(region)))
         .send()
         .await
         .map_err(|e| {
