@@ -1,6 +1,7 @@
 //! The node's Prometheus endpoint against a real region: request counts by operation and
 //! outcome, latency, the Raft view (one leader, every node's applied index), the key count, and
-//! no key ids in what it exposes.
+//! no key ids in what it exposes; and readiness apart from liveness (`/ready` drops while a node
+//! knows no leader and comes back, `/live` stays up).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -87,4 +88,55 @@ async fn metrics_count_requests_and_show_the_raft_view() {
         .filter(|l| l.starts_with("trent_raft_replication_lag_entries{"))
         .count();
     assert_eq!(lags, 2, "{text}");
+}
+
+async fn probe(cluster: &Cluster, node: usize, path: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", cluster.nodes[node].api_addr);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_drops_without_a_leader_and_comes_back_while_liveness_stays() {
+    let mut cluster = Cluster::start().await;
+    for node in 0..3 {
+        trent_tests::eventually(Duration::from_secs(20), "every node ready", || async {
+            probe(&cluster, node, "/ready").await.0 == 200
+        })
+        .await;
+        assert_eq!(probe(&cluster, node, "/live").await, (200, "ok".into()));
+    }
+
+    // The leader and one follower gone: the last node has no quorum, so no leader.
+    let leader = cluster.leader().await;
+    let follower = (0..3).find(|n| *n != leader).unwrap();
+    let alone = (0..3).find(|n| *n != leader && *n != follower).unwrap();
+    cluster.kill(leader);
+    cluster.kill(follower);
+    let reason = trent_tests::poll(Duration::from_secs(20), || async {
+        let (status, body) = probe(&cluster, alone, "/ready").await;
+        (status == 503).then_some(body)
+    })
+    .await
+    .expect("the lone node stayed ready");
+    assert!(reason.contains("no leader"), "{reason}");
+    // Alive all the while: an orchestrator must not restart it.
+    assert_eq!(probe(&cluster, alone, "/live").await, (200, "ok".into()));
+    assert_eq!(probe(&cluster, alone, "/health").await.0, 200);
+
+    // Back to three: every node is ready again, the restarted ones once caught up.
+    cluster.restart_all(&[leader, follower]).await;
+    for node in 0..3 {
+        trent_tests::eventually(
+            Duration::from_secs(30),
+            "every node ready again",
+            || async { probe(&cluster, node, "/ready").await.0 == 200 },
+        )
+        .await;
+    }
 }

@@ -117,6 +117,14 @@ pub trait KmsService: Send + Sync + 'static {
     fn health(&self) -> Result<(), Value> {
         Ok(())
     }
+
+    /// Whether this node should get traffic now: `GET /ready` answers 200 `ok` when this is
+    /// `Ok`, and 503 with this JSON body when not. Stricter than [`KmsService::health`] (a
+    /// node's readiness can also wait for its region's leader and for catching up); defaults to
+    /// it.
+    fn ready(&self) -> Result<(), Value> {
+        self.health()
+    }
 }
 
 struct AppState<S> {
@@ -124,19 +132,35 @@ struct AppState<S> {
     service: Arc<S>,
 }
 
-/// The KMS HTTP API: `POST /` for every operation, `GET /health` for readiness (200 `ok`, or
-/// 503 with the service's JSON reason, [`KmsService::health`]).
+/// The KMS HTTP API: `POST /` for every operation; `GET /health` (200 `ok`, or 503 with the
+/// service's JSON reason, [`KmsService::health`]), `GET /ready` (the same for
+/// [`KmsService::ready`]) and `GET /live` (200 `ok` while the process answers HTTP).
 pub fn router<S: KmsService>(config: ApiConfig, service: Arc<S>) -> Router {
     let state = Arc::new(AppState { config, service });
     Router::new()
         .route("/", any(handle::<S>))
         .route("/health", get(health::<S>).fallback(not_an_operation))
+        .route("/ready", get(ready::<S>).fallback(not_an_operation))
+        .route("/live", get(live).fallback(not_an_operation))
         .fallback(not_an_operation)
         .with_state(state)
 }
 
 async fn health<S: KmsService>(State(state): State<Arc<AppState<S>>>) -> Response {
-    let response = match state.service.health() {
+    probe(state.service.health())
+}
+
+async fn ready<S: KmsService>(State(state): State<Arc<AppState<S>>>) -> Response {
+    probe(state.service.ready())
+}
+
+async fn live() -> Response {
+    probe(Ok(()))
+}
+
+/// 200 `ok`, or 503 with the reason as JSON.
+fn probe(outcome: Result<(), Value>) -> Response {
+    let response = match outcome {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(reason)).into_response(),
     };

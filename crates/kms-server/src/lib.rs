@@ -31,6 +31,7 @@ pub mod operator_client;
 mod planted_bugs;
 pub mod process_hygiene;
 mod raft_admission;
+mod readiness;
 mod region_link;
 pub mod reset;
 mod root_key_ops;

@@ -414,6 +414,7 @@ async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>
         }));
     }
     tasks.push(tokio::spawn(crate::leader_tasks::run(kms.clone())));
+    tasks.push(tokio::spawn(crate::readiness::catch_up(kms.clone())));
     tasks.push(tokio::spawn(crate::key_use_ops::run(kms.clone())));
     let _ = kms_tx.send(kms.clone());
     gate.open(kms);

@@ -389,6 +389,13 @@ impl KmsService for SealGate {
             Err(self.seal.status())
         }
     }
+
+    fn ready(&self) -> Result<(), Value> {
+        match self.kms.get() {
+            Some(kms) => crate::readiness::readiness(kms),
+            None => Err(self.seal.status()),
+        }
+    }
 }
 
 /// `GET /v1/sys/seal-status` and `POST /v1/sys/unseal` (`{"key": SHARE}` or `{"reset":

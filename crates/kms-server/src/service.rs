@@ -63,6 +63,8 @@ pub struct Kms {
     allow_reset: bool,
     /// Whether the seed is applied (always, without one); the API waits for it.
     seeded: tokio::sync::watch::Sender<bool>,
+    /// Whether this node has applied what its region committed before it served (`readiness`).
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl Kms {
@@ -92,6 +94,7 @@ impl Kms {
             seed: None,
             allow_reset: false,
             seeded: tokio::sync::watch::Sender::new(true),
+            caught_up: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -216,6 +219,17 @@ impl Kms {
     }
 
     /// Whether this node leads the region.
+    /// Marks this node caught up with its region (`readiness`).
+    pub(crate) fn mark_caught_up(&self) {
+        self.caught_up
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether this node has caught up with its region since it started.
+    pub(crate) fn is_caught_up(&self) -> bool {
+        self.caught_up.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub(crate) fn is_leader(&self) -> bool {
         self.raft.is_leader()
     }

@@ -448,19 +448,22 @@ async fn service_errors_are_mapped() {
 #[tokio::test]
 async fn health_and_other_routes() {
     let (app, _) = app();
-    let request = HttpRequest::builder()
-        .method("GET")
-        .uri("/health")
-        .body(Body::empty())
-        .unwrap();
-    let answer = send(&app, request).await;
-    assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body, b"ok");
+    for probe in ["/health", "/ready", "/live"] {
+        let request = HttpRequest::builder()
+            .method("GET")
+            .uri(probe)
+            .body(Body::empty())
+            .unwrap();
+        let answer = send(&app, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{probe}");
+        assert_eq!(answer.body, b"ok");
+    }
 
     for (method, uri) in [
         ("GET", "/"),
         ("POST", "/other"),
         ("POST", "/health"),
+        ("POST", "/ready"),
         ("PUT", "/"),
     ] {
         let request = HttpRequest::builder()
