@@ -218,7 +218,6 @@ impl Kms {
         self.raft.raft().metrics().borrow().clone()
     }
 
-    /// Whether this node leads the region.
     /// Marks this node caught up with its region (`readiness`).
     pub(crate) fn mark_caught_up(&self) {
         self.caught_up
@@ -230,6 +229,7 @@ impl Kms {
         self.caught_up.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Whether this node leads the region.
     pub(crate) fn is_leader(&self) -> bool {
         self.raft.is_leader()
     }
