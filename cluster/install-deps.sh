@@ -15,6 +15,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
 # SoftHSM2, the PKCS#11 token the PKCS#11 seal of the root key uses in tests and `make run`.
 dpkg -s softhsm2 >/dev/null 2>&1 || missing+=(softhsm2)
+# Headless Chromium and its WebDriver, which the console's browser tests (t95) drive.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

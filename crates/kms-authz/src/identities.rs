@@ -400,6 +400,25 @@ impl IdentityStore {
         self.current.read().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// The ARNs of the IAM users (those with access keys) and roles of `account`, sorted: the
+    /// principals a console offers as key administrators and users.
+    pub fn principal_arns(&self, account: &str) -> Vec<String> {
+        let identities = self.snapshot();
+        let users = identities
+            .keys
+            .values()
+            .map(|k| &k.principal)
+            .filter(|p| p.account == account && !p.arn.ends_with(":root"))
+            .map(|p| p.arn.clone());
+        let roles = identities
+            .roles
+            .values()
+            .filter(|r| r.account == account)
+            .map(|r| r.arn.clone());
+        let arns: std::collections::BTreeSet<String> = users.chain(roles).collect();
+        arns.into_iter().collect()
+    }
+
     /// The principal an access key belongs to.
     pub fn principal(&self, access_key_id: &str) -> Option<Arc<PrincipalInfo>> {
         self.snapshot()
@@ -645,6 +664,12 @@ mod tests {
         );
         assert_eq!(store.secret_for("A1").as_deref(), Some("s1"));
         assert!(store.principal("B1").is_none());
+        // The console's principals: the account's users, not its root or other accounts.
+        assert_eq!(
+            store.principal_arns("111122223333"),
+            ["arn:aws:iam::111122223333:user/alice"]
+        );
+        assert!(store.principal_arns("000000000002").is_empty());
         // Root credentials of other accounts: given, or named by a twelve-digit key id.
         assert_eq!(
             store.principal("ROOT2").unwrap().arn,

@@ -92,6 +92,11 @@ pub struct NodeConfig {
     /// the node starts sealed and serves KMS calls only once its root key is unsealed.
     #[serde(default)]
     pub seal: Option<kms_seal::SealConfig>,
+    /// The KMS API endpoints (`http://host:port`) of every region's nodes, this one's included:
+    /// the web console shows a multi-Region key in each region and every region's nodes.
+    /// Empty, the console knows only this node.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub region_endpoints: BTreeMap<String, Vec<String>>,
 }
 
 /// This node's certificate for mutual TLS between the region's nodes. Certificate, key and CA
@@ -369,6 +374,7 @@ mod tests {
             seed: None,
             allow_reset: false,
             seal: None,
+            region_endpoints: BTreeMap::new(),
         }
     }
 

@@ -369,7 +369,23 @@ impl Topology {
             seed: None,
             allow_reset: false,
             seal: self.softhsm_seal(&region.name),
+            region_endpoints: self.region_endpoints(),
         }
+    }
+
+    /// Every region's API endpoints, as clients reach them.
+    fn region_endpoints(&self) -> BTreeMap<String, Vec<String>> {
+        let scheme = if self.api_tls { "https" } else { "http" };
+        self.regions
+            .iter()
+            .map(|r| {
+                let endpoints = r
+                    .nodes
+                    .iter()
+                    .map(|n| format!("{scheme}://{}", n.addrs.api));
+                (r.name.clone(), endpoints.collect())
+            })
+            .collect()
     }
 
     /// Writes the PKI, keys and identities file the configs need (keeping keys and a PKI

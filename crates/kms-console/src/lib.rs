@@ -1,8 +1,14 @@
-//! The web console served at `/console/`: sign-in sessions, the create-key wizard, the keys list
-//! and the key page. Every action is an ordinary KMS call signed with the signed-in principal's
-//! credentials and sent to the node's own API address (`kms_call`).
+//! The web console served at `/console/`: sign-in sessions (an access key, or a role assumed
+//! with one), the create-key wizard, the keys list, the key page (with every Region of a
+//! multi-Region key) and the cluster page. Every action is an ordinary KMS call signed with the
+//! signed-in principal's credentials and sent to a node's API (`kms_call`); what the console
+//! learns from its node otherwise comes through [`node_view::NodeView`].
 
+mod create_routes;
+mod key_routes;
 pub mod kms_call;
+mod list_routes;
+pub mod node_view;
 pub mod pages;
 pub mod session;
 pub mod wizard;
@@ -10,7 +16,7 @@ pub mod wizard;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,8 +24,8 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use kms_call::AwsError;
+use node_view::NodeView;
 use session::{Active, Credentials, Sessions};
-use wizard::Choices;
 
 const COOKIE: &str = "trent_console";
 
@@ -31,6 +37,8 @@ pub struct ConsoleConfig {
     pub account_id: String,
     /// The region offered on the sign-in form.
     pub region: String,
+    /// What the node tells the console beyond KMS calls.
+    pub node: Arc<dyn NodeView>,
 }
 
 struct Console {
@@ -48,11 +56,18 @@ pub fn router(config: ConsoleConfig) -> Router {
     });
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
-        .route("/console/", get(home))
+        .route("/console/", get(list_routes::keys))
         .route("/console/sign-in", post(sign_in))
         .route("/console/sign-out", post(sign_out))
-        .route("/console/create", get(create_form).post(create))
-        .route("/console/keys/{id}", get(key_page).post(key_action))
+        .route(
+            "/console/create",
+            get(create_routes::first_step).post(create_routes::step),
+        )
+        .route(
+            "/console/keys/{id}",
+            get(key_routes::page).post(key_routes::act),
+        )
+        .route("/console/cluster", get(list_routes::cluster))
         .with_state(console)
 }
 
@@ -114,6 +129,7 @@ fn checked(
     Ok(active)
 }
 
+/// `op` at this node's API as the session's principal.
 async fn call(console: &Console, s: &Active, op: &str, body: Value) -> Result<Value, AwsError> {
     kms_call::call(
         &console.http,
@@ -125,81 +141,56 @@ async fn call(console: &Console, s: &Active, op: &str, body: Value) -> Result<Va
     .await
 }
 
-#[derive(serde::Deserialize)]
-struct ListQuery {
-    filter: Option<String>,
-    marker: Option<String>,
-}
-
-async fn home(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    let Some(s) = session(&console, &headers) else {
-        return html(pages::sign_in(&console.config.region, None));
-    };
-    let mut list = json!({"Limit": 50});
-    if let Some(m) = &q.marker {
-        list["Marker"] = json!(m);
+/// `op` in `region` as the session's principal: at this node when it is the session's region,
+/// else at the first of that region's endpoints that answers.
+async fn call_in(
+    console: &Console,
+    s: &Active,
+    region: &str,
+    op: &str,
+    body: Value,
+) -> Result<Value, AwsError> {
+    if region == s.credentials.region {
+        return call(console, s, op, body).await;
     }
-    let listed = match call(&console, &s, "ListKeys", list).await {
-        Ok(v) => v,
-        Err(e) => return html(pages::layout("Keys", Some(&s.csrf), pages::error(&e))),
+    let credentials = s.credentials.for_region(region);
+    let endpoints = console.config.node.region_endpoints();
+    let mut last = AwsError {
+        kind: "ConsoleConnectionError".into(),
+        message: format!("this node knows no API endpoint of {region}"),
     };
-    let aliases: Vec<(String, String)> = call(&console, &s, "ListAliases", json!({}))
-        .await
-        .map(|v| {
-            v["Aliases"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|a| {
-                    Some((
-                        a["AliasName"].as_str()?.to_string(),
-                        a["TargetKeyId"].as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let filter = q.filter.unwrap_or_default();
-    let mut keys = Vec::new();
-    for k in listed["Keys"].as_array().cloned().unwrap_or_default() {
-        let id = k["KeyId"].as_str().unwrap_or("").to_string();
-        let meta = call(&console, &s, "DescribeKey", json!({"KeyId": id}))
-            .await
-            .map(|v| v["KeyMetadata"].clone())
-            .unwrap_or_else(|_| json!({"KeyId": id}));
-        let text = format!(
-            "{} {} {} {}",
-            id,
-            meta["KeyState"].as_str().unwrap_or(""),
-            meta["KeySpec"].as_str().unwrap_or(""),
-            aliases
-                .iter()
-                .filter(|(_, t)| *t == id)
-                .map(|(a, _)| a.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        if filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase()) {
-            keys.push(meta);
+    for endpoint in endpoints.get(region).into_iter().flatten() {
+        match kms_call::call(&console.http, endpoint, &credentials, op, &body).await {
+            Err(e) if e.kind == "ConsoleConnectionError" => last = e,
+            outcome => return outcome,
         }
     }
-    let next = listed["NextMarker"].as_str();
-    html(pages::keys(&s.csrf, &keys, &aliases, &filter, next))
+    Err(last)
 }
 
 async fn sign_in(State(console): State<Arc<Console>>, body: Bytes) -> Response {
     let form = form(&body);
-    let credentials = Credentials {
+    let mut credentials = Credentials {
         access_key_id: field(&form, "access_key_id").trim().to_string(),
         secret: field(&form, "secret").to_string(),
         region: field(&form, "region").trim().to_string(),
+        session_token: None,
     };
+    let role_arn = field(&form, "role_arn").trim().to_string();
     drop(form);
+    if !role_arn.is_empty() {
+        match kms_call::assume_role(
+            &console.http,
+            &console.config.api_addr,
+            &credentials,
+            &role_arn,
+        )
+        .await
+        {
+            Ok(role) => credentials = role,
+            Err(e) => return html(pages::sign_in(&credentials.region, Some(&e))),
+        }
+    }
     // The credentials are checked by an ordinary call made with them.
     let probe = kms_call::call(
         &console.http,
@@ -246,170 +237,4 @@ async fn sign_out(
         ),
     );
     response
-}
-
-async fn create_form(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let Some(s) = session(&console, &headers) else {
-        return to_sign_in();
-    };
-    html(pages::create_form(
-        &s.csrf,
-        &Choices::from_form(&[]),
-        &[],
-        &[],
-        None,
-    ))
-}
-
-async fn create(State(console): State<Arc<Console>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = form(&body);
-    let s = match checked(&console, &headers, &form) {
-        Ok(s) => s,
-        Err(refused) => return *refused,
-    };
-    let choices = Choices::from_form(&form);
-    let problems = choices.problems();
-    let step = field(&form, "step");
-    if step == "edit" || !problems.is_empty() {
-        return html(pages::create_form(&s.csrf, &choices, &problems, &[], None));
-    }
-    let default = serde_json::to_string_pretty(&wizard::default_policy(
-        &console.config.account_id,
-        &choices,
-    ))
-    .unwrap_or_default();
-    if step != "finish" {
-        return html(pages::review(&s.csrf, &choices, &default, None));
-    }
-    let policy = field(&form, "policy").to_string();
-    let mut request = json!({
-        "KeySpec": choices.key_spec,
-        "KeyUsage": choices.key_usage,
-        "Origin": choices.origin,
-        "MultiRegion": choices.multi_region,
-        "Description": choices.description,
-        "Policy": policy,
-    });
-    if !choices.tags.is_empty() {
-        request["Tags"] = choices
-            .tags
-            .iter()
-            .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
-            .collect();
-    }
-    let created = match call(&console, &s, "CreateKey", request).await {
-        Ok(v) => v,
-        Err(e) => return html(pages::review(&s.csrf, &choices, &policy, Some(&e))),
-    };
-    let id = created["KeyMetadata"]["KeyId"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    if !choices.alias.is_empty() {
-        let alias = json!({"AliasName": format!("alias/{}", choices.alias), "TargetKeyId": id});
-        if let Err(e) = call(&console, &s, "CreateAlias", alias).await {
-            return key_view(&console, &s, &id, Some(e)).await;
-        }
-    }
-    Redirect::to(&format!("/console/keys/{id}")).into_response()
-}
-
-async fn key_page(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(s) = session(&console, &headers) else {
-        return to_sign_in();
-    };
-    key_view(&console, &s, &id, None).await
-}
-
-async fn key_view(console: &Console, s: &Active, id: &str, problem: Option<AwsError>) -> Response {
-    let meta = match call(console, s, "DescribeKey", json!({"KeyId": id})).await {
-        Ok(v) => v["KeyMetadata"].clone(),
-        Err(e) => return html(pages::layout(id, Some(&s.csrf), pages::error(&e))),
-    };
-    let policy = call(
-        console,
-        s,
-        "GetKeyPolicy",
-        json!({"KeyId": id, "PolicyName": "default"}),
-    )
-    .await
-    .ok()
-    .and_then(|v| v["Policy"].as_str().map(str::to_string))
-    .map(|p| {
-        serde_json::from_str::<Value>(&p)
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
-            .unwrap_or(p)
-    })
-    .unwrap_or_default();
-    let rotation = call(console, s, "GetKeyRotationStatus", json!({"KeyId": id}))
-        .await
-        .ok()
-        .and_then(|v| v["KeyRotationEnabled"].as_bool());
-    let aliases: Vec<String> = call(console, s, "ListAliases", json!({"KeyId": id}))
-        .await
-        .map(|v| {
-            v["Aliases"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|a| a["AliasName"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let tags: Vec<(String, String)> = call(console, s, "ListResourceTags", json!({"KeyId": id}))
-        .await
-        .map(|v| {
-            v["Tags"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t["TagKey"].as_str()?.to_string(),
-                        t["TagValue"].as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    html(pages::key(
-        &s.csrf,
-        &meta,
-        &policy,
-        rotation,
-        &aliases,
-        &tags,
-        problem.as_ref(),
-    ))
-}
-
-async fn key_action(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let form = form(&body);
-    let s = match checked(&console, &headers, &form) {
-        Ok(s) => s,
-        Err(refused) => return *refused,
-    };
-    let action = field(&form, "action");
-    let request = match action {
-        "EnableKey" | "DisableKey" | "CancelKeyDeletion" => json!({"KeyId": id}),
-        "ScheduleKeyDeletion" => {
-            let days: u32 = field(&form, "days").parse().unwrap_or(30);
-            json!({"KeyId": id, "PendingWindowInDays": days})
-        }
-        _ => return (StatusCode::BAD_REQUEST, "unknown action").into_response(),
-    };
-    let problem = call(&console, &s, action, request).await.err();
-    key_view(&console, &s, &id, problem).await
 }

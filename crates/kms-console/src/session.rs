@@ -15,6 +15,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const MAX_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
 /// What a session holds: the principal's credentials and the region it signs for.
+#[derive(Clone)]
 pub struct Credentials {
     /// The access key id.
     pub access_key_id: String,
@@ -22,6 +23,17 @@ pub struct Credentials {
     pub secret: String,
     /// The region requests are signed for.
     pub region: String,
+    /// The session token of a role's temporary credentials (sign-in with a role to assume).
+    pub session_token: Option<String>,
+}
+
+impl Credentials {
+    /// The same credentials, signing for `region` (a multi-Region key's other regions).
+    pub fn for_region(&self, region: &str) -> Credentials {
+        let mut credentials = self.clone();
+        credentials.region = region.to_string();
+        credentials
+    }
 }
 
 impl Drop for Credentials {
@@ -29,6 +41,9 @@ impl Drop for Credentials {
         self.access_key_id.zeroize();
         self.secret.zeroize();
         self.region.zeroize();
+        if let Some(token) = &mut self.session_token {
+            token.zeroize();
+        }
     }
 }
 
@@ -90,11 +105,7 @@ impl Sessions {
         }
         session.last_seen = now;
         Some(Active {
-            credentials: Credentials {
-                access_key_id: session.credentials.access_key_id.clone(),
-                secret: session.credentials.secret.clone(),
-                region: session.credentials.region.clone(),
-            },
+            credentials: session.credentials.clone(),
             csrf: session.csrf.clone(),
         })
     }

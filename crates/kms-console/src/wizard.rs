@@ -3,9 +3,20 @@
 
 use serde_json::{json, Value};
 
+/// The wizard's steps, in order, as AWS's console walks them.
+pub const STEPS: [(&str, &str); 5] = [
+    ("configure", "Configure key"),
+    ("labels", "Add labels"),
+    ("admins", "Define key administrative permissions"),
+    ("users", "Define key usage permissions"),
+    ("review", "Review"),
+];
+
 /// Everything the wizard has collected, carried in hidden fields and validated again on Finish.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choices {
+    /// `symmetric`, `asymmetric` or `hmac`.
+    pub key_type: String,
     /// `SYMMETRIC_DEFAULT`, `RSA_2048`, `HMAC_256`, ...
     pub key_spec: String,
     /// `ENCRYPT_DECRYPT`, `SIGN_VERIFY`, `GENERATE_VERIFY_MAC`, ...
@@ -18,7 +29,7 @@ pub struct Choices {
     pub alias: String,
     /// The description.
     pub description: String,
-    /// Tags as (key, value), in the order typed.
+    /// Tags as (key, value), in the order typed; rows left empty are dropped.
     pub tags: Vec<(String, String)>,
     /// Key administrators (principal ARNs).
     pub admins: Vec<String>,
@@ -31,7 +42,9 @@ pub struct Choices {
 }
 
 impl Choices {
-    /// Reads the wizard's fields from a form.
+    /// Reads the wizard's fields from a form: single fields by name, principals from every
+    /// `admins`/`users` value (checkboxes and hidden fields) plus the ARNs typed one a line in
+    /// `admins_other`/`users_other`, tags from `tag_key_N`/`tag_value_N` rows.
     pub fn from_form(form: &[(String, String)]) -> Choices {
         let get = |name: &str| {
             form.iter()
@@ -40,58 +53,118 @@ impl Choices {
                 .unwrap_or_default()
         };
         let lines = |name: &str| -> Vec<String> {
-            get(name)
-                .lines()
+            form.iter()
+                .filter(|(k, _)| k == name)
+                .flat_map(|(_, v)| v.lines())
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .map(str::to_string)
                 .collect()
         };
-        let tags = lines("tags")
-            .into_iter()
-            .map(|line| match line.split_once('=') {
-                Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-                None => (line, String::new()),
-            })
-            .collect();
+        let principals = |name: &str| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for arn in lines(name)
+                .into_iter()
+                .chain(lines(&format!("{name}_other")))
+            {
+                if !out.contains(&arn) {
+                    out.push(arn);
+                }
+            }
+            out
+        };
+        let mut tags = Vec::new();
+        for (name, key) in form {
+            let Some(row) = name.strip_prefix("tag_key_") else {
+                continue;
+            };
+            let value = get(&format!("tag_value_{row}"));
+            if !key.trim().is_empty() || !value.is_empty() {
+                tags.push((key.trim().to_string(), value));
+            }
+        }
         let alias = get("alias");
         let alias = alias.strip_prefix("alias/").unwrap_or(&alias).to_string();
+        let key_type = or(get("key_type"), "symmetric");
+        let (spec, usage) = match key_type.as_str() {
+            "hmac" => ("HMAC_256", "GENERATE_VERIFY_MAC"),
+            "asymmetric" => ("RSA_2048", "ENCRYPT_DECRYPT"),
+            _ => ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+        };
         Choices {
-            key_spec: or(get("key_spec"), "SYMMETRIC_DEFAULT"),
-            key_usage: or(get("key_usage"), "ENCRYPT_DECRYPT"),
+            key_type,
+            key_spec: or(get("key_spec"), spec),
+            key_usage: or(get("key_usage"), usage),
             origin: or(get("origin"), "AWS_KMS"),
             multi_region: get("multi_region") == "true",
             alias,
             description: get("description"),
             tags,
-            admins: lines("admins"),
+            admins: principals("admins"),
             admins_may_delete: get("admins_may_delete") == "true",
-            users: lines("users"),
+            users: principals("users"),
             accounts: lines("accounts"),
         }
     }
 
-    /// The fields as (name, value) pairs for hidden inputs.
-    pub fn hidden_fields(&self) -> Vec<(&'static str, String)> {
-        let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        vec![
-            ("key_spec", self.key_spec.clone()),
-            ("key_usage", self.key_usage.clone()),
-            ("origin", self.origin.clone()),
-            ("multi_region", self.multi_region.to_string()),
-            ("alias", self.alias.clone()),
-            ("description", self.description.clone()),
-            ("tags", tags.join("\n")),
-            ("admins", self.admins.join("\n")),
-            ("admins_may_delete", self.admins_may_delete.to_string()),
-            ("users", self.users.join("\n")),
-            ("accounts", self.accounts.join("\n")),
-        ]
+    /// The fields as (name, value) pairs for hidden inputs, lists as repeated names, so the
+    /// steps not shown carry through; `except` names the fields the shown step renders itself.
+    pub fn hidden_fields(&self, except: &[&str]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = vec![
+            ("key_type".into(), self.key_type.clone()),
+            ("key_spec".into(), self.key_spec.clone()),
+            ("key_usage".into(), self.key_usage.clone()),
+            ("origin".into(), self.origin.clone()),
+            ("multi_region".into(), self.multi_region.to_string()),
+            ("alias".into(), self.alias.clone()),
+            ("description".into(), self.description.clone()),
+            (
+                "admins_may_delete".into(),
+                self.admins_may_delete.to_string(),
+            ),
+            ("accounts".into(), self.accounts.join("\n")),
+        ];
+        for (i, (k, v)) in self.tags.iter().enumerate() {
+            out.push((format!("tag_key_{i}"), k.clone()));
+            out.push((format!("tag_value_{i}"), v.clone()));
+        }
+        out.extend(
+            self.admins
+                .iter()
+                .map(|a| ("admins".to_string(), a.clone())),
+        );
+        out.extend(self.users.iter().map(|u| ("users".to_string(), u.clone())));
+        out.retain(|(name, _)| {
+            let base = if name.starts_with("tag_") {
+                "tags"
+            } else {
+                name.as_str()
+            };
+            !except.contains(&base)
+        });
+        out
+    }
+
+    /// The problems of one step's fields, as (field, message); empty when the step may be left.
+    pub fn problems_of(&self, step: &str) -> Vec<(&'static str, String)> {
+        self.problems()
+            .into_iter()
+            .filter(|(field, _)| step_of(field) == step)
+            .collect()
     }
 
     /// The problems with these choices, as (field, message); empty when they may be submitted.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        if let Err(message) = check_spec(&self.key_type, &self.key_spec, &self.key_usage) {
+            out.push(("key_spec", message));
+        }
+        if self.origin == "EXTERNAL" && self.multi_region && self.key_type != "symmetric" {
+            out.push((
+                "origin",
+                "Multi-Region keys with imported key material must be symmetric.".into(),
+            ));
+        }
         if let Err(message) = check_alias(&self.alias) {
             out.push(("alias", message));
         }
@@ -105,7 +178,7 @@ impl Choices {
             if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
                 out.push((
                     "tags",
-                    "Each tag is KEY=VALUE: key 1-128 characters, value at most 256.".into(),
+                    "Each tag needs a key of 1-128 characters and a value of at most 256.".into(),
                 ));
                 break;
             }
@@ -122,12 +195,51 @@ impl Choices {
                 ));
             }
         }
-        for arn in self.admins.iter().chain(&self.users) {
+        for arn in &self.admins {
             if !arn.starts_with("arn:") {
-                out.push(("principals", format!("{arn} is not an ARN.")));
+                out.push(("admins", format!("{arn} is not an ARN.")));
+            }
+        }
+        for arn in &self.users {
+            if !arn.starts_with("arn:") {
+                out.push(("users", format!("{arn} is not an ARN.")));
             }
         }
         out
+    }
+}
+
+/// The step a field is entered on.
+fn step_of(field: &str) -> &'static str {
+    match field {
+        "key_spec" | "key_usage" | "origin" => "configure",
+        "alias" | "description" | "tags" => "labels",
+        "admins" => "admins",
+        _ => "users",
+    }
+}
+
+/// Whether `spec` and `usage` belong to `key_type`, as AWS's console offers them.
+fn check_spec(key_type: &str, spec: &str, usage: &str) -> Result<(), String> {
+    let fits = match key_type {
+        "symmetric" => spec == "SYMMETRIC_DEFAULT" && usage == "ENCRYPT_DECRYPT",
+        "hmac" => spec.starts_with("HMAC_") && usage == "GENERATE_VERIFY_MAC",
+        "asymmetric" => {
+            let rsa =
+                spec.starts_with("RSA_") && ["ENCRYPT_DECRYPT", "SIGN_VERIFY"].contains(&usage);
+            let ecc = spec.starts_with("ECC_")
+                && (usage == "SIGN_VERIFY"
+                    || (usage == "KEY_AGREEMENT" && spec != "ECC_SECG_P256K1"));
+            rsa || ecc
+        }
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "A {key_type} key cannot have key spec {spec} with key usage {usage}."
+        ))
     }
 }
 
@@ -189,6 +301,13 @@ pub fn default_policy(account: &str, c: &Choices) -> Value {
             actions.push("kms:ScheduleKeyDeletion");
             actions.push("kms:CancelKeyDeletion");
         }
+        if c.origin == "EXTERNAL" {
+            actions.push("kms:ImportKeyMaterial");
+        }
+        if c.multi_region {
+            actions.push("kms:ReplicateKey");
+            actions.push("kms:UpdatePrimaryRegion");
+        }
         statements.push(json!({
             "Sid": "Allow access for Key Administrators",
             "Effect": "Allow",
@@ -212,6 +331,11 @@ pub fn default_policy(account: &str, c: &Choices) -> Value {
                 "kms:Verify",
             ],
             "GENERATE_VERIFY_MAC" => vec!["kms:DescribeKey", "kms:GenerateMac", "kms:VerifyMac"],
+            "KEY_AGREEMENT" => vec![
+                "kms:DescribeKey",
+                "kms:GetPublicKey",
+                "kms:DeriveSharedSecret",
+            ],
             _ if c.key_spec != "SYMMETRIC_DEFAULT" => vec![
                 "kms:Encrypt",
                 "kms:Decrypt",
@@ -257,6 +381,65 @@ mod tests {
         assert!(check_alias("aws/ebs").is_err());
         assert!(check_alias("has space").is_err());
         assert!(check_alias(&"a".repeat(251)).is_err());
+    }
+
+    #[test]
+    fn steps_carry_every_choice_through_hidden_fields() {
+        let form: Vec<(String, String)> = [
+            ("key_type", "hmac"),
+            ("key_spec", "HMAC_384"),
+            ("key_usage", "GENERATE_VERIFY_MAC"),
+            ("alias", "alias/app"),
+            ("tag_key_0", "team"),
+            ("tag_value_0", "blue"),
+            ("tag_key_1", ""),
+            ("tag_value_1", ""),
+            ("tag_key_2", "env"),
+            ("tag_value_2", "prod"),
+            ("admins", "arn:aws:iam::111122223333:user/a"),
+            (
+                "admins_other",
+                "arn:aws:iam::111122223333:role/r\narn:aws:iam::111122223333:user/a",
+            ),
+            ("accounts", "444455556666"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = Choices::from_form(&form);
+        assert_eq!(c.alias, "app");
+        assert_eq!(
+            c.tags,
+            [
+                ("team".into(), "blue".into()),
+                ("env".into(), "prod".into())
+            ]
+        );
+        assert_eq!(c.admins.len(), 2, "{:?}", c.admins);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert_eq!(Choices::from_form(&c.hidden_fields(&[])), c);
+        // A step that renders the tags itself gets no hidden tag rows.
+        assert!(c
+            .hidden_fields(&["tags"])
+            .iter()
+            .all(|(n, _)| !n.starts_with("tag_")));
+    }
+
+    #[test]
+    fn specs_must_fit_the_key_type_and_problems_belong_to_their_step() {
+        let c = Choices {
+            key_type: "symmetric".into(),
+            key_spec: "RSA_2048".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            alias: "aws/x".into(),
+            ..Choices::default()
+        };
+        assert_eq!(c.problems_of("configure").len(), 1);
+        assert_eq!(c.problems_of("labels")[0].0, "alias");
+        assert!(c.problems_of("users").is_empty());
+        assert!(check_spec("asymmetric", "ECC_NIST_P256", "KEY_AGREEMENT").is_ok());
+        assert!(check_spec("asymmetric", "ECC_SECG_P256K1", "KEY_AGREEMENT").is_err());
+        assert!(check_spec("hmac", "HMAC_256", "ENCRYPT_DECRYPT").is_err());
     }
 
     #[test]

@@ -39,6 +39,7 @@ fn console(api: String) -> Router {
         api_addr: api,
         account_id: "111122223333".into(),
         region: "us-east-1".into(),
+        node: std::sync::Arc::new(kms_console::node_view::Alone),
     })
 }
 
@@ -176,14 +177,14 @@ async fn posts_without_the_right_csrf_token_are_refused() {
         .oneshot(post(
             "/console/create",
             Some(&cookie),
-            &format!("csrf={csrf}&step=review&alias=aws/x"),
+            &format!("csrf={csrf}&from=labels&go=admins&alias=aws/x"),
         ))
         .await
         .expect("post");
     let page = text(ok).await;
     assert!(
-        page.contains("reserved"),
-        "the alias rule is shown by its field: {page}"
+        page.contains("id=\"alias-error\"") && page.contains("reserved"),
+        "the alias rule is shown by its field, on the step it was typed in: {page}"
     );
 }
 

@@ -70,7 +70,7 @@ fn family(samples: &Samples, name: &str) -> String {
 }
 
 /// What one node said, or why it said nothing.
-struct View {
+pub(crate) struct View {
     target: Target,
     samples: Result<Samples, String>,
 }
@@ -89,12 +89,20 @@ async fn scrape(http: &reqwest::Client, target: Target) -> View {
     View { target, samples }
 }
 
-/// Asks every target and renders the report; the flag says whether every region is healthy.
-pub async fn report(targets: Vec<Target>) -> anyhow::Result<(String, bool)> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    // One node after another, each within the client's timeout.
+/// What one region's nodes said, and what is wrong with the region (empty: healthy).
+pub(crate) struct RegionSurvey {
+    /// Each node's answer, in the order asked.
+    pub(crate) views: Vec<View>,
+    /// What is wrong: unreachable or sealed nodes, no leader, disagreement on the leader.
+    pub(crate) problems: Vec<String>,
+}
+
+/// Asks every target, one after another (each within `timeout`), region by region.
+pub(crate) async fn survey(
+    targets: Vec<Target>,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, RegionSurvey>> {
+    let http = reqwest::Client::builder().timeout(timeout).build()?;
     let mut regions: BTreeMap<String, Vec<View>> = BTreeMap::new();
     for target in targets {
         let view = scrape(&http, target).await;
@@ -103,67 +111,116 @@ pub async fn report(targets: Vec<Target>) -> anyhow::Result<(String, bool)> {
             .or_default()
             .push(view);
     }
+    Ok(regions
+        .into_iter()
+        .map(|(region, views)| {
+            let mut leaders = std::collections::BTreeSet::new();
+            let mut problems = Vec::new();
+            for view in &views {
+                let endpoint = &view.target.endpoint;
+                match &view.samples {
+                    Err(_) => problems.push(format!("{endpoint} unreachable")),
+                    Ok(s) if single(s, "trent_sealed") == Some(1) => {
+                        problems.push(format!("{endpoint} sealed"));
+                    }
+                    Ok(s) => {
+                        leaders.insert(single(s, "trent_raft_leader").unwrap_or(-1));
+                    }
+                }
+            }
+            match leaders.len() {
+                0 => {}
+                1 if !leaders.contains(&-1) => {}
+                1 => problems.push("no leader".into()),
+                _ => problems.push(format!("nodes disagree on the leader: {leaders:?}")),
+            }
+            (region, RegionSurvey { views, problems })
+        })
+        .collect())
+}
+
+impl View {
+    /// The node's endpoint.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.target.endpoint
+    }
+
+    /// Why the node said nothing, if it did not.
+    pub(crate) fn unreachable(&self) -> Option<&str> {
+        self.samples.as_ref().err().map(String::as_str)
+    }
+
+    /// One of the node's single-valued metrics.
+    pub(crate) fn metric(&self, name: &str) -> Option<i64> {
+        self.samples.as_ref().ok().and_then(|s| single(s, name))
+    }
+
+    /// One of the node's labelled metric families as `label=value,...`.
+    pub(crate) fn family(&self, name: &str) -> String {
+        self.samples
+            .as_ref()
+            .map_or_else(|_| "-".to_string(), |s| family(s, name))
+    }
+
+    /// `leader`, `follower`, `sealed` or `unreachable`.
+    pub(crate) fn role(&self) -> &'static str {
+        if self.unreachable().is_some() {
+            "unreachable"
+        } else if self.metric("trent_sealed") == Some(1) {
+            "sealed"
+        } else if self.metric("trent_raft_is_leader") == Some(1) {
+            "leader"
+        } else {
+            "follower"
+        }
+    }
+}
+
+/// Asks every target and renders the report; the flag says whether every region is healthy.
+pub async fn report(targets: Vec<Target>) -> anyhow::Result<(String, bool)> {
+    let regions = survey(targets, Duration::from_secs(5)).await?;
     let mut out = String::new();
     let mut healthy = true;
-    for (region, views) in &regions {
-        let mut leaders = std::collections::BTreeSet::new();
-        let mut problems = Vec::new();
-        let mut lines = Vec::new();
-        for view in views {
-            let endpoint = &view.target.endpoint;
-            match &view.samples {
-                Err(e) => {
-                    problems.push(format!("{endpoint} unreachable"));
-                    lines.push(format!("  {endpoint}  unreachable: {e}"));
-                }
-                Ok(s) if single(s, "trent_sealed") == Some(1) => {
-                    problems.push(format!("{endpoint} sealed"));
-                    lines.push(format!("  {endpoint}  sealed"));
-                }
-                Ok(s) => {
-                    let leader = single(s, "trent_raft_leader").unwrap_or(-1);
-                    leaders.insert(leader);
-                    let role = if single(s, "trent_raft_is_leader") == Some(1) {
-                        "leader"
-                    } else {
-                        "follower"
-                    };
+    for (region, survey) in &regions {
+        let verdict = if survey.problems.is_empty() {
+            "healthy".to_string()
+        } else {
+            healthy = false;
+            format!("NOT healthy: {}", survey.problems.join("; "))
+        };
+        out.push_str(&format!("{region}: {verdict}\n"));
+        for view in &survey.views {
+            let endpoint = view.endpoint();
+            let line = match view.role() {
+                "unreachable" => format!(
+                    "  {endpoint}  unreachable: {}",
+                    view.unreachable().unwrap_or("")
+                ),
+                "sealed" => format!("  {endpoint}  sealed"),
+                role => {
+                    let metric = |name: &str| view.metric(name).unwrap_or(-1);
                     let mut line = format!(
-                        "  {endpoint}  role {role:<8}  term {}  leader_id {leader}  log {}  applied {}  \
+                        "  {endpoint}  role {role:<8}  term {}  leader_id {}  log {}  applied {}  \
                          snapshot {}  keys {}  outbox {}",
-                        single(s, "trent_raft_term").unwrap_or(-1),
-                        single(s, "trent_raft_last_log_index").unwrap_or(-1),
-                        single(s, "trent_raft_last_applied_index").unwrap_or(-1),
-                        single(s, "trent_raft_snapshot_index")
+                        metric("trent_raft_term"),
+                        metric("trent_raft_leader"),
+                        metric("trent_raft_last_log_index"),
+                        metric("trent_raft_last_applied_index"),
+                        view.metric("trent_raft_snapshot_index")
                             .filter(|i| *i >= 0)
                             .map_or("none".to_string(), |i| i.to_string()),
-                        single(s, "trent_keys").unwrap_or(-1),
-                        family(s, "trent_outbox_depth"),
+                        metric("trent_keys"),
+                        view.family("trent_outbox_depth"),
                     );
                     if role == "leader" {
                         line.push_str(&format!(
                             "  lag {}",
-                            family(s, "trent_raft_replication_lag_entries")
+                            view.family("trent_raft_replication_lag_entries")
                         ));
                     }
-                    lines.push(line);
+                    line
                 }
-            }
-        }
-        match leaders.len() {
-            0 => {}
-            1 if !leaders.contains(&-1) => {}
-            1 => problems.push("no leader".into()),
-            _ => problems.push(format!("nodes disagree on the leader: {leaders:?}")),
-        }
-        let verdict = if problems.is_empty() {
-            "healthy".to_string()
-        } else {
-            healthy = false;
-            format!("NOT healthy: {}", problems.join("; "))
-        };
-        out.push_str(&format!("{region}: {verdict}\n"));
-        for line in lines {
+            };
             out.push_str(&line);
             out.push('\n');
         }

@@ -14,6 +14,7 @@ mod backup_ops;
 mod call;
 pub mod cluster_status;
 pub mod config;
+mod console_view;
 mod crypto_ops;
 mod grants_ops;
 mod import_ops;

@@ -176,10 +176,19 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     }));
     // The console is nested beside the KMS API on the same port; its calls come back to this
     // node's API as ordinary signed requests.
+    let mut region_endpoints = config.region_endpoints.clone();
+    region_endpoints
+        .entry(config.region.clone())
+        .or_insert_with(|| vec![format!("http://{}", config.api_addr)]);
     let console = kms_console::router(kms_console::ConsoleConfig {
         api_addr: config.api_addr.clone(),
         account_id: config.account_id.clone(),
         region: config.region.clone(),
+        node: Arc::new(crate::console_view::ConsoleNode {
+            identities: identities.clone(),
+            region_endpoints,
+            audit_path: audit_path.clone(),
+        }),
     });
     let reset_routes = config
         .allow_reset
