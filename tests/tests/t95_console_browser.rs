@@ -134,8 +134,13 @@ async fn css(c: &Client, selector: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
 }
 
+/// The text of `selector`, read again if the page was replaced while reading it.
 async fn text(c: &Client, selector: &str) -> String {
-    css(c, selector).await.text().await.unwrap()
+    poll(Duration::from_secs(10), || async {
+        css(c, selector).await.text().await.ok()
+    })
+    .await
+    .unwrap_or_else(|| panic!("{selector} kept going stale"))
 }
 
 async fn fill(c: &Client, selector: &str, value: &str) {
@@ -146,6 +151,26 @@ async fn fill(c: &Client, selector: &str, value: &str) {
 
 async fn click(c: &Client, selector: &str) {
     css(c, selector).await.click().await.unwrap();
+}
+
+/// Clicks `selector` (a submit button or link) and waits until the next page has loaded.
+async fn navigate_by(c: &Client, selector: &str) {
+    c.execute("window.trentOldPage = true", vec![])
+        .await
+        .unwrap();
+    click(c, selector).await;
+    poll(Duration::from_secs(20), || async {
+        let loaded = c
+            .execute(
+                "return window.trentOldPage === undefined && document.readyState === 'complete'",
+                vec![],
+            )
+            .await
+            .ok()?;
+        (loaded == json!(true)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("clicking {selector} loaded no new page"));
 }
 
 async fn body(c: &Client) -> String {
@@ -159,12 +184,12 @@ async fn sign_in(c: &Client, base: &str, key: &str, secret: &str, role: Option<&
     if let Some(role) = role {
         fill(c, "#role_arn", role).await;
     }
-    click(c, "form[action='/console/sign-in'] button").await;
+    navigate_by(c, "form[action='/console/sign-in'] button").await;
     css(c, "nav form[action='/console/sign-out']").await;
 }
 
 async fn sign_out(c: &Client) {
-    click(c, "nav form[action='/console/sign-out'] button").await;
+    navigate_by(c, "nav form[action='/console/sign-out'] button").await;
     css(c, "#access_key_id").await;
 }
 
@@ -188,7 +213,7 @@ async fn create_through_the_wizard(c: &Client, base: &str, shots: &mut Shots) ->
         Some("true")
     );
     shots.take(c, "wizard-1-configure").await;
-    click(c, "#next").await;
+    navigate_by(c, "#next").await;
 
     // Step 2: the alias is checked as it is typed; then labels and two tags.
     css(c, "#alias").await;
@@ -209,7 +234,7 @@ async fn create_through_the_wizard(c: &Client, base: &str, shots: &mut Shots) ->
     fill(c, "#description", "made by the console wizard").await;
     fill(c, "#tag_key_0", "team").await;
     fill(c, "#tag_value_0", "blue").await;
-    click(c, "#add-tag").await;
+    navigate_by(c, "#add-tag").await;
     fill(c, "#tag_key_1", "env").await;
     fill(c, "#tag_value_1", "test").await;
     assert_eq!(
@@ -223,7 +248,7 @@ async fn create_through_the_wizard(c: &Client, base: &str, shots: &mut Shots) ->
         "Add tag lost the first tag"
     );
     shots.take(c, "wizard-2-labels").await;
-    click(c, "#next").await;
+    navigate_by(c, "#next").await;
 
     // Step 3: an administrator picked from the principals Trent knows, who may not delete.
     let admins = c
@@ -243,7 +268,7 @@ async fn create_through_the_wizard(c: &Client, base: &str, shots: &mut Shots) ->
         body(c).await
     );
     shots.take(c, "wizard-3-administrators").await;
-    click(c, "#next").await;
+    navigate_by(c, "#next").await;
 
     // Step 4: a user and another account.
     css(c, "#accounts").await;
@@ -254,7 +279,7 @@ async fn create_through_the_wizard(c: &Client, base: &str, shots: &mut Shots) ->
     }
     fill(c, "#accounts", "444455556666").await;
     shots.take(c, "wizard-4-usage").await;
-    click(c, "#next").await;
+    navigate_by(c, "#next").await;
 
     // Step 5: the review shows the policy to be created.
     assert_eq!(text(c, "#review-alias").await, "alias/console-made");
@@ -266,7 +291,7 @@ async fn create_through_the_wizard(c: &Client, base: &str, shots: &mut Shots) ->
         .unwrap();
     let policy: Value = serde_json::from_str(&shown).unwrap();
     shots.take(c, "wizard-5-review").await;
-    click(c, "#finish").await;
+    navigate_by(c, "#finish").await;
 
     let id = text(c, "#key-id").await;
     shots.take(c, "key-page").await;
@@ -370,7 +395,7 @@ async fn replicate_and_move_the_primary(c: &Client, regions: &Regions, shots: &m
         .select_by_value(WEST)
         .await
         .unwrap();
-    click(c, "button[value=ReplicateKey]").await;
+    navigate_by(c, "button[value=ReplicateKey]").await;
     // The page refreshes itself while the replica is Creating.
     assert!(
         region_row(c, WEST).await.contains("Replica"),
@@ -400,7 +425,7 @@ async fn replicate_and_move_the_primary(c: &Client, regions: &Regions, shots: &m
         .select_by_value(WEST)
         .await
         .unwrap();
-    click(c, "button[value=UpdatePrimaryRegion]").await;
+    navigate_by(c, "button[value=UpdatePrimaryRegion]").await;
     let row = poll(Duration::from_secs(30), || async {
         c.refresh().await.ok()?;
         let row = region_row(c, WEST).await;
@@ -426,6 +451,33 @@ async fn replicate_and_move_the_primary(c: &Client, regions: &Regions, shots: &m
     sign_out(c).await;
 }
 
+/// On a phone-sized window the key page fits the width, and sign-in works from the keyboard
+/// alone (Enter in the secret field submits the form).
+async fn a_phone_and_a_keyboard(c: &Client, regions: &Regions, shots: &mut Shots) {
+    let base = format!("http://{}", regions.region(0).nodes[0].api_addr);
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/console/")).await.unwrap();
+    fill(c, "#access_key_id", ACCESS_KEY).await;
+    fill(c, "#secret", &format!("{SECRET_KEY}\u{E007}")).await;
+    css(c, "nav form[action='/console/sign-out']").await;
+    let id = trent_tests::new_key(&regions.region(0).client(0)).await;
+    c.goto(&format!("{base}/console/keys/{id}")).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the key page is {overflow} px wider than a phone"
+    );
+    shots.take(c, "key-page-phone").await;
+    sign_out(c).await;
+    c.set_window_size(1280, 1800).await.unwrap();
+}
+
 async fn a_role_signs_in(c: &Client, regions: &Regions) {
     let base = format!("http://{}", regions.region(0).nodes[2].api_addr);
     let role = format!("arn:aws:iam::{ACCOUNT}:role/operator");
@@ -437,7 +489,7 @@ async fn a_role_signs_in(c: &Client, regions: &Regions) {
     fill(c, "#access_key_id", "AKIACONSOLEAPP").await;
     fill(c, "#secret", "app-secret").await;
     fill(c, "#role_arn", &role).await;
-    click(c, "form[action='/console/sign-in'] button").await;
+    navigate_by(c, "form[action='/console/sign-in'] button").await;
     assert!(body(c).await.contains("AccessDenied"), "{}", body(c).await);
 }
 
@@ -447,7 +499,7 @@ async fn a_restricted_user_is_refused(c: &Client, regions: &Regions, shots: &mut
     let id = trent_tests::new_key(&east.client(0)).await;
     sign_in(c, &base, "AKIACONSOLEREADER", "reader-secret", None).await;
     c.goto(&format!("{base}/console/keys/{id}")).await.unwrap();
-    click(c, "button[value=DisableKey]").await;
+    navigate_by(c, "button[value=DisableKey]").await;
     let page = body(c).await;
     let expected = format!(
         "AccessDeniedException: User: {} is not authorized to perform: kms:DisableKey on resource: arn:aws:kms:{EAST}:{ACCOUNT}:key/{id}",
@@ -524,6 +576,7 @@ async fn the_console_in_a_real_browser() {
 
     wizard_key_is_what_the_wizard_showed(&c, &regions, &mut shots).await;
     replicate_and_move_the_primary(&c, &regions, &mut shots).await;
+    a_phone_and_a_keyboard(&c, &regions, &mut shots).await;
     a_role_signs_in(&c, &regions).await;
     a_restricted_user_is_refused(&c, &regions, &mut shots).await;
     the_cluster_page_shows_both_regions(&c, &regions, &mut shots).await;

@@ -181,6 +181,34 @@ pub fn key(csrf: &str, v: &KeyView) -> Markup {
                     }
                 }
             }
+            @if multi {
+                section aria-labelledby="regions-h" { h2 #regions-h { "Regionality" }
+                    (v.problem_in("regions"))
+                    table #regions { thead { tr { th { "Region" } th { "Role" } th { "Status" } } }
+                        tbody { @for r in &v.regions {
+                            tr { td { (r.region) } td { (r.role) }
+                                td { @if let Some(s) = &r.state { (s) } @else { "unavailable: " (r.problem.clone().unwrap_or_default()) } } }
+                        } }
+                    }
+                    @if primary && !v.replica_targets.is_empty() {
+                        form method="post" action={ "/console/keys/" (id) } {
+                            input type="hidden" name="csrf" value=(csrf);
+                            label for="replica_region" { "Create a replica key in" }
+                            select id="replica_region" name="replica_region" { @for r in &v.replica_targets { option value=(r) { (r) } } }
+                            button type="submit" name="action" value="ReplicateKey" { "Create new replica key" }
+                        }
+                    }
+                    @let replicas: Vec<&RegionState> = v.regions.iter().filter(|r| r.role == "Replica").collect();
+                    @if primary && !replicas.is_empty() {
+                        form method="post" action={ "/console/keys/" (id) } {
+                            input type="hidden" name="csrf" value=(csrf);
+                            label for="primary_region" { "Change primary Region to" }
+                            select id="primary_region" name="primary_region" { @for r in &replicas { option value=(r.region) { (r.region) } } }
+                            button type="submit" name="action" value="UpdatePrimaryRegion" { "Change primary Region" }
+                        }
+                    }
+                }
+            }
             section aria-labelledby="policy-h" { h2 #policy-h { "Key policy" }
                 (v.problem_in("policy"))
                 @if v.policy_as_json {
@@ -218,34 +246,6 @@ pub fn key(csrf: &str, v: &KeyView) -> Markup {
                     h3 { "Rotation history" }
                     table { thead { tr { th { "Date" } th { "Type" } th { "Key material" } } }
                         tbody { @for rot in &v.rotations { tr { td { (date(&rot["RotationDate"])) } td { (text(rot, "RotationType")) } td { (text(rot, "KeyMaterialId")) } } } } }
-                }
-            }
-            @if multi {
-                section aria-labelledby="regions-h" { h2 #regions-h { "Regionality" }
-                    (v.problem_in("regions"))
-                    table #regions { thead { tr { th { "Region" } th { "Role" } th { "Status" } } }
-                        tbody { @for r in &v.regions {
-                            tr { td { (r.region) } td { (r.role) }
-                                td { @if let Some(s) = &r.state { (s) } @else { "unavailable: " (r.problem.clone().unwrap_or_default()) } } }
-                        } }
-                    }
-                    @if primary && !v.replica_targets.is_empty() {
-                        form method="post" action={ "/console/keys/" (id) } {
-                            input type="hidden" name="csrf" value=(csrf);
-                            label for="replica_region" { "Create a replica key in" }
-                            select id="replica_region" name="replica_region" { @for r in &v.replica_targets { option value=(r) { (r) } } }
-                            button type="submit" name="action" value="ReplicateKey" { "Create new replica key" }
-                        }
-                    }
-                    @let replicas: Vec<&RegionState> = v.regions.iter().filter(|r| r.role == "Replica").collect();
-                    @if primary && !replicas.is_empty() {
-                        form method="post" action={ "/console/keys/" (id) } {
-                            input type="hidden" name="csrf" value=(csrf);
-                            label for="primary_region" { "Change primary Region to" }
-                            select id="primary_region" name="primary_region" { @for r in &replicas { option value=(r.region) { (r.region) } } }
-                            button type="submit" name="action" value="UpdatePrimaryRegion" { "Change primary Region" }
-                        }
-                    }
                 }
             }
             section aria-labelledby="aliases-h" { h2 #aliases-h { "Aliases" }
