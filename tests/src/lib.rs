@@ -363,6 +363,54 @@ impl Cluster {
         node.child = Some(child);
     }
 
+    /// Starts a fresh node for this region as an operator would before `trent cluster
+    /// add-node`: a certificate from the region's CA (`trent pki`, which issues only what is
+    /// missing), node 1's config with the new id, addresses and data dir and `bootstrap = false`,
+    /// and the process. It is not a member until added. Returns its index.
+    pub fn start_fresh_node(&mut self) -> usize {
+        let id = self.nodes.len() as u64 + 1;
+        let pki = run_trent(&[
+            "pki",
+            "--dir",
+            self.pki_dir().to_str().unwrap(),
+            "--regions",
+            &self.region,
+            "--nodes",
+            &id.to_string(),
+        ]);
+        assert!(pki.status.success(), "trent pki: {pki:?}");
+        let addrs = plan_addrs(1).remove(0);
+        let first = &self.nodes[0];
+        let mut config = kms_config::NodeConfig::load(&first.config_path).unwrap();
+        let dir = first.config_path.parent().unwrap().to_path_buf();
+        config.node_id = id;
+        config.api_addr = addrs.api.clone();
+        config.raft_addr = addrs.raft.clone();
+        config.bootstrap = false;
+        config.data_dir = dir.join(format!("node{id}-data"));
+        config.audit_log = None;
+        if let Some(tls) = &mut config.raft_tls {
+            let layout = self.pki_dir();
+            tls.cert = layout.join(&self.region).join(format!("node{id}.pem"));
+            tls.key = layout.join(&self.region).join(format!("node{id}.key"));
+        }
+        let config_path = dir.join(format!("node{id}.toml"));
+        std::fs::write(&config_path, config.to_toml(&[]).unwrap()).unwrap();
+        self.nodes.push(Node {
+            id,
+            api_addr: addrs.api,
+            raft_addr: addrs.raft,
+            link_addr: None,
+            data_dir: config.data_dir.clone(),
+            config_path,
+            log_path: dir.join(format!("node{id}.log")),
+            child: None,
+        });
+        let index = self.nodes.len() - 1;
+        self.spawn(index);
+        index
+    }
+
     /// A client talking to node `index` (0-based).
     pub fn client(&self, index: usize) -> aws_sdk_kms::Client {
         client_in_region(&self.nodes[index].api_addr, &self.region)

@@ -7,12 +7,14 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod membership;
 mod network;
 mod node;
 mod read_barrier;
 mod wire;
 mod write_batcher;
 
+pub use membership::{MembershipError, MembershipView};
 pub use node::{RaftSettings, RegionRaft};
 pub use openraft::BasicNode;
 

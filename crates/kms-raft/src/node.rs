@@ -73,7 +73,8 @@ pub struct RegionRaft {
 type Shared = Arc<RegionRaft>;
 
 impl RegionRaft {
-    fn scheme(&self) -> &'static str {
+    /// `https` when the Raft port speaks mutual TLS, else `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
         if self.settings.tls_client.is_some() {
             "https"
         } else {
@@ -186,6 +187,11 @@ impl RegionRaft {
     /// Read access to this node's applied state. Only linearizable after [`RegionRaft::linearizable_read`].
     pub fn reader(&self) -> &StateReader {
         &self.reader
+    }
+
+    /// The client this node reaches its peers with.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// This node's id.

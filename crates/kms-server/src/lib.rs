@@ -24,6 +24,7 @@ mod key_use_ops;
 mod keys;
 mod leader_tasks;
 pub mod local;
+mod membership_ops;
 mod metrics;
 mod multi_region_ops;
 pub mod node;

@@ -164,6 +164,52 @@ enum ClusterCommand {
         #[arg(long = "node")]
         nodes: Vec<String>,
     },
+    /// The region's voters and learners as one node knows them (JSON), with the operator
+    /// certificate on its Raft port.
+    Members {
+        #[command(flatten)]
+        target: RaftTargetArgs,
+    },
+    /// Add a running, fresh node (its config names this region, `bootstrap = false`, and its
+    /// certificate comes from the region's CA, e.g. `trent pki --nodes 4`): it joins as a
+    /// learner, catches up with the log, then becomes a voter (joint consensus).
+    AddNode {
+        #[command(flatten)]
+        target: RaftTargetArgs,
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's Raft address, host:port.
+        #[arg(long)]
+        raft_addr: String,
+    },
+    /// Remove a node from the region. Refused when the voters left would not have a majority
+    /// that answers, unless --force.
+    RemoveNode {
+        #[command(flatten)]
+        target: RaftTargetArgs,
+        /// The node's id.
+        #[arg(long)]
+        id: u64,
+        /// Remove it even if the voters left have no live quorum.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a fresh node in a (dead) voter's place: the new node catches up as a learner, then
+    /// one joint-consensus change makes it a voter and drops the old one.
+    ReplaceNode {
+        #[command(flatten)]
+        target: RaftTargetArgs,
+        /// The id of the voter to replace.
+        #[arg(long)]
+        old: u64,
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's Raft address, host:port.
+        #[arg(long)]
+        raft_addr: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -331,6 +377,17 @@ async fn operator_call(addr: &str, body: Option<serde_json::Value>) -> anyhow::R
                 .unwrap_or("see the answer above")
         );
     }
+    Ok(())
+}
+
+/// `trent cluster add-node|remove-node|replace-node`: the change, then the new membership.
+async fn membership_change(
+    target: RaftTargetArgs,
+    change: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    let view = kms_server::operator_client::change_members(&target.target(), change, &body).await?;
+    println!("{}", serde_json::to_string_pretty(&view)?);
     Ok(())
 }
 
@@ -539,6 +596,42 @@ pub async fn main() -> anyhow::Result<()> {
         Commands::Cluster {
             command: ClusterCommand::Status { data_dir, nodes },
         } => cluster_status(&data_dir, &nodes).await,
+        Commands::Cluster {
+            command: ClusterCommand::Members { target },
+        } => {
+            let view = kms_server::operator_client::members(&target.target()).await?;
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(())
+        }
+        Commands::Cluster {
+            command:
+                ClusterCommand::AddNode {
+                    target,
+                    id,
+                    raft_addr,
+                },
+        } => {
+            let body = serde_json::json!({"id": id, "raft_addr": raft_addr});
+            membership_change(target, "add", body).await
+        }
+        Commands::Cluster {
+            command: ClusterCommand::RemoveNode { target, id, force },
+        } => {
+            let body = serde_json::json!({"id": id, "force": force});
+            membership_change(target, "remove", body).await
+        }
+        Commands::Cluster {
+            command:
+                ClusterCommand::ReplaceNode {
+                    target,
+                    old,
+                    id,
+                    raft_addr,
+                },
+        } => {
+            let body = serde_json::json!({"old": old, "id": id, "raft_addr": raft_addr});
+            membership_change(target, "replace", body).await
+        }
         Commands::Backup {
             command: BackupCommand::Create { target, out },
         } => {

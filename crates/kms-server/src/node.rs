@@ -208,7 +208,8 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             seal: seal.clone(),
             clock: clock.clone(),
         }))
-        .merge(crate::root_key_ops::router(gate.clone()));
+        .merge(crate::root_key_ops::router(gate.clone()))
+        .merge(crate::membership_ops::router(raft.clone()));
 
     let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

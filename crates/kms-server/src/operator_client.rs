@@ -1,6 +1,7 @@
 //! The operator's calls on a node's Raft port: backup and restore (`trent backup create|verify`,
-//! `trent restore`, reading and writing [`BackupFile`]s) and root-key rotation (`trent operator
-//! rotate-root-key`). It presents the operator certificate (or speaks plain HTTP where the region
+//! `trent restore`, reading and writing [`BackupFile`]s), root-key rotation (`trent operator
+//! rotate-root-key`) and membership changes (`trent cluster members|add-node|remove-node|
+//! replace-node`, sent on to the leader). It presents the operator certificate (or speaks plain HTTP where the region
 //! runs without Raft TLS).
 
 use crate::backup_file::{BackupFile, BackupHeader};
@@ -167,4 +168,48 @@ pub async fn rotate_root_key(target: &RaftTarget) -> anyhow::Result<u64> {
 /// The region's root-key generations as `target` sees them (`GET /raft/root-key`).
 pub async fn root_key_status(target: &RaftTarget) -> anyhow::Result<serde_json::Value> {
     call_json(target, reqwest::Method::GET, "/raft/root-key").await
+}
+
+/// The region's membership as `target` knows it (`GET /raft/members`).
+pub async fn members(target: &RaftTarget) -> anyhow::Result<serde_json::Value> {
+    call_json(target, reqwest::Method::GET, "/raft/members").await
+}
+
+/// A membership change (`POST /raft/members/{add,remove,replace}` with `body`), made on the
+/// leader: a follower's 421 names it, and the call goes there. Answers the new membership.
+pub async fn change_members(
+    target: &RaftTarget,
+    change: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let (client, scheme) = target.client()?;
+    let path = format!("/raft/members/{change}");
+    let mut node = target.node.clone();
+    for _ in 0..3 {
+        let response = client
+            .post(format!("{scheme}://{node}{path}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .timeout(Duration::from_secs(180))
+            .send()
+            .await
+            .with_context(|| format!("calling {path} on {node}"))?;
+        if response.status() == reqwest::StatusCode::MISDIRECTED_REQUEST {
+            let answer: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await?).unwrap_or_default();
+            match answer["leader"]["raft_addr"].as_str() {
+                Some(leader) => {
+                    eprintln!("{node} does not lead the region; asking the leader at {leader}");
+                    node = leader.to_string();
+                    continue;
+                }
+                None => bail!("{node} knows no leader of the region; try again shortly"),
+            }
+        }
+        if !response.status().is_success() {
+            return Err(refused(response).await);
+        }
+        return Ok(serde_json::from_slice(&response.bytes().await?)?);
+    }
+    bail!("the region's leader kept moving; try again")
 }

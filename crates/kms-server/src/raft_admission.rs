@@ -2,8 +2,10 @@
 //! this region (its certificate names the region and the node id) that is in the region's
 //! current membership (or, before the node has joined a group, in its configured initial
 //! members) and not on the deny-list; the operator certificate may only read `/raft/status`,
-//! take a backup (`GET /raft/backup`) and restore one (`POST /raft/restore`), and rotate the
-//! root key (`/raft/root-key`, `/raft/root-key/rotate`).
+//! take a backup (`GET /raft/backup`) and restore one (`POST /raft/restore`), rotate the
+//! root key (`/raft/root-key`, `/raft/root-key/rotate`), and read and change the membership
+//! (`/raft/members`, `/raft/members/{add,remove,replace}`). Membership changes are the
+//! operator's alone: a node's certificate may not make them.
 //! Every refusal is logged with the peer's address and identity, and so is a body refused as
 //! too large (the per-endpoint limits are kms-raft's).
 
@@ -35,13 +37,23 @@ impl Admission {
                 (method, path),
                 (
                     &Method::GET,
-                    "/raft/status" | "/raft/backup" | "/raft/root-key"
-                ) | (&Method::POST, "/raft/restore" | "/raft/root-key/rotate")
+                    "/raft/status" | "/raft/backup" | "/raft/root-key" | "/raft/members"
+                ) | (
+                    &Method::POST,
+                    "/raft/restore"
+                        | "/raft/root-key/rotate"
+                        | "/raft/members/add"
+                        | "/raft/members/remove"
+                        | "/raft/members/replace"
+                )
             );
             return (!allowed).then_some(
-                "the operator certificate may only read /raft/status, back up or restore, and \
-                 rotate the root key",
+                "the operator certificate may only read /raft/status, back up or restore, \
+                 rotate the root key and change the membership",
             );
+        }
+        if *method == Method::POST && path.starts_with("/raft/members/") {
+            return Some("membership changes need the operator certificate");
         }
         if peer.region.as_deref() != Some(self.region.as_str()) {
             return Some("the certificate is not of this region");
