@@ -41,7 +41,7 @@ fix:
 	cargo fmt --all
 
 bench: build
-	$(BIN)/trent-bench --trent $(BIN)/trent --out bench-results.json
+	$(BIN)/trent-bench --trent $(BIN)/trent --peers --out bench-results.json
 
 clean-data:
 	rm -rf data

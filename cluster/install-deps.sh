@@ -18,6 +18,9 @@ dpkg -s softhsm2 >/dev/null 2>&1 || missing+=(softhsm2)
 # Headless Chromium and its WebDriver, which the console's browser tests (t95) drive.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# wrk and etcd, the external load generator and the peer `make bench` measures against.
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -86,6 +86,29 @@ impl Template {
         self
     }
 
+    /// The request signed now, for an external load generator to replay (a SigV4 signature
+    /// stays valid for 15 minutes).
+    pub fn wrk_request(&self) -> crate::peers::WrkRequest {
+        let signed = sign_kms_call(
+            &self.host,
+            self.target,
+            &self.body,
+            (self.signer.access_key_id, self.signer.secret_access_key),
+            self.signer.region,
+            OffsetDateTime::now_utc(),
+        );
+        crate::peers::WrkRequest {
+            url: self.url.to_string(),
+            headers: vec![
+                ("Content-Type".into(), JSON_CONTENT_TYPE.into()),
+                ("X-Amz-Target".into(), self.target.into()),
+                ("X-Amz-Date".into(), signed.x_amz_date),
+                ("Authorization".into(), signed.authorization),
+            ],
+            body: self.body.clone(),
+        }
+    }
+
     /// The request, freshly signed for now.
     fn request(&self, client: &Client) -> RequestBuilder {
         let signed = sign_kms_call(

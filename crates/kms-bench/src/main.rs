@@ -19,6 +19,7 @@ mod cluster;
 mod echo;
 mod load;
 mod multi_region;
+mod peers;
 mod workload;
 
 use std::path::PathBuf;
@@ -69,6 +70,11 @@ struct Cli {
     /// possible values, whatever the order given.
     #[arg(long, value_delimiter = ',')]
     workloads: Option<Vec<Workload>>,
+    /// Also measure as the peers are measured: wrk (an external load generator) replaying one
+    /// signed request against the echo ceiling and the Trent region (Encrypt, CreateKey), and
+    /// etcd's put on a 3-node etcd started here, with the ratios printed.
+    #[arg(long)]
+    peers: bool,
 }
 
 /// The `--out` document.
@@ -87,6 +93,19 @@ struct Report {
     decrypt_cross_vs_same_region: Vec<CrossRegionRatio>,
     /// The `replicate_key` loop, if run.
     replicate_key: Option<ReplicateResult>,
+    /// The wrk runs (`--peers`).
+    wrk: Vec<peers::WrkRun>,
+    /// Trent's wrk figures over its peers' at 64 connections (`--peers`).
+    wrk_ratios: Option<WrkRatios>,
+}
+
+/// Trent under wrk against the same generator's echo ceiling and etcd put.
+#[derive(Serialize)]
+struct WrkRatios {
+    /// Encrypt 1 KiB over echo 1 KiB, req/s.
+    encrypt_vs_echo: Option<f64>,
+    /// CreateKey over etcd put (256 B), req/s.
+    create_key_vs_etcd_put: Option<f64>,
 }
 
 /// Cross-region over same-region Decrypt in us-west-2 at one concurrency.
@@ -134,14 +153,24 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut runs = Vec::new();
+    let scratch = tempfile::tempdir()?;
+    let mut wrk = Vec::new();
     if selected.contains(&Workload::Echo) {
-        runs.extend(echo_runs(measure).await?);
+        let (echo, echo_wrk) = echo_runs(measure, cli.peers.then_some(scratch.path())).await?;
+        runs.extend(echo);
+        wrk.extend(echo_wrk);
     }
     let mut replicate_key = None;
     if let Some(trent) = trent {
         if needs_one_region {
             let cluster = cluster::start(&trent).await?;
-            let result = trent_runs(&cluster, &selected, measure).await;
+            let mut result = trent_runs(&cluster, &selected, measure).await;
+            if cli.peers && result.is_ok() {
+                match trent_wrk_runs(&cluster, cli.seconds, scratch.path()).await {
+                    Ok(w) => wrk.extend(w),
+                    Err(e) => result = Err(e),
+                }
+            }
             cluster.stop().await;
             runs.extend(result?);
         }
@@ -156,6 +185,28 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    if cli.peers {
+        let etcd = peers::start_etcd().await?;
+        let put = peers::etcd_put(&etcd.client_urls[0]);
+        wrk.push(peers::run(
+            "etcd_put",
+            &put,
+            64,
+            cli.seconds,
+            scratch.path(),
+        )?);
+    }
+    let wrk_rps = |name: &str| {
+        wrk.iter()
+            .find(|r| r.name == name && r.connections == 64)
+            .map(|r| r.throughput_rps)
+    };
+    let over =
+        |a: Option<f64>, b: Option<f64>| a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b);
+    let wrk_ratios = cli.peers.then(|| WrkRatios {
+        encrypt_vs_echo: over(wrk_rps("trent_encrypt"), wrk_rps("echo")),
+        create_key_vs_etcd_put: over(wrk_rps("trent_create_key"), wrk_rps("etcd_put")),
+    });
     let ratio = throughput(&runs, Workload::Encrypt.name(), 64)
         .zip(throughput(&runs, Workload::Echo.name(), 64))
         .filter(|(_, echo)| *echo > 0.0)
@@ -183,6 +234,8 @@ async fn main() -> anyhow::Result<()> {
         policy10_vs_default_policy_64_ratio: policy_ratio,
         decrypt_cross_vs_same_region,
         replicate_key,
+        wrk,
+        wrk_ratios,
     };
     print_table(&report);
     let json = serde_json::to_string_pretty(&report)?;
@@ -192,8 +245,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ceiling runs against the in-process echo server.
-async fn echo_runs(measure: Duration) -> anyhow::Result<Vec<RunResult>> {
+/// The ceiling runs against the in-process echo server; with `wrk_scratch`, a wrk run at 64
+/// connections too.
+async fn echo_runs(
+    measure: Duration,
+    wrk_scratch: Option<&std::path::Path>,
+) -> anyhow::Result<(Vec<RunResult>, Vec<peers::WrkRun>)> {
     let server = echo::start().await?;
     let template = Template::new(
         server.addr,
@@ -201,9 +258,44 @@ async fn echo_runs(measure: Duration) -> anyhow::Result<Vec<RunResult>> {
         vec![b'x'; PAYLOAD_BYTES],
         SIGNER,
     )?;
-    let result = run_each(Workload::Echo, &[template], measure).await;
+    let result = run_each(Workload::Echo, std::slice::from_ref(&template), measure).await;
+    let mut wrk = Vec::new();
+    if let (Ok(_), Some(scratch)) = (&result, wrk_scratch) {
+        let request = template.wrk_request();
+        // wrk runs on its own threads while this runtime serves the echo.
+        let seconds = measure.as_secs();
+        let scratch = scratch.to_path_buf();
+        let run = tokio::task::spawn_blocking(move || {
+            peers::run("echo", &request, 64, seconds, &scratch)
+        })
+        .await??;
+        wrk.push(run);
+    }
     server.stop();
-    result
+    Ok((result?, wrk))
+}
+
+/// wrk against node 1 of the region: Encrypt of 1 KiB, then CreateKey, at 64 connections.
+async fn trent_wrk_runs(
+    cluster: &cluster::Cluster,
+    seconds: u64,
+    scratch: &std::path::Path,
+) -> anyhow::Result<Vec<peers::WrkRun>> {
+    let prepared = workload::prepare(cluster, &[Workload::Encrypt, Workload::CreateKey]).await?;
+    let mut out = Vec::new();
+    for (workload, templates) in prepared {
+        let name = match workload {
+            Workload::Encrypt => "trent_encrypt",
+            _ => "trent_create_key",
+        };
+        let request = templates.first().context("no template")?.wrk_request();
+        let scratch = scratch.to_path_buf();
+        out.push(
+            tokio::task::spawn_blocking(move || peers::run(name, &request, 64, seconds, &scratch))
+                .await??,
+        );
+    }
+    Ok(out)
 }
 
 /// The selected cluster workloads, in order, connections spread over the nodes. Every key
@@ -367,6 +459,43 @@ fn print_table(report: &Report) {
             "encrypt_policy10@64 / encrypt@64 throughput: {}  (target >= 0.90)",
             or_na(report.policy10_vs_default_policy_64_ratio)
         );
+    }
+    if !report.wrk.is_empty() {
+        println!();
+        println!("under wrk (-t2, one pre-signed request replayed):");
+        println!(
+            "{:<18} {:>5} {:>10} {:>8} {:>8} {:>12} {:>9} {:>9} {:>9}",
+            "target",
+            "conns",
+            "requests",
+            "errors",
+            "non-2xx",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms"
+        );
+        for r in &report.wrk {
+            println!(
+                "{:<18} {:>5} {:>10} {:>8} {:>8} {:>12.1} {:>9.3} {:>9.3} {:>9.3}",
+                r.name,
+                r.connections,
+                r.requests,
+                r.errors,
+                r.non_2xx,
+                r.throughput_rps,
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms
+            );
+        }
+        if let Some(ratios) = &report.wrk_ratios {
+            println!(
+                "wrk: trent encrypt@64 / echo@64: {} (target >= 0.30); trent create_key@64 / etcd put@64: {} (target >= 1.0)",
+                or_na(ratios.encrypt_vs_echo),
+                or_na(ratios.create_key_vs_etcd_put)
+            );
+        }
     }
     for ratio in &report.decrypt_cross_vs_same_region {
         println!(
