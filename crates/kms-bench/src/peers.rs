@@ -230,6 +230,7 @@ pub fn etcd_put(url: &str) -> WrkRequest {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
