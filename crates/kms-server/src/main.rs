@@ -2,6 +2,10 @@
 //! local cluster of `make run`.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc's allocator (fewer cycles per request on the hot path).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 #[derive(Parser)]
