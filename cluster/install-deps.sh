@@ -13,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v make >/dev/null 2>&1 || missing+=(make)
+# curl, for the console-over-TLS check in t82 and the README's health examples.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # SoftHSM2, the PKCS#11 token the PKCS#11 seal of the root key uses in tests and `make run`.
 dpkg -s softhsm2 >/dev/null 2>&1 || missing+=(softhsm2)
 # Headless Chromium and its WebDriver, which the console's browser tests (t95) drive.

@@ -99,6 +99,38 @@ async fn the_api_speaks_tls_with_the_cluster_certificate() {
     .unwrap();
     assert!(encrypted["CiphertextBlob"].as_str().is_some());
 
+    // The console over TLS: sign-in sets a Secure cookie, and the keys list shows the key with
+    // its state, so the console's own DescribeKey went over TLS (the policy allows no other).
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--cacert", ca.to_str().unwrap()])
+            .args(args)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let signed_in = curl(&[
+        "-d",
+        &format!("access_key_id={ACCESS_KEY}&secret={SECRET_KEY}&region={REGION}"),
+        &format!("{endpoint}/console/sign-in"),
+    ]);
+    let cookie = signed_in
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no session cookie: {signed_in}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let session = cookie.split(';').next().unwrap();
+    let page = curl(&[
+        "-H",
+        &format!("Cookie: {session}"),
+        &format!("{endpoint}/console/"),
+    ]);
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains(&key_id))
+        .unwrap_or_else(|| panic!("the key is not listed: {page}"));
+    assert!(row.contains("Enabled"), "{row}");
+
     // Not trusting the CA: refused before any request is made.
     let untrusted = aws(e, None, &["list-keys"]).unwrap_err();
     assert!(

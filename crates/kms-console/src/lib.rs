@@ -31,8 +31,12 @@ const COOKIE: &str = "trent_console";
 
 /// What the console needs from its node.
 pub struct ConsoleConfig {
-    /// The node's own KMS API address (`host:port`) the console sends its calls to.
+    /// The node's own KMS API endpoint the console sends its calls to: `host:port` for plain
+    /// HTTP, or `https://host:port`.
     pub api_addr: String,
+    /// The client the console calls with (for a TLS API, one that trusts the node's own
+    /// certificate).
+    pub http: reqwest::Client,
     /// The account the node serves (for the default key policy's root principal).
     pub account_id: String,
     /// The region offered on the sign-in form.
@@ -50,9 +54,9 @@ struct Console {
 /// The console's router, its routes under `/console/`; the node merges it into the API router.
 pub fn router(config: ConsoleConfig) -> Router {
     let console = Arc::new(Console {
+        http: config.http.clone(),
         config,
         sessions: Sessions::default(),
-        http: reqwest::Client::new(),
     });
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -208,8 +212,14 @@ async fn sign_in(State(console): State<Arc<Console>>, body: Bytes) -> Response {
     let id = console.sessions.create(credentials);
     let mut response = Redirect::to("/console/").into_response();
     let cookie = format!(
-        "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
-        session::MAX_LIFETIME.as_secs()
+        "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        session::MAX_LIFETIME.as_secs(),
+        // Over a TLS API the browser must never send the cookie in the clear.
+        if console.config.api_addr.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

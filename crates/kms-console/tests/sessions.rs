@@ -39,6 +39,7 @@ fn console(api: String) -> Router {
         api_addr: api,
         account_id: "111122223333".into(),
         region: "us-east-1".into(),
+        http: reqwest::Client::new(),
         node: std::sync::Arc::new(kms_console::node_view::Alone),
     })
 }

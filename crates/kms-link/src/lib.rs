@@ -15,4 +15,6 @@ pub mod tls;
 
 pub use error::{Error, Result};
 pub use pki::{generate_local_pki, PkiLayout, RegionNodes};
-pub use tls::{client_for_region, server_config, DenyList, LinkIdentity, PeerInfo, TlsListener};
+pub use tls::{
+    client_for_region, pinned_client, server_config, DenyList, LinkIdentity, PeerInfo, TlsListener,
+};

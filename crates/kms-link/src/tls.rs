@@ -344,6 +344,93 @@ pub fn client_for_region(identity: &LinkIdentity, region: &str) -> Result<reqwes
         .map_err(Error::Client)
 }
 
+/// A `reqwest` client that accepts exactly the server certificate `cert` holds (its first): for
+/// a node calling its own TLS API, as the web console does, whatever names the certificate
+/// carries. The handshake signature is still checked, so only the holder of that
+/// certificate's key passes. No proxies; connect timeout 2 s.
+pub fn pinned_client(cert: &Path) -> Result<reqwest::Client> {
+    let pinned = load_certs(cert)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NoCertificate(cert.to_path_buf()))?;
+    let provider = kms_crypto::tls_provider();
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::tls(
+            "the TLS provider offers no safe protocol version",
+        ))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { pinned, provider }))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(Error::Client)
+}
+
+/// Accepts one certificate, byte for byte, and checks handshake signatures with the provider.
+#[derive(Debug)]
+struct Pinned {
+    pinned: CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.pinned.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 fn client_config(identity: &LinkIdentity, region: &str, client_auth: bool) -> Result<ClientConfig> {
     let provider = kms_crypto::tls_provider();
     let expected = ServerName::try_from(region.to_owned())

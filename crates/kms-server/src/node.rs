@@ -176,12 +176,24 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     }));
     // The console is nested beside the KMS API on the same port; its calls come back to this
     // node's API as ordinary signed requests.
+    // Over a TLS API the console's calls to this node trust exactly its own certificate.
+    let (console_api, console_http) = match &config.api_tls {
+        Some(tls) => (
+            format!("https://{}", config.api_addr),
+            kms_link::pinned_client(&tls.cert).context("the console's client for the TLS API")?,
+        ),
+        None => (
+            format!("http://{}", config.api_addr),
+            reqwest::Client::new(),
+        ),
+    };
     let mut region_endpoints = config.region_endpoints.clone();
     region_endpoints
         .entry(config.region.clone())
-        .or_insert_with(|| vec![format!("http://{}", config.api_addr)]);
+        .or_insert_with(|| vec![console_api.clone()]);
     let console = kms_console::router(kms_console::ConsoleConfig {
-        api_addr: config.api_addr.clone(),
+        api_addr: console_api,
+        http: console_http,
         account_id: config.account_id.clone(),
         region: config.region.clone(),
         node: Arc::new(crate::console_view::ConsoleNode {
