@@ -86,17 +86,22 @@ impl Template {
         self
     }
 
-    /// The request signed now, for an external load generator to replay (a SigV4 signature
-    /// stays valid for 15 minutes).
-    pub fn wrk_request(&self) -> crate::peers::WrkRequest {
-        let signed = sign_kms_call(
+    /// The SigV4 headers of the request for now.
+    fn signed_now(&self) -> kms_api::sigv4::SignedHeaders {
+        sign_kms_call(
             &self.host,
             self.target,
             &self.body,
             (self.signer.access_key_id, self.signer.secret_access_key),
             self.signer.region,
             OffsetDateTime::now_utc(),
-        );
+        )
+    }
+
+    /// The request signed now, for an external load generator to replay (a SigV4 signature
+    /// stays valid for 15 minutes).
+    pub fn wrk_request(&self) -> crate::peers::WrkRequest {
+        let signed = self.signed_now();
         crate::peers::WrkRequest {
             url: self.url.to_string(),
             headers: vec![
@@ -111,14 +116,7 @@ impl Template {
 
     /// The request, freshly signed for now.
     fn request(&self, client: &Client) -> RequestBuilder {
-        let signed = sign_kms_call(
-            &self.host,
-            self.target,
-            &self.body,
-            (self.signer.access_key_id, self.signer.secret_access_key),
-            self.signer.region,
-            OffsetDateTime::now_utc(),
-        );
+        let signed = self.signed_now();
         client
             .post(self.url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use crate::wizard::{self, Choices, STEPS};
-use crate::{call, checked, field, form, html, key_routes, pages, session, to_sign_in, Console};
+use crate::{call, checked_form, field, html, key_routes, pages, session, to_sign_in, Console};
 
 fn position(step: &str) -> usize {
     STEPS
@@ -48,9 +48,8 @@ pub(crate) async fn step(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = form(&body);
-    let s = match checked(&console, &headers, &form) {
-        Ok(s) => s,
+    let (s, form) = match checked_form(&console, &headers, &body) {
+        Ok(checked) => checked,
         Err(refused) => return *refused,
     };
     let choices = Choices::from_form(&form);

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::kms_call::AwsError;
 use crate::pages::{self, KeyView, RegionState};
 use crate::session::Active;
-use crate::{call, call_in, checked, field, form, html, session, to_sign_in, Console};
+use crate::{call, call_in, checked_form, field, html, session, to_sign_in, Console};
 
 /// How many of the node's audit events the page shows.
 const EVENTS_SHOWN: usize = 10;
@@ -190,9 +190,8 @@ pub(crate) async fn act(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = form(&body);
-    let s = match checked(&console, &headers, &form) {
-        Ok(s) => s,
+    let (s, form) = match checked_form(&console, &headers, &body) {
+        Ok(checked) => checked,
         Err(refused) => return *refused,
     };
     let action = field(&form, "action");

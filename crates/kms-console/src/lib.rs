@@ -133,6 +133,19 @@ fn checked(
     Ok(active)
 }
 
+/// A form's fields as (name, value), in order.
+type Form = Vec<(String, String)>;
+
+/// A POST's form and its session, if the form's CSRF token matches it.
+fn checked_form(
+    console: &Console,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Active, Form), Box<Response>> {
+    let form = form(body);
+    Ok((checked(console, headers, &form)?, form))
+}
+
 /// `op` at this node's API as the session's principal.
 async fn call(console: &Console, s: &Active, op: &str, body: Value) -> Result<Value, AwsError> {
     kms_call::call(
