@@ -83,7 +83,7 @@ pub(crate) async fn step(
         "finish" => finish(&console, &s, &choices, field(&form, "policy")).await,
         "review" => {
             let policy = wizard::default_policy(&console.config.account_id, &choices);
-            let policy = serde_json::to_string_pretty(&policy).unwrap_or_default();
+            let policy = wizard::policy_text(&policy);
             html(pages::review(&s.csrf, &choices, &policy, None))
         }
         "labels" | "admins" | "users" | "configure" => show(go, &[]),

@@ -112,8 +112,7 @@ pub(crate) async fn view(
     .and_then(|v| v["Policy"].as_str().map(str::to_string))
     .map(|p| {
         serde_json::from_str::<Value>(&p)
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .map(|v| crate::wizard::policy_text(&v))
             .unwrap_or(p)
     })
     .unwrap_or_default();

@@ -272,6 +272,65 @@ pub fn check_alias(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The order AWS writes a policy's fields in; other fields follow, sorted.
+const POLICY_FIELD_ORDER: [&str; 9] = [
+    "Version",
+    "Id",
+    "Statement",
+    "Sid",
+    "Effect",
+    "Principal",
+    "Action",
+    "Resource",
+    "Condition",
+];
+
+/// `policy` pretty-printed (two-space indent) with its fields in AWS's order: `Version`, `Id`,
+/// `Statement`, and in each statement `Sid`, `Effect`, `Principal`, `Action`, `Resource`,
+/// `Condition`.
+pub fn policy_text(policy: &Value) -> String {
+    let mut out = String::new();
+    write_policy_value(policy, 0, &mut out);
+    out
+}
+
+fn write_policy_value(value: &Value, depth: usize, out: &mut String) {
+    let indent = |d: usize| "  ".repeat(d);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            let rank = |k: &str| {
+                POLICY_FIELD_ORDER
+                    .iter()
+                    .position(|f| *f == k)
+                    .unwrap_or(usize::MAX)
+            };
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by_key(|k| (rank(k), k.as_str()));
+            out.push_str("{\n");
+            for (i, key) in keys.iter().enumerate() {
+                out.push_str(&indent(depth + 1));
+                out.push_str(&Value::String((*key).clone()).to_string());
+                out.push_str(": ");
+                write_policy_value(&map[key.as_str()], depth + 1, out);
+                out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&indent(depth));
+            out.push('}');
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(&indent(depth + 1));
+                write_policy_value(item, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&indent(depth));
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 /// The key policy AWS's console creates for these choices in `account`.
 pub fn default_policy(account: &str, c: &Choices) -> Value {
     let mut statements = vec![json!({
@@ -373,6 +432,30 @@ pub fn default_policy(account: &str, c: &Choices) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_print_in_aws_field_order_and_parse_back_the_same() {
+        let c = Choices {
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            users: vec!["arn:aws:iam::111122223333:user/app".into()],
+            ..Choices::default()
+        };
+        let policy = default_policy("111122223333", &c);
+        let text = policy_text(&policy);
+        let at = |needle: &str| text.find(needle).expect(needle);
+        assert!(at("\"Version\"") < at("\"Id\"") && at("\"Id\"") < at("\"Statement\""));
+        assert!(at("\"Sid\"") < at("\"Effect\"") && at("\"Effect\"") < at("\"Principal\""));
+        assert!(at("\"Action\"") < at("\"Resource\"") && at("\"Resource\"") < at("\"Condition\""));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).expect("the text parses"),
+            policy
+        );
+        assert_eq!(
+            policy_text(&json!({"a": [], "b": {}, "c": "x\"y"})),
+            "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": \"x\\\"y\"\n}"
+        );
+    }
 
     #[test]
     fn alias_rules() {
