@@ -118,19 +118,11 @@ impl RegionRaft {
         catch_up: Duration,
     ) -> Result<MembershipView, MembershipError> {
         let view = self.lead()?;
-        if view.voters.contains_key(&id) {
-            return Err(MembershipError::Refused(format!(
-                "node {id} is already a voter"
-            )));
-        }
         self.add_caught_up_learner(&view, id, addr, catch_up)
             .await?;
-        self.raft()
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+        let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        self.commit(change, &format!("promoting node {id} at {addr} to voter"))
             .await
-            .map_err(|e| write_error(e, &format!("promoting node {id} to voter")))?;
-        tracing::info!(node = id, addr, "node added as a voter");
-        Ok(self.membership())
     }
 
     /// Removes node `id` (a voter or a learner). Removing a voter is refused, unless `force`,
@@ -163,12 +155,12 @@ impl RegionRaft {
                 "node {id} is not a member of the region"
             )));
         };
-        self.raft()
-            .change_membership(change, false)
-            .await
-            .map_err(|e| write_error(e, &format!("removing node {id}")))?;
-        tracing::info!(node = id, force, "node removed");
-        Ok(self.membership())
+        let what = if force {
+            format!("removing node {id} (forced)")
+        } else {
+            format!("removing node {id}")
+        };
+        self.commit(change, &what).await
     }
 
     /// Puts fresh node `id` at `addr` in voter `old`'s place: `id` joins as a learner and
@@ -186,11 +178,6 @@ impl RegionRaft {
                 "node {old} is not a voter of the region"
             )));
         }
-        if view.voters.contains_key(&id) {
-            return Err(MembershipError::Refused(format!(
-                "node {id} is already a voter"
-            )));
-        }
         self.add_caught_up_learner(&view, id, addr, catch_up)
             .await?;
         let voters: BTreeSet<u64> = view
@@ -200,16 +187,32 @@ impl RegionRaft {
             .filter(|v| *v != old)
             .chain([id])
             .collect();
+        let change = ChangeMembers::ReplaceAllVoters(voters);
+        self.commit(
+            change,
+            &format!("replacing node {old} by node {id} at {addr}"),
+        )
+        .await
+    }
+
+    /// Commits `change` (openraft makes a voter change joint first), logs `what`, and answers
+    /// the new membership.
+    async fn commit(
+        &self,
+        change: ChangeMembers<u64, BasicNode>,
+        what: &str,
+    ) -> Result<MembershipView, MembershipError> {
         self.raft()
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters), false)
+            .change_membership(change, false)
             .await
-            .map_err(|e| write_error(e, &format!("replacing node {old} by node {id}")))?;
-        tracing::info!(old, node = id, addr, "node replaced");
+            .map_err(|e| write_error(e, what))?;
+        tracing::info!("membership changed: {what}");
         Ok(self.membership())
     }
 
-    /// Adds `id` at `addr` as a learner (unless it is one already, at that address) and waits
-    /// until its log is within [`CATCH_UP_SLACK`] entries of the leader's.
+    /// Adds `id` at `addr` as a learner (unless it is one already, at that address; refused if
+    /// it is a voter) and waits until its log is within [`CATCH_UP_SLACK`] entries of the
+    /// leader's.
     async fn add_caught_up_learner(
         &self,
         view: &MembershipView,
@@ -217,6 +220,11 @@ impl RegionRaft {
         addr: &str,
         catch_up: Duration,
     ) -> Result<(), MembershipError> {
+        if view.voters.contains_key(&id) {
+            return Err(MembershipError::Refused(format!(
+                "node {id} is already a voter"
+            )));
+        }
         match view.learners.get(&id) {
             Some(known) if known != addr => {
                 return Err(MembershipError::Refused(format!(

@@ -117,14 +117,12 @@ pub(crate) async fn survey(
             let mut leaders = std::collections::BTreeSet::new();
             let mut problems = Vec::new();
             for view in &views {
-                let endpoint = &view.target.endpoint;
-                match &view.samples {
-                    Err(_) => problems.push(format!("{endpoint} unreachable")),
-                    Ok(s) if single(s, "trent_sealed") == Some(1) => {
-                        problems.push(format!("{endpoint} sealed"));
+                match view.role() {
+                    role @ ("unreachable" | "sealed") => {
+                        problems.push(format!("{} {role}", view.endpoint()));
                     }
-                    Ok(s) => {
-                        leaders.insert(single(s, "trent_raft_leader").unwrap_or(-1));
+                    _ => {
+                        leaders.insert(view.metric("trent_raft_leader").unwrap_or(-1));
                     }
                 }
             }
