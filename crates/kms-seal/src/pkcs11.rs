@@ -1,103 +1,45 @@
-//! The PKCS#11 seal (the `cryptoki` crate; the module is loaded at run time): an AES-256 key
-//! that never leaves the token wraps the root key with CKM_AES_GCM inside the HSM
-//! ([`wrap`], [`unwrap`]), plus what a local cluster needs to set up SoftHSM2
-//! ([`init_softhsm_token`], [`ensure_key`]).
+//! The PKCS#11 seal: an AES-256 key that never leaves the token wraps the root key with
+//! CKM_AES_GCM inside the HSM ([`wrap`], [`unwrap`]), plus what a local cluster needs to set
+//! up SoftHSM2 ([`init_softhsm_token`], [`ensure_key`]).
 //!
-//! SoftHSM2 reads its config from the `SOFTHSM2_CONF` environment variable when the module is
-//! initialised, so with `softhsm2_conf` set this module sets that variable. Every PKCS#11 use
-//! in the process is serialised by one lock (initialise, work, finalise), so two configs never
-//! mix.
+//! The PKCS#11 calls are kms-keystore's ([`kms_keystore::hsm`]): the module is initialised
+//! once per process for the seal and the HSM key stores alike, and finalised only when none
+//! of them holds it (a C_Finalize of the seal's own would end the key stores' sessions).
+//! SoftHSM2 reads `SOFTHSM2_CONF` when the module is initialised, so with `softhsm2_conf` set
+//! the seal waits (up to [`MODULE_WAIT`]) while the module is held with another config, then
+//! initialises it with its own; two configs never mix.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
 
-use cryptoki::context::{CInitializeArgs, Pkcs11};
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use kms_keystore::hsm::{self, HsmError, HsmModule, HsmToken};
 use zeroize::Zeroizing;
 
 use crate::{secret_file, Pkcs11Config, SealError};
 
-const NONCE_LEN: usize = 12;
-const TAG_BITS: u64 = 128;
+const NONCE_LEN: usize = hsm::GCM_IV_LEN;
+const TAG_LEN: usize = hsm::GCM_TAG_LEN;
 
-static PKCS11: Mutex<()> = Mutex::new(());
+/// How long the seal waits for the PKCS#11 module while it is held with another SoftHSM2
+/// config (by another seal, or by key stores).
+pub const MODULE_WAIT: Duration = Duration::from_secs(60);
 
-fn fail(what: &str) -> impl Fn(cryptoki::error::Error) -> SealError + '_ {
+fn fail(what: &str) -> impl Fn(HsmError) -> SealError + '_ {
     move |e| SealError::new(format!("PKCS#11 {what}: {e}"))
 }
 
-/// Runs `f` in a logged-in user session on the configured token.
-fn with_session<T>(
-    config: &Pkcs11Config,
-    f: impl FnOnce(&Session) -> Result<T, SealError>,
-) -> Result<T, SealError> {
-    let _serial = PKCS11
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+fn open_module(module: &Path, softhsm2_conf: Option<&Path>) -> Result<Arc<HsmModule>, SealError> {
+    hsm::module_waiting(module, softhsm2_conf, MODULE_WAIT).map_err(fail("module"))
+}
+
+/// A logged-in user on the configured token (logged out when the last user of the token in
+/// the process lets go).
+fn connect(config: &Pkcs11Config) -> Result<HsmToken, SealError> {
     let pin = secret_file::read(&config.pin_file, "the PKCS#11 PIN file")?;
-    let pkcs11 = open_module(&config.module, config.softhsm2_conf.as_deref())?;
-    let slot = find_token(&pkcs11, &config.token_label)?;
-    let session = pkcs11
-        .open_rw_session(slot)
-        .map_err(fail("opening a session"))?;
-    session
-        .login(UserType::User, Some(&AuthPin::new(pin.trim().to_string())))
-        .map_err(fail("logging in"))?;
-    let result = f(&session);
-    let _ = session.logout();
-    drop(session);
-    pkcs11.finalize();
-    result
-}
-
-fn open_module(module: &Path, softhsm2_conf: Option<&Path>) -> Result<Pkcs11, SealError> {
-    if let Some(conf) = softhsm2_conf {
-        // Read by SoftHSM2 in C_Initialize, under the lock above.
-        std::env::set_var("SOFTHSM2_CONF", conf);
-    }
-    let pkcs11 = Pkcs11::new(module).map_err(|e| {
-        SealError::new(format!(
-            "loading the PKCS#11 module {}: {e}",
-            module.display()
-        ))
-    })?;
-    pkcs11
-        .initialize(CInitializeArgs::OsThreads)
-        .map_err(fail("initialising the module"))?;
-    Ok(pkcs11)
-}
-
-fn find_token(pkcs11: &Pkcs11, label: &str) -> Result<cryptoki::slot::Slot, SealError> {
-    for slot in pkcs11
-        .get_slots_with_token()
-        .map_err(fail("listing slots"))?
-    {
-        if let Ok(info) = pkcs11.get_token_info(slot) {
-            if info.label().trim_end() == label {
-                return Ok(slot);
-            }
-        }
-    }
-    Err(SealError::new(format!("no PKCS#11 token labelled {label}")))
-}
-
-fn find_key(session: &Session, label: &str) -> Result<Option<ObjectHandle>, SealError> {
-    let found = session
-        .find_objects(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ])
-        .map_err(fail("finding the wrapping key"))?;
-    Ok(found.into_iter().next())
-}
-
-fn key(session: &Session, label: &str) -> Result<ObjectHandle, SealError> {
-    find_key(session, label)?
-        .ok_or_else(|| SealError::new(format!("the token holds no key labelled {label}")))
+    let module = open_module(&config.module, config.softhsm2_conf.as_deref())?;
+    HsmToken::connect(module, &config.token_label, pin.trim())
+        .map_err(fail("logging in to the token"))
 }
 
 fn aad(region: &str) -> Vec<u8> {
@@ -106,21 +48,17 @@ fn aad(region: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Wraps the root key's bytes for `region` inside the HSM: `nonce | ciphertext and tag`.
+/// Wraps the root key's bytes for `region` inside the HSM: `nonce | ciphertext | tag`.
 pub fn wrap(config: &Pkcs11Config, region: &str, secret: &[u8]) -> Result<Vec<u8>, SealError> {
-    with_session(config, |session| {
-        let key = key(session, &config.key_label)?;
-        let mut nonce = kms_crypto::random_bytes(NONCE_LEN);
-        let aad = aad(region);
-        let params = GcmParams::new(&mut nonce, &aad, TAG_BITS.into())
-            .map_err(|e| SealError::new(format!("PKCS#11 GCM parameters: {e}")))?;
-        let sealed = session
-            .encrypt(&Mechanism::AesGcm(params), key, secret)
-            .map_err(fail("wrapping the root key"))?;
-        let mut out = nonce.clone();
-        out.extend_from_slice(&sealed);
-        Ok(out)
-    })
+    let token = connect(config)?;
+    let sealed = token
+        .encrypt_gcm(&config.key_label, &aad(region), secret)
+        .map_err(fail("wrapping the root key"))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.ciphertext.len() + TAG_LEN);
+    out.extend_from_slice(&sealed.iv);
+    out.extend_from_slice(&sealed.ciphertext);
+    out.extend_from_slice(&sealed.tag);
+    Ok(out)
 }
 
 /// Unwraps what [`wrap`] made for `region`.
@@ -129,49 +67,32 @@ pub fn unwrap(
     region: &str,
     blob: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-    if blob.len() <= NONCE_LEN {
+    if blob.len() < NONCE_LEN + TAG_LEN {
         return Err(SealError::new("the PKCS#11-sealed root key is truncated"));
     }
     let (nonce, sealed) = blob.split_at(NONCE_LEN);
-    with_session(config, |session| {
-        let key = key(session, &config.key_label)?;
-        let mut nonce = nonce.to_vec();
-        let aad = aad(region);
-        let params = GcmParams::new(&mut nonce, &aad, TAG_BITS.into())
-            .map_err(|e| SealError::new(format!("PKCS#11 GCM parameters: {e}")))?;
-        session
-            .decrypt(&Mechanism::AesGcm(params), key, sealed)
-            .map(Zeroizing::new)
-            .map_err(fail("unwrapping the root key (wrong token key or region?)"))
-    })
+    let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+    let token = connect(config)?;
+    token
+        .decrypt_gcm(&config.key_label, nonce, &aad(region), ciphertext, tag)
+        .map_err(fail("unwrapping the root key (wrong token key or region?)"))
 }
 
 /// Creates the AES-256 wrapping key `config.key_label` in the token unless it exists:
 /// sensitive, not extractable, for encrypt and decrypt only.
 pub fn ensure_key(config: &Pkcs11Config) -> Result<(), SealError> {
-    with_session(config, |session| {
-        if find_key(session, &config.key_label)?.is_some() {
-            return Ok(());
-        }
-        session
-            .generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::Label(config.key_label.as_bytes().to_vec()),
-                ],
-            )
-            .map(|_| ())
-            .map_err(fail("generating the wrapping key"))
-    })
+    let token = connect(config)?;
+    if token
+        .key_info(&config.key_label)
+        .map_err(fail("finding the wrapping key"))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    match token.create_aes_key(&config.key_label) {
+        Ok(()) | Err(HsmError::KeyExists(_)) => Ok(()),
+        Err(e) => Err(fail("generating the wrapping key")(e)),
+    }
 }
 
 /// A SoftHSM2 token made for a local cluster.
@@ -210,38 +131,9 @@ pub fn init_softhsm_token(
     std::fs::write(&token.conf, conf).map_err(io)?;
     let user_pin = Zeroizing::new(hex::encode(kms_crypto::random_bytes(16)));
     let so_pin = Zeroizing::new(hex::encode(kms_crypto::random_bytes(16)));
-    let _serial = PKCS11
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let pkcs11 = open_module(module, Some(&token.conf))?;
-    let slot = pkcs11
-        .get_slots_with_token()
-        .map_err(fail("listing slots"))?
-        .into_iter()
-        .find(|slot| {
-            pkcs11
-                .get_token_info(*slot)
-                .map(|info| !info.token_initialized())
-                .unwrap_or(false)
-        })
-        .ok_or_else(|| SealError::new("SoftHSM2 offers no free slot"))?;
-    let so = AuthPin::new(so_pin.to_string());
-    pkcs11
-        .init_token(slot, &so, token_label)
+    open_module(module, Some(&token.conf))?
+        .init_token(token_label, &so_pin, &user_pin)
         .map_err(fail("initialising the token"))?;
-    let slot = find_token(&pkcs11, token_label)?;
-    let session = pkcs11
-        .open_rw_session(slot)
-        .map_err(fail("opening a session"))?;
-    session
-        .login(UserType::So, Some(&so))
-        .map_err(fail("logging in as SO"))?;
-    session
-        .init_pin(&AuthPin::new(user_pin.to_string()))
-        .map_err(fail("setting the user PIN"))?;
-    let _ = session.logout();
-    drop(session);
-    pkcs11.finalize();
     secret_file::create(&token.pin_file, user_pin.as_bytes())?;
     Ok(token)
 }
@@ -303,25 +195,87 @@ pub fn find_softhsm2_module() -> Result<PathBuf, SealError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn softhsm_wraps_and_unwraps_bound_to_the_region() {
+    /// A SoftHSM2 token of its own under `dir` (so its own `SOFTHSM2_CONF`) and a wrapping
+    /// key for `region`.
+    fn softhsm_seal(dir: &Path, label: &str, region: &str) -> Pkcs11Config {
         let module = find_softhsm2_module().expect("SoftHSM2 is installed (make deps)");
-        let dir = tempfile::tempdir().unwrap();
-        let token = init_softhsm_token(&module, &dir.path().join("hsm"), "trent-test").unwrap();
+        let token = init_softhsm_token(&module, &dir.join("hsm"), label).unwrap();
         let config = Pkcs11Config {
-            sealed_root_key: dir.path().join("root.sealed"),
+            sealed_root_key: dir.join("root.sealed"),
             module,
-            token_label: "trent-test".into(),
-            key_label: "trent-root-wrap-r1".into(),
+            token_label: label.into(),
+            key_label: format!("trent-root-wrap-{region}"),
             pin_file: token.pin_file.clone(),
             softhsm2_conf: Some(token.conf.clone()),
         };
         ensure_key(&config).unwrap();
         ensure_key(&config).unwrap();
+        config
+    }
+
+    #[test]
+    fn softhsm_wraps_and_unwraps_bound_to_the_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = softhsm_seal(dir.path(), "trent-test", "r1");
         let secret = [7u8; 32];
         let blob = wrap(&config, "r1", &secret).unwrap();
+        assert_eq!(blob.len(), NONCE_LEN + 32 + TAG_LEN);
         assert!(!blob.windows(32).any(|w| w == secret));
         assert_eq!(unwrap(&config, "r1", &blob).unwrap().as_slice(), &secret);
         assert!(unwrap(&config, "r2", &blob).is_err());
+        assert!(unwrap(&config, "r1", &blob[..NONCE_LEN + TAG_LEN - 1])
+            .unwrap_err()
+            .0
+            .contains("truncated"));
+    }
+
+    #[test]
+    fn seals_with_other_softhsm_configs_take_turns_in_one_process() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        std::thread::scope(|scope| {
+            for (i, dir) in dirs.iter().enumerate() {
+                scope.spawn(move || {
+                    let region = format!("r{i}");
+                    let config = softhsm_seal(dir.path(), "trent-turns", &region);
+                    for round in 0..3u8 {
+                        let secret = [round; 32];
+                        let blob = wrap(&config, &region, &secret).unwrap();
+                        assert_eq!(unwrap(&config, &region, &blob).unwrap().as_slice(), &secret);
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn the_seal_leaves_a_key_store_on_the_same_token_logged_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = softhsm_seal(dir.path(), "trent-shared", "r1");
+        let pin = secret_file::read(&config.pin_file, "the PIN").unwrap();
+        let module = open_module(&config.module, config.softhsm2_conf.as_deref()).unwrap();
+        let store = HsmToken::connect(module, &config.token_label, pin.trim()).unwrap();
+        store
+            .create_aes_key("arn:aws:kms:r1:111122223333:key/k")
+            .unwrap();
+
+        let blob = wrap(&config, "r1", &[9u8; 32]).unwrap();
+        assert_eq!(unwrap(&config, "r1", &blob).unwrap().as_slice(), &[9u8; 32]);
+        ensure_key(&config).unwrap();
+
+        // No C_Finalize, no C_Logout under the key store's feet.
+        store.health_check().unwrap();
+        let sealed = store
+            .encrypt_gcm("arn:aws:kms:r1:111122223333:key/k", b"aad", b"data key")
+            .unwrap();
+        let opened = store
+            .decrypt_gcm(
+                "arn:aws:kms:r1:111122223333:key/k",
+                &sealed.iv,
+                b"aad",
+                &sealed.ciphertext,
+                &sealed.tag,
+            )
+            .unwrap();
+        assert_eq!(opened.as_slice(), b"data key");
     }
 }
