@@ -6,3 +6,5 @@
 //! and [`hsm::HsmError`] to them.
 
 pub mod hsm;
+pub mod xks_api;
+pub mod xks_client;
