@@ -110,6 +110,34 @@ enum Commands {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Run an external key store proxy (XKS Proxy API v1) from its config, or with
+    /// `create-key` make a key in its token.
+    XksProxy(XksProxyArgs),
+}
+
+/// `trent xks-proxy --config FILE` serves; its subcommands manage the token's keys.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct XksProxyArgs {
+    /// The proxy's TOML config (see cluster/xks-proxy.example.toml).
+    #[arg(long, required = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<XksProxyCommand>,
+}
+
+#[derive(Subcommand)]
+enum XksProxyCommand {
+    /// Create an AES-256 key in the config's token (sensitive, never extractable, encrypt and
+    /// decrypt only) whose label is the external key id.
+    CreateKey {
+        /// The proxy's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        /// The external key id (1 to 128 characters of A-Z a-z 0-9 . - _).
+        #[arg(long)]
+        key_id: String,
+    },
 }
 
 /// A node's Raft port and the operator certificate, for backup and restore.
@@ -657,6 +685,26 @@ pub async fn main() -> anyhow::Result<()> {
                 kms_server::operator_client::describe(&header)
             );
             Ok(())
+        }
+        Commands::XksProxy(XksProxyArgs {
+            command: Some(XksProxyCommand::CreateKey { config, key_id }),
+            ..
+        }) => {
+            let served = kms_xks_proxy::create_key(&config, &key_id)?;
+            println!("created the AES-256 key {key_id}");
+            if !served {
+                println!(
+                    "no store of {} serves it yet: add it to a store's keys",
+                    config.display()
+                );
+            }
+            Ok(())
+        }
+        Commands::XksProxy(XksProxyArgs { config, .. }) => {
+            let config = config.ok_or_else(|| anyhow::anyhow!("--config is required"))?;
+            // The proxy holds the token PIN and the SigV4 secrets.
+            kms_server::process_hygiene::harden()?;
+            Ok(kms_xks_proxy::run(&config).await?)
         }
         Commands::Restore { target, from } => {
             let answer = kms_server::operator_client::restore(&target.target(), &from).await?;
