@@ -95,6 +95,71 @@ pub enum KmsError {
     ExpiredImportToken(String),
     #[error("{0}")]
     InvalidImportToken(String),
+    /// One of the custom key store exceptions (all HTTP 400), by [`KeyStoreError`].
+    #[error("{1}")]
+    KeyStore(KeyStoreError, String),
+}
+
+/// The custom key store exceptions: the stores' states and names, their CloudHSM clusters
+/// and trust anchors, external keys and external key store proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // each variant is the AWS exception of the same name
+pub enum KeyStoreError {
+    CustomKeyStoreInvalidState,
+    CustomKeyStoreNameInUse,
+    CustomKeyStoreHasCmks,
+    CloudHsmClusterInUse,
+    CloudHsmClusterNotFound,
+    CloudHsmClusterNotActive,
+    CloudHsmClusterInvalidConfiguration,
+    CloudHsmClusterNotRelated,
+    IncorrectTrustAnchor,
+    XksKeyAlreadyInUse,
+    XksKeyInvalidConfiguration,
+    XksKeyNotFound,
+    XksProxyIncorrectAuthenticationCredential,
+    XksProxyInvalidConfiguration,
+    XksProxyInvalidResponse,
+    XksProxyUriEndpointInUse,
+    XksProxyUriInUse,
+    XksProxyUriUnreachable,
+    XksProxyVpcEndpointServiceInUse,
+    XksProxyVpcEndpointServiceInvalidConfiguration,
+    XksProxyVpcEndpointServiceNotFound,
+}
+
+impl KeyStoreError {
+    /// The exception name AWS puts in `__type`.
+    pub fn aws_code(&self) -> &'static str {
+        use KeyStoreError::*;
+        match self {
+            CustomKeyStoreInvalidState => "CustomKeyStoreInvalidStateException",
+            CustomKeyStoreNameInUse => "CustomKeyStoreNameInUseException",
+            CustomKeyStoreHasCmks => "CustomKeyStoreHasCMKsException",
+            CloudHsmClusterInUse => "CloudHsmClusterInUseException",
+            CloudHsmClusterNotFound => "CloudHsmClusterNotFoundException",
+            CloudHsmClusterNotActive => "CloudHsmClusterNotActiveException",
+            CloudHsmClusterInvalidConfiguration => "CloudHsmClusterInvalidConfigurationException",
+            CloudHsmClusterNotRelated => "CloudHsmClusterNotRelatedException",
+            IncorrectTrustAnchor => "IncorrectTrustAnchorException",
+            XksKeyAlreadyInUse => "XksKeyAlreadyInUseException",
+            XksKeyInvalidConfiguration => "XksKeyInvalidConfigurationException",
+            XksKeyNotFound => "XksKeyNotFoundException",
+            XksProxyIncorrectAuthenticationCredential => {
+                "XksProxyIncorrectAuthenticationCredentialException"
+            }
+            XksProxyInvalidConfiguration => "XksProxyInvalidConfigurationException",
+            XksProxyInvalidResponse => "XksProxyInvalidResponseException",
+            XksProxyUriEndpointInUse => "XksProxyUriEndpointInUseException",
+            XksProxyUriInUse => "XksProxyUriInUseException",
+            XksProxyUriUnreachable => "XksProxyUriUnreachableException",
+            XksProxyVpcEndpointServiceInUse => "XksProxyVpcEndpointServiceInUseException",
+            XksProxyVpcEndpointServiceInvalidConfiguration => {
+                "XksProxyVpcEndpointServiceInvalidConfigurationException"
+            }
+            XksProxyVpcEndpointServiceNotFound => "XksProxyVpcEndpointServiceNotFoundException",
+        }
+    }
 }
 
 impl KmsError {
@@ -139,6 +204,7 @@ impl KmsError {
             KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             KmsError::ExpiredImportToken(_) => "ExpiredImportTokenException",
             KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
+            KmsError::KeyStore(which, _) => which.aws_code(),
         }
     }
 
@@ -180,7 +246,8 @@ impl KmsError {
             // The API reference lists 412, but AWS's recorded DryRun responses are 400.
             | KmsError::DryRunOperation(_)
             | KmsError::NotAuthorized(_)
-            | KmsError::CustomKeyStoreNotFound(_) => 400,
+            | KmsError::CustomKeyStoreNotFound(_)
+            | KmsError::KeyStore(..) => 400,
         }
     }
 

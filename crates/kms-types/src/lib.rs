@@ -16,13 +16,13 @@ pub mod request;
 pub use blob::Blob;
 pub use clock::{system_now_ms, Clock};
 pub use enums::{
-    parse_enum, AwsEnum, DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModel,
-    ImportState, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithmSpec, KeyManager,
-    KeyMaterialState, KeySpec, KeyState, KeyType, KeyUsage, MacAlgorithmSpec, MessageType,
-    MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec, WrappingAlgorithm,
-    WrappingKeySpec,
+    parse_enum, AwsEnum, ConnectionErrorCode, ConnectionState, CustomKeyStoreType, DataKeyPairSpec,
+    DataKeySpec, EncryptionAlgorithm, ExpirationModel, ImportState, ImportType, IncludeKeyMaterial,
+    KeyAgreementAlgorithmSpec, KeyManager, KeyMaterialState, KeySpec, KeyState, KeyType, KeyUsage,
+    MacAlgorithmSpec, MessageType, MultiRegionKeyType, Origin, RotationType, SigningAlgorithmSpec,
+    WrappingAlgorithm, WrappingKeySpec, XksProxyConnectivityType,
 };
-pub use error::{KmsError, KmsResult};
+pub use error::{KeyStoreError, KmsError, KmsResult};
 pub use ids::{
     alias_arn, is_valid_key_id, key_arn, validate_alias_name_shape, validate_new_alias_name,
     KeyReference,

@@ -92,6 +92,20 @@ pub struct KeyMetadata {
     pub pending_deletion_window_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_hsm_cluster_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_key_configuration: Option<XksKeyConfiguration>,
+}
+
+/// `XksKeyConfigurationType`: the external key of a key in an external key store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct XksKeyConfiguration {
+    /// The external key's id at the proxy.
+    pub id: String,
 }
 
 macro_rules! request {
@@ -498,3 +512,95 @@ response!(ImportKeyMaterialResponse {
 
 request!(DeleteImportedKeyMaterialRequest { key_id: Option<String>, key_material_id: Option<String> });
 response!(DeleteImportedKeyMaterialResponse { key_id: String, key_material_id: Option<String> });
+
+/// A secret request member (`KeyStorePassword`, `RawSecretAccessKey`): never a visible member
+/// (so never audited), never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(<redacted>)")
+    }
+}
+
+/// `XksProxyAuthenticationCredentialType`: the SigV4 credential KMS signs proxy calls with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct XksProxyAuthenticationCredential {
+    /// 20–30 characters of `[A-Z2-7]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// 43–64 characters of `[a-zA-Z0-9/+=]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_secret_access_key: Option<SecretText>,
+}
+
+request!(CreateCustomKeyStoreRequest {
+    custom_key_store_name: Option<String>, cloud_hsm_cluster_id: Option<String>,
+    trust_anchor_certificate: Option<String>, key_store_password: Option<SecretText>,
+    custom_key_store_type: Option<String>, xks_proxy_uri_endpoint: Option<String>,
+    xks_proxy_uri_path: Option<String>, xks_proxy_vpc_endpoint_service_name: Option<String>,
+    xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
+    xks_proxy_connectivity: Option<String>,
+});
+response!(CreateCustomKeyStoreResponse {
+    custom_key_store_id: String
+});
+
+request!(CustomKeyStoreIdRequest { custom_key_store_id: Option<String> });
+
+request!(UpdateCustomKeyStoreRequest {
+    custom_key_store_id: Option<String>, new_custom_key_store_name: Option<String>,
+    key_store_password: Option<SecretText>, cloud_hsm_cluster_id: Option<String>,
+    xks_proxy_uri_endpoint: Option<String>, xks_proxy_uri_path: Option<String>,
+    xks_proxy_vpc_endpoint_service_name: Option<String>,
+    xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
+    xks_proxy_connectivity: Option<String>,
+});
+
+request!(DescribeCustomKeyStoresRequest {
+    custom_key_store_id: Option<String>, custom_key_store_name: Option<String>,
+    limit: Option<i64>, marker: Option<String>,
+});
+
+/// `XksProxyConfigurationType`, as DescribeCustomKeyStores shows it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct XksProxyConfiguration {
+    pub connectivity: crate::XksProxyConnectivityType,
+    pub access_key_id: String,
+    pub uri_endpoint: String,
+    pub uri_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_owner: Option<String>,
+}
+
+/// One entry of DescribeCustomKeyStores (`CustomKeyStoresListEntry`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(missing_docs)]
+pub struct CustomKeyStoresListEntry {
+    pub custom_key_store_id: String,
+    pub custom_key_store_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_hsm_cluster_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_anchor_certificate: Option<String>,
+    pub connection_state: crate::ConnectionState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_error_code: Option<crate::ConnectionErrorCode>,
+    pub creation_date: EpochSeconds,
+    pub custom_key_store_type: crate::CustomKeyStoreType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_proxy_configuration: Option<XksProxyConfiguration>,
+}
+response!(DescribeCustomKeyStoresResponse {
+    custom_key_stores: Vec<CustomKeyStoresListEntry>, next_marker: Option<String>, truncated: bool,
+});

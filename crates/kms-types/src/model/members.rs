@@ -2,7 +2,10 @@
 //! declared with the `request!` macro implements ([`Members`]); authorization's condition keys
 //! and the audit trail's request parameters read requests through it.
 
-use super::{EncryptionContext, GrantConstraints, RecipientInfo, Tag};
+use super::{
+    EncryptionContext, GrantConstraints, RecipientInfo, SecretText, Tag,
+    XksProxyAuthenticationCredential,
+};
 use crate::Blob;
 
 /// One member of a request, as it was sent.
@@ -79,6 +82,18 @@ impl AsMember for Option<Vec<Tag>> {
 impl AsMember for Option<RecipientInfo> {
     fn as_member(&self) -> Option<Member<'_>> {
         self.as_ref().map(Member::Recipient)
+    }
+}
+
+// Secrets are never members: not in condition keys, not in the audit trail.
+impl AsMember for Option<SecretText> {
+    fn as_member(&self) -> Option<Member<'_>> {
+        None
+    }
+}
+impl AsMember for Option<XksProxyAuthenticationCredential> {
+    fn as_member(&self) -> Option<Member<'_>> {
+        None
     }
 }
 
