@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 
 /// One mutation of the key store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// A command lives briefly (built, serialized into the log, applied); boxing CreateKey's record
+// would add an allocation to the common write and change every construction for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Does nothing; a leader barrier and a test entry.
     Noop,
@@ -260,7 +263,8 @@ pub enum Command {
         /// Its key, wrapped by the root key (`WrapContext::root_key_generation`).
         sealed: Vec<u8>,
     },
-    /// Replaces, in the named keys and import tokens, each blob equal to an `old` by its `new`
+    /// Replaces, in the named keys and import tokens (and every custom key store's secret),
+    /// each blob equal to an `old` by its `new`
     /// (re-wrapped under the current generation); a blob that changed meanwhile stays.
     Rewrap {
         /// Keys whose blobs are re-wrapped.
@@ -284,6 +288,29 @@ pub enum Command {
         /// The proposer's clock.
         now_ms: i64,
     },
+    /// Creates a custom key store (DISCONNECTED); refused if its name, proxy URI or cluster is
+    /// in use in the account.
+    CreateCustomKeyStore {
+        /// The new store.
+        record: crate::CustomKeyStoreRecord,
+    },
+    /// Gives store `id` a new name and backend; a change AWS allows only while disconnected
+    /// is refused otherwise.
+    UpdateCustomKeyStore {
+        /// The store.
+        id: String,
+        /// Its name after the update.
+        name: String,
+        /// Its backend after the update.
+        backend: crate::KeyStoreBackend,
+    },
+    /// Deletes a DISCONNECTED store that holds no key.
+    DeleteCustomKeyStore {
+        /// The store.
+        id: String,
+    },
+    /// Moves a store to another connection state (Connect, Disconnect, the leader's probe).
+    SetCustomKeyStoreConnection(crate::ConnectionChange),
 }
 
 /// What a successfully applied command returns to its proposer.

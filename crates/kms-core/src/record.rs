@@ -99,6 +99,9 @@ pub struct KeyRecord {
     /// current; symmetric keys of origin EXTERNAL only.
     #[serde(default)]
     pub pending_rotation: Option<WrappedMaterial>,
+    /// The custom key store holding the key (origins AWS_CLOUDHSM and EXTERNAL_KEY_STORE).
+    #[serde(default)]
+    pub key_store: Option<crate::KeyStoreLink>,
 }
 
 /// One completed rotation of a key's material.
@@ -224,11 +227,22 @@ impl KeyRecord {
                 KeyState::PendingReplicaDeletion => self.pending_window_days,
                 _ => None,
             },
-            current_key_material_id: if symmetric {
+            current_key_material_id: if symmetric && self.key_store.is_none() {
                 self.current_material().map(|m| m.material_id.clone())
             } else {
                 None
             },
+            custom_key_store_id: self
+                .key_store
+                .as_ref()
+                .map(|link| link.custom_key_store_id.clone()),
+            // The store's cluster: filled in by whoever holds the state.
+            cloud_hsm_cluster_id: None,
+            xks_key_configuration: self
+                .key_store
+                .as_ref()
+                .and_then(|link| link.xks_key_id.clone())
+                .map(|id| kms_types::model::XksKeyConfiguration { id }),
         }
     }
 }

@@ -377,6 +377,7 @@ impl State {
                 last_handover_error: None,
             }),
             pending_rotation: None,
+            key_store: None,
         };
         self.keys.insert(shared.key_id.clone(), record);
     }

@@ -41,6 +41,7 @@ impl World {
             materials: vec![material(1)],
             mrk: Some(MultiRegionState::new_primary(primary)),
             pending_rotation: None,
+            key_store: None,
             ..crate::tests::record(KEY)
         };
         let created = regions

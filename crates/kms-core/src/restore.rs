@@ -88,7 +88,7 @@ impl State {
 
     /// This state as the parts of a restore, each part's JSON at most about `max_part_bytes`
     /// (a single key bigger than that gets a part of its own). Part 0 holds the scalars, the
-    /// root-key generations and the outbox; each key travels with its aliases, grants, import tokens and last use.
+    /// root-key generations, the custom key stores and the outbox; each key travels with its aliases, grants, import tokens and last use.
     pub fn split_for_restore(&self, max_part_bytes: usize) -> Vec<RestoreImage> {
         let mut first = State {
             outbox: self.outbox.clone(),
@@ -96,6 +96,7 @@ impl State {
             inbound: self.inbound.clone(),
             key_use_tracking_start_ms: self.key_use_tracking_start_ms,
             root_keys: self.root_keys.clone(),
+            custom_key_stores: self.custom_key_stores.clone(),
             ..State::default()
         };
         // Aliases by target key, so each goes with its key.

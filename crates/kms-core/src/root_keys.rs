@@ -209,8 +209,20 @@ impl State {
         Ok(CommandOutput::Empty)
     }
 
+    /// Every custom key store whose secret is wrapped under a generation below the current
+    /// one: (store id, blob).
+    pub fn store_secrets_to_rewrap(&self) -> Vec<(&str, &[u8])> {
+        let current = self.root_keys.current;
+        self.custom_key_stores
+            .values()
+            .map(|store| (store.id.as_str(), store.backend.secret().wrapped.as_slice()))
+            .filter(|(_, blob)| blob_generation(blob).is_some_and(|g| g < current))
+            .collect()
+    }
+
     /// Applies [`Command::Rewrap`](crate::Command::Rewrap): in the named keys and import tokens,
-    /// each blob equal to an `old` is replaced by its `new`; any other blob stays.
+    /// and in every custom key store's secret, each blob equal to an `old` is replaced by its
+    /// `new`; any other blob stays.
     pub(crate) fn rewrap(
         &mut self,
         key_ids: &[String],
@@ -246,6 +258,9 @@ impl State {
             if let Some(parameters) = self.import_tokens.get_mut(token_id) {
                 swap(&mut parameters.wrapped_private_key);
             }
+        }
+        for store in self.custom_key_stores.values_mut() {
+            swap(&mut store.backend.secret_mut().wrapped);
         }
         Ok(CommandOutput::Deleted(replaced))
     }
@@ -435,5 +450,64 @@ mod tests {
             .is_ok());
         assert_eq!(blob_generation(&[]), None);
         assert_eq!(blob_generation(&blob(7, 1)), Some(7));
+    }
+}
+
+#[cfg(test)]
+mod store_secret_tests {
+    use super::*;
+    use crate::{Command, CustomKeyStoreRecord, KeyStoreBackend, WrappedSecret};
+    use kms_types::ConnectionState;
+
+    #[test]
+    fn a_rotation_rewraps_custom_key_store_secrets_before_retiring() {
+        let mut state = State::default();
+        let store = CustomKeyStoreRecord {
+            id: "cks-1".into(),
+            account_id: "111122223333".into(),
+            name: "s".into(),
+            creation_ms: 1,
+            backend: KeyStoreBackend::CloudHsm {
+                cluster_id: "cluster-1234567890ab".into(),
+                trust_anchor_certificate: "pem".into(),
+                password: WrappedSecret {
+                    wrapped: vec![1, 7, 7],
+                },
+            },
+            connection_state: ConnectionState::Disconnected,
+            connection_error_code: None,
+        };
+        assert!(state
+            .apply(&Command::CreateCustomKeyStore { record: store })
+            .0
+            .is_ok());
+        let added = Command::AddRootKeyGeneration {
+            generation: 1,
+            sealed: vec![1, 9, 9],
+        };
+        assert!(state.apply(&added).0.is_ok());
+        assert_eq!(
+            state.store_secrets_to_rewrap(),
+            vec![("cks-1", &[1u8, 7, 7][..])]
+        );
+        // The old generation stays while the secret is under it.
+        assert!(state
+            .apply(&Command::RetireRootKeyGenerations { below: 1 })
+            .0
+            .is_err());
+        let new = vec![2, 0, 0, 0, 1, 7, 7];
+        let rewrap = Command::Rewrap {
+            key_ids: vec![],
+            token_ids: vec![],
+            blobs: vec![(vec![1, 7, 7], new.clone())],
+        };
+        assert!(state.apply(&rewrap).0.is_ok());
+        assert!(state.store_secrets_to_rewrap().is_empty());
+        let secret = &state.custom_key_store("cks-1").unwrap().backend;
+        assert_eq!(secret.secret().wrapped, new);
+        assert!(state
+            .apply(&Command::RetireRootKeyGenerations { below: 1 })
+            .0
+            .is_ok());
     }
 }

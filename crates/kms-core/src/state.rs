@@ -57,6 +57,9 @@ pub struct State {
     /// The root-key generations (see `root_keys`).
     #[serde(default)]
     pub(crate) root_keys: crate::RootKeyGenerations,
+    /// Custom key stores, by id (see `custom_key_store`).
+    #[serde(default)]
+    pub(crate) custom_key_stores: BTreeMap<String, crate::CustomKeyStoreRecord>,
 }
 
 /// [`State`]'s persisted fields as they are read; [`State`] is built from them, moving the
@@ -82,6 +85,8 @@ struct StateFields {
     restoring: Option<crate::restore::RestoreProgress>,
     #[serde(default)]
     root_keys: crate::RootKeyGenerations,
+    #[serde(default)]
+    custom_key_stores: BTreeMap<String, crate::CustomKeyStoreRecord>,
 }
 
 impl From<StateFields> for State {
@@ -110,6 +115,7 @@ impl From<StateFields> for State {
             key_use_tracking_start_ms: fields.key_use_tracking_start_ms,
             restoring: fields.restoring,
             root_keys: fields.root_keys,
+            custom_key_stores: fields.custom_key_stores,
         }
     }
 }
@@ -132,6 +138,7 @@ impl State {
                         record.arn
                     )));
                 }
+                self.check_new_key_in_store(record)?;
                 self.keys.insert(record.key_id.clone(), record.clone());
                 Ok(CommandOutput::Key(Box::new(record.clone())))
             }
@@ -290,6 +297,7 @@ impl State {
                 self.import_tokens.clear();
                 self.outbox.clear();
                 self.key_uses.clear();
+                self.custom_key_stores.clear();
                 self.restoring = None;
                 Ok(CommandOutput::Empty)
             }
@@ -312,6 +320,14 @@ impl State {
             Command::RecordKeyUse { uses, now_ms } => {
                 self.record_key_uses(uses, *now_ms);
                 Ok(CommandOutput::Empty)
+            }
+            Command::CreateCustomKeyStore { record } => self.create_custom_key_store(record),
+            Command::UpdateCustomKeyStore { id, name, backend } => {
+                self.update_custom_key_store(id, name, backend)
+            }
+            Command::DeleteCustomKeyStore { id } => self.delete_custom_key_store(id),
+            Command::SetCustomKeyStoreConnection(change) => {
+                self.set_custom_key_store_connection(change)
             }
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands

@@ -21,6 +21,7 @@ pub(crate) fn record(key_id: &str) -> KeyRecord {
         multi_region: false,
         mrk: None,
         pending_rotation: None,
+        key_store: None,
         policy: "{}".into(),
         tags: Default::default(),
         materials: vec![WrappedMaterial {

@@ -419,6 +419,7 @@ fn key_record(key_id: &str) -> kms_core::KeyRecord {
             import: None,
         }],
         pending_rotation: None,
+        key_store: None,
         rotation_period_days: None,
         next_rotation_ms: None,
         rotations: Vec::new(),

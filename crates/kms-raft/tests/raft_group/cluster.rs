@@ -71,6 +71,7 @@ pub fn key(key_id: &str, policy: String) -> KeyRecord {
         multi_region: false,
         mrk: None,
         pending_rotation: None,
+        key_store: None,
         policy,
         tags: Default::default(),
         materials: vec![WrappedMaterial {
