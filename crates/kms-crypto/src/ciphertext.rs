@@ -112,7 +112,7 @@ pub fn parse_header(blob: &[u8]) -> Result<CiphertextHeader, CryptoError> {
 }
 
 /// The AAD: header bytes followed by the canonical encryption-context encoding.
-fn aad(header: &[u8], ctx: &BTreeMap<String, String>) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn aad(header: &[u8], ctx: &BTreeMap<String, String>) -> Result<Vec<u8>, CryptoError> {
     let mut out = Vec::with_capacity(
         header.len()
             + ctx

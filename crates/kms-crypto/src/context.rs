@@ -14,6 +14,7 @@
 //! | [`WrapContext::import_wrapping_key`] | `trent-import-wrapping-key-v1/{key_id}/{token_id}` |
 //! | [`WrapContext::sealed_root_key`] | `trent-sealed-root-key-v1/{region}` |
 //! | [`WrapContext::root_key_generation`] | `trent-root-key-generation-v1/{generation}` |
+//! | [`WrapContext::key_store_secret`] | `trent-key-store-secret-v1/{store_id}` |
 //! | [`SealContext::region_material`] | `trent-link-v1\|{from}\|{to}\|{key_id}/{material_id}` |
 //!
 //! The wrapping format adds its own prefix (`trent-wrap-v1`) in front of a [`WrapContext`].
@@ -55,6 +56,12 @@ impl WrapContext {
     /// ([`crate::Keyring`]).
     pub fn root_key_generation(generation: u32) -> WrapContext {
         WrapContext(format!("trent-root-key-generation-v1/{generation}").into_bytes())
+    }
+
+    /// A custom key store's secret (an HSM store's password, an external key store proxy's
+    /// secret access key), for store `store_id`.
+    pub fn key_store_secret(store_id: &str) -> WrapContext {
+        WrapContext(format!("trent-key-store-secret-v1/{store_id}").into_bytes())
     }
 
     /// The context bytes, as the wrapping format authenticates them (and, for a seal held
@@ -115,6 +122,10 @@ mod tests {
             b"trent-import-wrapping-key-v1/k/t"
         );
         assert_eq!(
+            WrapContext::key_store_secret("cks-1").as_bytes(),
+            b"trent-key-store-secret-v1/cks-1"
+        );
+        assert_eq!(
             SealContext::region_material("us-east-1", "eu-west-1", KEY_ID, MATERIAL_ID).as_bytes(),
             b"trent-link-v1|us-east-1|eu-west-1|1234abcd-12ab-34cd-56ef-1234567890ab/\
               00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -130,6 +141,7 @@ mod tests {
             WrapContext::identity_secret("a").as_bytes().to_vec(),
             WrapContext::identity_secret("b").as_bytes().to_vec(),
             WrapContext::sts_session().as_bytes().to_vec(),
+            WrapContext::key_store_secret("a").as_bytes().to_vec(),
             WrapContext::import_wrapping_key("a", "b")
                 .as_bytes()
                 .to_vec(),

@@ -34,6 +34,7 @@ mod material;
 mod primitives;
 mod root_key;
 pub mod shamir;
+pub mod store_ciphertext;
 mod tls;
 pub mod transport;
 
