@@ -17,6 +17,9 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 # SoftHSM2, the PKCS#11 token the PKCS#11 seal of the root key uses in tests and `make run`.
 dpkg -s softhsm2 >/dev/null 2>&1 || missing+=(softhsm2)
+# OpenSC's pkcs11-tool: the HSM key store test lists the token's objects with a PKCS#11 client
+# that is not Trent's.
+command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 # Headless Chromium and its WebDriver, which the console's browser tests (t95) drive.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

@@ -44,6 +44,12 @@ pub fn is_account_level(operation: Operation) -> bool {
             | Op::GenerateRandom
             | Op::DeleteAlias
             | Op::ListRetirableGrants
+            | Op::CreateCustomKeyStore
+            | Op::ConnectCustomKeyStore
+            | Op::DisconnectCustomKeyStore
+            | Op::DeleteCustomKeyStore
+            | Op::DescribeCustomKeyStores
+            | Op::UpdateCustomKeyStore
     )
 }
 

@@ -18,8 +18,8 @@ pub use cluster_file::ClusterFile;
 /// ([`Topology::operator_identity`]).
 pub use kms_link::{client_for_region, LinkIdentity};
 pub use node::{
-    is_account_id, is_loopback_addr, parse_credentials, ApiTls, Credential, LinkConfig, NodeConfig,
-    RaftTls, RaftTuning, DEFAULT_ACCOUNT_ID,
+    is_account_id, is_loopback_addr, parse_credentials, ApiTls, Credential, CustomKeyStores,
+    LinkConfig, NodeConfig, RaftTls, RaftTuning, DEFAULT_ACCOUNT_ID,
 };
 pub use ports::{free_loopback_addrs, free_port};
 pub use topology::{NodeAddrs, NodePlan, RegionPlan, Topology, WrittenNode};

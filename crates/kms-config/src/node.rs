@@ -97,6 +97,63 @@ pub struct NodeConfig {
     /// Empty, the console knows only this node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub region_endpoints: BTreeMap<String, Vec<String>>,
+    /// How this node reaches the backends of custom key stores: the PKCS#11 module behind HSM
+    /// key stores, and how external key store proxies are trusted and checked.
+    #[serde(default, skip_serializing_if = "CustomKeyStores::is_default")]
+    pub custom_key_stores: CustomKeyStores,
+}
+
+/// `[custom_key_stores]`: what custom key stores need from the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomKeyStores {
+    /// The PKCS#11 module of HSM key stores (CustomKeyStoreType AWS_CLOUDHSM): a store's
+    /// CloudHsmClusterId names a token of this module by its label, and its KeyStorePassword
+    /// is that token's user PIN. Unset, HSM key stores cannot be created.
+    #[serde(default)]
+    pub pkcs11_module: Option<PathBuf>,
+    /// SoftHSM2's config file (`SOFTHSM2_CONF`) for that module, if it is SoftHSM2. A process
+    /// has one: it must be the PKCS#11 seal's too, if the seal uses the same module.
+    #[serde(default)]
+    pub softhsm2_conf: Option<PathBuf>,
+    /// A CA certificate (PEM) trusted for external key store proxies, besides the public web
+    /// PKI (for a proxy whose certificate a private CA issued).
+    #[serde(default)]
+    pub xks_ca_file: Option<PathBuf>,
+    /// The TCP port of an external key store proxy whose XksProxyUriEndpoint names none
+    /// (AWS uses 443, the default; AWS's pattern for the endpoint also admits `host:port`).
+    #[serde(default = "default_xks_port")]
+    pub xks_proxy_port: u16,
+    /// How often the leader checks the health of each connected store, in seconds; a store
+    /// that fails the check goes FAILED with its connection error code.
+    #[serde(default = "default_health_check_secs")]
+    pub health_check_secs: u64,
+}
+
+fn default_xks_port() -> u16 {
+    443
+}
+
+fn default_health_check_secs() -> u64 {
+    60
+}
+
+impl Default for CustomKeyStores {
+    fn default() -> Self {
+        CustomKeyStores {
+            pkcs11_module: None,
+            softhsm2_conf: None,
+            xks_ca_file: None,
+            xks_proxy_port: default_xks_port(),
+            health_check_secs: default_health_check_secs(),
+        }
+    }
+}
+
+impl CustomKeyStores {
+    fn is_default(&self) -> bool {
+        *self == CustomKeyStores::default()
+    }
 }
 
 /// This node's certificate for mutual TLS between the region's nodes. Certificate, key and CA
@@ -375,6 +432,7 @@ mod tests {
             allow_reset: false,
             seal: None,
             region_endpoints: BTreeMap::new(),
+            custom_key_stores: Default::default(),
         }
     }
 

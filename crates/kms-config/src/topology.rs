@@ -370,6 +370,7 @@ impl Topology {
             allow_reset: false,
             seal: self.softhsm_seal(&region.name),
             region_endpoints: self.region_endpoints(),
+            custom_key_stores: Default::default(),
         }
     }
 

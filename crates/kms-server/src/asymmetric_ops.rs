@@ -263,6 +263,12 @@ impl Call<'_> {
         })?;
         let key = self.resolve(request.key_id, true).await?;
         self.check_symmetric_encryption_key(&key, "GenerateDataKeyPair")?;
+        if key.key_store.is_some() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} is in a custom key store; GenerateDataKeyPair does not support keys in                  custom key stores.",
+                key.arn
+            )));
+        }
         dry_run(request.dry_run)?;
         let pair = tokio::task::spawn_blocking(move || kms_crypto::asymmetric::generate(kind))
             .await
@@ -271,7 +277,7 @@ impl Call<'_> {
             KmsError::KmsInternal("A generated key pair has no public key.".into())
         })?;
         let context = request.encryption_context.unwrap_or_default();
-        let sealed = self.seal(&key, pair.material.as_bytes(), &context)?;
+        let sealed = self.seal(&key, pair.material.as_bytes(), &context).await?;
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Blob(sealed.blob),
             private_key_plaintext: with_plaintext.then(|| Blob(pair.material.as_bytes().to_vec())),

@@ -156,7 +156,10 @@ impl<'a> Call<'a> {
                 let key =
                     state.resolve(&reference, self.region(), self.account_id(), allow_alias)?;
                 self.authorize_in(key, action, state)?;
-                Ok(key.clone())
+                // A key whose custom key store is not connected is Unavailable.
+                let mut key = key.clone();
+                key.key_state = state.shown_key_state(&key);
+                Ok(key)
             })
             .await?
     }
@@ -219,7 +222,7 @@ impl<'a> Call<'a> {
             Op::GenerateDataKeyWithoutPlaintext(r) => {
                 to_json(self.generate_data_key(r, false).await?)
             }
-            Op::GenerateRandom(r) => to_json(self.generate_random(r)?),
+            Op::GenerateRandom(r) => to_json(self.generate_random(r).await?),
             Op::EnableKeyRotation(r) => to_json(self.enable_key_rotation(r).await?),
             Op::DisableKeyRotation(r) => to_json(self.disable_key_rotation(r).await?),
             Op::GetKeyRotationStatus(r) => to_json(self.get_key_rotation_status(r).await?),
@@ -248,6 +251,12 @@ impl<'a> Call<'a> {
                 to_json(self.delete_imported_key_material(r).await?)
             }
             Op::GetKeyLastUsage(r) => to_json(self.get_key_last_usage(r).await?),
+            Op::CreateCustomKeyStore(r) => to_json(self.create_custom_key_store(r).await?),
+            Op::ConnectCustomKeyStore(r) => to_json(self.connect_custom_key_store(r).await?),
+            Op::DisconnectCustomKeyStore(r) => to_json(self.disconnect_custom_key_store(r).await?),
+            Op::DeleteCustomKeyStore(r) => to_json(self.delete_custom_key_store(r).await?),
+            Op::DescribeCustomKeyStores(r) => to_json(self.describe_custom_key_stores(r).await?),
+            Op::UpdateCustomKeyStore(r) => to_json(self.update_custom_key_store(r).await?),
             Op::Unimplemented(other) => Err(KmsError::UnsupportedOperation(format!(
                 "Trent does not implement {other} yet."
             ))),

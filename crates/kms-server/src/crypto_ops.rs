@@ -60,15 +60,10 @@ fn encryption_algorithm(
     Ok(algorithm)
 }
 
-/// Trent has no custom key stores yet, so every CustomKeyStoreId names none.
-pub(crate) fn no_such_custom_key_store(id: &str) -> KmsError {
-    KmsError::CustomKeyStoreNotFound(format!("Custom key store {id} does not exist."))
-}
-
 /// A material id for a response: AWS returns KeyMaterialId, SourceKeyMaterialId and
 /// DestinationKeyMaterialId only for symmetric encryption keys.
 fn symmetric_material_id(key: &KeyRecord, material_id: String) -> Option<String> {
-    (key.key_spec == KeySpec::SymmetricDefault).then_some(material_id)
+    (key.key_spec == KeySpec::SymmetricDefault && key.key_store.is_none()).then_some(material_id)
 }
 
 fn check_encrypt_key(key: &KeyRecord, operation: &str) -> Result<(), KmsError> {
@@ -101,8 +96,21 @@ fn dry_run(requested: Option<bool>) -> Result<(), KmsError> {
 }
 
 impl Call<'_> {
-    /// Encrypts under a symmetric key's current material.
-    pub(crate) fn seal(
+    /// Encrypts under a symmetric key: its current material, or its custom key store.
+    pub(crate) async fn seal(
+        &self,
+        key: &KeyRecord,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Sealed, KmsError> {
+        if key.key_store.is_some() {
+            return self.seal_in_store(key, plaintext, context).await;
+        }
+        self.seal_with_kms_material(key, plaintext, context)
+    }
+
+    /// Encrypts under a symmetric key's current KMS-held material (a version-1 blob).
+    pub(crate) fn seal_with_kms_material(
         &self,
         key: &KeyRecord,
         plaintext: &[u8],
@@ -119,7 +127,7 @@ impl Call<'_> {
     }
 
     /// Encrypts with any encryption key and a checked algorithm.
-    fn seal_with(
+    async fn seal_with(
         &self,
         key: &KeyRecord,
         algorithm: EncryptionAlgorithm,
@@ -127,7 +135,7 @@ impl Call<'_> {
         context: &EncryptionContext,
     ) -> Result<Sealed, KmsError> {
         let Some(rsa) = rsa_algorithm(algorithm) else {
-            return self.seal(key, plaintext, context);
+            return self.seal(key, plaintext, context).await;
         };
         no_context_for_asymmetric(context)?;
         let current = key.current_material().ok_or_else(|| {
@@ -177,14 +185,14 @@ impl Call<'_> {
                 material_id,
             });
         }
-        let header = ciphertext::parse_header(blob).map_err(|_| KmsError::InvalidCiphertext)?;
-        let material_id = header.material_id.to_hex();
+        let (kind, blob_key_id) = kms_crypto::store_ciphertext::blob_key(blob)
+            .map_err(|_| KmsError::InvalidCiphertext)?;
         let key = match expected {
             Some(key_id) => {
                 let key = self.resolve(Some(key_id), true).await?;
                 // AWS: a KeyId that is not the ciphertext's key is IncorrectKeyException,
                 // whatever that key's spec or usage.
-                if key.key_id != header.key_id {
+                if key.key_id != blob_key_id {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a KMS key that can perform this operation.".into(),
                     ));
@@ -193,7 +201,13 @@ impl Call<'_> {
             }
             None => {
                 let key = self
-                    .read(|state| state.key(&header.key_id).cloned())
+                    .read(|state| {
+                        state.key(&blob_key_id).map(|key| {
+                            let mut shown = key.clone();
+                            shown.key_state = state.shown_key_state(key);
+                            shown
+                        })
+                    })
                     .await?
                     .ok_or(KmsError::InvalidCiphertext)?;
                 self.authorize_key(&key)?;
@@ -202,6 +216,20 @@ impl Call<'_> {
         };
         check_encrypt_key(&key, operation)?;
         let algorithm = encryption_algorithm(&key, requested)?;
+        if key.key_store.is_some() {
+            let (plaintext, material_id) = self.open_in_store(&key, blob, context).await?;
+            return Ok(Opened {
+                plaintext,
+                key,
+                algorithm,
+                material_id,
+            });
+        }
+        if kind != kms_crypto::store_ciphertext::BlobKind::Kms {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let header = ciphertext::parse_header(blob).map_err(|_| KmsError::InvalidCiphertext)?;
+        let material_id = header.material_id.to_hex();
         let material = self.unwrap_material(&key, &material_id)?;
         let plaintext = ciphertext::decrypt(&material, blob, context)
             .map_err(|_| KmsError::InvalidCiphertext)?;
@@ -228,7 +256,9 @@ impl Call<'_> {
         let algorithm = encryption_algorithm(&key, requested)?;
         dry_run(request.dry_run)?;
         let context = request.encryption_context.unwrap_or_default();
-        let sealed = self.seal_with(&key, algorithm, &plaintext.0, &context)?;
+        let sealed = self
+            .seal_with(&key, algorithm, &plaintext.0, &context)
+            .await?;
         Ok(EncryptResponse {
             ciphertext_blob: Blob(sealed.blob),
             key_id: key.arn,
@@ -290,12 +320,14 @@ impl Call<'_> {
         let destination_algorithm = encryption_algorithm(&destination, destination_requested)?;
         dry_run(request.dry_run)?;
         let context = request.destination_encryption_context.unwrap_or_default();
-        let sealed = self.seal_with(
-            &destination,
-            destination_algorithm,
-            &opened.plaintext,
-            &context,
-        )?;
+        let sealed = self
+            .seal_with(
+                &destination,
+                destination_algorithm,
+                &opened.plaintext,
+                &context,
+            )
+            .await?;
         let source_key_material_id = symmetric_material_id(&opened.key, opened.material_id);
         let destination_key_material_id = symmetric_material_id(&destination, sealed.material_id);
         Ok(ReEncryptResponse {
@@ -346,34 +378,38 @@ impl Call<'_> {
         self.check_symmetric_encryption_key(&key, "GenerateDataKey")?;
         dry_run(request.dry_run)?;
         let data_key = zeroize::Zeroizing::new(kms_crypto::random_bytes(length));
-        let sealed = self.seal(
-            &key,
-            &data_key,
-            &request.encryption_context.unwrap_or_default(),
-        )?;
+        let sealed = self
+            .seal(
+                &key,
+                &data_key,
+                &request.encryption_context.unwrap_or_default(),
+            )
+            .await?;
+        let key_material_id = symmetric_material_id(&key, sealed.material_id);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Blob(sealed.blob),
             plaintext: with_plaintext.then(|| Blob(data_key.to_vec())),
             key_id: key.arn,
-            key_material_id: Some(sealed.material_id),
+            key_material_id,
         })
     }
 
-    pub(crate) fn generate_random(
+    pub(crate) async fn generate_random(
         &self,
         request: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
-        if let Some(id) = request.custom_key_store_id {
-            return Err(no_such_custom_key_store(&id));
-        }
         let length = in_range(
             required(request.number_of_bytes, "numberOfBytes")?,
             1,
             1024,
             "numberOfBytes",
-        )?;
+        )? as usize;
+        let plaintext = match request.custom_key_store_id {
+            Some(id) => self.random_from_store(id, length).await?,
+            None => kms_crypto::random_bytes(length),
+        };
         Ok(GenerateRandomResponse {
-            plaintext: Blob(kms_crypto::random_bytes(length as usize)),
+            plaintext: Blob(plaintext),
         })
     }
 }

@@ -13,10 +13,10 @@ use crate::service::DAY_MS;
 pub(crate) type NewKeyProperties = (String, String, Vec<(String, String)>);
 
 /// The key spec, usage and origin a CreateKey request asks for, after AWS's defaults.
-struct KeyShape {
-    spec: KeySpec,
-    usage: KeyUsage,
-    origin: Origin,
+pub(crate) struct KeyShape {
+    pub(crate) spec: KeySpec,
+    pub(crate) usage: KeyUsage,
+    pub(crate) origin: Origin,
 }
 
 fn key_shape(request: &CreateKeyRequest, region: &str) -> Result<KeyShape, KmsError> {
@@ -98,15 +98,15 @@ impl Call<'_> {
             request.bypass_policy_lockout_safety_check,
             request.tags.as_deref(),
         )?;
-        if let Some(id) = &request.custom_key_store_id {
-            return Err(crate::crypto_ops::no_such_custom_key_store(id));
-        }
-        if request.xks_key_id.is_some() {
-            return Err(KmsError::UnsupportedOperation(
-                "Custom key stores are not supported by Trent yet.".into(),
-            ));
-        }
         let multi_region = request.multi_region.unwrap_or(false);
+        if matches!(shape.origin, Origin::AwsCloudhsm | Origin::ExternalKeyStore)
+            || request.custom_key_store_id.is_some()
+            || request.xks_key_id.is_some()
+        {
+            return self
+                .create_key_in_store(&request, &shape, multi_region, (description, policy, tags))
+                .await;
+        }
         match shape.origin {
             Origin::AwsKms => {}
             Origin::External if multi_region => {
@@ -160,9 +160,24 @@ impl Call<'_> {
         })
     }
 
-    /// KeyMetadata for a key of this region, with its multi-region configuration.
+    /// KeyMetadata for a key of this region, with its multi-region configuration and, for a
+    /// key in an HSM key store, the store's cluster.
     pub(crate) fn metadata(&self, key: &KeyRecord) -> KeyMetadata {
-        key.metadata()
+        let mut metadata = key.metadata();
+        if let Some(link) = &key.key_store {
+            metadata.cloud_hsm_cluster_id = self.read_applied(|state| {
+                match state
+                    .custom_key_store(&link.custom_key_store_id)
+                    .map(|s| &s.backend)
+                {
+                    Some(kms_core::KeyStoreBackend::CloudHsm { cluster_id, .. }) => {
+                        Some(cluster_id.clone())
+                    }
+                    _ => None,
+                }
+            });
+        }
+        metadata
     }
 
     pub(crate) async fn describe_key(
@@ -313,11 +328,12 @@ pub(crate) fn new_key_record(
         rotations: Vec::new(),
         mrk: multi_region.then(|| MultiRegionState::new_primary(region)),
         pending_rotation: None,
+        key_store: None,
     }
 }
 
 /// A fresh key id: a UUID v4, or `mrk-` + 32 hex for a multi-region key.
-fn new_key_id(multi_region: bool) -> String {
+pub(crate) fn new_key_id(multi_region: bool) -> String {
     let id = uuid::Uuid::new_v4();
     if multi_region {
         format!("mrk-{}", id.simple())

@@ -1,4 +1,5 @@
-//! The leader's background work: deleting keys at their DeletionDate, deleting imported key
+//! The leader's background work: deleting keys at their DeletionDate (and, best effort, their
+//! material in an HSM key store's token), deleting imported key
 //! material at its ValidTo, rotating keys whose automatic rotation is due, and re-wrapping
 //! material under a new root-key generation (`root_key_rotation`).
 //!
@@ -40,9 +41,18 @@ async fn delete_due_keys(kms: &Kms) {
     if !due {
         return;
     }
+    // Keys of HSM key stores whose deletion is due: their token objects go after the commit.
+    let in_tokens =
+        kms.read_applied(|state| crate::key_store_backends::due_hsm_keys(state, now_ms));
     match kms.write(Command::DeleteDueKeys { now_ms }).await {
         Ok(output) => tracing::info!(?output, "deleted keys whose waiting period ended"),
-        Err(e) => tracing::warn!(error = %e, "deleting due keys"),
+        Err(e) => {
+            tracing::warn!(error = %e, "deleting due keys");
+            return;
+        }
+    }
+    for (store, arn) in in_tokens {
+        kms.destroy_hsm_material(&store, &arn).await;
     }
 }
 

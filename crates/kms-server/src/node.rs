@@ -420,6 +420,13 @@ async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>
         }
     }
     kms = kms.with_seed(seed).with_reset(config.allow_reset);
+    kms = match kms.with_key_stores(config.custom_key_stores.clone()) {
+        Ok(kms) => kms,
+        Err(e) => {
+            tracing::error!(error = %e, "the [custom_key_stores] config cannot be used");
+            std::process::exit(1);
+        }
+    };
     if let Some((replication, _)) = &link_parts {
         kms = kms.with_replication(replication.clone());
     }
@@ -436,6 +443,7 @@ async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>
         }));
     }
     tasks.push(tokio::spawn(crate::leader_tasks::run(kms.clone())));
+    tasks.push(tokio::spawn(crate::key_store_watch::run(kms.clone())));
     tasks.push(tokio::spawn(crate::readiness::catch_up(kms.clone())));
     tasks.push(tokio::spawn(crate::key_use_ops::run(kms.clone())));
     let _ = kms_tx.send(kms.clone());

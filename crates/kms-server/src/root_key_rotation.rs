@@ -58,6 +58,9 @@ async fn rewrap_batch(kms: &Kms, after: Option<&str>) -> Option<String> {
                 WrapContext::import_wrapping_key(&key_id, token_id),
             ));
         }
+        for (store_id, wrapped) in state.store_secrets_to_rewrap() {
+            blobs.push((wrapped.to_vec(), WrapContext::key_store_secret(store_id)));
+        }
         Some((current, key_ids, token_ids, blobs))
     });
     let (current, key_ids, token_ids, blobs) = plan?;

@@ -65,6 +65,8 @@ pub struct Kms {
     seeded: tokio::sync::watch::Sender<bool>,
     /// Whether this node has applied what its region committed before it served (`readiness`).
     caught_up: std::sync::atomic::AtomicBool,
+    /// This node's connections to custom key stores' backends.
+    key_stores: crate::key_store_backends::KeyStoreBackends,
 }
 
 impl Kms {
@@ -95,7 +97,19 @@ impl Kms {
             allow_reset: false,
             seeded: tokio::sync::watch::Sender::new(true),
             caught_up: std::sync::atomic::AtomicBool::new(false),
+            key_stores: crate::key_store_backends::KeyStoreBackends::empty(),
         }
+    }
+
+    /// Sets how this node reaches custom key stores' backends.
+    pub fn with_key_stores(mut self, config: kms_config::CustomKeyStores) -> anyhow::Result<Kms> {
+        self.key_stores = crate::key_store_backends::KeyStoreBackends::new(config)?;
+        Ok(self)
+    }
+
+    /// This node's connections to custom key stores' backends.
+    pub(crate) fn key_store_backends(&self) -> &crate::key_store_backends::KeyStoreBackends {
+        &self.key_stores
     }
 
     /// Gives the node a seed: requests wait until it is applied.

@@ -121,6 +121,28 @@ pub fn policy(document: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// A string member that must match AWS's regular expression `pattern` (`matches` says whether
+/// it does). A `secret` member's value is not echoed.
+pub fn pattern(
+    value: &str,
+    matches: bool,
+    field: &str,
+    pattern: &str,
+    secret: bool,
+) -> Result<(), KmsError> {
+    if matches {
+        return Ok(());
+    }
+    let shown = if secret {
+        String::new()
+    } else {
+        format!(" '{value}'")
+    };
+    Err(validation(format!(
+        "Value{shown} at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
