@@ -6,7 +6,7 @@
 //! new secret-bearing member added to the API later stays out of the log by default. Never
 //! logged: `Plaintext`, `CiphertextBlob`, `Message`, `Mac`, `Signature`, `PublicKey`,
 //! `PrivateKey*`, `SharedSecret`, `ImportToken`, `EncryptedKeyMaterial`, `Recipient`,
-//! `CiphertextForRecipient`, `GrantToken`, and grant tokens (only their count is kept, as
+//! `CiphertextForRecipient`, `KeyStorePassword`, `RawSecretAccessKey`, `GrantToken`, and grant tokens (only their count is kept, as
 //! `GrantTokenCount`).
 
 use serde_json::{Map, Value};
@@ -87,6 +87,7 @@ const KEY_METADATA: &[(&str, Shape)] = &[
     ),
     ("PendingDeletionWindowInDays", Int),
     ("CurrentKeyMaterialId", Str),
+    ("XksKeyConfiguration", Object(&[("Id", Str)])),
 ];
 
 const REQUEST: &[(&str, Shape)] = &[
@@ -140,6 +141,20 @@ const REQUEST: &[(&str, Shape)] = &[
     ("KeyMaterialId", Str),
     ("IncludeKeyMaterial", Str),
     ("XksKeyId", Str),
+    // Custom key stores; never KeyStorePassword or the credential's RawSecretAccessKey.
+    ("CustomKeyStoreName", Str),
+    ("NewCustomKeyStoreName", Str),
+    ("CustomKeyStoreType", Str),
+    ("CloudHsmClusterId", Str),
+    ("XksProxyUriEndpoint", Str),
+    ("XksProxyUriPath", Str),
+    ("XksProxyConnectivity", Str),
+    ("XksProxyVpcEndpointServiceName", Str),
+    ("XksProxyVpcEndpointServiceOwner", Str),
+    (
+        "XksProxyAuthenticationCredential",
+        Object(&[("AccessKeyId", Str)]),
+    ),
 ];
 
 const RESPONSE: &[(&str, Shape)] = &[
@@ -172,6 +187,7 @@ const RESPONSE: &[(&str, Shape)] = &[
     ("PolicyName", Str),
     ("Policy", Policy),
     ("ReplicaPolicy", Policy),
+    ("CustomKeyStoreId", Str),
 ];
 
 /// Operations whose `Policy` member is a key policy worth logging.
@@ -367,6 +383,31 @@ mod tests {
                                 "MultiRegionConfiguration": {"MultiRegionKeyType": "PRIMARY",
                                   "PrimaryKey": {"Arn": "a", "Region": "r"}}},
             })
+        );
+    }
+
+    #[test]
+    fn custom_key_store_secrets_stay_out() {
+        let request = json!({
+            "CustomKeyStoreName": "hsm",
+            "CloudHsmClusterId": "cluster-1234567890ab",
+            "KeyStorePassword": "hunter22",
+            "XksProxyUriEndpoint": "https://xks.example.com",
+            "XksProxyAuthenticationCredential": {
+                "AccessKeyId": "ABCDEFGHIJKLMNOPQRST",
+                "RawSecretAccessKey": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
+            },
+        });
+        let kept = redact_request("CreateCustomKeyStore", &request);
+        let text = kept.to_string();
+        assert!(
+            !text.contains("hunter22") && !text.contains("RawSecretAccessKey"),
+            "{text}"
+        );
+        assert_eq!(kept["CloudHsmClusterId"], "cluster-1234567890ab");
+        assert_eq!(
+            kept["XksProxyAuthenticationCredential"],
+            json!({"AccessKeyId": "ABCDEFGHIJKLMNOPQRST"})
         );
     }
 }
