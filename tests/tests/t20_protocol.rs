@@ -128,13 +128,13 @@ async fn malformed_and_unauthenticated_requests_get_aws_errors() {
             "ValidationException",
         ),
         (
-            "not implemented",
+            "a custom key store needs a name",
             Some("TrentService.CreateCustomKeyStore"),
             JSON,
             b"{}".to_vec(),
             creds,
             400,
-            "UnsupportedOperationException",
+            "ValidationException",
         ),
     ];
     for (name, target, content_type, body, sign, status, error) in cases {
