@@ -4,69 +4,24 @@
 //! (`kms_keystore::xks_client::XksClient`, trusting that CA) calling it; curl's own SigV4
 //! signer calls health once, so the proxy is shown to accept a signer other than ours.
 //!
-//! One test function: SoftHSM2 is initialised once per process with one config.
+//! One test function: SoftHSM2 is initialised once per process with one config (the
+//! setup is `common`'s, shared with the conformance test).
 #![allow(clippy::unwrap_used)]
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use kms_keystore::hsm::{self, HsmToken};
+use common::{setup, Setup, AKID, PIN, SECRET, TOKEN, URI_PATH};
+use kms_keystore::hsm::HsmToken;
 use kms_keystore::xks_api::{EkmHealthStatus, RequestMetadata};
 use kms_keystore::xks_client::{XksClient, XksEndpoint, XksError, XksTrust};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use zeroize::Zeroizing;
 
-const TOKEN: &str = "xks-e2e";
-const PIN: &str = "e2e-user-pin-4711";
-const URI_PATH: &str = "/example/prefix/kms/xks/v1";
-const AKID: &str = "AKIAI2SFODNN7EXAMPLE";
-const SECRET: &str = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE";
 const ALICE: &str = "arn:aws:iam::123456789012:user/Alice";
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 /// Generous for a loaded test machine; AWS KMS allows 250 ms.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn softhsm2_module() -> PathBuf {
-    if let Some(path) = std::env::var_os("TRENT_SOFTHSM2_MODULE") {
-        return PathBuf::from(path);
-    }
-    [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib64/pkcs11/libsofthsm2.so",
-        "/usr/local/lib/softhsm/libsofthsm2.so",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .expect("SoftHSM2 is installed (make deps), or TRENT_SOFTHSM2_MODULE names it")
-}
-
-fn secret_file(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// A CA, and a server certificate for `localhost` it issued: (CA PEM, cert PEM, key PEM).
-fn certificates() -> (String, String, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "xks e2e test CA");
-    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    (ca_pem, cert.pem(), key.serialize_pem())
-}
 
 fn meta(operation: &str) -> RequestMetadata {
     RequestMetadata {
@@ -83,83 +38,6 @@ fn health_meta() -> RequestMetadata {
         kms_operation: "KmsHealthCheck".to_string(),
         kms_request_id: "e2e-health".to_string(),
         ..RequestMetadata::default()
-    }
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    ca_pem: String,
-    ca_file: PathBuf,
-    module: Arc<hsm::HsmModule>,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let tokens = root.join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = root.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let module_path = softhsm2_module();
-    let module = hsm::module(&module_path, Some(&conf)).unwrap();
-    module.init_token(TOKEN, "e2e-so-pin-0815", PIN).unwrap();
-
-    let (ca_pem, cert_pem, key_pem) = certificates();
-    let ca_file = root.join("ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    std::fs::write(root.join("cert.pem"), cert_pem).unwrap();
-    secret_file(&root.join("key.pem"), &key_pem);
-    secret_file(&root.join("user.pin"), PIN);
-    secret_file(&root.join("store.secret"), &format!("{SECRET}\n"));
-
-    let config = root.join("xks-proxy.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-tls_cert = "cert.pem"
-tls_key = "key.pem"
-
-[backend]
-type = "pkcs11"
-module = "{module}"
-softhsm2_conf = "softhsm2.conf"
-token_label = "{TOKEN}"
-pin_file = "user.pin"
-
-[[stores]]
-uri_path = "{URI_PATH}"
-regions = ["us-east-1"]
-keys = ["key-1", "key-2"]
-
-[[stores.credentials]]
-access_key_id = "{AKID}"
-secret_file = "store.secret"
-
-[[stores.allow]]
-principals = ["arn:aws:iam::123456789012:user/*"]
-keys = ["key-*"]
-operations = ["metadata", "encrypt", "decrypt"]
-"#,
-            module = module_path.display()
-        ),
-    )
-    .unwrap();
-    Setup {
-        _dir: dir,
-        config,
-        ca_pem,
-        ca_file,
-        module,
     }
 }
 
