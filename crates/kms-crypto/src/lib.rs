@@ -2,12 +2,14 @@
 //! symmetric ciphertext format, and the pure crypto of every other AWS KMS key spec
 //! ([`KeyKind`]): key generation and public keys ([`generate`], [`public_key_der`]), signatures
 //! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), HMAC
-//! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); and sealing key
-//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]). Every
-//! binding format (what a wrap or a seal is bound to) is built here: [`WrapContext`],
-//! [`SealContext`]. It also supplies the rustls provider of every TLS configuration
-//! ([`tls_provider`]), and the Shamir split of a seal key ([`shamir`]). Imported key material
-//! (wrapping keys, unwrapping, AWS's checks) is [`import`].
+//! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); sealing key
+//! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]); and raw
+//! AES-256-GCM with a separate IV and tag for keys kept outside these formats ([`aead`]: the
+//! XKS proxy's keys that a KMS unwraps for it). Every binding format (what a wrap or a seal
+//! is bound to) is built here: [`WrapContext`], [`SealContext`]. It also supplies the rustls
+//! provider of every TLS configuration ([`tls_provider`]), and the Shamir split of a seal key
+//! ([`shamir`]). Imported key material (wrapping keys, unwrapping, AWS's checks) is
+//! [`import`].
 //!
 //! The [`Keyring`] holds the root key and the later generations of the key that wraps material.
 //!
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod aead;
 pub mod agreement;
 pub mod asymmetric;
 pub mod ciphertext;
