@@ -35,6 +35,13 @@ pub struct SignedRequest {
     pub body: Vec<u8>,
 }
 
+impl Drop for SignedRequest {
+    /// The body may hold plaintext: zeroed when the request is dropped.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
+
 impl SignedRequest {
     /// The request whose head is `parts` and whose body is `body`.
     pub(crate) fn capture(parts: &Parts, body: &[u8]) -> SignedRequest {

@@ -203,13 +203,17 @@ async fn handle<S: KmsService>(
         &result,
     );
     let (response, outcome) = match result {
-        Ok(value) => match serde_json::to_vec(&value) {
-            Ok(bytes) => (json_response(StatusCode::OK, bytes, &request_id), "OK"),
-            Err(_) => {
-                let error = KmsError::KmsInternal("The response could not be encoded.".into());
-                (error_response(&error, &request_id), error.aws_code())
+        Ok(mut value) => {
+            let encoded = serde_json::to_vec(&value);
+            zeroize_strings(&mut value);
+            match encoded {
+                Ok(bytes) => (secret_json_response(bytes, &request_id), "OK"),
+                Err(_) => {
+                    let error = KmsError::KmsInternal("The response could not be encoded.".into());
+                    (error_response(&error, &request_id), error.aws_code())
+                }
             }
-        },
+        }
         Err(error) => (error_response(&error, &request_id), error.aws_code()),
     };
     // Never log bodies or messages: they can hold plaintext and key material.
@@ -401,9 +405,11 @@ async fn authenticate_and_call<S: KmsService>(
         }
         _ => None,
     };
-    // The one parse of the body: everything after reads this typed request.
+    // The one parse of the body: everything after reads this typed request. The raw body
+    // (plaintexts, secrets) is zeroed once parsed, whether or not it parsed.
+    let mut body = zeroize::Zeroizing::new(body);
     let request = KmsRequest::parse(op, &body)?;
-    drop(body);
+    zeroize::Zeroize::zeroize(&mut *body);
     if let Some(observer) = &config.observer {
         seen.request = Some(observer.request_params(&request));
     }
@@ -509,6 +515,29 @@ fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Respons
     with_request_id(response, request_id)
 }
 
+/// A 200 answer whose body may hold plaintext or key material: its bytes are zeroed when the
+/// server lets go of them (after writing them out).
+fn secret_json_response(body: Vec<u8>, request_id: &str) -> Response {
+    let body = axum::body::Bytes::from_owner(zeroize::Zeroizing::new(body));
+    let response = (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))],
+        body,
+    )
+        .into_response();
+    with_request_id(response, request_id)
+}
+
+/// Zeroes every string in a response value (base64 plaintexts, data keys) before it is dropped.
+fn zeroize_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => zeroize::Zeroize::zeroize(text),
+        Value::Array(items) => items.iter_mut().for_each(zeroize_strings),
+        Value::Object(map) => map.values_mut().for_each(zeroize_strings),
+        _ => {}
+    }
+}
+
 fn error_response(error: &KmsError, request_id: &str) -> Response {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -535,7 +564,7 @@ pub async fn serve_forwarded<S: KmsService>(
     service: &S,
     home_region: &str,
     request_id: &str,
-    request: SignedRequest,
+    mut request: SignedRequest,
     from: &ForwardedBy,
 ) -> Result<Value, KmsError> {
     let started = Instant::now();
@@ -550,7 +579,7 @@ pub async fn serve_forwarded<S: KmsService>(
                 home_region,
                 request_id,
                 parts,
-                request.body,
+                std::mem::take(&mut request.body),
                 &mut operation,
                 &mut seen,
             )

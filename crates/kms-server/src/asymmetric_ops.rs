@@ -64,7 +64,7 @@ fn sign_input(
     kind: Option<String>,
     algorithm: Option<String>,
 ) -> Result<SignInput, KmsError> {
-    let message = required(message, "message")?.0;
+    let message = required(message, "message")?.take();
     length_within(message.len(), 1, MAX_MESSAGE, "message")?;
     let kind = match kind {
         Some(text) => parse_enum::<MessageType>(&text, "messageType")?,
@@ -116,7 +116,7 @@ impl Call<'_> {
             request.message_type,
             request.signing_algorithm,
         )?;
-        let signature = required(request.signature, "signature")?.0;
+        let signature = required(request.signature, "signature")?.take();
         length_within(signature.len(), 1, MAX_SIGNATURE, "signature")?;
         let key = self.resolve(request.key_id, true).await?;
         let kind = usable(&key, KeyUsage::SignVerify, "Verify")?;
@@ -185,7 +185,7 @@ impl Call<'_> {
         &self,
         request: GenerateMacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
-        let message = required(request.message, "message")?.0;
+        let message = required(request.message, "message")?.take();
         let (key, kind, algorithm) = self
             .mac_key(
                 request.key_id,
@@ -208,8 +208,8 @@ impl Call<'_> {
         &self,
         request: VerifyMacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
-        let message = required(request.message, "message")?.0;
-        let mac = required(request.mac, "mac")?.0;
+        let message = required(request.message, "message")?.take();
+        let mac = required(request.mac, "mac")?.take();
         length_within(mac.len(), 1, MAX_SIGNATURE, "mac")?;
         let (key, kind, algorithm) = self
             .mac_key(request.key_id, request.mac_algorithm, &message, "VerifyMac")
@@ -234,7 +234,7 @@ impl Call<'_> {
             &required(request.key_agreement_algorithm, "keyAgreementAlgorithm")?,
             "keyAgreementAlgorithm",
         )?;
-        let peer = required(request.public_key, "publicKey")?.0;
+        let peer = required(request.public_key, "publicKey")?.take();
         length_within(peer.len(), 1, 8192, "publicKey")?;
         let key = self.resolve(request.key_id, true).await?;
         let kind = usable(&key, KeyUsage::KeyAgreement, "DeriveSharedSecret")?;

@@ -84,16 +84,16 @@ async fn forward(
             ctx.principal.region
         )));
     };
-    let Some(signed) = ctx.forward else {
+    let Some(mut signed) = ctx.forward else {
         return Err(KmsError::KmsInternal(
             "The request signed for another region was not kept for forwarding.".into(),
         ));
     };
     let call = ForwardedCall {
         request_id: ctx.request_id,
-        method: signed.method,
-        uri: signed.uri,
-        headers: signed.headers,
+        method: std::mem::take(&mut signed.method),
+        uri: std::mem::take(&mut signed.uri),
+        headers: std::mem::take(&mut signed.headers),
         body_hex: hex::encode(&signed.body),
     };
     replication.forward(&ctx.principal.region, call).await

@@ -4,9 +4,22 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Bytes that travel base64-encoded in JSON. Debug never prints the bytes (they may be
-/// plaintext or key material).
+/// plaintext or key material), and they are zeroed when the blob is dropped.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Blob(pub Vec<u8>);
+
+impl Blob {
+    /// The bytes, moved out (the caller owns them, and zeroing them, from here).
+    pub fn take(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for Blob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

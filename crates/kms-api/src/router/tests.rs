@@ -483,3 +483,17 @@ fn config_debug_hides_credentials() {
     assert!(!text.contains(SECRET), "{text}");
     assert!(text.contains("us-east-1"));
 }
+
+#[test]
+fn response_strings_are_zeroed_before_the_value_is_dropped() {
+    let mut value = serde_json::json!({
+        "Plaintext": "c2VjcmV0",
+        "Nested": {"List": ["a2V5", 7, {"Deep": "ZGF0YQ=="}]},
+        "Flag": true,
+    });
+    super::zeroize_strings(&mut value);
+    assert_eq!(
+        value,
+        serde_json::json!({"Plaintext": "", "Nested": {"List": ["", 7, {"Deep": ""}]}, "Flag": true})
+    );
+}
