@@ -140,3 +140,118 @@ async fn readiness_drops_without_a_leader_and_comes_back_while_liveness_stays() 
         .await;
     }
 }
+
+/// Every metric name the Grafana dashboard in `cluster/` queries, and the labels its legends
+/// use, exist in a node's scrape: the dashboard cannot silently show nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_queries_metrics_the_nodes_export() {
+    // Two linked regions, so the outbox has a series per peer; scraped on the leader, which
+    // reports replication lag.
+    let regions = trent_tests::Regions::start(&["us-east-1", "eu-west-1"], 3).await;
+    let cluster = regions.region(0);
+    let kms = cluster.client(0);
+    trent_tests::new_key(&kms).await;
+    let scraped = scrape(cluster, cluster.leader().await).await;
+    assert!(
+        scraped.contains("trent_outbox_depth{region=\"eu-west-1\"} 0"),
+        "{scraped}"
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cluster/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    let mut queried = std::collections::BTreeSet::new();
+    for target in panels.iter().flat_map(|p| p["targets"].as_array().unwrap()) {
+        let expr = target["expr"].as_str().unwrap();
+        let mut rest = expr;
+        while let Some(at) = rest.find("trent_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            queried.insert(name);
+        }
+        for label in ["operation", "outcome", "node", "region"] {
+            if target["legendFormat"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{{{{{label}}}}}"))
+            {
+                assert!(
+                    scraped.contains(&format!("{label}=\""))
+                        || label == "node"
+                        || label == "region",
+                    "legend label {label} of {expr} is not in the scrape"
+                );
+            }
+        }
+    }
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        // A sample, or the family's declaration (a family with no series yet, such as the
+        // outbox depth of a region without peers, is declared all the same).
+        let family = name
+            .strip_suffix("_bucket")
+            .or_else(|| name.strip_suffix("_total"))
+            .unwrap_or(name);
+        let exported = scraped.lines().any(|line| {
+            line.starts_with(&format!("{name} "))
+                || line.starts_with(&format!("{name}{{"))
+                || line.starts_with(&format!("# TYPE {family} "))
+        });
+        assert!(
+            exported,
+            "the dashboard queries {name}, which no node exports:\n{scraped}"
+        );
+    }
+}
+
+/// With `TRENT_LOG_FORMAT=json` every log line is one JSON object, and a request's line
+/// carries the request id the response gave as `x-amzn-RequestId`, never the plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_response_request_id() {
+    use aws_sdk_kms::operation::RequestId;
+    let cluster = Cluster::start_with(trent_tests::ClusterOptions {
+        env: vec![
+            ("TRENT_LOG_FORMAT".into(), "json".into()),
+            ("RUST_LOG".into(), "info,openraft=warn,kms_api=debug".into()),
+        ],
+        ..trent_tests::ClusterOptions::default()
+    })
+    .await;
+    let kms = cluster.client(0);
+    let key = trent_tests::new_key(&kms).await;
+    let sealed = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(
+            b"json-log-secret".to_vec(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let request_id = sealed.request_id().unwrap().to_string();
+    let found = trent_tests::poll(Duration::from_secs(10), || async {
+        let log = cluster.log(0);
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|event| event["request_id"] == request_id.as_str())
+    })
+    .await
+    .expect("the request's log line");
+    assert_eq!(found["operation"], "Encrypt");
+    assert_eq!(found["outcome"], "OK");
+    assert_eq!(found["level"], "DEBUG");
+    let log = cluster.log(0);
+    // Neither the plaintext nor its base64 form.
+    assert!(!log.contains("json-log-secret") && !log.contains("anNvbi1sb2ctc2VjcmV0"));
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+}

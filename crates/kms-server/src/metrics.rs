@@ -198,8 +198,14 @@ impl Metrics {
                     .set(signed(Some(behind)));
             }
         }
+        // Every peer region has a series, 0 while nothing waits for it.
+        let peers: Vec<String> = kms
+            .replication()
+            .map(|r| r.link().peer_regions().map(str::to_string).collect())
+            .unwrap_or_default();
         let (keys, outbox) = kms.read_applied(|state| {
-            let mut depth: BTreeMap<String, i64> = BTreeMap::new();
+            let mut depth: BTreeMap<String, i64> =
+                peers.into_iter().map(|peer| (peer, 0)).collect();
             for (_, entry) in state.outbox() {
                 *depth.entry(entry.to_region.clone()).or_default() += 1;
             }

@@ -1,4 +1,5 @@
-//! The node supervisor of `trent up`: starts each node process, reports a node that exits and
+//! The node supervisor of `trent up`: starts each node process (its output in a rotated log,
+//! `log_rotation`), reports a node that exits and
 //! keeps the others running (a region carries on with a quorum, as it would in production),
 //! restarts exited nodes when the restart policy says so, and takes `start`, `stop`,
 //! `restart` and `status` requests for single nodes from `trent node` over a Unix socket in the
@@ -125,18 +126,28 @@ impl Supervisor {
 
     fn spawn(&mut self, index: usize) -> anyhow::Result<()> {
         let node = &mut self.nodes[index];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log_path)?;
-        let child = Command::new(&self.exe)
+        let log = crate::log_rotation::RotatingLog::open(
+            &node.log_path,
+            crate::log_rotation::DEFAULT_MAX_BYTES,
+            crate::log_rotation::DEFAULT_KEEP,
+        )
+        .with_context(|| format!("opening {}", node.log_path.display()))?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+        let mut child = Command::new(&self.exe)
             .arg("serve")
             .arg("--config")
             .arg(&node.path)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting node {}", node.path.display()))?;
+        // The node's output goes through a size-bounded, rotated log.
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(crate::log_rotation::copy_lines(stdout, log.clone()));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(crate::log_rotation::copy_lines(stderr, log));
+        }
         node.child = Some(child);
         node.started = Instant::now();
         node.restart_at = None;

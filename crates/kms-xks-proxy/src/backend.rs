@@ -1,7 +1,13 @@
 //! Where the external keys live: the [`KeyBackend`] trait (blocking calls; the handlers run
-//! them on tokio's blocking pool) and its PKCS#11 implementation ([`Pkcs11Backend`]: an
-//! external key id is the CKA_LABEL of an AES-256 key in one token, used with AES-GCM inside
-//! the token through `kms_keystore::hsm`).
+//! them on tokio's blocking pool) and its two implementations:
+//!
+//! - [`Pkcs11Backend`]: an external key id is the CKA_LABEL of an AES-256 key in one token,
+//!   used with AES-GCM inside the token through `kms_keystore::hsm`;
+//! - [`kms::KmsBackend`]: an external key id names a key file holding an AES-256 key wrapped
+//!   by an AWS-KMS-compatible KMS, which unwraps it for the proxy; AES-GCM runs in the proxy
+//!   (through `kms_crypto::aead`) with the key cached in memory for a while.
+
+pub mod kms;
 
 use std::sync::Arc;
 
@@ -20,6 +26,9 @@ pub struct KeyInfo {
     pub can_encrypt: bool,
     /// Usable to decrypt.
     pub can_decrypt: bool,
+    /// Enabled in the key manager: when not, metadata answers `DISABLED` and encrypt and
+    /// decrypt InvalidStateException (as for a key a store lists as disabled).
+    pub enabled: bool,
 }
 
 /// An AES-GCM encryption's output.
@@ -59,7 +68,17 @@ pub enum BackendError {
     /// The input was refused before reaching the key manager.
     #[error("{0}")]
     InvalidInput(String),
-    /// The key manager failed or cannot be reached.
+    /// The key manager refuses to use the key (it is disabled or being deleted there, or the
+    /// proxy may not use it).
+    #[error("{0}")]
+    KeyUnusable(String),
+    /// The key manager did not answer (in time).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The key manager throttled the proxy.
+    #[error("{0}")]
+    Throttled(String),
+    /// The key manager failed.
     #[error("{0}")]
     Unavailable(String),
 }
@@ -171,6 +190,7 @@ impl KeyBackend for Pkcs11Backend {
                 aes_256: info.key_type_aes && info.value_len == hsm::AES_KEY_LEN,
                 can_encrypt: info.can_encrypt,
                 can_decrypt: info.can_decrypt,
+                enabled: true,
             }
         }))
     }
@@ -226,6 +246,7 @@ impl KeyBackend for Pkcs11Backend {
 pub fn open(config: &crate::config::BackendConfig) -> Result<Arc<dyn KeyBackend>, ProxyError> {
     match config {
         crate::config::BackendConfig::Pkcs11(p) => Ok(Arc::new(Pkcs11Backend::open(p)?)),
+        crate::config::BackendConfig::Kms(k) => Ok(Arc::new(kms::KmsBackend::open(k)?)),
     }
 }
 
@@ -243,6 +264,8 @@ pub(crate) mod memory {
     pub(crate) struct MemoryBackend {
         keys: Mutex<HashMap<String, (Vec<u8>, KeyInfo)>>,
         pub(crate) down: std::sync::atomic::AtomicBool,
+        /// When set, encrypt and decrypt fail with it.
+        failure: Mutex<Option<BackendError>>,
     }
 
     impl MemoryBackend {
@@ -262,6 +285,22 @@ pub(crate) mod memory {
 
         pub(crate) fn remove(&self, id: &str) {
             self.lock().remove(id);
+        }
+
+        pub(crate) fn fail_with(&self, error: Option<BackendError>) {
+            *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = error;
+        }
+
+        fn failure(&self) -> Result<(), BackendError> {
+            match self
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                Some(error) => Err(error),
+                None => Ok(()),
+            }
         }
 
         fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, KeyInfo)>> {
@@ -312,6 +351,7 @@ pub(crate) mod memory {
         }
 
         fn encrypt(&self, id: &str, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, BackendError> {
+            self.failure()?;
             let (key, _) = self.key(id)?;
             let iv = kms_crypto::random_bytes(12);
             let ciphertext: Vec<u8> = Self::keystream(&key, &iv, plaintext.len())
@@ -335,6 +375,7 @@ pub(crate) mod memory {
             ciphertext: &[u8],
             tag: &[u8],
         ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+            self.failure()?;
             let (key, _) = self.key(id)?;
             if !kms_crypto::constant_time_eq(&Self::tag(&key, iv, aad, ciphertext), tag) {
                 return Err(BackendError::DecryptFailed);
@@ -368,6 +409,7 @@ pub(crate) mod memory {
                         aes_256: true,
                         can_encrypt: true,
                         can_decrypt: true,
+                        enabled: true,
                     },
                 ),
             );

@@ -1,7 +1,9 @@
 //! The proxy's TOML config (see `cluster/xks-proxy.example.toml`): where it listens and with
-//! which certificate, the key backend, and one `[[stores]]` per `XksProxyUriPath`, each with
-//! its SigV4 credentials (one or two pairs, for rotation; every secret in its own file of mode
-//! 0600 owned by the proxy's user), the external key ids it serves and who may use them.
+//! which certificate, the key backend (`[backend] type = "pkcs11"`: a PKCS#11 token, or
+//! `type = "kms"`: key files whose AES keys a KMS unwraps), and one `[[stores]]` per
+//! `XksProxyUriPath`, each with its SigV4 credentials (one or two pairs, for rotation; every
+//! secret in its own file of mode 0600 owned by the proxy's user), the external key ids it
+//! serves and who may use them.
 //!
 //! Relative paths are relative to the config file's directory. [`Config::load`] checks
 //! everything it can without touching the backend: names and lengths as AWS KMS accepts them,
@@ -21,6 +23,12 @@ use crate::ProxyError;
 
 /// The default label of the key the deep health check encrypts and decrypts with.
 pub const DEFAULT_HEALTH_KEY: &str = "trent-xks-health";
+
+/// The default of `backend.cache_secs`: how long the KMS backend keeps an unwrapped key.
+pub const DEFAULT_CACHE_SECS: u64 = 60;
+
+/// The largest `backend.cache_secs` accepted (a day).
+pub const MAX_CACHE_SECS: u64 = 86_400;
 
 /// A loaded, checked config.
 #[derive(Debug, Clone)]
@@ -44,6 +52,28 @@ pub struct Config {
 pub enum BackendConfig {
     /// A PKCS#11 token; an external key id is the CKA_LABEL of an AES-256 key in it.
     Pkcs11(Pkcs11Config),
+    /// An AWS-KMS-compatible KMS (a Trent region, AWS KMS); an external key id names a key
+    /// file in `keys_dir` holding an AES-256 key the KMS generated, wrapped under its key.
+    Kms(KmsConfig),
+}
+
+impl BackendConfig {
+    /// How long one call into the backend may take before the request fails with
+    /// DependencyTimeoutException.
+    pub fn timeout(&self) -> Duration {
+        match self {
+            BackendConfig::Pkcs11(p) => p.timeout,
+            BackendConfig::Kms(k) => k.timeout,
+        }
+    }
+
+    /// The id of the key the deep health check uses, if any (never served by a store).
+    pub fn health_key(&self) -> Option<&str> {
+        match self {
+            BackendConfig::Pkcs11(p) => p.health_key.as_deref(),
+            BackendConfig::Kms(k) => k.health_key.as_deref(),
+        }
+    }
 }
 
 /// A PKCS#11 token.
@@ -62,6 +92,33 @@ pub struct Pkcs11Config {
     pub health_key: Option<String>,
     /// How long one call into the token may take before the request fails with
     /// DependencyTimeoutException.
+    pub timeout: Duration,
+}
+
+/// Keys held by an AWS-KMS-compatible KMS: each external key is an AES-256 key the KMS
+/// generated (GenerateDataKeyWithoutPlaintext under `key_id`), of which the proxy keeps only
+/// the wrapped form, in `keys_dir/<external key id>.key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsConfig {
+    /// The KMS API's URL, e.g. `https://kms.us-east-1.amazonaws.com` or a Trent node's
+    /// `http://127.0.0.1:4566`.
+    pub endpoint: String,
+    /// The region the requests are signed for.
+    pub region: String,
+    /// `access_key_id:secret_access_key` (one line), in a file of mode 0600.
+    pub credentials_file: PathBuf,
+    /// The KMS key (id, ARN, alias name or alias ARN) that wraps the proxy's keys.
+    pub key_id: String,
+    /// The directory of the key files.
+    pub keys_dir: PathBuf,
+    /// How long an unwrapped key (and the KMS key's state) stays in memory; zero: every
+    /// operation asks the KMS.
+    pub cache: Duration,
+    /// The id of the key the deep health check unwraps and uses (created at start if its file
+    /// is missing); `None` (`health_key = ""`): the check is only DescribeKey.
+    pub health_key: Option<String>,
+    /// How long one call into the backend (one or more KMS calls) may take before the request
+    /// fails with DependencyTimeoutException.
     pub timeout: Duration,
 }
 
@@ -127,6 +184,39 @@ enum BackendFile {
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
+    Kms {
+        endpoint: String,
+        region: String,
+        credentials_file: PathBuf,
+        key_id: String,
+        keys_dir: PathBuf,
+        #[serde(default = "default_cache_secs")]
+        cache_secs: u64,
+        health_key: Option<String>,
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_cache_secs() -> u64 {
+    DEFAULT_CACHE_SECS
+}
+
+/// `backend.health_key`: absent is the default key, `""` none.
+fn parse_health_key(key: Option<String>) -> Result<Option<String>, String> {
+    match key {
+        None => Ok(Some(DEFAULT_HEALTH_KEY.to_string())),
+        Some(k) if k.is_empty() => Ok(None),
+        Some(k) if xks_api::is_valid_external_key_id(&k) => Ok(Some(k)),
+        Some(k) => Err(format!("backend.health_key {k:?} is not a valid key id")),
+    }
+}
+
+fn parse_timeout(timeout_ms: u64) -> Result<Duration, String> {
+    if timeout_ms == 0 {
+        return Err("backend.timeout_ms must be above 0".to_string());
+    }
+    Ok(Duration::from_millis(timeout_ms))
 }
 
 fn default_timeout_ms() -> u64 {
@@ -199,33 +289,63 @@ impl Config {
                 if token_label.is_empty() || token_label.len() > 32 {
                     return Err("backend.token_label has 1 to 32 bytes".to_string());
                 }
-                let health_key = match health_key {
-                    None => Some(DEFAULT_HEALTH_KEY.to_string()),
-                    Some(k) if k.is_empty() => None,
-                    Some(k) if xks_api::is_valid_external_key_id(&k) => Some(k),
-                    Some(k) => {
-                        return Err(format!("backend.health_key {k:?} is not a valid key id"))
-                    }
-                };
-                if timeout_ms == 0 {
-                    return Err("backend.timeout_ms must be above 0".to_string());
-                }
                 BackendConfig::Pkcs11(Pkcs11Config {
                     module: resolve(module),
                     softhsm2_conf: softhsm2_conf.map(resolve),
                     token_label,
                     pin_file: resolve(pin_file),
-                    health_key,
-                    timeout: Duration::from_millis(timeout_ms),
+                    health_key: parse_health_key(health_key)?,
+                    timeout: parse_timeout(timeout_ms)?,
+                })
+            }
+            BackendFile::Kms {
+                endpoint,
+                region,
+                credentials_file,
+                key_id,
+                keys_dir,
+                cache_secs,
+                health_key,
+                timeout_ms,
+            } => {
+                let url = endpoint
+                    .strip_prefix("https://")
+                    .or_else(|| endpoint.strip_prefix("http://"));
+                if url.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
+                    return Err(format!(
+                        "backend.endpoint {endpoint:?} is not an http:// or https:// URL"
+                    ));
+                }
+                if region.is_empty() || region.contains(char::is_whitespace) {
+                    return Err("backend.region names a region, e.g. us-east-1".to_string());
+                }
+                if key_id.is_empty() || key_id.len() > 2048 {
+                    return Err(
+                        "backend.key_id names the KMS key: an id, ARN, alias name or alias ARN"
+                            .to_string(),
+                    );
+                }
+                if cache_secs > MAX_CACHE_SECS {
+                    return Err(format!(
+                        "backend.cache_secs is at most {MAX_CACHE_SECS} (a day)"
+                    ));
+                }
+                BackendConfig::Kms(KmsConfig {
+                    endpoint,
+                    region,
+                    credentials_file: resolve(credentials_file),
+                    key_id,
+                    keys_dir: resolve(keys_dir),
+                    cache: Duration::from_secs(cache_secs),
+                    health_key: parse_health_key(health_key)?,
+                    timeout: parse_timeout(timeout_ms)?,
                 })
             }
         };
         if file.fleet_size == 0 {
             return Err("fleet_size must be at least 1".to_string());
         }
-        let health_key = match &backend {
-            BackendConfig::Pkcs11(p) => p.health_key.clone(),
-        };
+        let health_key = backend.health_key().map(str::to_string);
         let mut stores = BTreeMap::new();
         for store in file.stores {
             let store = load_store(store, &resolve)?;
@@ -435,7 +555,9 @@ operations = ["encrypt", "decrypt"]
         assert_eq!(config.tls_cert, dir.path().join("cert.pem"));
         assert_eq!(config.tls_key, PathBuf::from("/abs/key.pem"));
         assert_eq!(config.fleet_size, 1);
-        let BackendConfig::Pkcs11(p) = &config.backend;
+        let BackendConfig::Pkcs11(p) = &config.backend else {
+            panic!("a PKCS#11 backend: {:?}", config.backend)
+        };
         assert_eq!(p.pin_file, dir.path().join("pin"));
         assert_eq!(p.health_key.as_deref(), Some(DEFAULT_HEALTH_KEY));
         assert_eq!(p.timeout, Duration::from_secs(2));
@@ -470,6 +592,109 @@ operations = ["encrypt", "decrypt"]
         assert!(policy
             .allows("AWS Internal", "payroll-2025", Operation::Decrypt)
             .is_some());
+    }
+
+    /// The example's commented-out KMS `[backend]` (from `# [backend]` to the first line not
+    /// starting with `#`), uncommented.
+    fn example_kms_backend(example: &str) -> String {
+        let mut lines = example
+            .lines()
+            .skip_while(|line| *line != "# [backend]")
+            .take_while(|line| line.starts_with('#'));
+        let mut out = String::new();
+        for line in lines.by_ref() {
+            let line = line.strip_prefix('#').unwrap_or(line);
+            let line = line.strip_prefix(' ').unwrap_or(line);
+            out.push_str(line);
+            out.push('\n');
+        }
+        assert!(out.contains("type = \"kms\""), "{out}");
+        out
+    }
+
+    /// `text` with its `[backend]` table replaced by `backend`.
+    fn with_backend(text: &str, backend: &str) -> String {
+        let start = text.find("\n[backend]\n").unwrap() + 1;
+        let end = start + text[start..].find("\n[[stores]]").unwrap();
+        format!("{}{backend}{}", &text[..start], &text[end..])
+    }
+
+    #[test]
+    fn the_example_kms_backend_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        secret_file(dir.path(), "orders.secret", SECRET, 0o600);
+        let example = include_str!("../../../cluster/xks-proxy.example.toml")
+            .replace("/etc/trent/xks/", &format!("{}/", dir.path().display()));
+        let text = with_backend(&example, &example_kms_backend(&example));
+        let config = Config::parse(&text, dir.path()).unwrap();
+        let BackendConfig::Kms(k) = &config.backend else {
+            panic!("a KMS backend: {:?}", config.backend)
+        };
+        assert_eq!(k.region, "us-east-1");
+        assert_eq!(k.credentials_file, dir.path().join("kms-credentials"));
+        assert_eq!(k.cache, Duration::from_secs(DEFAULT_CACHE_SECS));
+        assert_eq!(k.health_key.as_deref(), Some(DEFAULT_HEALTH_KEY));
+        assert_eq!(config.backend.timeout(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_kms_backend_loads_with_defaults_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        secret_file(dir.path(), "s1", SECRET, 0o600);
+        let backend = |extra: &str| {
+            with_backend(
+                &config_text(""),
+                &format!(
+                    "[backend]\ntype = \"kms\"\nendpoint = \"http://127.0.0.1:4566\"\n\
+                     region = \"us-east-1\"\ncredentials_file = \"kms.credentials\"\n\
+                     key_id = \"alias/xks\"\nkeys_dir = \"keys\"\n{extra}\n"
+                ),
+            )
+        };
+        let config = Config::parse(&backend(""), dir.path()).unwrap();
+        let BackendConfig::Kms(k) = &config.backend else {
+            panic!("a KMS backend: {:?}", config.backend)
+        };
+        assert_eq!(k.endpoint, "http://127.0.0.1:4566");
+        assert_eq!(k.key_id, "alias/xks");
+        assert_eq!(k.keys_dir, dir.path().join("keys"));
+        assert_eq!(k.cache, Duration::from_secs(60));
+        assert_eq!(k.timeout, Duration::from_secs(2));
+        assert_eq!(config.backend.health_key(), Some(DEFAULT_HEALTH_KEY));
+        let config = Config::parse(
+            &backend("cache_secs = 0\nhealth_key = \"\"\ntimeout_ms = 500"),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(config.backend.health_key(), None);
+        assert_eq!(config.backend.timeout(), Duration::from_millis(500));
+        let BackendConfig::Kms(k) = &config.backend else {
+            panic!("a KMS backend")
+        };
+        assert_eq!(k.cache, Duration::ZERO);
+        let cases = [
+            (
+                backend("").replace("http://127.0.0.1:4566", "127.0.0.1:4566"),
+                "not an http:// or https:// URL",
+            ),
+            (
+                backend("").replace("us-east-1\"\ncred", "\"\ncred"),
+                "region",
+            ),
+            (backend("").replace("alias/xks", ""), "key_id"),
+            (backend("cache_secs = 86401"), "at most"),
+            (backend("timeout_ms = 0"), "above 0"),
+            (backend("module = \"x\""), "unknown field"),
+            (backend("").replace("keys_dir = \"keys\"\n", ""), "keys_dir"),
+            (
+                backend("").replace("\"key-2\"", &format!("\"{DEFAULT_HEALTH_KEY}\"")),
+                "health check",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::parse(&text, dir.path()).unwrap_err();
+            assert!(err.contains(expected), "{expected:?} not in {err:?}");
+        }
     }
 
     #[test]

@@ -38,6 +38,21 @@ impl Failure {
                 "the ciphertext, initialization vector, AAD, metadata or tag is invalid",
             ),
             BackendError::InvalidInput(what) => Failure::new(ErrorName::Validation, what),
+            BackendError::KeyUnusable(why) => Failure::new(
+                ErrorName::InvalidState,
+                format!("the key manager refuses the key: {why}"),
+            ),
+            BackendError::Unreachable(why) => {
+                tracing::warn!(error = %why, "the key manager is unreachable");
+                Failure::new(
+                    ErrorName::DependencyTimeout,
+                    format!("the key manager did not answer: {why}"),
+                )
+            }
+            BackendError::Throttled(why) => Failure::new(
+                ErrorName::Throttling,
+                format!("the key manager throttles the proxy: {why}"),
+            ),
             BackendError::KeyExists(_) | BackendError::Unavailable(_) => {
                 tracing::error!(error = %e, "the key manager failed");
                 Failure::new(ErrorName::Internal, format!("the key manager failed: {e}"))

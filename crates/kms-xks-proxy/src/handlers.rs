@@ -9,8 +9,12 @@
 //! 4. the store's allow rules ([`crate::policy`]; never for health), else 403
 //!    AccessDeniedException;
 //! 5. the key: served by the store and present in the backend (404 KeyNotFoundException),
-//!    AES-256 and usable for the operation (400 InvalidKeyUsageException), enabled
-//!    (400 InvalidStateException).
+//!    AES-256 and usable for the operation (400 InvalidKeyUsageException), enabled in the
+//!    store and in the backend (400 InvalidStateException; metadata answers `DISABLED`).
+//!
+//! A backend that refuses the key later (a KMS that will not unwrap it) is 400
+//! InvalidStateException too, one that does not answer 503 DependencyTimeoutException, one
+//! that throttles 429 ThrottlingException, and any other failure 500 InternalException.
 //!
 //! Encrypt binds the proxy's `ciphertextMetadata` (the scheme version, [`CIPHERTEXT_METADATA`])
 //! into the tag with the spec's recommended AAD (`kms_keystore::xks_api::gcm_aad`), computes
@@ -271,7 +275,7 @@ async fn serve(
             Ok(ok(&KeyMetadataResponse {
                 key_spec: xks_api::KEY_SPEC_AES_256.to_string(),
                 key_usage,
-                key_status: if enabled {
+                key_status: if enabled && info.enabled {
                     KeyStatus::Enabled
                 } else {
                     KeyStatus::Disabled
@@ -463,6 +467,12 @@ fn key_info(backend: &dyn KeyBackend, id: &str, action: Operation) -> Result<Key
         }
         Operation::Encrypt | Operation::Decrypt => {}
     }
+    if action != Operation::Metadata && !info.enabled {
+        return Err(Failure::new(
+            ErrorName::InvalidState,
+            format!("the external key {id:?} is disabled in the key manager"),
+        ));
+    }
     Ok(info)
 }
 
@@ -600,7 +610,9 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let backend = Arc::new(MemoryBackend::with_keys(&["key-1", "key-2", "key-off"]));
+        let backend = Arc::new(MemoryBackend::with_keys(&[
+            "key-1", "key-2", "key-3", "key-off",
+        ]));
         let store = Store {
             uri_path: PREFIX.to_string(),
             regions: None,
@@ -608,6 +620,7 @@ mod tests {
             keys: BTreeMap::from([
                 ("key-1".to_string(), true),
                 ("key-2".to_string(), true),
+                ("key-3".to_string(), true),
                 ("key-off".to_string(), false),
                 ("key-gone".to_string(), true),
             ]),
@@ -915,6 +928,7 @@ mod tests {
             aes_256: false,
             can_encrypt: true,
             can_decrypt: true,
+            enabled: true,
         };
         f.backend.set_info("key-1", aes128);
         let answer = f.encrypt("key-1", encrypt_body(b"x", None)).await;
@@ -923,6 +937,7 @@ mod tests {
             aes_256: true,
             can_encrypt: false,
             can_decrypt: true,
+            enabled: true,
         };
         f.backend.set_info("key-1", decrypt_only);
         let answer = f.encrypt("key-1", encrypt_body(b"x", None)).await;
@@ -931,6 +946,61 @@ mod tests {
             .call(&format!("{PREFIX}/keys/key-1/metadata"), &describe)
             .await;
         assert_eq!(answer.1["keyUsage"], json!(["DECRYPT"]));
+        // Disabled in the key manager (a KMS key that is not Enabled).
+        let (_, sealed) = f.encrypt("key-3", encrypt_body(b"x", None)).await;
+        let disabled = KeyInfo {
+            aes_256: true,
+            can_encrypt: true,
+            can_decrypt: true,
+            enabled: false,
+        };
+        f.backend.set_info("key-3", disabled);
+        let answer = f
+            .call(&format!("{PREFIX}/keys/key-3/metadata"), &describe)
+            .await;
+        assert_eq!(answer.1["keyStatus"], "DISABLED", "{}", answer.1);
+        assert_eq!(answer.1["keyUsage"], json!(["ENCRYPT", "DECRYPT"]));
+        let answer = f.encrypt("key-3", encrypt_body(b"x", None)).await;
+        assert_eq!(error_name(&answer), (400, "InvalidStateException"));
+        let answer = f
+            .call(
+                &format!("{PREFIX}/keys/key-3/decrypt"),
+                &decrypt_body(&sealed, None),
+            )
+            .await;
+        assert_eq!(error_name(&answer), (400, "InvalidStateException"));
+        // A backend that refuses, does not answer or throttles.
+        f.backend.set_info(
+            "key-3",
+            KeyInfo {
+                enabled: true,
+                ..disabled
+            },
+        );
+        for (error, expected) in [
+            (
+                BackendError::KeyUnusable("DisabledException".into()),
+                (400, "InvalidStateException"),
+            ),
+            (
+                BackendError::Unreachable("connection refused".into()),
+                (503, "DependencyTimeoutException"),
+            ),
+            (
+                BackendError::Throttled("ThrottlingException".into()),
+                (429, "ThrottlingException"),
+            ),
+            (
+                BackendError::Unavailable("KMSInternalException".into()),
+                (500, "InternalException"),
+            ),
+        ] {
+            f.backend.fail_with(Some(error.clone()));
+            let answer = f.encrypt("key-3", encrypt_body(b"x", None)).await;
+            assert_eq!(error_name(&answer), expected, "{error:?}");
+        }
+        f.backend.fail_with(None);
+        assert_eq!(f.encrypt("key-3", encrypt_body(b"x", None)).await.0, 200);
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::backend::{self, KeyBackend};
-use crate::config::{BackendConfig, Config};
+use crate::config::Config;
 use crate::handlers::{self, App};
 use crate::ProxyError;
 
@@ -84,9 +84,7 @@ pub async fn start_with(
         .await
         .map_err(|e| ProxyError::Io(format!("binding {}: {e}", config.listen)))?;
     let addr = listener.addr();
-    let timeout = match &config.backend {
-        BackendConfig::Pkcs11(p) => p.timeout,
-    };
+    let timeout = config.backend.timeout();
     let app = Arc::new(App::new(
         config.stores.clone(),
         backend,
