@@ -29,6 +29,8 @@ mod key_use_ops;
 mod keys;
 mod leader_tasks;
 pub mod local;
+pub mod log_rotation;
+pub mod logging;
 mod membership_ops;
 mod metrics;
 mod multi_region_ops;

@@ -593,14 +593,7 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
 /// Runs the command line; also the body of the `trent-test` binary.
 #[tokio::main]
 pub async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    kms_server::logging::init();
     // Every TLS configuration in the process, including clients built without one, runs on
     // kms-crypto's provider.
     if !kms_crypto::install_tls_provider() {
