@@ -1,5 +1,6 @@
-//! `DeriveSharedSecret` (`ECDH`) for ECC_NIST_P256/P384/P521 keys: the raw ECDH shared secret
-//! (the x coordinate of the shared point, as long as the field), which is what AWS returns.
+//! `DeriveSharedSecret` (`ECDH`) for ECC_NIST_P256/P384/P521 and SM2 keys: the raw ECDH shared
+//! secret (the x coordinate of the shared point, as long as the field), which is what AWS
+//! returns. SM2 is RustCrypto's `sm2` (`crate::asymmetric`), the NIST curves aws-lc-rs.
 //! ECC_SECG_P256K1 keys cannot be KEY_AGREEMENT keys in AWS and are rejected here too.
 //!
 //! The peer key must be a DER-encoded X.509 SubjectPublicKeyInfo on the same curve, as AWS
@@ -44,7 +45,8 @@ fn peer_key(alg: &'static Algorithm, spki: &[u8]) -> Result<ParsedPublicKey, Cry
 /// The ECDH shared secret of the private key `material` (PKCS#8, `kind`) and the peer's
 /// public key `peer_public_key` (DER SubjectPublicKeyInfo).
 ///
-/// Errors: [`CryptoError::IncompatibleAlgorithm`] for kinds other than the three NIST curves;
+/// Errors: [`CryptoError::IncompatibleAlgorithm`] for kinds other than the three NIST curves
+/// and SM2;
 /// [`CryptoError::InvalidInput`] for a peer key that is not an SPKI point on the same curve;
 /// [`CryptoError::InvalidKeyMaterial`] if `material` is not a PKCS#8 key of `kind`.
 pub fn derive_shared_secret(
@@ -52,6 +54,9 @@ pub fn derive_shared_secret(
     material: &KeyMaterial,
     peer_public_key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if kind == KeyKind::Sm2 {
+        return crate::asymmetric::sm2_derive_shared_secret(material, peer_public_key);
+    }
     let alg = ecdh_alg(kind)?;
     let private = PrivateKey::from_private_key_der(alg, material.as_bytes())
         .map_err(|_| CryptoError::InvalidKeyMaterial)?;
@@ -120,6 +125,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sm2_agrees_both_ways_and_only_on_its_curve() {
+        let kind = KeyKind::Sm2;
+        let other = crate::generate(kind).expect("generate");
+        let other_public = other.public_key.as_deref().expect("public");
+        let ours = derive_shared_secret(kind, material(kind), other_public).expect("ours");
+        let theirs = derive_shared_secret(kind, &other.material, public(kind)).expect("theirs");
+        assert_eq!(ours.as_slice(), theirs.as_slice());
+        assert_eq!(ours.len(), 32);
+        let spki = public(kind);
+        let bare = &spki[spki.len() - 65..];
+        let mut corrupt = spki.to_vec();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        for bad in [
+            &b""[..],
+            b"garbage",
+            public(KeyKind::EccNistP256),
+            public(KeyKind::EccSecgP256k1),
+            &corrupt,
+            bare,
+        ] {
+            assert!(matches!(
+                derive_shared_secret(kind, material(kind), bad),
+                Err(CryptoError::InvalidInput(_))
+            ));
+        }
+        // An SM2 public key is not a P-256 one either, and SM2 material is not P-256 material.
+        assert!(matches!(
+            derive_shared_secret(KeyKind::EccNistP256, material(KeyKind::EccNistP256), spki),
+            Err(CryptoError::InvalidInput(_))
+        ));
+        assert_eq!(
+            derive_shared_secret(kind, material(KeyKind::EccNistP256), spki),
+            Err(CryptoError::InvalidKeyMaterial)
+        );
     }
 
     #[test]

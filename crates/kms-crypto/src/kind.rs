@@ -3,15 +3,17 @@
 //!
 //! `kms-crypto` deliberately does not depend on `kms-types`' `KeySpec`; the server maps one onto
 //! the other (`RSA_2048` → [`KeyKind::Rsa2048`], `ECC_NIST_EDWARDS25519` → [`KeyKind::Ed25519`],
-//! …). `SYMMETRIC_DEFAULT` is not a `KeyKind`: it is handled by [`crate::ciphertext`]. SM2
-//! (China Regions only) is not implemented.
+//! …). `SYMMETRIC_DEFAULT` is not a `KeyKind`: it is handled by [`crate::ciphertext`]. SM2 is
+//! a kind like the others here; that AWS offers it only in the China Regions is the server's
+//! rule.
 
 /// A non-symmetric AWS KMS key spec.
 ///
 /// Material format, as stored in a [`crate::KeyMaterial`]:
-/// - RSA, ECC, Ed25519, ML-DSA: the private key as unencrypted PKCS#8 v1 DER (`PrivateKeyInfo`),
-///   the same bytes `GenerateDataKeyPair` returns as `PrivateKeyPlaintext`. ML-DSA keys are in
-///   the seed form (`[0] IMPLICIT OCTET STRING`, 32 bytes).
+/// - RSA, ECC, Ed25519, ML-DSA, SM2: the private key as unencrypted PKCS#8 v1 DER
+///   (`PrivateKeyInfo`), the same bytes `GenerateDataKeyPair` returns as `PrivateKeyPlaintext`.
+///   ML-DSA keys are in the seed form (`[0] IMPLICIT OCTET STRING`, 32 bytes). SM2 keys are
+///   `id-ecPublicKey` on the named curve SM2 (OID 1.2.156.10197.1.301), as OpenSSL writes them.
 /// - HMAC: the raw secret key bytes (28, 32, 48 or 64 bytes when generated here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyKind {
@@ -37,6 +39,8 @@ pub enum KeyKind {
     MlDsa65,
     /// `ML_DSA_87`.
     MlDsa87,
+    /// `SM2` (the China Regions' elliptic curve: SM2DSA, SM2PKE and ECDH).
+    Sm2,
     /// `HMAC_224`.
     Hmac224,
     /// `HMAC_256`.
@@ -49,7 +53,7 @@ pub enum KeyKind {
 
 impl KeyKind {
     /// Every kind, in declaration order.
-    pub const ALL: [KeyKind; 15] = [
+    pub const ALL: [KeyKind; 16] = [
         KeyKind::Rsa2048,
         KeyKind::Rsa3072,
         KeyKind::Rsa4096,
@@ -61,6 +65,7 @@ impl KeyKind {
         KeyKind::MlDsa44,
         KeyKind::MlDsa65,
         KeyKind::MlDsa87,
+        KeyKind::Sm2,
         KeyKind::Hmac224,
         KeyKind::Hmac256,
         KeyKind::Hmac384,
@@ -112,6 +117,7 @@ impl KeyKind {
             KeyKind::MlDsa44 => "ML_DSA_44",
             KeyKind::MlDsa65 => "ML_DSA_65",
             KeyKind::MlDsa87 => "ML_DSA_87",
+            KeyKind::Sm2 => "SM2",
             KeyKind::Hmac224 => "HMAC_224",
             KeyKind::Hmac256 => "HMAC_256",
             KeyKind::Hmac384 => "HMAC_384",

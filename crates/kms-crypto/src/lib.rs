@@ -1,8 +1,10 @@
 //! The ONLY crate in Trent that names `aws_lc_rs`: key material, the region root key, the
 //! symmetric ciphertext format, and the pure crypto of every other AWS KMS key spec
 //! ([`KeyKind`]): key generation and public keys ([`generate`], [`public_key_der`]), signatures
-//! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), HMAC
-//! ([`hmac_generate`], [`hmac_verify`]) and ECDH ([`derive_shared_secret`]); sealing key
+//! ([`sign`], [`verify`]), RSA-OAEP ([`rsa_encrypt`], [`rsa_decrypt`]), SM2PKE
+//! ([`sm2_encrypt`], [`sm2_decrypt`]), HMAC ([`hmac_generate`], [`hmac_verify`]) and ECDH
+//! ([`derive_shared_secret`]); SM2 (the China Regions' key spec) with RustCrypto's `sm2`, which
+//! AWS-LC lacks; sealing key
 //! material to another region ([`transport`]: [`seal_material`], [`TransportKey`]); and raw
 //! AES-256-GCM with a separate IV and tag for keys kept outside these formats ([`aead`]: the
 //! XKS proxy's keys that a KMS unwraps for it). Every binding format (what a wrap or a seal
@@ -48,8 +50,9 @@ mod test_keys;
 
 pub use agreement::derive_shared_secret;
 pub use asymmetric::{
-    generate, public_key_der, rsa_decrypt, rsa_encrypt, sign, verify, GeneratedKey, MessageType,
-    RsaEncryptionAlgorithm, SigningAlgorithm,
+    generate, public_key_der, rsa_decrypt, rsa_encrypt, sign, sm2_decrypt, sm2_encrypt, verify,
+    GeneratedKey, MessageType, RsaEncryptionAlgorithm, SigningAlgorithm, SM2PKE_MAX_PLAINTEXT,
+    SM2_DISTINGUISHING_ID,
 };
 pub use context::{SealContext, WrapContext};
 pub use error::CryptoError;

@@ -1,5 +1,5 @@
-//! Loading and generating aws-lc-rs private keys for each asymmetric [`KeyKind`], and exporting
-//! their PKCS#8 and SubjectPublicKeyInfo encodings.
+//! Loading and generating the private key of each asymmetric [`KeyKind`] (aws-lc-rs; RustCrypto
+//! `sm2` for SM2), and exporting their PKCS#8 and SubjectPublicKeyInfo encodings.
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::KeySize;
@@ -10,6 +10,7 @@ use aws_lc_rs::signature::{
     ML_DSA_44_SIGNING, ML_DSA_65_SIGNING, ML_DSA_87_SIGNING,
 };
 
+use super::sm2_ops;
 use crate::{CryptoError, KeyKind, KeyMaterial};
 
 /// A parsed private key of one of the asymmetric kinds.
@@ -18,6 +19,8 @@ pub(crate) enum PrivateKey {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
     MlDsa(PqdsaKeyPair),
+    /// RustCrypto `sm2` (AWS-LC has no SM2); zeroized on drop.
+    Sm2(::sm2::SecretKey),
 }
 
 /// The one ECDSA signing algorithm AWS allows per curve (DER signatures).
@@ -81,6 +84,7 @@ impl PrivateKey {
             KeyKind::Ed25519 => Ed25519KeyPair::generate()
                 .map(PrivateKey::Ed25519)
                 .map_err(|_| GENERATE_FAILED),
+            KeyKind::Sm2 => sm2_ops::generate().map(PrivateKey::Sm2),
             _ => Err(no_public_key(kind)),
         }
     }
@@ -110,6 +114,7 @@ impl PrivateKey {
             KeyKind::Ed25519 => Ed25519KeyPair::from_pkcs8(der)
                 .map(PrivateKey::Ed25519)
                 .map_err(|_| BAD_MATERIAL),
+            KeyKind::Sm2 => sm2_ops::load(material).map(PrivateKey::Sm2),
             _ => Err(no_public_key(kind)),
         }
     }
@@ -125,6 +130,7 @@ impl PrivateKey {
             PrivateKey::Ecdsa(k) => k.to_pkcs8v1().map_err(|_| FAILED)?.as_ref().to_vec(),
             PrivateKey::Ed25519(k) => k.to_pkcs8v1().map_err(|_| FAILED)?.as_ref().to_vec(),
             PrivateKey::MlDsa(k) => k.to_pkcs8v1().map_err(|_| FAILED)?.as_ref().to_vec(),
+            PrivateKey::Sm2(k) => return sm2_ops::to_pkcs8(k),
         };
         Ok(KeyMaterial::from_bytes(bytes))
     }
@@ -137,6 +143,7 @@ impl PrivateKey {
             PrivateKey::Ecdsa(k) => k.public_key().as_der(),
             PrivateKey::Ed25519(k) => k.public_key().as_der(),
             PrivateKey::MlDsa(k) => k.public_key().as_der(),
+            PrivateKey::Sm2(k) => return sm2_ops::public_key_der(k),
         };
         Ok(der.map_err(|_| FAILED)?.as_ref().to_vec())
     }

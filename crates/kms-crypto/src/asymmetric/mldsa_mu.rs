@@ -7,12 +7,10 @@
 //! Signing is hedged (fresh randomness from the aws-lc-rs CSPRNG), like aws-lc-rs's own.
 //! The private key is the same seed-form PKCS#8 aws-lc-rs writes.
 
-use aws_lc_rs::error::Unspecified;
-use aws_lc_rs::rand;
-use ml_dsa::common::rand_core::{TryCryptoRng, TryRng};
 use ml_dsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ml_dsa::{MlDsa44, MlDsa65, MlDsa87, MlDsaParams, Signature, SigningKey, VerifyingKey};
 
+use super::rng::SystemRng;
 use crate::{CryptoError, KeyKind, KeyMaterial};
 
 /// Length of mu in bytes.
@@ -91,28 +89,3 @@ pub(super) fn verify(
         _ => Err(not_mldsa(kind)),
     }
 }
-
-/// The aws-lc-rs system CSPRNG behind the `rand_core` traits `ml-dsa` asks for.
-struct SystemRng;
-
-impl TryRng for SystemRng {
-    type Error = Unspecified;
-
-    fn try_next_u32(&mut self) -> Result<u32, Unspecified> {
-        let mut b = [0u8; 4];
-        rand::fill(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Unspecified> {
-        let mut b = [0u8; 8];
-        rand::fill(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Unspecified> {
-        rand::fill(dst)
-    }
-}
-
-impl TryCryptoRng for SystemRng {}

@@ -1,6 +1,8 @@
 //! Key generation and public-key export for every [`KeyKind`], and the asymmetric operations:
-//! signatures ([`sign`], [`verify`]) and RSA-OAEP encryption ([`rsa_encrypt`], [`rsa_decrypt`]).
-//! HMAC is in [`crate::mac`], ECDH in [`crate::agreement`].
+//! signatures ([`sign`], [`verify`]), RSA-OAEP encryption ([`rsa_encrypt`], [`rsa_decrypt`]) and
+//! SM2PKE ([`sm2_encrypt`], [`sm2_decrypt`]). HMAC is in [`crate::mac`], ECDH in
+//! [`crate::agreement`]. SM2 (SM2DSA, SM2PKE, ECDH on its curve) is RustCrypto's `sm2`, see
+//! `sm2_ops`.
 //!
 //! Everything takes the key's [`KeyKind`] and its plaintext [`KeyMaterial`] (PKCS#8 DER, see
 //! [`crate::KeyKind`] for the formats), or the public key as DER-encoded X.509
@@ -15,22 +17,28 @@
 //! | ECC_NIST_EDWARDS25519 | ED25519_SHA_512 | RAW |
 //! | ECC_NIST_EDWARDS25519 | ED25519_PH_SHA_512 | DIGEST (64 bytes, hashed again: Ed25519ph) |
 //! | ML_DSA_44/65/87 | ML_DSA_SHAKE_256 | RAW, EXTERNAL_MU (64 bytes) |
+//! | SM2 | SM2DSA | RAW (SM3 of Z ‖ M, distinguishing ID `1234567812345678`), DIGEST (that 32-byte e) |
 //!
 //! A DIGEST message must be exactly the algorithm's hash length. ECDSA signatures are DER
-//! (`ECDSA-Sig-Value`), as AWS returns them; RSA-PSS uses a salt as long as the hash. The AWS
+//! (`ECDSA-Sig-Value`), as AWS returns them, and so are SM2DSA signatures; RSA-PSS uses a salt as long as the hash. The AWS
 //! message-size limit (4096 bytes for RAW) is the caller's to enforce.
 
 mod ed25519ph;
 mod keys;
 mod mldsa_mu;
+mod rng;
 mod rsa_oaep;
 mod sign;
+mod sm2_ops;
 
 #[cfg(test)]
 mod tests;
 
 pub use rsa_oaep::{rsa_decrypt, rsa_encrypt, RsaEncryptionAlgorithm};
 pub use sign::{sign, verify, MessageType, SigningAlgorithm};
+pub use sm2_ops::{sm2_decrypt, sm2_encrypt, SM2PKE_MAX_PLAINTEXT, SM2_DISTINGUISHING_ID};
+
+pub(crate) use sm2_ops::derive_shared_secret as sm2_derive_shared_secret;
 
 pub(crate) use keys::PrivateKey;
 

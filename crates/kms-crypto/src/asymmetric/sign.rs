@@ -1,6 +1,7 @@
 //! [`sign`] and [`verify`] for the AWS KMS signing algorithms (see the table in
 //! [`crate::asymmetric`]). aws-lc-rs does all of them except Ed25519ph
-//! ([`super::ed25519ph`]) and ML-DSA with an external mu ([`super::mldsa_mu`]).
+//! ([`super::ed25519ph`]), ML-DSA with an external mu ([`super::mldsa_mu`]) and SM2DSA
+//! ([`super::sm2_ops`]).
 
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::rand::SystemRandom;
@@ -9,7 +10,7 @@ use aws_lc_rs::signature::{
 };
 
 use super::keys::PrivateKey;
-use super::{ed25519ph, mldsa_mu};
+use super::{ed25519ph, mldsa_mu, sm2_ops};
 use crate::{CryptoError, KeyKind, KeyMaterial};
 
 /// An AWS KMS `SigningAlgorithmSpec`.
@@ -40,6 +41,9 @@ pub enum SigningAlgorithm {
     Ed25519PhSha512,
     /// `ML_DSA_SHAKE_256`: ML-DSA (FIPS 204, empty context), RAW or EXTERNAL_MU.
     MlDsaShake256,
+    /// `SM2DSA` (GM/T 0003.2 with SM3): RAW (Z is computed with the distinguishing ID
+    /// `1234567812345678`) or DIGEST (the 32-byte e = SM3(Z ‖ M)).
+    Sm2Dsa,
 }
 
 /// An AWS KMS `MessageType`.
@@ -55,7 +59,7 @@ pub enum MessageType {
 
 impl SigningAlgorithm {
     /// Every algorithm, in declaration order.
-    pub const ALL: [SigningAlgorithm; 12] = [
+    pub const ALL: [SigningAlgorithm; 13] = [
         SigningAlgorithm::RsassaPssSha256,
         SigningAlgorithm::RsassaPssSha384,
         SigningAlgorithm::RsassaPssSha512,
@@ -68,6 +72,7 @@ impl SigningAlgorithm {
         SigningAlgorithm::Ed25519Sha512,
         SigningAlgorithm::Ed25519PhSha512,
         SigningAlgorithm::MlDsaShake256,
+        SigningAlgorithm::Sm2Dsa,
     ];
 
     /// The AWS name, e.g. `RSASSA_PSS_SHA_256`.
@@ -85,6 +90,7 @@ impl SigningAlgorithm {
             SigningAlgorithm::Ed25519Sha512 => "ED25519_SHA_512",
             SigningAlgorithm::Ed25519PhSha512 => "ED25519_PH_SHA_512",
             SigningAlgorithm::MlDsaShake256 => "ML_DSA_SHAKE_256",
+            SigningAlgorithm::Sm2Dsa => "SM2DSA",
         }
     }
 
@@ -101,7 +107,17 @@ impl SigningAlgorithm {
             | SigningAlgorithm::RsassaPkcs1V15Sha512
             | SigningAlgorithm::EcdsaSha512
             | SigningAlgorithm::Ed25519PhSha512 => Some(&digest::SHA512),
-            SigningAlgorithm::Ed25519Sha512 | SigningAlgorithm::MlDsaShake256 => None,
+            SigningAlgorithm::Ed25519Sha512
+            | SigningAlgorithm::MlDsaShake256
+            | SigningAlgorithm::Sm2Dsa => None,
+        }
+    }
+
+    /// The length of a DIGEST message with this algorithm (0 if it takes none).
+    fn digest_len(self) -> usize {
+        match self {
+            SigningAlgorithm::Sm2Dsa => sm2_ops::DIGEST_LEN,
+            _ => self.digest_alg().map_or(0, |d| d.output_len()),
         }
     }
 
@@ -147,6 +163,7 @@ impl KeyKind {
             KeyKind::EccNistP521 => &[S::EcdsaSha512],
             KeyKind::Ed25519 => &[S::Ed25519Sha512, S::Ed25519PhSha512],
             KeyKind::MlDsa44 | KeyKind::MlDsa65 | KeyKind::MlDsa87 => &[S::MlDsaShake256],
+            KeyKind::Sm2 => &[S::Sm2Dsa],
             KeyKind::Hmac224 | KeyKind::Hmac256 | KeyKind::Hmac384 | KeyKind::Hmac512 => &[],
         }
     }
@@ -174,7 +191,7 @@ fn check(
     }
     let expected = match message_type {
         MessageType::Raw => return Ok(()),
-        MessageType::Digest => alg.digest_alg().map_or(0, |d| d.output_len()),
+        MessageType::Digest => alg.digest_len(),
         MessageType::ExternalMu => mldsa_mu::MU_LEN,
     };
     if message.len() != expected {
@@ -211,6 +228,7 @@ pub fn sign(
     check(kind, alg, message_type, message)?;
     match (alg, message_type) {
         (SigningAlgorithm::Ed25519PhSha512, _) => return ed25519ph::sign(material, message),
+        (SigningAlgorithm::Sm2Dsa, _) => return sm2_ops::sign(material, message_type, message),
         (_, MessageType::ExternalMu) => return mldsa_mu::sign(kind, material, message),
         _ => {}
     }
@@ -227,6 +245,7 @@ pub fn sign(
             out.truncate(len);
             Ok(out)
         }
+        PrivateKey::Sm2(_) => Err(FAILED),
     }
 }
 
@@ -282,6 +301,9 @@ pub fn verify(
     match (alg, message_type) {
         (SigningAlgorithm::Ed25519PhSha512, _) => {
             return ed25519ph::verify(public_key, message, signature)
+        }
+        (SigningAlgorithm::Sm2Dsa, _) => {
+            return sm2_ops::verify(public_key, message_type, message, signature)
         }
         (_, MessageType::ExternalMu) => {
             return mldsa_mu::verify(kind, public_key, message, signature)

@@ -18,8 +18,13 @@ const ALL_MESSAGE_TYPES: [MessageType; 3] = [
     MessageType::ExternalMu,
 ];
 
-/// The hash behind `alg`'s name (SHA-512 for the Ed25519 algorithms).
+/// The hash behind `alg`'s name (SHA-512 for the Ed25519 algorithms, SM3 for SM2DSA: a value
+/// of the right length, not SM2's e = SM3(Z ‖ M), which `sm2_digest` computes).
 fn hash_of(alg: SigningAlgorithm, data: &[u8]) -> Vec<u8> {
+    if alg == SigningAlgorithm::Sm2Dsa {
+        use sm3::Digest;
+        return sm3::Sm3::digest(data).to_vec();
+    }
     let d = match alg.aws_name() {
         n if n.ends_with("SHA_256") => &digest::SHA256,
         n if n.ends_with("SHA_384") => &digest::SHA384,
@@ -96,6 +101,9 @@ fn material_of_another_kind_is_rejected() {
         (KeyKind::MlDsa44, KeyKind::MlDsa65),
         (KeyKind::Ed25519, KeyKind::EccNistP256),
         (KeyKind::EccNistP521, KeyKind::Ed25519),
+        (KeyKind::Sm2, KeyKind::EccNistP256),
+        (KeyKind::EccNistP256, KeyKind::Sm2),
+        (KeyKind::EccSecgP256k1, KeyKind::Sm2),
     ];
     for (have, claimed) in pairs {
         assert_eq!(
@@ -120,7 +128,7 @@ type Accepted = &'static [(&'static str, MessageType)];
 fn signing_algorithm_table_matches_aws() {
     use MessageType::{Digest, ExternalMu, Raw};
     let ecdsa256: Accepted = &[("ECDSA_SHA_256", Raw), ("ECDSA_SHA_256", Digest)];
-    let expect: [(KeyKind, Accepted); 7] = [
+    let expect: [(KeyKind, Accepted); 8] = [
         (KeyKind::EccNistP256, ecdsa256),
         (KeyKind::EccSecgP256k1, ecdsa256),
         (
@@ -139,6 +147,7 @@ fn signing_algorithm_table_matches_aws() {
             KeyKind::MlDsa65,
             &[("ML_DSA_SHAKE_256", Raw), ("ML_DSA_SHAKE_256", ExternalMu)],
         ),
+        (KeyKind::Sm2, &[("SM2DSA", Raw), ("SM2DSA", Digest)]),
         (KeyKind::Hmac256, &[]),
     ];
     for (kind, want) in expect {
@@ -307,6 +316,7 @@ fn message_types_and_lengths_follow_aws_rules() {
         MessageType::ExternalMu,
         &[0; 64],
     );
+    bad(KeyKind::Sm2, S::Sm2Dsa, MessageType::ExternalMu, &[0; 64]);
     // DIGEST must be exactly the hash length.
     for (kind, alg, len) in [
         (KeyKind::EccNistP256, S::EcdsaSha256, 32),
@@ -316,6 +326,7 @@ fn message_types_and_lengths_follow_aws_rules() {
         (KeyKind::Rsa2048, S::RsassaPkcs1V15Sha256, 32),
         (KeyKind::Rsa2048, S::RsassaPssSha384, 48),
         (KeyKind::Rsa2048, S::RsassaPkcs1V15Sha512, 64),
+        (KeyKind::Sm2, S::Sm2Dsa, 32),
     ] {
         for wrong in [0, len - 1, len + 1, 2 * len] {
             bad(kind, alg, MessageType::Digest, &vec![7; wrong]);
@@ -356,12 +367,13 @@ fn malformed_public_keys_are_key_material_errors() {
 }
 
 #[test]
-fn ecdsa_signatures_are_der_sequences() {
+fn ecdsa_and_sm2dsa_signatures_are_der_sequences() {
     for kind in [
         KeyKind::EccNistP256,
         KeyKind::EccNistP384,
         KeyKind::EccNistP521,
         KeyKind::EccSecgP256k1,
+        KeyKind::Sm2,
     ] {
         let alg = kind.signing_algorithms()[0];
         let sig = sign(kind, material(kind), alg, MessageType::Raw, b"m").expect("sign");
@@ -512,6 +524,154 @@ fn rsa_oaep_rejects_non_rsa_keys() {
     }
 }
 
+/// SM2's curve parameters a, b, x_G, y_G (GB/T 32918.5), typed in from the standard so the
+/// test's Z does not come from the crate under test.
+const SM2_CURVE: [&str; 4] = [
+    "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC",
+    "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93",
+    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7",
+    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0",
+];
+
+/// SM2DSA's e = SM3(Z_A ‖ M) for the SubjectPublicKeyInfo `spki`, with ID `id`.
+pub(crate) fn sm2_digest(spki: &[u8], id: &[u8], message: &[u8]) -> Vec<u8> {
+    use sm3::{Digest, Sm3};
+    // The uncompressed point 0x04 ‖ x ‖ y ends the SPKI.
+    let point = &spki[spki.len() - 65..];
+    assert_eq!(point[0], 0x04);
+    let mut z = Sm3::new();
+    Digest::update(
+        &mut z,
+        u16::try_from(id.len() * 8).expect("ENTL").to_be_bytes(),
+    );
+    Digest::update(&mut z, id);
+    for value in SM2_CURVE {
+        Digest::update(&mut z, hex::decode(value).expect("hex"));
+    }
+    Digest::update(&mut z, &point[1..]);
+    let mut e = Sm3::new();
+    Digest::update(&mut e, z.finalize());
+    Digest::update(&mut e, message);
+    e.finalize().to_vec()
+}
+
+#[test]
+fn sm3_known_answer() {
+    // GB/T 32905 (SM3) example 1: the message "abc".
+    use sm3::Digest;
+    assert_eq!(
+        hex::encode(sm3::Sm3::digest(b"abc")),
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    );
+}
+
+#[test]
+fn sm2dsa_raw_signs_sm3_of_z_and_message_with_aws_id() {
+    let kind = KeyKind::Sm2;
+    let alg = SigningAlgorithm::Sm2Dsa;
+    let (m, p) = (material(kind), public(kind));
+    let data = b"SM2DSA: e = SM3(Z || M)";
+    let e = sm2_digest(p, SM2_DISTINGUISHING_ID.as_bytes(), data);
+    let by_digest = sign(kind, m, alg, MessageType::Digest, &e).expect("sign digest");
+    let by_raw = sign(kind, m, alg, MessageType::Raw, data).expect("sign raw");
+    assert!(verify(kind, p, alg, MessageType::Raw, data, &by_digest).expect("v"));
+    assert!(verify(kind, p, alg, MessageType::Digest, &e, &by_raw).expect("v"));
+    // Another ID gives another e: a DIGEST signed with it is not a RAW signature of M.
+    let other = sm2_digest(p, b"ALICE123@YAHOO.COM", data);
+    let by_other = sign(kind, m, alg, MessageType::Digest, &other).expect("sign");
+    assert!(verify(kind, p, alg, MessageType::Digest, &other, &by_other).expect("v"));
+    assert!(!verify(kind, p, alg, MessageType::Raw, data, &by_other).expect("v"));
+    // Hedged: two signatures of one message differ, and both verify.
+    let again = sign(kind, m, alg, MessageType::Raw, data).expect("sign raw");
+    assert_ne!(again, by_raw);
+    assert!(verify(kind, p, alg, MessageType::Raw, data, &again).expect("v"));
+}
+
+#[test]
+fn sm2_keys_are_pkcs8_and_spki_on_the_sm2_curve() {
+    // id-ecPublicKey (1.2.840.10045.2.1) and the SM2 curve (1.2.156.10197.1.301).
+    let algorithm = hex::decode("301306072a8648ce3d020106082a811ccf5501822d").expect("hex");
+    let spki = public(KeyKind::Sm2);
+    assert_eq!(spki.len(), 91);
+    assert_eq!(&spki[2..23], algorithm.as_slice());
+    let pkcs8 = material(KeyKind::Sm2).as_bytes();
+    assert!(pkcs8.windows(algorithm.len()).any(|w| w == algorithm));
+    // Imported material is checked the same way and gives the same public key.
+    assert_eq!(
+        crate::check_imported_material(Some(KeyKind::Sm2), material(KeyKind::Sm2)),
+        Ok(Some(spki.to_vec()))
+    );
+    assert_eq!(
+        crate::check_imported_material(Some(KeyKind::Sm2), material(KeyKind::EccNistP256)),
+        Err(CryptoError::InvalidKeyMaterial)
+    );
+}
+
+#[test]
+fn sm2pke_round_trips_and_follows_aws_limits() {
+    let kind = KeyKind::Sm2;
+    for len in [1, 31, 32, 33, 200, SM2PKE_MAX_PLAINTEXT] {
+        let plaintext: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        let ct = sm2_encrypt(public(kind), &plaintext).expect("encrypt");
+        // DER of C1 (two integers of up to 32 bytes, 33 with a sign byte), C3 (32 bytes) and
+        // C2 (as long as the plaintext), each with a tag and length, in a SEQUENCE.
+        assert_eq!(ct[0], 0x30, "{len}");
+        assert!(
+            ct.len() >= len + 96 && ct.len() <= len + 96 + 16,
+            "{len}: {}",
+            ct.len()
+        );
+        let pt = sm2_decrypt(kind, material(kind), &ct).expect("decrypt");
+        assert_eq!(pt.as_slice(), plaintext.as_slice(), "{len}");
+        assert_ne!(sm2_encrypt(public(kind), &plaintext).expect("encrypt"), ct);
+    }
+    for bad in [0, SM2PKE_MAX_PLAINTEXT + 1] {
+        assert!(matches!(
+            sm2_encrypt(public(kind), &vec![1; bad]),
+            Err(CryptoError::InvalidInput(_))
+        ));
+    }
+    assert_eq!(
+        sm2_encrypt(public(KeyKind::EccNistP256), b"x"),
+        Err(CryptoError::InvalidKeyMaterial)
+    );
+    assert_eq!(
+        sm2_encrypt(b"not a key", b"x"),
+        Err(CryptoError::InvalidKeyMaterial)
+    );
+}
+
+#[test]
+fn sm2pke_rejects_bad_ciphertexts() {
+    let kind = KeyKind::Sm2;
+    let m = material(kind);
+    let ct = sm2_encrypt(public(kind), b"secret").expect("encrypt");
+    let bad = Err(CryptoError::InvalidCiphertext);
+    assert_eq!(sm2_decrypt(kind, m, &ct[..ct.len() - 1]), bad);
+    assert_eq!(sm2_decrypt(kind, m, &[]), bad);
+    let mut longer = ct.clone();
+    longer.push(0);
+    assert_eq!(sm2_decrypt(kind, m, &longer), bad);
+    let other = generate(kind).expect("second SM2 key");
+    assert_eq!(sm2_decrypt(kind, &other.material, &ct), bad);
+    // RSA ciphertexts and other kinds.
+    let rsa = rsa_encrypt(
+        public(KeyKind::Rsa2048),
+        RsaEncryptionAlgorithm::OaepSha256,
+        b"x",
+    )
+    .expect("rsa");
+    assert_eq!(sm2_decrypt(kind, m, &rsa), bad);
+    assert!(matches!(
+        sm2_decrypt(KeyKind::EccNistP256, material(KeyKind::EccNistP256), &ct),
+        Err(CryptoError::IncompatibleAlgorithm(_))
+    ));
+    assert_eq!(
+        sm2_decrypt(kind, material(KeyKind::EccNistP256), &ct),
+        Err(CryptoError::InvalidKeyMaterial)
+    );
+}
+
 fn flip(bytes: &[u8], bit: usize) -> Vec<u8> {
     let mut out = bytes.to_vec();
     let bit = bit % (out.len() * 8);
@@ -524,7 +684,7 @@ proptest! {
 
     #[test]
     fn flipped_signature_bits_are_rejected(
-        kind_index in 0usize..11,
+        kind_index in 0usize..12,
         combo_index in 0usize..12,
         bit in any::<usize>(),
         data in proptest::collection::vec(any::<u8>(), 0..64),
@@ -537,6 +697,20 @@ proptest! {
         let tampered = flip(&sig, bit);
         let ok = verify(kind, public(kind), alg, mt, &msg, &tampered).expect("verify");
         prop_assert!(!ok, "{:?} {:?} {:?} accepted a flipped bit", kind, alg, mt);
+    }
+
+    #[test]
+    fn flipped_sm2pke_ciphertext_bits_are_rejected(
+        bit in any::<usize>(),
+        plaintext in proptest::collection::vec(any::<u8>(), 1..128),
+    ) {
+        let kind = KeyKind::Sm2;
+        let ct = sm2_encrypt(public(kind), &plaintext).expect("encrypt");
+        let tampered = flip(&ct, bit);
+        prop_assert_eq!(
+            sm2_decrypt(kind, material(kind), &tampered),
+            Err(CryptoError::InvalidCiphertext)
+        );
     }
 
     #[test]
