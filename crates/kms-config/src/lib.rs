@@ -22,4 +22,4 @@ pub use node::{
     LinkConfig, NodeConfig, RaftTls, RaftTuning, DEFAULT_ACCOUNT_ID,
 };
 pub use ports::{free_loopback_addrs, free_port};
-pub use topology::{NodeAddrs, NodePlan, RegionPlan, Topology, WrittenNode};
+pub use topology::{prepare_softhsm_seal, NodeAddrs, NodePlan, RegionPlan, Topology, WrittenNode};

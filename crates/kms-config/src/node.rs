@@ -266,6 +266,15 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// The `region` that the TOML file at `path` names at its top level, read without loading
+    /// the rest: `None` when the file is unreadable, not TOML or names no region (an identities
+    /// file). `trent up --cluster-dir` tells a region's directory from others by it.
+    pub fn region_named_in(path: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let table: toml::Table = toml::from_str(&text).ok()?;
+        table.get("region")?.as_str().map(str::to_string)
+    }
+
     /// The config as the TOML text [`NodeConfig::load`] reads, after `header` (comment lines,
     /// each without its `# `).
     pub fn to_toml(&self, header: &[&str]) -> anyhow::Result<String> {

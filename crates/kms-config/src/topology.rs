@@ -407,10 +407,6 @@ impl Topology {
             kms_link::generate_local_pki(&self.pki_dir(), &regions)
                 .context("creating the local PKI")?;
         }
-        if let Some(module) = &self.softhsm_module {
-            kms_seal::pkcs11::init_softhsm_token(module, &self.hsm_dir(), SOFTHSM_TOKEN_LABEL)
-                .context("setting up the SoftHSM2 token")?;
-        }
         if self.sts {
             RootKey::load_or_create(&self.sts_key_path()).context("creating the STS token key")?;
         }
@@ -423,12 +419,9 @@ impl Topology {
         for (region_index, region) in self.regions.iter().enumerate() {
             let dir = self.region_dir(&region.name);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            if let Some(seal) = self.softhsm_seal(&region.name) {
-                if let kms_seal::SealConfig::Pkcs11(pkcs11) = &seal {
-                    kms_seal::pkcs11::ensure_key(pkcs11).with_context(|| {
-                        format!("creating the SoftHSM2 wrapping key of {}", region.name)
-                    })?;
-                }
+            if let Some(kms_seal::SealConfig::Pkcs11(pkcs11)) = self.softhsm_seal(&region.name) {
+                prepare_softhsm_seal(&pkcs11)
+                    .with_context(|| format!("preparing the SoftHSM2 seal of {}", region.name))?;
             } else {
                 RootKey::load_or_create(&self.root_key_path(&region.name))
                     .with_context(|| format!("creating the root key of {}", region.name))?;
@@ -448,6 +441,57 @@ impl Topology {
         }
         Ok(written)
     }
+}
+
+/// Sets up what a PKCS#11 seal on a local SoftHSM2 token needs, where it is missing: the token
+/// (its `softhsm2.conf`, its `tokens/` directory and a random user PIN in a 0600 file, all in
+/// the directory of the seal's `softhsm2_conf`, as [`kms_seal::pkcs11::init_softhsm_token`]
+/// lays them out) and the seal's AES-256 wrapping key in it ([`kms_seal::pkcs11::ensure_key`]).
+/// [`Topology::write`] calls it for each region of a topology with `softhsm_module`, and
+/// `trent up` for each hand-written node config (`--cluster-dir`) before the root key is sealed.
+///
+/// A seal that is not in that layout (no `softhsm2_conf`: a real HSM; or a PIN file elsewhere)
+/// is left to its operator: `Ok(false)`, nothing done. A missing module is refused with what
+/// to do about it.
+pub fn prepare_softhsm_seal(seal: &kms_seal::Pkcs11Config) -> anyhow::Result<bool> {
+    let Some(conf) = &seal.softhsm2_conf else {
+        return Ok(false);
+    };
+    let dir = conf.parent().unwrap_or(Path::new(""));
+    let laid_out = conf.file_name() == Some("softhsm2.conf".as_ref())
+        && seal.pin_file.parent() == Some(dir)
+        && seal.pin_file.file_name() == Some("user.pin".as_ref());
+    if !laid_out {
+        return Ok(false);
+    }
+    if !seal.module.is_file() {
+        let module = seal.module.display();
+        match kms_seal::pkcs11::find_softhsm2_module() {
+            Ok(found) => bail!(
+                "the seal's PKCS#11 module {module} does not exist; SoftHSM2's module on this \
+                 machine is {}: set `module` in [seal] to it",
+                found.display()
+            ),
+            Err(_) => bail!(
+                "SoftHSM2 is not installed (the seal's PKCS#11 module {module} does not exist): \
+                 run `make deps`, which installs the softhsm2 package (cluster/install-deps.sh)"
+            ),
+        }
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    kms_seal::pkcs11::init_softhsm_token(&seal.module, dir, &seal.token_label)
+        .with_context(|| format!("setting up the SoftHSM2 token in {}", dir.display()))?;
+    kms_seal::pkcs11::ensure_key(seal).with_context(|| {
+        format!(
+            "creating the wrapping key {} in the SoftHSM2 token {}",
+            seal.key_label, seal.token_label
+        )
+    })?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -524,6 +568,35 @@ mod tests {
             std::fs::read(dir.path().join("us-east-1/root.key")).ok(),
             std::fs::read(dir.path().join("us-west-2/root.key")).ok()
         );
+    }
+
+    #[test]
+    fn a_softhsm_seal_is_prepared_only_in_the_token_layout_and_needs_its_module() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hsm = dir.path().join("hsm");
+        let seal = |softhsm2_conf: Option<PathBuf>, pin_file: PathBuf| kms_seal::Pkcs11Config {
+            sealed_root_key: dir.path().join("root.sealed"),
+            module: dir.path().join("no-such-libsofthsm2.so"),
+            token_label: SOFTHSM_TOKEN_LABEL.into(),
+            key_label: "trent-root-wrap-r1".into(),
+            pin_file,
+            softhsm2_conf,
+        };
+        // A real HSM (no SoftHSM2 config), or a PIN file outside the token's directory: left
+        // to the operator.
+        let real_hsm = seal(None, hsm.join("user.pin"));
+        assert!(!prepare_softhsm_seal(&real_hsm).expect("skipped"));
+        let elsewhere = seal(Some(hsm.join("softhsm2.conf")), dir.path().join("user.pin"));
+        assert!(!prepare_softhsm_seal(&elsewhere).expect("skipped"));
+        // In the layout, a missing module is refused with what to do.
+        let local = seal(Some(hsm.join("softhsm2.conf")), hsm.join("user.pin"));
+        let refused = format!("{:#}", prepare_softhsm_seal(&local).expect_err("no module"));
+        assert!(refused.contains("no-such-libsofthsm2.so"), "{refused}");
+        assert!(
+            refused.contains("run `make deps`") || refused.contains("set `module` in [seal]"),
+            "{refused}"
+        );
+        assert!(!hsm.exists(), "nothing was created");
     }
 
     #[test]

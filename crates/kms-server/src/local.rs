@@ -1,8 +1,9 @@
 //! The local-cluster launcher behind `make run`: generates the local topology (regions from
 //! `TRENT_REGIONS`, default `us-east-1,us-west-2`; `TRENT_NODES_PER_REGION` nodes each,
 //! default 3) with kms-config's topology writer (node configs, the SoftHSM2 token that seals
-//! the root keys, and inter-region certificates under the data directory), or reads hand-written configs from
-//! `--cluster-dir`; starts every node, waits until every region answers, writes
+//! the root keys, and inter-region certificates under the data directory), or reads
+//! hand-written configs from `--cluster-dir` and sets up the local PKI and the SoftHSM2 token
+//! they name where missing; starts every node, waits until every region answers, writes
 //! `data/cluster.json`, prints how to reach it, and hands the nodes to the [`Supervisor`]
 //! until Ctrl-C.
 
@@ -14,27 +15,62 @@ use kms_crypto::RootKey;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Reads every `*.toml` under `cluster_dir/<region>/`, sorted by path.
+/// Reads every `*.toml` under `cluster_dir/<region>/`, sorted by path. A subdirectory counts
+/// as a region's when one of its `*.toml` files names that region (`region = "<dir name>"`);
+/// the others are skipped with a note, like `cluster/production/` (a template whose configs
+/// are for hosts elsewhere, beside its identities file) when `trent up --cluster-dir cluster`
+/// runs `cluster/us-east-1/`.
 pub fn read_topology(cluster_dir: &Path) -> anyhow::Result<Vec<(PathBuf, NodeConfig)>> {
-    let mut files = Vec::new();
+    let mut regions = Vec::new();
     for region in std::fs::read_dir(cluster_dir)
         .with_context(|| format!("reading {}", cluster_dir.display()))?
     {
         let region = region?.path();
-        if !region.is_dir() {
-            continue;
+        if region.is_dir() {
+            regions.push(region);
         }
+    }
+    regions.sort();
+    let mut files = Vec::new();
+    for region in regions {
+        let mut tomls = Vec::new();
         for file in std::fs::read_dir(&region)? {
             let file = file?.path();
             if file.extension().is_some_and(|e| e == "toml") {
-                files.push(file);
+                tomls.push(file);
             }
         }
+        if tomls.is_empty() {
+            continue;
+        }
+        let name = region.file_name().and_then(|n| n.to_str());
+        if !tomls
+            .iter()
+            .any(|file| NodeConfig::region_named_in(file).as_deref() == name)
+        {
+            println!(
+                "Skipping {}: no config in it is for a region of that name.",
+                region.display()
+            );
+            continue;
+        }
+        files.extend(tomls);
     }
     files.sort();
     files
         .into_iter()
-        .map(|f| NodeConfig::load(&f).map(|c| (f, c)))
+        .map(|f| {
+            let config = NodeConfig::load(&f)?;
+            let dir = f.parent().and_then(Path::file_name);
+            if dir.and_then(|d| d.to_str()) != Some(config.region.as_str()) {
+                bail!(
+                    "{} is a node config of region {}, in another region's directory",
+                    f.display(),
+                    config.region
+                );
+            }
+            Ok((f, config))
+        })
         .collect()
 }
 
@@ -168,8 +204,8 @@ pub async fn up(
     }
     std::fs::create_dir_all(data_dir)?;
     issue_missing_certificates(&topology)?;
-    for (_, config) in &topology {
-        prepare_root_key(config).await?;
+    for (path, config) in &topology {
+        prepare_root_key(path, config).await?;
     }
     let exe = std::env::current_exe().context("locating the trent binary")?;
     let mut supervisor = Supervisor::start(exe, control, topology, policy)?;
@@ -214,9 +250,15 @@ async fn stop_requested() {
 }
 
 /// Makes sure a node's root key exists before the node starts: under an auto-unsealing seal,
-/// the sealed file (sealing the plaintext root key an earlier version left, or a new one);
+/// the sealed file (sealing the plaintext root key an earlier version left, or a new one),
+/// after setting up a local SoftHSM2 token, its PIN file and the wrapping key where the
+/// PKCS#11 seal names one that is missing (as the topology writer does for `make run`);
 /// without a seal, the plaintext file. A Shamir-sealed region is left to `trent operator init`.
-async fn prepare_root_key(config: &NodeConfig) -> anyhow::Result<()> {
+async fn prepare_root_key(path: &Path, config: &NodeConfig) -> anyhow::Result<()> {
+    if let Some(kms_seal::SealConfig::Pkcs11(pkcs11)) = &config.seal {
+        kms_config::prepare_softhsm_seal(pkcs11)
+            .with_context(|| format!("preparing the seal of {}", path.display()))?;
+    }
     match &config.seal {
         None => {
             if let Some(parent) = config.root_key_path.parent() {
@@ -227,6 +269,9 @@ async fn prepare_root_key(config: &NodeConfig) -> anyhow::Result<()> {
             })?;
         }
         Some(seal) if seal.auto_unseals() => {
+            if let Some(parent) = seal.sealed_root_key().parent() {
+                std::fs::create_dir_all(parent)?;
+            }
             let prepared =
                 kms_seal::ensure_sealed(seal, &config.region, &config.root_key_path, true)
                     .await
