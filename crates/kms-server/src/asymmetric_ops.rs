@@ -2,7 +2,9 @@
 //! DeriveSharedSecret, and GenerateDataKeyPair(WithoutPlaintext).
 
 use crate::call::Call;
-use crate::key_kinds::{key_kind, message_type, pair_kind, signing_algorithm};
+use crate::key_kinds::{
+    china_region, key_kind, message_type, not_in_this_region, pair_kind, signing_algorithm,
+};
 use crate::validate::{length_within, required};
 use kms_core::key_state::{check, Gate};
 use kms_core::KeyRecord;
@@ -74,12 +76,9 @@ fn sign_input(
         &required(algorithm, "signingAlgorithm")?,
         "signingAlgorithm",
     )?;
-    let crypto_algorithm = signing_algorithm(algorithm).ok_or_else(|| {
-        KmsError::UnsupportedOperation(format!("{algorithm} is not supported by Trent."))
-    })?;
     Ok(SignInput {
         algorithm,
-        crypto_algorithm,
+        crypto_algorithm: signing_algorithm(algorithm),
         message_type: message_type(kind),
         message,
     })
@@ -258,9 +257,11 @@ impl Call<'_> {
             &required(request.key_pair_spec, "keyPairSpec")?,
             "keyPairSpec",
         )?;
-        let kind = pair_kind(spec).ok_or_else(|| {
-            KmsError::UnsupportedOperation(format!("KeyPairSpec {spec} is not supported by Trent."))
-        })?;
+        // SM2 data key pairs exist only in the China Regions, like SM2 keys.
+        if spec == DataKeyPairSpec::Sm2 && !china_region(self.region()) {
+            return Err(not_in_this_region("KeyPairSpec SM2"));
+        }
+        let kind = pair_kind(spec);
         let key = self.resolve(request.key_id, true).await?;
         self.check_symmetric_encryption_key(&key, "GenerateDataKeyPair")?;
         if key.key_store.is_some() {

@@ -1,11 +1,12 @@
-//! Encryption operations: Encrypt, Decrypt, ReEncrypt (symmetric and RSA keys, between any
+//! Encryption operations: Encrypt, Decrypt, ReEncrypt (symmetric, RSA and SM2 keys, between any
 //! pair), GenerateDataKey(WithoutPlaintext) and GenerateRandom.
 //!
 //! Symmetric ciphertexts are self-describing (they name their key and material); RSA
-//! ciphertexts are raw RSAES-OAEP, so Decrypt needs the KeyId and algorithm for them.
+//! ciphertexts are raw RSAES-OAEP and SM2 ones raw SM2PKE (GM/T 0009 DER), so Decrypt needs the
+//! KeyId and algorithm for them.
 
 use crate::call::Call;
-use crate::key_kinds::{key_kind, rsa_algorithm};
+use crate::key_kinds::{asymmetric_algorithm, key_kind, AsymmetricEncryption};
 use crate::validate::{in_range, length_within, required};
 use kms_core::key_state::{check, Gate};
 use kms_core::KeyRecord;
@@ -134,7 +135,7 @@ impl Call<'_> {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Sealed, KmsError> {
-        let Some(rsa) = rsa_algorithm(algorithm) else {
+        let Some(asymmetric) = asymmetric_algorithm(algorithm) else {
             return self.seal(key, plaintext, context).await;
         };
         no_context_for_asymmetric(context)?;
@@ -144,16 +145,21 @@ impl Call<'_> {
         let public_key = current
             .public_key
             .as_deref()
-            .ok_or_else(|| KmsError::KmsInternal("An RSA key has no public key.".into()))?;
-        let blob = kms_crypto::asymmetric::rsa_encrypt(public_key, rsa, plaintext)?;
+            .ok_or_else(|| KmsError::KmsInternal("An asymmetric key has no public key.".into()))?;
+        let blob = match asymmetric {
+            AsymmetricEncryption::Rsa(rsa) => {
+                kms_crypto::asymmetric::rsa_encrypt(public_key, rsa, plaintext)?
+            }
+            AsymmetricEncryption::Sm2Pke => kms_crypto::sm2_encrypt(public_key, plaintext)?,
+        };
         Ok(Sealed {
             blob,
             material_id: current.material_id.clone(),
         })
     }
 
-    /// Opens a ciphertext. With an RSA algorithm the caller must name the key; otherwise the
-    /// symmetric blob names its own key, and a caller's KeyId must be that key.
+    /// Opens a ciphertext. With an RSA or SM2 algorithm the caller must name the key; otherwise
+    /// the symmetric blob names its own key, and a caller's KeyId must be that key.
     async fn open(
         &self,
         blob: &[u8],
@@ -163,7 +169,7 @@ impl Call<'_> {
         operation: &str,
     ) -> Result<Opened, KmsError> {
         length_within(blob.len(), 1, MAX_CIPHERTEXT, "ciphertextBlob")?;
-        if let Some(rsa) = requested.and_then(rsa_algorithm) {
+        if let Some(asymmetric) = requested.and_then(asymmetric_algorithm) {
             let Some(key_id) = expected else {
                 return Err(KmsError::Validation(
                     "KeyId is required to decrypt with an asymmetric key.".into(),
@@ -174,10 +180,15 @@ impl Call<'_> {
             check_encrypt_key(&key, operation)?;
             let algorithm = encryption_algorithm(&key, requested)?;
             let kind = key_kind(key.key_spec)
-                .ok_or_else(|| KmsError::KmsInternal("Not an RSA key.".into()))?;
+                .ok_or_else(|| KmsError::KmsInternal("Not an asymmetric key.".into()))?;
             let (material, current) = self.current_material(&key)?;
             let material_id = current.material_id.clone();
-            let plaintext = kms_crypto::asymmetric::rsa_decrypt(kind, &material, rsa, blob)?;
+            let plaintext = match asymmetric {
+                AsymmetricEncryption::Rsa(rsa) => {
+                    kms_crypto::asymmetric::rsa_decrypt(kind, &material, rsa, blob)?
+                }
+                AsymmetricEncryption::Sm2Pke => kms_crypto::sm2_decrypt(kind, &material, blob)?,
+            };
             return Ok(Opened {
                 plaintext,
                 key,

@@ -34,18 +34,29 @@ fn require_external(key: &KeyRecord) -> Result<(), KmsError> {
     )))
 }
 
-fn wrapping_kind(spec: WrappingKeySpec) -> Result<KeyKind, KmsError> {
+/// The refusal of SM2 wrapping (the `SM2` wrapping key spec, `SM2PKE`): AWS's outside the
+/// China Regions; inside them Trent does not offer it yet (RSA wrapping keys work there too).
+fn sm2_wrapping_refused(what: &str, region: &str) -> KmsError {
+    if crate::key_kinds::china_region(region) {
+        KmsError::UnsupportedOperation(format!("{what} is not supported by Trent yet."))
+    } else {
+        KmsError::Validation(format!("{what} is supported only in the China Regions."))
+    }
+}
+
+fn wrapping_kind(spec: WrappingKeySpec, region: &str) -> Result<KeyKind, KmsError> {
     match spec {
         WrappingKeySpec::Rsa2048 => Ok(KeyKind::Rsa2048),
         WrappingKeySpec::Rsa3072 => Ok(KeyKind::Rsa3072),
         WrappingKeySpec::Rsa4096 => Ok(KeyKind::Rsa4096),
-        WrappingKeySpec::Sm2 => Err(KmsError::Validation(
-            "WrappingKeySpec SM2 is supported only in the China Regions.".into(),
-        )),
+        WrappingKeySpec::Sm2 => Err(sm2_wrapping_refused("WrappingKeySpec SM2", region)),
     }
 }
 
-fn wrapping_algorithm(algorithm: WrappingAlgorithm) -> Result<ImportWrappingAlgorithm, KmsError> {
+fn wrapping_algorithm(
+    algorithm: WrappingAlgorithm,
+    region: &str,
+) -> Result<ImportWrappingAlgorithm, KmsError> {
     match algorithm {
         WrappingAlgorithm::RsaesOaepSha1 => Ok(ImportWrappingAlgorithm::RsaesOaepSha1),
         WrappingAlgorithm::RsaesOaepSha256 => Ok(ImportWrappingAlgorithm::RsaesOaepSha256),
@@ -55,9 +66,7 @@ fn wrapping_algorithm(algorithm: WrappingAlgorithm) -> Result<ImportWrappingAlgo
             "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256."
                 .into(),
         )),
-        WrappingAlgorithm::Sm2pke => Err(KmsError::Validation(
-            "WrappingAlgorithm SM2PKE is supported only in the China Regions.".into(),
-        )),
+        WrappingAlgorithm::Sm2pke => Err(sm2_wrapping_refused("WrappingAlgorithm SM2PKE", region)),
     }
 }
 
@@ -121,8 +130,8 @@ impl Call<'_> {
         let spec_name = required(request.wrapping_key_spec, "wrappingKeySpec")?;
         let algorithm = parse_enum::<WrappingAlgorithm>(&algorithm_name, "wrappingAlgorithm")?;
         let spec = parse_enum::<WrappingKeySpec>(&spec_name, "wrappingKeySpec")?;
-        wrapping_algorithm(algorithm)?;
-        let kind = wrapping_kind(spec)?;
+        wrapping_algorithm(algorithm, self.region())?;
+        let kind = wrapping_kind(spec, self.region())?;
         let key = self.resolve(request.key_id, false).await?;
         require_external(&key)?;
         check(&key, Gate::Import)?;
@@ -245,9 +254,9 @@ impl Call<'_> {
             &WrapContext::import_wrapping_key(&key.key_id, &token_id),
         )?;
         let material = kms_crypto::unwrap_imported(
-            wrapping_kind(parameters.wrapping_key_spec)?,
+            wrapping_kind(parameters.wrapping_key_spec, self.region())?,
             &private,
-            wrapping_algorithm(parameters.wrapping_algorithm)?,
+            wrapping_algorithm(parameters.wrapping_algorithm, self.region())?,
             &encrypted.0,
         )
         .map_err(|_| KmsError::InvalidCiphertext)?;

@@ -1,5 +1,6 @@
-//! The map between AWS's names (kms-types) and kms-crypto's typed algorithms. Crypto errors
-//! map to KMS errors through `From<CryptoError> for KmsError` in kms-crypto.
+//! The map between AWS's names (kms-types) and kms-crypto's typed algorithms, and AWS's rule
+//! that SM2 exists only in the China Regions (every region named `cn-*`). Crypto errors map to
+//! KMS errors through `From<CryptoError> for KmsError` in kms-crypto.
 
 use kms_crypto::asymmetric::{
     MessageType as CryptoMessageType, RsaEncryptionAlgorithm, SigningAlgorithm,
@@ -9,7 +10,18 @@ use kms_types::{
     DataKeyPairSpec, EncryptionAlgorithm, KeySpec, KmsError, MessageType, SigningAlgorithmSpec,
 };
 
-/// The crypto kind of a key spec; `None` for SYMMETRIC_DEFAULT (the ciphertext module) and SM2.
+/// Whether `region` is one of AWS's China Regions (`cn-north-1`, `cn-northwest-1`): Trent
+/// treats every region named `cn-*` so. Only there does AWS offer SM2 (keys, data key pairs).
+pub(crate) fn china_region(region: &str) -> bool {
+    region.starts_with("cn-")
+}
+
+/// AWS's refusal of `what` (e.g. `KeySpec SM2`) outside the China Regions.
+pub(crate) fn not_in_this_region(what: &str) -> KmsError {
+    KmsError::UnsupportedOperation(format!("{what} is not supported in this Region."))
+}
+
+/// The crypto kind of a key spec; `None` for SYMMETRIC_DEFAULT (the ciphertext module).
 pub fn key_kind(spec: KeySpec) -> Option<KeyKind> {
     Some(match spec {
         KeySpec::Rsa2048 => KeyKind::Rsa2048,
@@ -27,13 +39,14 @@ pub fn key_kind(spec: KeySpec) -> Option<KeyKind> {
         KeySpec::Hmac256 => KeyKind::Hmac256,
         KeySpec::Hmac384 => KeyKind::Hmac384,
         KeySpec::Hmac512 => KeyKind::Hmac512,
-        KeySpec::SymmetricDefault | KeySpec::Sm2 => return None,
+        KeySpec::Sm2 => KeyKind::Sm2,
+        KeySpec::SymmetricDefault => return None,
     })
 }
 
-/// The crypto kind of a data key pair spec; `None` for SM2.
-pub fn pair_kind(spec: DataKeyPairSpec) -> Option<KeyKind> {
-    Some(match spec {
+/// The crypto kind of a data key pair spec (SM2 only in the China Regions: the caller checks).
+pub fn pair_kind(spec: DataKeyPairSpec) -> KeyKind {
+    match spec {
         DataKeyPairSpec::Rsa2048 => KeyKind::Rsa2048,
         DataKeyPairSpec::Rsa3072 => KeyKind::Rsa3072,
         DataKeyPairSpec::Rsa4096 => KeyKind::Rsa4096,
@@ -42,14 +55,14 @@ pub fn pair_kind(spec: DataKeyPairSpec) -> Option<KeyKind> {
         DataKeyPairSpec::EccNistP521 => KeyKind::EccNistP521,
         DataKeyPairSpec::EccSecgP256k1 => KeyKind::EccSecgP256k1,
         DataKeyPairSpec::EccNistEdwards25519 => KeyKind::Ed25519,
-        DataKeyPairSpec::Sm2 => return None,
-    })
+        DataKeyPairSpec::Sm2 => KeyKind::Sm2,
+    }
 }
 
-/// The crypto signing algorithm for an AWS one; `None` for SM2DSA.
-pub fn signing_algorithm(spec: SigningAlgorithmSpec) -> Option<SigningAlgorithm> {
+/// The crypto signing algorithm for an AWS one.
+pub fn signing_algorithm(spec: SigningAlgorithmSpec) -> SigningAlgorithm {
     use SigningAlgorithmSpec as S;
-    Some(match spec {
+    match spec {
         S::RsassaPssSha256 => SigningAlgorithm::RsassaPssSha256,
         S::RsassaPssSha384 => SigningAlgorithm::RsassaPssSha384,
         S::RsassaPssSha512 => SigningAlgorithm::RsassaPssSha512,
@@ -62,8 +75,8 @@ pub fn signing_algorithm(spec: SigningAlgorithmSpec) -> Option<SigningAlgorithm>
         S::Ed25519Sha512 => SigningAlgorithm::Ed25519Sha512,
         S::Ed25519PhSha512 => SigningAlgorithm::Ed25519PhSha512,
         S::MlDsaShake256 => SigningAlgorithm::MlDsaShake256,
-        S::Sm2dsa => return None,
-    })
+        S::Sm2dsa => SigningAlgorithm::Sm2Dsa,
+    }
 }
 
 /// The crypto message type for an AWS one.
@@ -75,12 +88,26 @@ pub fn message_type(kind: MessageType) -> CryptoMessageType {
     }
 }
 
-/// The RSA-OAEP variant of an AWS encryption algorithm; `None` for the others.
-pub fn rsa_algorithm(algorithm: EncryptionAlgorithm) -> Option<RsaEncryptionAlgorithm> {
+/// An asymmetric encryption algorithm: the ciphertext is raw, so Decrypt needs the KeyId.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsymmetricEncryption {
+    /// `RSAES_OAEP_SHA_1` or `RSAES_OAEP_SHA_256`.
+    Rsa(RsaEncryptionAlgorithm),
+    /// `SM2PKE` (China Regions only, as SM2 keys are).
+    Sm2Pke,
+}
+
+/// The asymmetric variant of an AWS encryption algorithm; `None` for SYMMETRIC_DEFAULT.
+pub fn asymmetric_algorithm(algorithm: EncryptionAlgorithm) -> Option<AsymmetricEncryption> {
     match algorithm {
-        EncryptionAlgorithm::RsaesOaepSha1 => Some(RsaEncryptionAlgorithm::OaepSha1),
-        EncryptionAlgorithm::RsaesOaepSha256 => Some(RsaEncryptionAlgorithm::OaepSha256),
-        EncryptionAlgorithm::SymmetricDefault | EncryptionAlgorithm::Sm2pke => None,
+        EncryptionAlgorithm::RsaesOaepSha1 => {
+            Some(AsymmetricEncryption::Rsa(RsaEncryptionAlgorithm::OaepSha1))
+        }
+        EncryptionAlgorithm::RsaesOaepSha256 => Some(AsymmetricEncryption::Rsa(
+            RsaEncryptionAlgorithm::OaepSha256,
+        )),
+        EncryptionAlgorithm::Sm2pke => Some(AsymmetricEncryption::Sm2Pke),
+        EncryptionAlgorithm::SymmetricDefault => None,
     }
 }
 
@@ -101,6 +128,7 @@ pub(crate) fn importable(spec: KeySpec) -> bool {
             | EccNistP384
             | EccNistP521
             | EccSecgP256k1
+            | Sm2
     )
 }
 

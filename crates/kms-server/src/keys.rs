@@ -39,15 +39,14 @@ fn key_shape(request: &CreateKeyRequest, region: &str) -> Result<KeyShape, KmsEr
         Some(origin) => parse_enum::<Origin>(origin, "origin")?,
         None => Origin::AwsKms,
     };
+    // SM2 exists only in the China Regions; elsewhere AWS answers UnsupportedOperation.
+    if spec == KeySpec::Sm2 && !crate::key_kinds::china_region(region) {
+        return Err(crate::key_kinds::not_in_this_region("KeySpec SM2"));
+    }
     if !spec.valid_usages().contains(&usage) {
         return Err(KmsError::Validation(format!(
             "KeyUsage {usage} is not compatible with KeySpec {spec}. Valid key usages for {spec}: {}.",
             spec.valid_usages().iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    if spec == KeySpec::Sm2 && !region.starts_with("cn-") {
-        return Err(KmsError::Validation(format!(
-            "KeySpec SM2 is not supported in region {region}."
         )));
     }
     Ok(KeyShape {
@@ -121,11 +120,6 @@ impl Call<'_> {
                     "Origin {other} is not supported by Trent yet."
                 )))
             }
-        }
-        if shape.spec == KeySpec::Sm2 {
-            return Err(KmsError::UnsupportedOperation(
-                "KeySpec SM2 is not supported by Trent yet.".into(),
-            ));
         }
         let key_id = new_key_id(multi_region);
         let now_ms = self.now_ms();
@@ -376,8 +370,19 @@ mod tests {
             "us-east-1"
         )
         .is_err());
-        assert!(key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "us-east-1").is_err());
-        assert!(key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "cn-north-1").is_ok());
+        assert!(matches!(
+            key_shape(&request(Some("SM2"), Some("SIGN_VERIFY")), "us-east-1"),
+            Err(KmsError::UnsupportedOperation(m)) if m == "KeySpec SM2 is not supported in this Region."
+        ));
+        for region in ["cn-north-1", "cn-northwest-1"] {
+            for usage in ["SIGN_VERIFY", "ENCRYPT_DECRYPT", "KEY_AGREEMENT"] {
+                assert!(key_shape(&request(Some("SM2"), Some(usage)), region).is_ok());
+            }
+            assert!(matches!(
+                key_shape(&request(Some("SM2"), Some("GENERATE_VERIFY_MAC")), region),
+                Err(KmsError::Validation(_))
+            ));
+        }
         assert!(matches!(
             key_shape(&request(Some("AES"), None), "us-east-1"),
             Err(KmsError::Validation(_))

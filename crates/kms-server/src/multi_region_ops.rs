@@ -21,6 +21,12 @@ impl Call<'_> {
             self.region(),
             self.replication(),
         )?;
+        // An SM2 key cannot have a replica outside the China Regions (SM2 exists only there).
+        if key.key_spec == KeySpec::Sm2 && !crate::key_kinds::china_region(&replica_region) {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec SM2 is not supported in {replica_region}."
+            )));
+        }
         let (description, policy, tags) = self.new_key_properties(
             request.description,
             request.policy.as_deref(),

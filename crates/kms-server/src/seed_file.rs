@@ -274,7 +274,18 @@ fn check_key(key: SeedKeyDocument, regions: &[String]) -> anyhow::Result<SeedKey
         bail!("field usage: {usage} is not a usage of key spec {spec}");
     }
     if spec == KeySpec::Sm2 {
-        bail!("field spec: SM2 keys are not supported by Trent yet");
+        // SM2 exists only in the China Regions: every region the key lives in must be one.
+        let placed: Vec<&str> = match &placement {
+            Placement::Single(Some(region)) => vec![region.as_str()],
+            Placement::Single(None) => regions.iter().map(String::as_str).collect(),
+            Placement::Multi { primary, replicas } => std::iter::once(primary)
+                .chain(replicas)
+                .map(String::as_str)
+                .collect(),
+        };
+        if let Some(region) = placed.iter().find(|r| !crate::key_kinds::china_region(r)) {
+            bail!("field spec: SM2 keys exist only in the China Regions (cn-*), not in {region}");
+        }
     }
     if key.description.chars().count() > 8192 {
         bail!("field description: at most 8192 characters");
@@ -401,6 +412,23 @@ mod tests {
     }
 
     #[test]
+    fn sm2_keys_live_only_in_china_regions() {
+        let regions: Vec<String> = vec!["cn-north-1".into(), "us-east-1".into()];
+        let text = "keys: [{id: 11111111-2222-3333-4444-555555555555, spec: SM2, usage: SIGN_VERIFY, region: cn-north-1}]";
+        let seed = Seed::parse(text, &regions).unwrap();
+        assert_eq!(seed.keys[0].spec, KeySpec::Sm2);
+        assert_eq!(seed.keys[0].role_in("cn-north-1"), Some(Role::Creates));
+        for refused in [
+            "keys: [{id: 11111111-2222-3333-4444-555555555555, spec: SM2}]",
+            "keys: [{id: 11111111-2222-3333-4444-555555555555, spec: SM2, region: us-east-1}]",
+            "keys: [{id: mrk-0123456789abcdef0123456789abcdef, spec: SM2, primary_region: cn-north-1, replica_regions: [us-east-1]}]",
+        ] {
+            let error = format!("{:#}", Seed::parse(refused, &regions).err().unwrap());
+            assert!(error.contains("not in us-east-1"), "{refused}: {error}");
+        }
+    }
+
+    #[test]
     fn bad_seeds_are_refused_naming_the_key_and_field() {
         let cases = [
             ("keys: [{id: nope}]", "field id"),
@@ -410,6 +438,7 @@ mod tests {
             ("keys: [{id: 11111111-2222-3333-4444-555555555555, spec: RSA_2048, usage: GENERATE_VERIFY_MAC}]", "field usage"),
             ("keys: [{id: 11111111-2222-3333-4444-555555555555, spec: RSA_2048, material: 'AAAA'}]", "PKCS#8"),
             ("keys: [{id: 11111111-2222-3333-4444-555555555555, colour: red}]", "colour"),
+            ("keys: [{id: 11111111-2222-3333-4444-555555555555, spec: SM2}]", "China Regions"),
         ];
         for (text, expected) in cases {
             let error = format!("{:#}", Seed::parse(text, &regions()).err().unwrap());
