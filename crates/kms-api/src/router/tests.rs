@@ -491,7 +491,7 @@ fn response_strings_are_zeroed_before_the_value_is_dropped() {
         "Nested": {"List": ["a2V5", 7, {"Deep": "ZGF0YQ=="}]},
         "Flag": true,
     });
-    super::zeroize_strings(&mut value);
+    zeroize_strings(&mut value);
     assert_eq!(
         value,
         serde_json::json!({"Plaintext": "", "Nested": {"List": ["", 7, {"Deep": ""}]}, "Flag": true})
