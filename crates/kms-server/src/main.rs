@@ -286,11 +286,18 @@ enum OperatorCommand {
         threshold: u8,
     },
     /// Submit one unseal share to a node (read from standard input unless given); prints the
-    /// progress. Run it once per share, on every node of the region.
+    /// progress. Run it once per share, on every node of the region. A share goes over
+    /// HTTPS (`--addr https://HOST:PORT --ca FILE`), or over plain HTTP only to a loopback
+    /// address; anything else is refused before the share is read.
     Unseal {
-        /// The node's KMS API address, host:port (plain HTTP).
+        /// The node's KMS API address: https://HOST:PORT (its [api_tls] port), or HOST:PORT
+        /// (plain HTTP; loopback only).
         #[arg(long)]
         addr: String,
+        /// The PEM file of the CA certificate the node's API certificate chains to (or that
+        /// certificate itself, if self-signed), for https://; default: the system's roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
         /// The share (else one line of standard input, so it stays out of shell history).
         #[arg(long)]
         share: Option<String>,
@@ -316,9 +323,14 @@ enum OperatorCommand {
     },
     /// Print a node's seal status (JSON).
     Status {
-        /// The node's KMS API address, host:port (plain HTTP).
+        /// The node's KMS API address: https://HOST:PORT (its [api_tls] port), or HOST:PORT
+        /// (plain HTTP).
         #[arg(long)]
         addr: String,
+        /// The PEM file of the CA certificate the node's API certificate chains to (or that
+        /// certificate itself, if self-signed), for https://; default: the system's roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
 }
 
@@ -354,8 +366,9 @@ async fn operator_init(config: &std::path::Path, shares: u8, threshold: u8) -> a
         println!("Share {}: {share}", i + 1);
     }
     println!(
-        "\nStart the nodes, then on each run `trent operator unseal --addr HOST:PORT` {threshold} \
-         times with different shares."
+        "\nStart the nodes, then on each run `trent operator unseal --addr https://HOST:PORT --ca \
+         CA.pem` (plain HOST:PORT only on the node's own host) {threshold} times with different \
+         shares."
     );
     Ok(())
 }
@@ -385,21 +398,13 @@ async fn operator_init_pkcs11(
     Ok(())
 }
 
-async fn operator_call(addr: &str, body: Option<serde_json::Value>) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let request = match body {
-        Some(body) => http
-            .post(format!("http://{addr}/v1/sys/unseal"))
-            .header("content-type", "application/json")
-            .body(body.to_string()),
-        None => http.get(format!("http://{addr}/v1/sys/seal-status")),
-    };
-    let response = request
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
-        .await?;
-    let ok = response.status().is_success();
-    let answer: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+/// `trent operator unseal|status`: one seal call, the node's answer printed; fails when the
+/// node refused it, with its reason.
+async fn operator_call(
+    target: &kms_server::operator_client::ApiTarget,
+    call: kms_server::operator_client::SealCall,
+) -> anyhow::Result<()> {
+    let (ok, answer) = kms_server::operator_client::seal_call(target, call).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     if !ok {
         anyhow::bail!(
@@ -467,13 +472,17 @@ async fn cluster_status(data_dir: &std::path::Path, nodes: &[String]) -> anyhow:
 }
 
 async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
+    use kms_server::operator_client::{ApiTarget, SealCall};
     match command {
         OperatorCommand::Init {
             config,
             shares,
             threshold,
         } => operator_init(&config, shares, threshold).await,
-        OperatorCommand::Status { addr } => operator_call(&addr, None).await,
+        OperatorCommand::Status { addr, ca } => {
+            let target = ApiTarget::parse(&addr, ca.as_deref())?;
+            operator_call(&target, SealCall::Status).await
+        }
         OperatorCommand::RotateRootKey { target, wait } => {
             let target = target.target();
             let generation = kms_server::operator_client::rotate_root_key(&target).await?;
@@ -496,10 +505,18 @@ async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
             println!("{status}");
             Ok(())
         }
-        OperatorCommand::Unseal { addr, reset, .. } if reset => {
-            operator_call(&addr, Some(serde_json::json!({ "reset": true }))).await
+        OperatorCommand::Unseal {
+            addr, ca, reset, ..
+        } if reset => {
+            let target = ApiTarget::parse(&addr, ca.as_deref())?;
+            operator_call(&target, SealCall::Reset).await
         }
-        OperatorCommand::Unseal { addr, share, .. } => {
+        OperatorCommand::Unseal {
+            addr, ca, share, ..
+        } => {
+            let target = ApiTarget::parse(&addr, ca.as_deref())?;
+            // Before the share is read: nothing is typed for an address it may not go to.
+            target.check_share_transport()?;
             let share = match share {
                 Some(share) => zeroize::Zeroizing::new(share),
                 None => {
@@ -508,8 +525,7 @@ async fn operator(command: OperatorCommand) -> anyhow::Result<()> {
                     line
                 }
             };
-            let body = serde_json::json!({ "key": share.trim() });
-            operator_call(&addr, Some(body)).await
+            operator_call(&target, SealCall::Share(share)).await
         }
     }
 }
