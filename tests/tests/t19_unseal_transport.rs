@@ -235,37 +235,35 @@ fn base64_decode(text: &str) -> Vec<u8> {
 /// Waits at most 5 s for `trent operator ARGS…` to exit, its standard input left open and
 /// unwritten (a CLI that read the share would block on it; one that connected to TEST-NET-1
 /// would wait for its connect timeout).
-fn refused_quickly(args: &[&str]) -> (Output, Duration) {
+async fn refused_quickly(args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(trent_binary())
+    let mut child = tokio::process::Command::new(trent_binary())
         .arg("operator")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let stdin = child.stdin.take();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            panic!("trent operator {} did not refuse at once", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let output = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("trent operator {} did not refuse at once", args.join(" ")))
+        .unwrap();
     let elapsed = started.elapsed();
     drop(stdin);
-    (child.wait_with_output().unwrap(), elapsed)
+    (output, elapsed)
 }
 
-#[test]
-fn a_share_is_never_sent_over_plain_http_to_another_host() {
+#[tokio::test]
+async fn a_share_is_never_sent_over_plain_http_to_another_host() {
     for addr in [
         "192.0.2.1:8101",
         "http://192.0.2.1:8101",
         "trent-1.invalid:8101",
     ] {
-        let (out, elapsed) = refused_quickly(&["unseal", "--addr", addr]);
+        let (out, elapsed) = refused_quickly(&["unseal", "--addr", addr]).await;
         assert!(!out.status.success(), "{addr}: {out:?}");
         let text = stderr(&out);
         assert!(
@@ -284,7 +282,8 @@ fn a_share_is_never_sent_over_plain_http_to_another_host() {
         "192.0.2.1:8101",
         "--share",
         "trent-share-v1-00",
-    ]);
+    ])
+    .await;
     assert!(stderr(&out).contains("refusing to send an unseal share over plain HTTP"));
 }
 

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{setup, Setup, AKID, PIN, SECRET, TOKEN, URI_PATH};
 use kms_keystore::hsm::HsmToken;
@@ -228,17 +228,11 @@ async fn the_proxy_serves_a_softhsm_token_to_the_xks_client() {
 
     // A stopped proxy: NOT_REACHABLE (polled: the listener closes as the server stops).
     proxy.stop().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    common::eventually("the stopped proxy became unreachable", || async {
         match client.health(&health_meta()).await {
-            Err(err) if err.connection_error_code() == "XKS_PROXY_NOT_REACHABLE" => break,
-            other => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the stopped proxy still answers: {other:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            Err(err) if err.connection_error_code() == "XKS_PROXY_NOT_REACHABLE" => Ok(()),
+            other => Err(format!("{other:?}")),
         }
-    }
+    })
+    .await;
 }

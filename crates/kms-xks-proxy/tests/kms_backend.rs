@@ -14,15 +14,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
-use common::{certificates, secret_file, AKID, SECRET, URI_PATH};
+use common::{certificates, eventually, secret_file, AKID, SECRET, URI_PATH};
 use kms_keystore::xks_api::{self, EkmHealthStatus, KeyStatus, RequestMetadata};
 use kms_keystore::xks_client::{XksCiphertext, XksClient, XksEndpoint, XksError, XksTrust};
 use kms_xks_proxy::backend::kms::KEY_ID_CONTEXT;
@@ -37,7 +36,6 @@ const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd
 /// Generous for a loaded test machine; AWS KMS allows 250 ms.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a condition may take to show (the proxy's cache is 1 s).
-const PATIENCE: Duration = Duration::from_secs(30);
 /// The external keys the store serves: two made by the test, one never made.
 const KEYS: [&str; 3] = ["key-1", "key-2", "key-no-file"];
 
@@ -125,24 +123,25 @@ impl TrentNode {
         aws_sdk_kms::Client::from_conf(config)
     }
 
-    /// Waits until it answers a signed ListKeys.
+    /// Waits until it answers a signed ListKeys (fails at once if the node exits).
     async fn wait_serving(&mut self) {
         let kms = self.client();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if kms.list_keys().send().await.is_ok() {
-                return;
+        eventually("trent served", || {
+            let exited = self.child.try_wait().unwrap();
+            let kms = kms.clone();
+            let log = self.log_text();
+            async move {
+                if let Some(status) = exited {
+                    panic!("trent exited ({status}):\n{log}");
+                }
+                kms.list_keys()
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}\n{log}"))
             }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("trent exited ({status}):\n{}", self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "trent never served:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
     }
 
     fn log_text(&self) -> String {
@@ -158,24 +157,6 @@ impl TrentNode {
 impl Drop for TrentNode {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// Polls `probe` every 50 ms until it yields a value, for at most [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match probe().await {
-            Ok(value) => return value,
-            Err(last) => {
-                assert!(Instant::now() < deadline, "never {what}; last: {last}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
     }
 }
 

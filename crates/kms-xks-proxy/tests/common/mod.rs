@@ -148,3 +148,29 @@ operations = ["metadata", "encrypt", "decrypt"]
         module,
     }
 }
+
+/// How long [`eventually`] waits.
+#[allow(dead_code)] // not every test binary polls
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `probe` every 50 ms until it yields a value; after [`PATIENCE`] fails the test with
+/// `what` and the probe's last answer.
+#[allow(dead_code)] // not every test binary polls
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        ticks.tick().await;
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                std::time::Instant::now() < deadline,
+                "never {what}; last: {last}"
+            ),
+        }
+    }
+}
