@@ -863,3 +863,44 @@ pub async fn raw_request(
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// A custom key store's ConnectionState and ConnectionErrorCode, from DescribeCustomKeyStores.
+pub async fn key_store_state(
+    kms: &aws_sdk_kms::Client,
+    id: &str,
+) -> (
+    aws_sdk_kms::types::ConnectionStateType,
+    Option<aws_sdk_kms::types::ConnectionErrorCodeType>,
+) {
+    let out = kms
+        .describe_custom_key_stores()
+        .custom_key_store_id(id)
+        .send()
+        .await
+        .unwrap();
+    let store = &out.custom_key_stores()[0];
+    (
+        store.connection_state().unwrap().clone(),
+        store.connection_error_code().cloned(),
+    )
+}
+
+/// Waits (30 s at most) until custom key store `id` is in state `want`; its error code then.
+pub async fn wait_key_store_state(
+    kms: &aws_sdk_kms::Client,
+    id: &str,
+    want: aws_sdk_kms::types::ConnectionStateType,
+) -> Option<aws_sdk_kms::types::ConnectionErrorCodeType> {
+    let seen = poll(Duration::from_secs(30), || async {
+        let (state, code) = key_store_state(kms, id).await;
+        (state == want).then_some(code)
+    })
+    .await;
+    match seen {
+        Some(code) => code,
+        None => panic!(
+            "store {id} never became {want:?}: {:?}",
+            key_store_state(kms, id).await
+        ),
+    }
+}

@@ -15,7 +15,9 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType, KeyState, OriginType,
 };
-use trent_tests::{plan_addrs, poll, Cluster, ClusterOptions};
+use trent_tests::{
+    key_store_state, plan_addrs, poll, wait_key_store_state, Cluster, ClusterOptions,
+};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const CLUSTER_ID: &str = "cluster-t34token0001";
@@ -75,42 +77,6 @@ fn code<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> String {
     match result {
         Ok(_) => "ok".into(),
         Err(e) => e.code().unwrap_or("?").to_string(),
-    }
-}
-
-async fn state_of(
-    kms: &aws_sdk_kms::Client,
-    id: &str,
-) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-    let out = kms
-        .describe_custom_key_stores()
-        .custom_key_store_id(id)
-        .send()
-        .await
-        .unwrap();
-    let store = &out.custom_key_stores()[0];
-    (
-        store.connection_state().unwrap().clone(),
-        store.connection_error_code().cloned(),
-    )
-}
-
-async fn wait_state(
-    kms: &aws_sdk_kms::Client,
-    id: &str,
-    want: ConnectionStateType,
-) -> Option<ConnectionErrorCodeType> {
-    let seen = poll(Duration::from_secs(20), || async {
-        let (state, code) = state_of(kms, id).await;
-        (state == want).then_some(code)
-    })
-    .await;
-    match seen {
-        Some(code) => code,
-        None => panic!(
-            "store {id} never became {want:?}: {:?}",
-            state_of(kms, id).await
-        ),
     }
 }
 
@@ -210,7 +176,7 @@ async fn an_hsm_key_store_holds_keys_that_never_leave_its_token() {
         .send()
         .await
         .unwrap();
-    wait_state(&kms, &store_id, ConnectionStateType::Connected).await;
+    wait_key_store_state(&kms, &store_id, ConnectionStateType::Connected).await;
 
     let metadata = create_key().await.unwrap().key_metadata().unwrap().clone();
     let arn = metadata.arn().unwrap().to_string();
@@ -312,7 +278,7 @@ async fn an_hsm_key_store_holds_keys_that_never_leave_its_token() {
         .await
         .unwrap();
     assert_eq!(
-        state_of(&kms, &store_id).await.0,
+        key_store_state(&kms, &store_id).await.0,
         ConnectionStateType::Disconnected
     );
     let described = kms.describe_key().key_id(&key_id).send().await.unwrap();
@@ -372,7 +338,7 @@ async fn an_hsm_key_store_holds_keys_that_never_leave_its_token() {
         .send()
         .await
         .unwrap();
-    let failure = wait_state(&kms, &store_id, ConnectionStateType::Failed).await;
+    let failure = wait_key_store_state(&kms, &store_id, ConnectionStateType::Failed).await;
     assert_eq!(failure, Some(ConnectionErrorCodeType::InvalidCredentials));
     assert_eq!(
         code(
@@ -400,7 +366,7 @@ async fn an_hsm_key_store_holds_keys_that_never_leave_its_token() {
         .send()
         .await
         .unwrap();
-    wait_state(&kms, &store_id, ConnectionStateType::Connected).await;
+    wait_key_store_state(&kms, &store_id, ConnectionStateType::Connected).await;
     let renamed = kms
         .describe_custom_key_stores()
         .custom_key_store_name("hsm-renamed")
@@ -449,7 +415,7 @@ async fn a_deleted_key_loses_its_material_in_the_token() {
         .send()
         .await
         .unwrap();
-    wait_state(&kms, &store_id, ConnectionStateType::Connected).await;
+    wait_key_store_state(&kms, &store_id, ConnectionStateType::Connected).await;
     let mut arns = Vec::new();
     for _ in 0..2 {
         let created = kms

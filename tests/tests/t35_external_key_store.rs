@@ -17,7 +17,7 @@ use aws_sdk_kms::types::{
     ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType, KeyState, OriginType,
     XksProxyAuthenticationCredentialType, XksProxyConnectivityType,
 };
-use trent_tests::{plan_addrs, poll, trent_binary, Cluster, ClusterOptions};
+use trent_tests::{plan_addrs, poll, trent_binary, wait_key_store_state, Cluster, ClusterOptions};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "t35-xks";
@@ -201,42 +201,6 @@ fn credential(secret: &str) -> XksProxyAuthenticationCredentialType {
         .unwrap()
 }
 
-async fn state_of(
-    kms: &aws_sdk_kms::Client,
-    id: &str,
-) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
-    let out = kms
-        .describe_custom_key_stores()
-        .custom_key_store_id(id)
-        .send()
-        .await
-        .unwrap();
-    let store = &out.custom_key_stores()[0];
-    (
-        store.connection_state().unwrap().clone(),
-        store.connection_error_code().cloned(),
-    )
-}
-
-async fn wait_state(
-    kms: &aws_sdk_kms::Client,
-    id: &str,
-    want: ConnectionStateType,
-) -> Option<ConnectionErrorCodeType> {
-    let seen = poll(Duration::from_secs(30), || async {
-        let (state, code) = state_of(kms, id).await;
-        (state == want).then_some(code)
-    })
-    .await;
-    match seen {
-        Some(code) => code,
-        None => panic!(
-            "store {id} never became {want:?}: {:?}",
-            state_of(kms, id).await
-        ),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_key_store_encrypts_twice_and_fails_closed_without_its_proxy() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,7 +293,7 @@ async fn an_external_key_store_encrypts_twice_and_fails_closed_without_its_proxy
         .send()
         .await
         .unwrap();
-    wait_state(&kms, &store_id, ConnectionStateType::Connected).await;
+    wait_key_store_state(&kms, &store_id, ConnectionStateType::Connected).await;
 
     let create_key = |xks_key_id: &str| {
         kms.create_key()
@@ -443,7 +407,7 @@ async fn an_external_key_store_encrypts_twice_and_fails_closed_without_its_proxy
         ),
         "KMSInvalidStateException"
     );
-    let failure = wait_state(&kms, &store_id, ConnectionStateType::Failed).await;
+    let failure = wait_key_store_state(&kms, &store_id, ConnectionStateType::Failed).await;
     assert_eq!(failure, Some(ConnectionErrorCodeType::XksProxyNotReachable));
     let described = kms.describe_key().key_id(&key_id).send().await.unwrap();
     assert_eq!(
@@ -473,7 +437,7 @@ async fn an_external_key_store_encrypts_twice_and_fails_closed_without_its_proxy
         .send()
         .await
         .unwrap();
-    wait_state(&kms, &store_id, ConnectionStateType::Connected).await;
+    wait_key_store_state(&kms, &store_id, ConnectionStateType::Connected).await;
     let opened = kms
         .decrypt()
         .ciphertext_blob(blob.clone())
