@@ -290,7 +290,7 @@ enum OperatorCommand {
     /// HTTPS (`--addr https://HOST:PORT --ca FILE`), or over plain HTTP only to a loopback
     /// address; anything else is refused before the share is read.
     Unseal {
-        /// The node's KMS API address: https://HOST:PORT (its [api_tls] port), or HOST:PORT
+        /// The node's KMS API address: https://HOST:PORT (its `[api_tls]` port), or HOST:PORT
         /// (plain HTTP; loopback only).
         #[arg(long)]
         addr: String,
@@ -323,7 +323,7 @@ enum OperatorCommand {
     },
     /// Print a node's seal status (JSON).
     Status {
-        /// The node's KMS API address: https://HOST:PORT (its [api_tls] port), or HOST:PORT
+        /// The node's KMS API address: https://HOST:PORT (its `[api_tls]` port), or HOST:PORT
         /// (plain HTTP).
         #[arg(long)]
         addr: String,
