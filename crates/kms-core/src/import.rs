@@ -95,8 +95,9 @@ impl State {
             .ok_or_else(|| key_gone(&parameters.key_id))?;
         require_external(key)?;
         check(key, Gate::Import)?;
-        self.import_tokens
-            .retain(|_, p| p.valid_to_ms + EXPIRED_TOKEN_KEPT_MS > now_ms);
+        crate::state::retain(&mut self.import_tokens, |_, p| {
+            p.valid_to_ms + EXPIRED_TOKEN_KEPT_MS > now_ms
+        });
         self.import_tokens
             .insert(token_id.to_string(), parameters.clone());
         loop {
@@ -245,7 +246,26 @@ impl State {
 
     pub(crate) fn expire_imported_material(&mut self, now_ms: i64) -> u32 {
         let mut expired = 0;
-        for key in self.keys.values_mut() {
+        // Find the keys with material due first, so only they are touched (a mutable borrow of a
+        // persistent map's entry copies its node when a snapshot shares it).
+        let due: Vec<String> = self
+            .keys
+            .values()
+            .filter(|key| {
+                key.materials
+                    .iter()
+                    .chain(key.pending_rotation.iter())
+                    .filter_map(|material| material.import.as_ref())
+                    .any(|import| {
+                        import.imported && import.valid_to_ms.is_some_and(|at| at <= now_ms)
+                    })
+            })
+            .map(|key| key.key_id.clone())
+            .collect();
+        for key_id in due {
+            let Some(key) = self.keys.get_mut(&key_id) else {
+                continue;
+            };
             let mut changed = false;
             for material in key
                 .materials
@@ -270,6 +290,6 @@ impl State {
     }
 
     pub(crate) fn forget_import_tokens_of(&mut self, key_id: &str) {
-        self.import_tokens.retain(|_, p| p.key_id != key_id);
+        crate::state::retain(&mut self.import_tokens, |_, p| p.key_id != key_id);
     }
 }

@@ -6,6 +6,7 @@ use crate::{
     AliasRecord, Command, CommandOutput, KeyRecord, OutboxEntry, Response, RotationRecord,
     WrappedMaterial,
 };
+use imbl::OrdMap;
 use kms_types::{is_valid_key_id, key_arn, KeyReference, KeyState, KmsError, RotationType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,14 +19,16 @@ pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 pub const MAX_TAGS_PER_KEY: usize = 50;
 
 /// Everything the Raft log has built. Holds key material only in wrapped form. Ordered maps
-/// only, so iteration order (listing, snapshots) is the same on every replica.
+/// only, so iteration order (listing, snapshots) is the same on every replica. The maps that grow
+/// with the number of keys are persistent [`OrdMap`]s: cloning the state (a snapshot) is O(1)
+/// and shares their nodes, so building a snapshot never holds up apply.
 ///
 /// Keys are one map by key id (ids are unique across accounts); each record names its
 /// account. Aliases are per account: two accounts may each have `alias/app`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StateFields")]
 pub struct State {
-    pub(crate) keys: BTreeMap<String, KeyRecord>,
+    pub(crate) keys: OrdMap<String, KeyRecord>,
     /// Aliases of a snapshot written before accounts were tenants (one namespace for every
     /// account). Always empty in memory: loading moves each into `account_aliases` under its
     /// target key's account. Kept so the persisted layout keeps every field.
@@ -38,16 +41,16 @@ pub struct State {
     pub(crate) inbound: BTreeMap<String, u64>,
     /// Grants, by key id and grant id.
     #[serde(default)]
-    pub(crate) grants: BTreeMap<String, BTreeMap<String, crate::GrantRecord>>,
+    pub(crate) grants: OrdMap<String, OrdMap<String, crate::GrantRecord>>,
     /// GetParametersForImport's wrapping keys, by import token id.
     #[serde(default)]
-    pub(crate) import_tokens: BTreeMap<String, crate::ImportParameters>,
+    pub(crate) import_tokens: OrdMap<String, crate::ImportParameters>,
     /// Aliases by account id, then alias name (`alias/...`).
     #[serde(default)]
-    pub(crate) account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+    pub(crate) account_aliases: OrdMap<String, OrdMap<String, AliasRecord>>,
     /// The latest recorded use of each key (see `key_use`).
     #[serde(default)]
-    pub(crate) key_uses: BTreeMap<String, crate::KeyUse>,
+    pub(crate) key_uses: OrdMap<String, crate::KeyUse>,
     /// When the region began recording key uses.
     #[serde(default)]
     pub(crate) key_use_tracking_start_ms: Option<i64>,
@@ -66,19 +69,19 @@ pub struct State {
 /// aliases of a snapshot from before accounts were tenants to their key's account.
 #[derive(Deserialize)]
 struct StateFields {
-    keys: BTreeMap<String, KeyRecord>,
+    keys: OrdMap<String, KeyRecord>,
     pub(crate) aliases: BTreeMap<String, AliasRecord>,
     outbox: BTreeMap<u64, OutboxEntry>,
     next_outbox_seq: u64,
     inbound: BTreeMap<String, u64>,
     #[serde(default)]
-    grants: BTreeMap<String, BTreeMap<String, crate::GrantRecord>>,
+    grants: OrdMap<String, OrdMap<String, crate::GrantRecord>>,
     #[serde(default)]
-    pub(crate) account_aliases: BTreeMap<String, BTreeMap<String, AliasRecord>>,
+    pub(crate) account_aliases: OrdMap<String, OrdMap<String, AliasRecord>>,
     #[serde(default)]
-    import_tokens: BTreeMap<String, crate::ImportParameters>,
+    import_tokens: OrdMap<String, crate::ImportParameters>,
     #[serde(default)]
-    key_uses: BTreeMap<String, crate::KeyUse>,
+    key_uses: OrdMap<String, crate::KeyUse>,
     #[serde(default)]
     key_use_tracking_start_ms: Option<i64>,
     #[serde(default)]
@@ -373,11 +376,15 @@ impl State {
             self.forget_import_tokens_of(key_id);
             self.key_uses.remove(key_id);
         }
-        for aliases in self.account_aliases.values_mut() {
-            aliases.retain(|_, alias| !due.contains(&alias.target_key_id));
+        let accounts: Vec<String> = self.account_aliases.keys().cloned().collect();
+        for account in accounts {
+            if let Some(aliases) = self.account_aliases.get_mut(&account) {
+                retain(aliases, |_, alias| !due.contains(&alias.target_key_id));
+                if aliases.is_empty() {
+                    self.account_aliases.remove(&account);
+                }
+            }
         }
-        self.account_aliases
-            .retain(|_, aliases| !aliases.is_empty());
         due.len() as u32
     }
 
@@ -686,7 +693,7 @@ impl State {
 
     /// Number of aliases, in every account.
     pub(crate) fn account_aliases_len(&self) -> usize {
-        self.account_aliases.values().map(BTreeMap::len).sum()
+        self.account_aliases.values().map(OrdMap::len).sum()
     }
 
     /// Number of keys.
@@ -783,5 +790,20 @@ fn alias_arn_like(key: &KeyRecord, alias_name: &str) -> String {
     match key.arn.rsplit_once(":key/") {
         Some((prefix, _)) => format!("{prefix}:{alias_name}"),
         None => alias_name.to_string(),
+    }
+}
+
+/// Keeps the entries of `map` for which `keep` holds ([`OrdMap`] has no `retain`).
+pub(crate) fn retain<K: Ord + Clone, V: Clone>(
+    map: &mut OrdMap<K, V>,
+    mut keep: impl FnMut(&K, &V) -> bool,
+) {
+    let gone: Vec<K> = map
+        .iter()
+        .filter(|(key, value)| !keep(key, value))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in gone {
+        map.remove(&key);
     }
 }
