@@ -35,11 +35,14 @@ pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
 
 /// The on-disk format this build writes and reads: the encoding of log entries, the state
 /// machine's snapshot and the meta records. 3: self-describing JSON records (`codec.rs`), so
-/// adding a field with `#[serde(default)]` or a `Command` variant needs no new format. A store
-/// of format 2 (the released version) is migrated at open (`migrate.rs`).
-pub const FORMAT_VERSION: u32 = 3;
+/// adding a field with `#[serde(default)]` or a `Command` variant needs no new format. 4: the
+/// snapshot's bytes in a file of `snapshots/` (`snapshot_file.rs`) rather than a RocksDB
+/// value. Stores of formats 2 (the released version) and 3 are migrated at open (`migrate.rs`).
+pub const FORMAT_VERSION: u32 = 4;
 /// The format of the released version, migrated at open.
 pub(crate) const FORMAT_V2: u32 = 2;
+/// The format with the snapshot bytes in RocksDB, migrated at open.
+pub(crate) const FORMAT_V3: u32 = 3;
 /// Where the format version is kept (column family `meta`).
 pub(crate) const KEY_FORMAT: &[u8] = b"format_version";
 
@@ -50,6 +53,8 @@ pub(crate) enum Found {
     Current,
     /// A store of format 2, to be migrated.
     V2,
+    /// A store of format 3, to be migrated.
+    V3,
 }
 
 /// Checks the store's format version; stamps an empty store with [`FORMAT_VERSION`]. A store
@@ -70,6 +75,7 @@ pub(crate) fn check_format(db: &Db, dir: &Path) -> Result<Found, StoreError> {
             match found {
                 FORMAT_VERSION => Ok(Found::Current),
                 FORMAT_V2 => Ok(Found::V2),
+                FORMAT_V3 => Ok(Found::V3),
                 newer if newer > FORMAT_VERSION => Err(StoreError::NewerFormat {
                     dir: dir.display().to_string(),
                     found: newer,
@@ -159,6 +165,9 @@ pub(crate) enum DbError {
     /// A lock was poisoned by a panic in another thread.
     #[error("{0} lock poisoned by a panic")]
     Poisoned(&'static str),
+    /// A snapshot file could not be written or read.
+    #[error("snapshot file: {0}")]
+    Io(#[from] std::io::Error),
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),

@@ -17,10 +17,14 @@
 //! |---|---|---|
 //! | `logs` | log index, big-endian `u64` (so byte order is index order) | encoded [`Entry`] |
 //! | `meta` | `vote`, `committed`, `last_purged` | encoded [`Vote`] / [`LogId`] |
-//! | `snapshot` | `meta`, `data` | encoded snapshot metadata / the snapshot bytes |
+//! | `snapshot` | `meta` | encoded snapshot metadata, naming the current snapshot file |
 //!
-//! Record encoding (format 3: self-describing JSON) is described in `codec.rs`; a store of
-//! the released version's format 2 is migrated when it is opened (`migrate.rs`).
+//! The snapshot bytes are a file in `snapshots/` beside the database (`snapshot_file.rs`),
+//! streamed to disk when built or received.
+//!
+//! Record encoding (self-describing JSON) is described in `codec.rs`. The store is of on-disk
+//! format 4; stores of formats 2 (the released version) and 3 are migrated when they are opened
+//! (`migrate.rs`).
 //! The server reads the state through a [`StateReader`] obtained from
 //! [`StateMachineStore::reader`].
 
@@ -33,6 +37,7 @@ pub use db::FORMAT_VERSION;
 mod log_store;
 mod migrate;
 mod released_v2;
+mod snapshot_file;
 mod state_machine;
 #[cfg(test)]
 mod tests;
@@ -46,14 +51,14 @@ pub use state_machine::{SnapshotBuilder, StateMachineStore, StateReader};
 openraft::declare_raft_types!(
     /// The openraft type configuration of a Trent cluster: [`kms_core::Command`]s in the log,
     /// [`kms_core::Response`]s out of the state machine, `u64` node ids, [`openraft::BasicNode`]
-    /// addresses and in-memory snapshot bytes.
+    /// addresses and snapshots in files (`snapshot_file.rs`).
     pub TypeConfig:
         D = kms_core::Command,
         R = kms_core::Response,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = std::io::Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -128,13 +133,21 @@ pub enum StoreError {
 /// so a corrupt one fails the open rather than the first Raft operation.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
     let db = db::open(dir)?;
-    if db::check_format(&db, dir)? == db::Found::V2 {
+    let files = snapshot_file::SnapshotFiles::open(dir).map_err(|e| StoreError::Corrupt {
+        record: "snapshot directory",
+        reason: e.to_string(),
+    })?;
+    let found = db::check_format(&db, dir)?;
+    if found == db::Found::V2 {
         migrate::v2_to_v3(&db, dir)?;
+    }
+    if matches!(found, db::Found::V2 | db::Found::V3) {
+        migrate::v3_to_v4(&db, &files, dir)?;
     }
     let db = Arc::new(db);
     let log = LogStore::new(Arc::clone(&db));
     log.check_meta()?;
-    let sm = StateMachineStore::load(db)?;
+    let sm = StateMachineStore::load(db, files)?;
     tracing::info!(dir = %dir.display(), "opened kms store");
     Ok((log, sm))
 }

@@ -1,5 +1,15 @@
-//! Migration of a store written by the released version (format 2, bincode records) to this
-//! build's format 3 (self-describing JSON records), when [`crate::open`] finds one.
+//! Migrations of older stores, when [`crate::open`] finds one: format 2 (the released version,
+//! bincode records) to format 3 (self-describing JSON records), then format 3 to this build's
+//! format 4 (the snapshot bytes in a file rather than a RocksDB value).
+//!
+//! ## 3 to 4
+//!
+//! The `data` value is written unchanged as the snapshot's file (fsynced, renamed into place),
+//! then one synced `WriteBatch` records the file's digest in the metadata, deletes the `data`
+//! value and stamps format 4. A crash before the batch leaves a format-3 store (and a file the
+//! next open writes again). The file is decoded and checked as the state machine loads it.
+//!
+//! ## 2 to 3
 //!
 //! Every record is decoded as format 2 wrote it and re-encoded: each log entry, the vote, the
 //! committed and last purged log ids, the snapshot metadata and data. All rewrites and the new
@@ -21,10 +31,11 @@ use serde::Serialize;
 
 use crate::codec::{decode_v2, encode};
 use crate::db::{
-    cf, synced, Db, DbError, CF_LOGS, CF_META, CF_SNAPSHOT, FORMAT_VERSION, KEY_FORMAT,
+    cf, synced, Db, DbError, CF_LOGS, CF_META, CF_SNAPSHOT, FORMAT_V3, FORMAT_VERSION, KEY_FORMAT,
 };
 use crate::log_store::{KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE};
 use crate::released_v2;
+use crate::snapshot_file::SnapshotFiles;
 use crate::state_machine::{PersistedSnapshotMeta, SmData, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
 use crate::{Entry, LogId, StoreError, Vote};
 
@@ -39,7 +50,8 @@ pub(crate) struct Migrated {
     pub(crate) snapshot: bool,
 }
 
-/// Migrates the format-2 store `db` (in `dir`) to format 3 with one synced write.
+/// Migrates the format-2 store `db` (in `dir`) to format 3 with one synced write; [`v3_to_v4`]
+/// follows.
 pub(crate) fn v2_to_v3(db: &Db, dir: &Path) -> Result<Migrated, StoreError> {
     let (batch, migrated) = batch(db)?;
     db.write_opt(batch, &synced())?;
@@ -48,7 +60,7 @@ pub(crate) fn v2_to_v3(db: &Db, dir: &Path) -> Result<Migrated, StoreError> {
         entries = migrated.entries,
         meta_records = migrated.meta,
         snapshot = migrated.snapshot,
-        "migrated the store from on-disk format 2 to {FORMAT_VERSION}"
+        "migrated the store from on-disk format 2 to {FORMAT_V3}"
     );
     Ok(migrated)
 }
@@ -82,7 +94,7 @@ pub(crate) fn batch(db: &Db) -> Result<(WriteBatch, Migrated), StoreError> {
         "last purged log id",
     )?;
 
-    let snapshot_meta = rewrite::<PersistedSnapshotMeta, PersistedSnapshotMeta>(
+    let snapshot_meta = rewrite::<released_v2::PersistedSnapshotMeta, PersistedSnapshotMeta>(
         db,
         &mut batch,
         CF_SNAPSHOT,
@@ -98,7 +110,7 @@ pub(crate) fn batch(db: &Db) -> Result<(WriteBatch, Migrated), StoreError> {
     )?;
     migrated.snapshot = snapshot_meta + snapshot_data > 0;
 
-    batch.put_cf(meta, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
+    batch.put_cf(meta, KEY_FORMAT, FORMAT_V3.to_be_bytes());
     Ok((batch, migrated))
 }
 
@@ -121,4 +133,42 @@ fn rewrite<Old: Serialize + DeserializeOwned, New: Serialize + DeserializeOwned 
     let bytes = encode(&value).map_err(|e| DbError::from(e).into_store_error(record))?;
     batch.put_cf(family, key, bytes);
     Ok(1)
+}
+
+/// Migrates the format-3 store `db` (in `dir`) to format 4: the snapshot's bytes move from the
+/// `data` value to a file of `files`.
+pub(crate) fn v3_to_v4(db: &Db, files: &SnapshotFiles, dir: &Path) -> Result<bool, StoreError> {
+    let family = cf(db, CF_SNAPSHOT).map_err(|e| e.into_store_error("snapshot"))?;
+    let meta_cf = cf(db, CF_META).map_err(|e| e.into_store_error("meta"))?;
+    let meta = crate::state_machine::read_meta(db).map_err(|e| e.into_store_error("snapshot"))?;
+    let data = db.get_pinned_cf(family, KEY_SNAPSHOT_DATA)?;
+    let mut batch = WriteBatch::default();
+    let moved = match (meta, data) {
+        (None, None) => false,
+        (Some(mut meta), Some(bytes)) => {
+            let digest = files
+                .write_bytes(&meta.meta.snapshot_id, &bytes)
+                .map_err(|e| e.into_store_error("snapshot file"))?;
+            meta.file = Some(digest);
+            let encoded =
+                encode(&meta).map_err(|e| DbError::from(e).into_store_error("snapshot"))?;
+            batch.put_cf(family, KEY_SNAPSHOT_META, encoded);
+            batch.delete_cf(family, KEY_SNAPSHOT_DATA);
+            true
+        }
+        (Some(_), None) => {
+            return Err(DbError::SnapshotHalfMissing("data").into_store_error("snapshot data"))
+        }
+        (None, Some(_)) => {
+            return Err(DbError::SnapshotHalfMissing("metadata").into_store_error("snapshot"))
+        }
+    };
+    batch.put_cf(meta_cf, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
+    db.write_opt(batch, &synced())?;
+    tracing::info!(
+        dir = %dir.display(),
+        snapshot_moved_to_file = moved,
+        "migrated the store from on-disk format {FORMAT_V3} to {FORMAT_VERSION}"
+    );
+    Ok(moved)
 }

@@ -36,6 +36,14 @@ enum EntryPayload {
     Membership(openraft::Membership<NodeId, Node>),
 }
 
+/// A format-2 snapshot's metadata (kms-store's `PersistedSnapshotMeta` layout before it named
+/// a snapshot file).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PersistedSnapshotMeta {
+    seq: u64,
+    meta: crate::SnapshotMeta,
+}
+
 /// A format-2 snapshot's data (kms-store's `SmData` layout with the frozen state).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SmData {

@@ -1,37 +1,47 @@
 //! The state-machine half of the store: the replicated [`kms_core::State`] in memory and the
-//! current snapshot in the `snapshot` column family.
+//! current snapshot, a file in `snapshots/` (`snapshot_file.rs`) named by the metadata in the
+//! `snapshot` column family.
 //!
 //! # Durability
 //!
 //! [`RaftStateMachine::apply`] only changes memory. The applied state is durable through the Raft
 //! log (fsynced by [`crate::LogStore`]) plus the persisted snapshot: every snapshot that is built
-//! or installed is written with a synced write before it is returned, openraft purges only log
-//! entries a snapshot covers, and on restart [`crate::open`] loads the snapshot, after which
-//! openraft re-applies the log entries that follow it.
+//! or installed is fsynced to its file, and its metadata written with a synced write, before it
+//! is returned; openraft purges only log entries a snapshot covers, and on restart
+//! [`crate::open`] loads the snapshot, after which openraft re-applies the log entries that
+//! follow it.
 //!
-//! # Snapshot format
+//! # Building without stopping apply
 //!
-//! The snapshot bytes (what followers receive and what `data` in the column family holds) are one
-//! encoded record of `(last_applied, last_membership, state)`; the `meta` key holds the openraft
-//! [`SnapshotMeta`] plus a sequence number that makes snapshot ids unique across restarts.
+//! The state's large maps are persistent maps, so a builder copies the state in O(1) under the
+//! read lock and encodes the copy while apply goes on. The file is streamed to disk, so the
+//! encoded bytes are never in memory at once; a follower receives a snapshot chunk by chunk into
+//! a file, too.
+//!
+//! # Snapshot metadata
+//!
+//! The `meta` key holds the openraft [`SnapshotMeta`], a sequence number that makes snapshot ids
+//! unique across restarts, and the length and SHA-256 of the snapshot's file.
 
-use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
 
 use kms_core::{Response, State};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
-use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::db::{blocking, cf, synced, Db, DbError, CF_SNAPSHOT};
+use crate::snapshot_file::{self, FileDigest, SnapshotFiles};
 use crate::{Entry, LogId, SnapshotMeta, StorageError, StoreError, StoredMembership, TypeConfig};
 
 /// `snapshot` key of the snapshot metadata ([`PersistedSnapshotMeta`]).
 pub(crate) const KEY_SNAPSHOT_META: &[u8] = b"meta";
-/// `snapshot` key of the snapshot bytes (an encoded [`SmData`]).
+/// `snapshot` key under which store formats 2 and 3 kept the snapshot bytes; format 4 keeps
+/// them in a file and migrates this value there (`migrate.rs`).
 pub(crate) const KEY_SNAPSHOT_DATA: &[u8] = b"data";
 
 /// Everything the state machine holds; also the content of a snapshot.
@@ -53,15 +63,21 @@ pub(crate) struct PersistedSnapshotMeta {
     pub(crate) seq: u64,
     /// openraft's metadata.
     pub(crate) meta: SnapshotMeta,
+    /// The snapshot file's length and SHA-256 (format 4). `None` in the metadata of formats 2
+    /// and 3, whose bytes were the `data` value; never `None` once migrated.
+    #[serde(default)]
+    pub(crate) file: Option<FileDigest>,
 }
 
 /// Coordination of snapshot writes shared by the state machine and its snapshot builders.
 struct SnapshotSlot {
     /// Next snapshot sequence number.
     next_seq: AtomicU64,
-    /// Serializes the read-compare-write of the persisted snapshot (builds run concurrently with
-    /// installs).
+    /// Serializes the read-compare-write of the persisted snapshot metadata and the removal of
+    /// superseded files (builds run concurrently with installs and reads).
     write_lock: Mutex<()>,
+    /// The snapshot files.
+    files: SnapshotFiles,
 }
 
 /// The state machine of one node (openraft [`RaftStateMachine`]).
@@ -69,6 +85,9 @@ pub struct StateMachineStore {
     db: Arc<Db>,
     data: Arc<RwLock<SmData>>,
     slot: Arc<SnapshotSlot>,
+    /// The file handed out by the latest `begin_receiving_snapshot`, which the next
+    /// `install_snapshot` adopts.
+    receiving: Option<PathBuf>,
 }
 
 /// Builds snapshots of a [`StateMachineStore`] (openraft [`RaftSnapshotBuilder`]).
@@ -112,14 +131,22 @@ impl StateReader {
 }
 
 impl StateMachineStore {
-    /// Builds the state machine from the persisted snapshot, if any.
-    pub(crate) fn load(db: Arc<Db>) -> Result<Self, StoreError> {
-        let persisted = read_snapshot(&db).map_err(|e| e.into_store_error("snapshot"))?;
+    /// Builds the state machine from the persisted snapshot, if any (a store of format 4:
+    /// [`crate::open`] migrates older ones first).
+    pub(crate) fn load(db: Arc<Db>, files: SnapshotFiles) -> Result<Self, StoreError> {
+        let persisted = read_meta(&db).map_err(|e| e.into_store_error("snapshot"))?;
         let (data, next_seq) = match persisted {
             None => (SmData::default(), 1),
-            Some((meta, bytes)) => {
-                let data = decode_snapshot_data(&meta.meta, &bytes)
+            Some(meta) => {
+                let started = Instant::now();
+                let data = read_snapshot_file(&files, &meta)
                     .map_err(|e| e.into_store_error("snapshot data"))?;
+                tracing::info!(
+                    snapshot_id = %meta.meta.snapshot_id,
+                    bytes = meta.file.as_ref().map_or(0, |file| file.len),
+                    load_ms = started.elapsed().as_millis(),
+                    "loaded snapshot"
+                );
                 (data, meta.seq.saturating_add(1))
             }
         };
@@ -129,7 +156,9 @@ impl StateMachineStore {
             slot: Arc::new(SnapshotSlot {
                 next_seq: AtomicU64::new(next_seq),
                 write_lock: Mutex::new(()),
+                files,
             }),
+            receiving: None,
         })
     }
 
@@ -141,22 +170,32 @@ impl StateMachineStore {
     }
 }
 
-/// Reads the persisted snapshot metadata and bytes.
-fn read_snapshot(db: &Db) -> Result<Option<(PersistedSnapshotMeta, Vec<u8>)>, DbError> {
+/// Reads the persisted snapshot metadata. A `data` value beside it means a store format 4
+/// does not write (migration removes it).
+pub(crate) fn read_meta(db: &Db) -> Result<Option<PersistedSnapshotMeta>, DbError> {
     let cf = cf(db, CF_SNAPSHOT)?;
-    let meta = db.get_pinned_cf(cf, KEY_SNAPSHOT_META)?;
-    let data = db.get_cf(cf, KEY_SNAPSHOT_DATA)?;
-    match (meta, data) {
-        (None, None) => Ok(None),
-        (Some(meta), Some(data)) => Ok(Some((decode(&meta)?, data))),
-        (Some(_), None) => Err(DbError::SnapshotHalfMissing("data")),
-        (None, Some(_)) => Err(DbError::SnapshotHalfMissing("metadata")),
+    match db.get_pinned_cf(cf, KEY_SNAPSHOT_META)? {
+        None => Ok(None),
+        Some(meta) => Ok(Some(decode(&meta)?)),
     }
 }
 
-/// Decodes snapshot bytes and checks them against their metadata.
-fn decode_snapshot_data(meta: &SnapshotMeta, bytes: &[u8]) -> Result<SmData, DbError> {
-    let data: SmData = decode(bytes)?;
+/// Reads and checks the file of the persisted snapshot `meta`.
+fn read_snapshot_file(
+    files: &SnapshotFiles,
+    meta: &PersistedSnapshotMeta,
+) -> Result<SmData, DbError> {
+    let digest = meta
+        .file
+        .as_ref()
+        .ok_or(DbError::SnapshotHalfMissing("file"))?;
+    let (data, _) = snapshot_file::read(&files.path(&meta.meta.snapshot_id)?, Some(digest))?;
+    check_against_meta(&meta.meta, &data)?;
+    Ok(data)
+}
+
+/// Checks decoded snapshot data against its metadata.
+pub(crate) fn check_against_meta(meta: &SnapshotMeta, data: &SmData) -> Result<(), DbError> {
     if data.last_applied != meta.last_log_id {
         return Err(DbError::SnapshotMismatch(format!(
             "data last applied {:?}, metadata last log id {:?}",
@@ -169,17 +208,18 @@ fn decode_snapshot_data(meta: &SnapshotMeta, bytes: &[u8]) -> Result<SmData, DbE
             data.last_membership, meta.last_membership
         )));
     }
-    Ok(data)
+    Ok(())
 }
 
-/// Persists a snapshot with one synced write. With `keep_newer`, a persisted snapshot that covers
-/// more of the log than this one is kept (a build that raced with an install must not overwrite
-/// the installed snapshot). Returns whether the snapshot was written.
+/// Records `meta` (whose file is complete and fsynced) as the current snapshot with one synced
+/// write, then removes the files it supersedes. With `keep_newer`, a persisted snapshot that
+/// covers more of the log than this one is kept, and this one's file removed (a build that
+/// raced with an install must not overwrite the installed snapshot). Returns whether the
+/// snapshot was recorded.
 fn persist_snapshot(
     db: &Db,
     slot: &SnapshotSlot,
     meta: &PersistedSnapshotMeta,
-    bytes: &[u8],
     keep_newer: bool,
 ) -> Result<bool, DbError> {
     // The guarded value is `()`, so a poisoned lock protects nothing inconsistent.
@@ -192,17 +232,34 @@ fn persist_snapshot(
         if let Some(current) = db.get_pinned_cf(cf, KEY_SNAPSHOT_META)? {
             let current: PersistedSnapshotMeta = decode(&current)?;
             if current.meta.last_log_id > meta.meta.last_log_id {
+                SnapshotFiles::remove(&slot.files.path(&meta.meta.snapshot_id)?)?;
                 return Ok(false);
             }
         }
     }
-    let mut batch = WriteBatch::default();
-    batch.put_cf(cf, KEY_SNAPSHOT_META, encode(meta)?);
-    batch.put_cf(cf, KEY_SNAPSHOT_DATA, bytes);
     // Synced: the snapshot is the durable copy of the applied state once the log before it is
     // purged, so it is on disk before anyone learns about it.
-    db.write_opt(batch, &synced())?;
+    db.put_cf_opt(cf, KEY_SNAPSHOT_META, encode(meta)?, &synced())?;
+    slot.files.remove_all_but(&meta.meta.snapshot_id)?;
     Ok(true)
+}
+
+/// Opens the current snapshot's file for reading, under the write lock so that no newer
+/// snapshot removes it between reading the metadata and opening it (an open file stays
+/// readable after it is removed).
+fn open_current(
+    db: &Db,
+    slot: &SnapshotSlot,
+) -> Result<Option<(SnapshotMeta, std::fs::File)>, DbError> {
+    let _guard = slot
+        .write_lock
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let Some(meta) = read_meta(db)? else {
+        return Ok(None);
+    };
+    let file = std::fs::File::open(slot.files.path(&meta.meta.snapshot_id)?)?;
+    Ok(Some((meta.meta, file)))
 }
 
 /// Snapshot id: `{term}-{index}-{seq}` of the last included entry (`0-0-{seq}` when empty).
@@ -219,7 +276,8 @@ fn poisoned_read() -> StorageError {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        // Copy the state under a short read lock; encoding happens without holding it.
+        // An O(1) copy of the state (persistent maps) under the read lock; apply goes on while
+        // the copy is encoded.
         let data = self.data.read().map_err(|_| poisoned_read())?.clone();
         let seq = self.slot.next_seq.fetch_add(1, Ordering::Relaxed);
         let meta = SnapshotMeta {
@@ -227,30 +285,80 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: data.last_membership.clone(),
             snapshot_id: snapshot_id(data.last_applied.as_ref(), seq),
         };
-        let persisted = PersistedSnapshotMeta {
-            seq,
-            meta: meta.clone(),
-        };
         let db = Arc::clone(&self.db);
         let slot = Arc::clone(&self.slot);
-        let bytes = blocking(move || {
-            let bytes = encode(&data)?;
-            if !persist_snapshot(&db, &slot, &persisted, &bytes, true)? {
-                tracing::debug!(
-                    snapshot_id = %persisted.meta.snapshot_id,
-                    "a newer snapshot is already persisted; keeping it"
-                );
+        let id = meta.snapshot_id.clone();
+        let for_file = meta.clone();
+        let (file, digest, write_ms, persist_ms) = blocking(move || {
+            let writing = Instant::now();
+            let digest = slot.files.write(&id, &data)?;
+            drop(data);
+            let write_ms = writing.elapsed().as_millis();
+            // Opened before the metadata is recorded: a newer snapshot may remove the file at
+            // any time after that.
+            let file = std::fs::File::open(slot.files.path(&id)?)?;
+            let persisting = Instant::now();
+            let persisted = PersistedSnapshotMeta {
+                seq,
+                meta: for_file,
+                file: Some(digest.clone()),
+            };
+            if !persist_snapshot(&db, &slot, &persisted, true)? {
+                tracing::debug!(snapshot_id = %id, "a newer snapshot is already persisted; keeping it");
             }
-            Ok(bytes)
+            Ok((file, digest, write_ms, persisting.elapsed().as_millis()))
         })
         .await
         .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        tracing::info!(snapshot_id = %meta.snapshot_id, bytes = bytes.len(), "built snapshot");
+        tracing::info!(
+            snapshot_id = %meta.snapshot_id,
+            bytes = digest.len,
+            write_ms,
+            persist_ms,
+            "built snapshot"
+        );
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
+}
+
+impl StateMachineStore {
+    /// Makes the received snapshot `file` durable and returns the path of a file holding it.
+    /// openraft hands back the file of the latest `begin_receiving_snapshot`, filled with the
+    /// chunks received; any other handle (a snapshot passed on whole) is copied to a new file.
+    async fn settle_received(&mut self, mut file: tokio::fs::File) -> Result<PathBuf, DbError> {
+        use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+        file.flush().await?;
+        let ours = match self.receiving.take() {
+            Some(path) if same_file(&path, &file.metadata().await?) => Some(path),
+            Some(abandoned) => {
+                SnapshotFiles::remove(&abandoned)?;
+                None
+            }
+            None => None,
+        };
+        if let Some(path) = ours {
+            file.sync_all().await?;
+            return Ok(path);
+        }
+        let seq = self.slot.next_seq.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::clone(&self.slot);
+        let (path, copy) = blocking(move || slot.files.incoming(seq)).await?;
+        let mut copy = tokio::fs::File::from_std(copy);
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        tokio::io::copy(&mut file, &mut copy).await?;
+        copy.flush().await?;
+        copy.sync_all().await?;
+        Ok(path)
+    }
+}
+
+/// Whether the file at `path` is the file `metadata` describes (same device and inode).
+fn same_file(path: &std::path::Path, metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|at| at.dev() == metadata.dev() && at.ino() == metadata.ino())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
@@ -300,47 +408,80 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let seq = self.slot.next_seq.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::clone(&self.slot);
+        let (path, file) = blocking(move || slot.files.incoming(seq))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        // A transfer that was abandoned for this one leaves a file nothing will install.
+        if let Some(abandoned) = self.receiving.replace(path) {
+            SnapshotFiles::remove(&abandoned)
+                .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        }
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
-        let persisted = PersistedSnapshotMeta {
-            seq: self.slot.next_seq.fetch_add(1, Ordering::Relaxed),
-            meta: meta.clone(),
-        };
+        let io_error = |e: &DbError| StorageIOError::write_snapshot(Some(meta.signature()), e);
+        let partial = self
+            .settle_received(*snapshot)
+            .await
+            .map_err(|e| io_error(&e))?;
+        let seq = self.slot.next_seq.fetch_add(1, Ordering::Relaxed);
         let db = Arc::clone(&self.db);
         let slot = Arc::clone(&self.slot);
+        let meta_owned = meta.clone();
         // Decode first (a snapshot that does not decode or contradicts its metadata is rejected
-        // before anything is replaced), then persist, then swap the in-memory state.
-        let data = blocking(move || {
-            let data = decode_snapshot_data(&persisted.meta, &bytes)?;
-            persist_snapshot(&db, &slot, &persisted, &bytes, false)?;
+        // before anything is replaced), then record it, then swap the in-memory state.
+        let started = Instant::now();
+        let result = blocking(move || {
+            let checked = snapshot_file::read(&partial, None).and_then(|(data, digest)| {
+                check_against_meta(&meta_owned, &data).map(|()| (data, digest))
+            });
+            let (data, digest) = match checked {
+                Ok(checked) => checked,
+                Err(e) => {
+                    SnapshotFiles::remove(&partial)?;
+                    return Err(e);
+                }
+            };
+            slot.files.adopt(&partial, &meta_owned.snapshot_id)?;
+            let persisted = PersistedSnapshotMeta {
+                seq,
+                meta: meta_owned,
+                file: Some(digest),
+            };
+            persist_snapshot(&db, &slot, &persisted, false)?;
             Ok(data)
         })
-        .await
-        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        .await;
+        let data = result.map_err(|e| io_error(&e))?;
         let mut current = self.data.write().map_err(|_| {
             StorageIOError::write_state_machine(&DbError::Poisoned("state machine"))
         })?;
         *current = data;
-        tracing::info!(snapshot_id = %meta.snapshot_id, "installed snapshot");
+        tracing::info!(
+            snapshot_id = %meta.snapshot_id,
+            install_ms = started.elapsed().as_millis(),
+            "installed snapshot"
+        );
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let db = Arc::clone(&self.db);
-        let persisted = blocking(move || read_snapshot(&db))
+        let slot = Arc::clone(&self.slot);
+        let current = blocking(move || open_current(&db, &slot))
             .await
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
-        Ok(persisted.map(|(persisted, bytes)| Snapshot {
-            meta: persisted.meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+        Ok(current.map(|(meta, file)| Snapshot {
+            meta,
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         }))
     }
 }

@@ -17,6 +17,7 @@ use crate::codec::{decode, decode_v2, encode, encode_v2, FORMAT_BINCODE, FORMAT_
 use crate::db::{self, cf, CF_LOGS, CF_SNAPSHOT};
 use crate::log_store::log_key;
 use crate::released_v2;
+use crate::snapshot_file;
 use crate::state_machine::{PersistedSnapshotMeta, SmData};
 use crate::*;
 use crate::{migrate, StoreError};
@@ -70,8 +71,24 @@ fn membership(term: u64, index: u64) -> Entry {
     }
 }
 
-fn snapshot_bytes(snapshot: &Snapshot) -> Vec<u8> {
-    snapshot.snapshot.get_ref().clone()
+/// The bytes of a snapshot's file, read from its start.
+async fn snapshot_bytes(snapshot: &Snapshot) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = snapshot.snapshot.try_clone().await.unwrap();
+    file.seek(std::io::SeekFrom::Start(0)).await.unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await.unwrap();
+    bytes
+}
+
+/// The complete snapshot files in the store at `dir`.
+fn snapshot_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[tokio::test]
@@ -106,14 +123,15 @@ async fn restart_restores_vote_log_snapshot_and_state() {
 
         let current = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(current.meta, snap.meta);
-        assert_eq!(snapshot_bytes(&current), snapshot_bytes(&snap));
+        assert_eq!(snapshot_bytes(&current).await, snapshot_bytes(&snap).await);
+        assert_eq!(snapshot_files(dir.path()), vec!["1-4-1.snap".to_owned()]);
 
         (
             sm.reader().read(State::clone),
             sm.applied_state().await.unwrap(),
             log.get_log_state().await.unwrap(),
             snap.meta.clone(),
-            snapshot_bytes(&snap),
+            snapshot_bytes(&snap).await,
         )
     };
     assert_eq!(before_applied.0, Some(log_id(2, 8)));
@@ -128,7 +146,7 @@ async fn restart_restores_vote_log_snapshot_and_state() {
 
     let current = sm.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta, snap_meta);
-    assert_eq!(snapshot_bytes(&current), snap_bytes);
+    assert_eq!(snapshot_bytes(&current).await, snap_bytes);
 
     // The state machine restarts at the snapshot, not at the last applied entry.
     let (applied, membership_after) = sm.applied_state().await.unwrap();
@@ -157,6 +175,11 @@ async fn restart_restores_vote_log_snapshot_and_state() {
         .unwrap();
     assert_ne!(again.meta.snapshot_id, snap_meta.snapshot_id);
     assert_eq!(again.meta.last_log_id, Some(log_id(2, 8)));
+    // The new snapshot's file replaced the old one.
+    assert_eq!(
+        snapshot_files(dir.path()),
+        vec![format!("{}.snap", again.meta.snapshot_id)]
+    );
 }
 
 #[tokio::test]
@@ -201,30 +224,124 @@ async fn corrupt_log_values_are_errors_not_panics() {
     assert!(log.get_log_state().await.is_err());
 }
 
-#[test]
-fn corrupt_snapshot_fails_open() {
+/// Builds a store in `dir` whose snapshot covers entries 1..=4, and returns the snapshot's file.
+async fn store_with_snapshot(dir: &Path) -> std::path::PathBuf {
+    let (mut log, mut sm) = open(dir).unwrap();
+    let entries = vec![
+        blank(1, 1),
+        membership(1, 2),
+        create_key(1, 3, "k1"),
+        noop(1, 4),
+    ];
+    log.blocking_append(entries.clone()).await.unwrap();
+    sm.apply(entries).await.unwrap();
+    let snap = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    dir.join("snapshots")
+        .join(format!("{}.snap", snap.meta.snapshot_id))
+}
+
+#[tokio::test]
+async fn a_damaged_or_missing_snapshot_file_fails_open() {
+    // One flipped byte in the middle of the file: the SHA-256 recorded with it catches it.
     let dir = tempfile::tempdir().unwrap();
-    {
-        let (log, _sm) = open(dir.path()).unwrap();
-        let snapshots = cf(&log.db, CF_SNAPSHOT).unwrap();
-        let meta = PersistedSnapshotMeta {
-            seq: 1,
-            meta: SnapshotMeta {
-                last_log_id: Some(log_id(1, 4)),
-                last_membership: StoredMembership::default(),
-                snapshot_id: "1-4-1".to_owned(),
-            },
-        };
-        log.db
-            .put_cf(snapshots, b"meta", encode(&meta).unwrap())
-            .unwrap();
-        log.db.put_cf(snapshots, b"data", b"\x01\xff\xff").unwrap();
-    }
+    let file = store_with_snapshot(dir.path()).await;
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
     match open(dir.path()) {
-        Err(StoreError::Corrupt { record, .. }) => assert_eq!(record, "snapshot data"),
+        Err(StoreError::Corrupt { record, reason }) => {
+            assert_eq!(record, "snapshot data");
+            assert!(reason.contains("SHA-256"), "{reason}");
+        }
         Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("open accepted a corrupt snapshot"),
+        Ok(_) => panic!("open accepted a damaged snapshot"),
     }
+
+    // A truncated file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = store_with_snapshot(dir.path()).await;
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
+    assert!(matches!(
+        open(dir.path()),
+        Err(StoreError::Corrupt {
+            record: "snapshot data",
+            ..
+        })
+    ));
+
+    // A missing file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = store_with_snapshot(dir.path()).await;
+    std::fs::remove_file(&file).unwrap();
+    assert!(matches!(
+        open(dir.path()),
+        Err(StoreError::Corrupt {
+            record: "snapshot data",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn a_received_snapshot_is_streamed_to_a_file_and_survives_a_restart() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    store_with_snapshot(leader_dir.path()).await;
+    let (_leader_log, mut leader) = open(leader_dir.path()).unwrap();
+    let sent = leader.get_current_snapshot().await.unwrap().unwrap();
+    {
+        let (_log, mut follower) = open(follower_dir.path()).unwrap();
+        // openraft writes the chunks it receives into the file it is handed.
+        let mut incoming = follower.begin_receiving_snapshot().await.unwrap();
+        let mut source = sent.snapshot.try_clone().await.unwrap();
+        tokio::io::AsyncSeekExt::seek(&mut source, std::io::SeekFrom::Start(0))
+            .await
+            .unwrap();
+        tokio::io::copy(&mut source, &mut *incoming).await.unwrap();
+        follower
+            .install_snapshot(&sent.meta, incoming)
+            .await
+            .unwrap();
+        assert_eq!(
+            follower.reader().read(State::clone),
+            leader.reader().read(State::clone)
+        );
+        assert_eq!(
+            snapshot_files(follower_dir.path()),
+            vec![format!("{}.snap", sent.meta.snapshot_id)]
+        );
+    }
+    let (_log, mut follower) = open(follower_dir.path()).unwrap();
+    assert!(follower.reader().read(|s| s.key("k1").is_some()));
+    let current = follower.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, sent.meta);
+    assert_eq!(snapshot_bytes(&current).await, snapshot_bytes(&sent).await);
+}
+
+#[tokio::test]
+async fn a_received_snapshot_that_contradicts_its_metadata_is_refused() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    store_with_snapshot(leader_dir.path()).await;
+    let (_leader_log, mut leader) = open(leader_dir.path()).unwrap();
+    let sent = leader.get_current_snapshot().await.unwrap().unwrap();
+    let (_log, mut follower) = open(follower_dir.path()).unwrap();
+    let mut incoming = follower.begin_receiving_snapshot().await.unwrap();
+    let mut source = sent.snapshot.try_clone().await.unwrap();
+    tokio::io::copy(&mut source, &mut *incoming).await.unwrap();
+    let mut claimed = sent.meta.clone();
+    claimed.last_log_id = Some(log_id(1, 9));
+    claimed.snapshot_id = "1-9-1".to_owned();
+    assert!(follower.install_snapshot(&claimed, incoming).await.is_err());
+    assert_eq!(follower.reader().read(State::clone), State::default());
+    assert!(follower.get_current_snapshot().await.unwrap().is_none());
 }
 
 /// Every record kind this crate writes round-trips through format 3 (JSON).
@@ -258,6 +375,10 @@ fn stored_records_round_trip() {
             last_membership,
             snapshot_id: "1-4-3".to_owned(),
         },
+        file: Some(snapshot_file::FileDigest {
+            len: 1234,
+            sha256: "ab".repeat(32),
+        }),
     });
 }
 
@@ -370,7 +491,7 @@ fn a_store_from_another_format_is_refused_with_a_clear_error() {
         "{error}"
     );
 
-    for (version, newer) in [(1u32, false), (4, true), (u32::MAX, true)] {
+    for (version, newer) in [(1u32, false), (FORMAT_VERSION + 1, true), (u32::MAX, true)] {
         let other = tempfile::tempdir().unwrap();
         {
             let db = db::open(other.path()).unwrap();
@@ -467,6 +588,7 @@ fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
             last_membership,
             snapshot_id: "1-3-4".to_owned(),
         },
+        file: None,
     };
     let db = db::open(dir).unwrap();
     let logs = cf(&db, CF_LOGS).unwrap();
@@ -487,8 +609,12 @@ fn write_v2_store(dir: &Path) -> (SmData, Vec<Entry>) {
         .unwrap();
     db.put_cf(meta_cf, b"last_purged", encode_v2(&log_id(1, 1)).unwrap())
         .unwrap();
-    db.put_cf(snapshots, b"meta", encode_v2(&meta).unwrap())
-        .unwrap();
+    db.put_cf(
+        snapshots,
+        b"meta",
+        released_bytes::<_, released_v2::PersistedSnapshotMeta>(&meta),
+    )
+    .unwrap();
     db.put_cf(
         snapshots,
         b"data",
@@ -545,6 +671,12 @@ async fn a_format_2_store_is_migrated_at_open() {
                 }
             }
         }
+        // The snapshot's bytes moved to its file.
+        assert!(db
+            .get_cf(cf(&db, CF_SNAPSHOT).unwrap(), b"data")
+            .unwrap()
+            .is_none());
+        assert_eq!(snapshot_files(dir.path()), vec!["1-3-4.snap".to_owned()]);
         // The state machine works on: the rest of the log applies.
         sm.apply(entries[2..].to_vec()).await.unwrap();
         assert!(sm
@@ -552,9 +684,63 @@ async fn a_format_2_store_is_migrated_at_open() {
             .read(|s| ["k1", "k2", "k3"].iter().all(|k| s.key(k).is_some())));
     }
     assert_eq!(stamp(dir.path()), FORMAT_VERSION);
-    // A second open is a plain format-3 open.
+    // A second open is a plain format-4 open.
     let (log, _sm) = open(dir.path()).unwrap();
     assert_eq!(log.clone().try_get_log_entries(..).await.unwrap(), entries);
+}
+
+#[tokio::test]
+async fn a_format_3_store_has_its_snapshot_moved_to_a_file_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = State::default();
+    state.apply(&Command::CreateKey {
+        record: key_record("k1"),
+    });
+    let data = SmData {
+        last_applied: Some(log_id(1, 3)),
+        last_membership: StoredMembership::default(),
+        state,
+    };
+    let meta = PersistedSnapshotMeta {
+        seq: 7,
+        meta: SnapshotMeta {
+            last_log_id: Some(log_id(1, 3)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "1-3-7".to_owned(),
+        },
+        file: None,
+    };
+    {
+        // What format 3 wrote: the snapshot's bytes as the `data` value.
+        let db = db::open(dir.path()).unwrap();
+        let snapshots = cf(&db, CF_SNAPSHOT).unwrap();
+        db.put_cf(snapshots, b"meta", encode(&meta).unwrap())
+            .unwrap();
+        db.put_cf(snapshots, b"data", encode(&data).unwrap())
+            .unwrap();
+        db.put_cf(
+            cf(&db, db::CF_META).unwrap(),
+            b"format_version",
+            3u32.to_be_bytes(),
+        )
+        .unwrap();
+    }
+    let expected_bytes = encode(&data).unwrap();
+    {
+        let (log, mut sm) = open(dir.path()).unwrap();
+        assert_eq!(sm.reader().read(State::clone), data.state);
+        assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 3)));
+        let snapshots = cf(&log.db, CF_SNAPSHOT).unwrap();
+        assert!(log.db.get_cf(snapshots, b"data").unwrap().is_none());
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, meta.meta);
+        // The file holds exactly the bytes format 3 kept in RocksDB.
+        assert_eq!(snapshot_bytes(&current).await, expected_bytes);
+        assert_eq!(snapshot_files(dir.path()), vec!["1-3-7.snap".to_owned()]);
+    }
+    assert_eq!(stamp(dir.path()), FORMAT_VERSION);
+    let (_log, sm) = open(dir.path()).unwrap();
+    assert_eq!(sm.reader().read(State::clone), data.state);
 }
 
 #[tokio::test]
