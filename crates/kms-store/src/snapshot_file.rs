@@ -7,7 +7,8 @@
 //! that share that log.
 //!
 //! A file holds the bytes format 3 kept in the `snapshot` column family's `data` value: the
-//! JSON record tag, then the JSON of the state machine's data. Its length and SHA-256
+//! JSON record tag, then the JSON of the state machine's data (`SmData`; the functions here take any serde type,
+//! so this module knows nothing of the state machine). Its length and SHA-256
 //! ([`FileDigest`]) are recorded in the snapshot metadata in RocksDB and checked as it is read
 //! back, so a truncated or damaged file fails the open instead of loading a wrong state.
 //!
@@ -19,12 +20,12 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::codec::FORMAT_JSON;
 use crate::db::DbError;
-use crate::state_machine::SmData;
 
 /// The directory of snapshot files inside the store's directory.
 pub(crate) const DIR: &str = "snapshots";
@@ -69,7 +70,7 @@ impl SnapshotFiles {
     }
 
     /// Writes `data` as the file of snapshot `id` (streamed, fsynced, renamed into place).
-    pub(crate) fn write(&self, id: &str, data: &SmData) -> Result<FileDigest, DbError> {
+    pub(crate) fn write<T: Serialize>(&self, id: &str, data: &T) -> Result<FileDigest, DbError> {
         let partial = self.dir.join(format!("{}.{PARTIAL}", checked_id(id)?));
         let file = File::create(&partial)?;
         let mut out = BufWriter::with_capacity(BUFFER_BYTES, Hashing::new(file));
@@ -145,10 +146,10 @@ impl SnapshotFiles {
 
 /// Decodes the snapshot file at `path` as a stream. With `expected`, the file's length and
 /// SHA-256 must match it. Returns the data and the file's digest.
-pub(crate) fn read(
+pub(crate) fn read<T: DeserializeOwned>(
     path: &Path,
     expected: Option<&FileDigest>,
-) -> Result<(SmData, FileDigest), DbError> {
+) -> Result<(T, FileDigest), DbError> {
     let file = File::open(path)?;
     let mut input = BufReader::with_capacity(BUFFER_BYTES, Hashing::new(file));
     let mut tag = [0u8; 1];
@@ -157,7 +158,7 @@ pub(crate) fn read(
         return Err(crate::codec::CodecError::UnknownFormat(tag[0]).into());
     }
     let mut json = serde_json::Deserializer::from_reader(&mut input);
-    let decoded = SmData::deserialize(&mut json).and_then(|data| json.end().map(|()| data));
+    let decoded = T::deserialize(&mut json).and_then(|data| json.end().map(|()| data));
     // Read what the decoder left (nothing, in a good file) so the digest covers the whole file.
     io::copy(&mut input, &mut io::sink())?;
     let (_, digest) = input.into_inner().finish();
