@@ -11,6 +11,7 @@ mod membership;
 mod network;
 mod node;
 mod read_barrier;
+mod snapshot_schedule;
 mod wire;
 mod write_batcher;
 

@@ -34,7 +34,8 @@ pub struct RaftSettings {
     pub heartbeat_ms: u64,
     /// Lower bound of the election timeout (the upper bound is twice this).
     pub election_timeout_ms: u64,
-    /// Build a snapshot (and allow log compaction) after this many applied entries.
+    /// Build a snapshot (and allow log compaction) after this many applied entries, or after
+    /// half as many as the state holds keys if that is more (`snapshot_schedule.rs`).
     pub snapshot_after_entries: u64,
     /// How long a request waits for a leader before answering a retryable error.
     pub leader_wait: Duration,
@@ -94,7 +95,8 @@ impl RegionRaft {
             heartbeat_interval: settings.heartbeat_ms,
             election_timeout_min: settings.election_timeout_ms,
             election_timeout_max: settings.election_timeout_ms * 2,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_after_entries),
+            // Snapshots are asked for by `snapshot_schedule`, whose interval grows with the state.
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: 100,
             install_snapshot_timeout: 10_000,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
@@ -156,7 +158,37 @@ impl RegionRaft {
                 writes,
             }
         });
+        tokio::spawn(crate::snapshot_schedule::run(Arc::downgrade(&node)));
         Ok(node)
+    }
+
+    /// The last applied and last snapshot log indexes, as openraft reports them.
+    pub(crate) fn applied_and_snapshot_index(&self) -> (u64, Option<u64>) {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        (
+            metrics.last_applied.map_or(0, |log_id| log_id.index),
+            metrics.snapshot.map(|log_id| log_id.index),
+        )
+    }
+
+    /// Keys in the replicated state.
+    pub(crate) fn key_count(&self) -> usize {
+        self.reader.read(kms_core::State::key_count)
+    }
+
+    /// The configured least number of entries between snapshots.
+    pub(crate) fn snapshot_floor(&self) -> u64 {
+        self.settings.snapshot_after_entries
+    }
+
+    /// Asks openraft to build a snapshot now.
+    pub(crate) async fn trigger_snapshot(&self) -> Result<(), String> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Forms a new region from `members` (node id to Raft address). Safe to call on every
