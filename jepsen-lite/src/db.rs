@@ -397,6 +397,29 @@ impl Db {
         Ok(true)
     }
 
+    /// Deletes the Raft store of the stopped node `index`, as a replaced disk would lose it:
+    /// RocksDB's files (log, vote, state) and the snapshot files. Its configuration, sealed root
+    /// key and audit trail stay, so it restarts as the same member with an empty log.
+    pub fn wipe_raft_store(&self, index: usize) -> anyhow::Result<()> {
+        let dir = &self.nodes[index].data_dir;
+        let snapshots = dir.join("snapshots");
+        if snapshots.exists() {
+            std::fs::remove_dir_all(&snapshots)
+                .with_context(|| format!("removing {}", snapshots.display()))?;
+        }
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if is_rocksdb_file(name) {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// SIGKILLs node `index` and waits for it to exit. Returns false if it was not running.
     pub fn kill(&self, index: usize) -> bool {
         let mut procs = self.procs();
@@ -832,5 +855,50 @@ fn write_clock_offset(spec: &NodeSpec, offset: i64) -> anyhow::Result<()> {
 impl Drop for Db {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+/// Whether `name` (a file of a node's data dir) is one of RocksDB's: its manifest, options,
+/// identity, lock, info logs, write-ahead logs (`NNNNNN.log`) and tables.
+fn is_rocksdb_file(name: &str) -> bool {
+    matches!(name, "CURRENT" | "IDENTITY" | "LOCK" | "LOG")
+        || name.starts_with("LOG.old.")
+        || name.starts_with("MANIFEST-")
+        || name.starts_with("OPTIONS-")
+        || name.ends_with(".sst")
+        || name.ends_with(".blob")
+        || (name.ends_with(".log") && name[..name.len() - 4].bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod rocksdb_file_tests {
+    use super::is_rocksdb_file;
+
+    #[test]
+    fn only_rocksdb_files_are_picked() {
+        for name in [
+            "CURRENT",
+            "IDENTITY",
+            "LOCK",
+            "LOG",
+            "LOG.old.1733",
+            "MANIFEST-000005",
+            "OPTIONS-000007",
+            "000012.sst",
+            "000004.log",
+            "000009.blob",
+        ] {
+            assert!(is_rocksdb_file(name), "{name}");
+        }
+        for name in [
+            "audit.jsonl",
+            "root.sealed",
+            "node.toml",
+            "trent.log",
+            "x.log",
+            "snapshots",
+        ] {
+            assert!(!is_rocksdb_file(name), "{name}");
+        }
     }
 }

@@ -36,6 +36,9 @@ pub enum Fault {
     /// Cut every peer's Raft traffic to one follower, which falls behind while it still
     /// answers clients (loopback: its Raft proxy blackholes; netns: nft drops its peers).
     LagFollower,
+    /// SIGKILL one follower and delete its Raft store (log, vote, snapshots: a replaced disk);
+    /// the heal starts it empty and it catches up from the leader's snapshot.
+    WipeFollower,
 }
 
 /// The share (in percent) of peer packets a `packet-loss` node drops.
@@ -70,11 +73,12 @@ impl Fault {
 
     /// The other faults, in CLI order (`packet-loss` needs `--topology netns`, `region-split`
     /// needs `--regions 2`).
-    pub const OTHER: [Fault; 4] = [
+    pub const OTHER: [Fault; 5] = [
         Fault::ClockSkew,
         Fault::PacketLoss,
         Fault::RegionSplit,
         Fault::LagFollower,
+        Fault::WipeFollower,
     ];
 
     /// Whether this is a network partition (netns only).
@@ -126,6 +130,7 @@ impl Fault {
             Fault::PacketLoss => "packet-loss",
             Fault::RegionSplit => "region-split",
             Fault::LagFollower => "lag-follower",
+            Fault::WipeFollower => "wipe-follower",
         }
     }
 
@@ -156,8 +161,8 @@ impl Fault {
                         "unknown nemesis {part:?}: expected kill, pause, kill-leader, \
                          pause-leader, kill-majority, kill-all, kill-follower, clock-skew, \
                          partition-isolate-leader, partition-isolate-follower, \
-                         partition-bridge, partition-ring, packet-loss, region-split, lag-follower or \
-                         none"
+                         partition-bridge, partition-ring, packet-loss, region-split, lag-follower, \
+                         wipe-follower or none"
                     )
                 })?;
             if !faults.contains(&fault) {
@@ -225,5 +230,11 @@ mod tests {
         );
         assert_eq!(Fault::LagFollower.history_name(), "lag_follower");
         assert!(!Fault::LagFollower.needs_netns());
+        assert_eq!(
+            Fault::parse_list("wipe-follower,kill"),
+            Ok(vec![Fault::WipeFollower, Fault::Kill])
+        );
+        assert_eq!(Fault::WipeFollower.history_name(), "wipe_follower");
+        assert!(!Fault::WipeFollower.needs_netns());
     }
 }

@@ -185,7 +185,7 @@ impl Nemesis {
                 .await
                 .into_iter()
                 .collect(),
-            Fault::KillFollower => {
+            Fault::KillFollower | Fault::WipeFollower => {
                 match self.db.wait_leader_in(region, Duration::from_secs(3)).await {
                     Some(leader) => {
                         let followers: Vec<usize> =
@@ -231,6 +231,16 @@ impl Nemesis {
         for index in targets {
             let done = match fault {
                 Fault::Pause | Fault::PauseLeader => self.db.pause(index)?,
+                Fault::WipeFollower => {
+                    let killed = self.db.kill(index);
+                    if killed {
+                        self.db.wipe_raft_store(index)?;
+                        // It comes back with no log at all: anything the leader purged meanwhile
+                        // reaches it only by snapshot (catch_up's `needed_snapshot`).
+                        last_logs.insert(index, 0);
+                    }
+                    killed
+                }
                 _ => self.db.kill(index),
             };
             if done {

@@ -61,6 +61,12 @@
 //! peers' packets). Recorded as `start_lag_follower` / `stop_lag_follower` with `"leader"` and
 //! `"mechanism": "proxy" | "nft"`; skipped without a leader.
 //!
+//! `wipe-follower` (both topologies): a random follower is SIGKILLed and its Raft store deleted
+//! (RocksDB's files and the snapshot files; its config, sealed root key and audit trail stay,
+//! as with a replaced disk). The heal restarts it empty, as the same member; the leader, whose
+//! log is purged behind its snapshot, streams it the snapshot. Recorded as
+//! `start_wipe_follower` / `stop_wipe_follower`; the catch-up probes check it comes back.
+//!
 //! Files: [`fault`] (the kinds), [`injector`] (the loop that installs and heals them) and
 //! [`catch_up`] (the probes after each heal).
 
