@@ -3,6 +3,7 @@
 
 use crate::network::HttpNetworkFactory;
 use crate::read_barrier::ReadBarrier;
+use crate::snapshot_schedule::{Progress, Schedule, CHECK_EVERY};
 use crate::wire::{
     decode, encode, limits, ForwardReply, ForwardedWrite, ReadIndexReply, WriteReply,
 };
@@ -158,32 +159,29 @@ impl RegionRaft {
                 writes,
             }
         });
-        tokio::spawn(crate::snapshot_schedule::run(Arc::downgrade(&node)));
+        tokio::spawn(schedule_snapshots(Arc::downgrade(&node)));
         Ok(node)
     }
 
-    /// The last applied and last snapshot log indexes, as openraft reports them.
-    pub(crate) fn applied_and_snapshot_index(&self) -> (u64, Option<u64>) {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
-        (
-            metrics.last_applied.map_or(0, |log_id| log_id.index),
-            metrics.snapshot.map(|log_id| log_id.index),
-        )
-    }
-
-    /// Keys in the replicated state.
-    pub(crate) fn key_count(&self) -> usize {
-        self.reader.read(kms_core::State::key_count)
-    }
-
-    /// The configured least number of entries between snapshots.
-    pub(crate) fn snapshot_floor(&self) -> u64 {
-        self.settings.snapshot_after_entries
+    /// What the snapshot schedule looks at: applied and snapshot indexes, and the key count.
+    fn snapshot_progress(&self) -> Progress {
+        let (applied, snapshot) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            (
+                metrics.last_applied.map_or(0, |log_id| log_id.index),
+                metrics.snapshot.map(|log_id| log_id.index),
+            )
+        };
+        Progress {
+            applied,
+            snapshot,
+            keys: self.reader.read(kms_core::State::key_count) as u64,
+        }
     }
 
     /// Asks openraft to build a snapshot now.
-    pub(crate) async fn trigger_snapshot(&self) -> Result<(), String> {
+    async fn trigger_snapshot(&self) -> Result<(), String> {
         self.raft
             .trigger()
             .snapshot()
@@ -583,4 +581,27 @@ async fn status(AxumState(node): AxumState<Shared>) -> axum::Json<serde_json::Va
 /// Errors of this crate's setup paths are plain strings with context; the binary adds more.
 mod anyhow_like {
     pub type Result<T> = std::result::Result<T, String>;
+}
+
+/// The node's snapshot task: consults its [`Schedule`] every [`CHECK_EVERY`] and asks openraft
+/// for a snapshot when one is due, until the node is dropped.
+async fn schedule_snapshots(node: std::sync::Weak<RegionRaft>) {
+    let mut ticker = tokio::time::interval(CHECK_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut schedule = match node.upgrade() {
+        Some(node) => Schedule::new(node.settings.snapshot_after_entries),
+        None => return,
+    };
+    loop {
+        ticker.tick().await;
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        if schedule.due(node.snapshot_progress(), Instant::now()) {
+            if let Err(e) = node.trigger_snapshot().await {
+                tracing::warn!(error = %e, "could not ask for a snapshot");
+                schedule.request_failed();
+            }
+        }
+    }
 }

@@ -8,16 +8,16 @@
 //! the configured floor (`snapshot_after_entries`) and half the key count.
 //!
 //! The price is log kept on disk between snapshots (up to half as many entries as keys) and
-//! replayed at a restart. openraft's own policy is off; [`run`] checks every
-//! [`CHECK_EVERY`] and asks openraft for a snapshot through its trigger.
+//! replayed at a restart. openraft's own policy is off; `RegionRaft`'s snapshot task consults
+//! a [`Schedule`] every [`CHECK_EVERY`] and asks openraft for a snapshot through its trigger.
 
-use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::node::RegionRaft;
-
-/// How often the schedule looks at the applied index.
+/// How often the schedule is consulted (`RegionRaft`'s snapshot task).
 pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a requested snapshot may take before the schedule asks again.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
 /// Entries to apply between two snapshots of a state holding `keys` keys, with the configured
 /// `floor`.
@@ -25,41 +25,64 @@ pub(crate) fn entries_between_snapshots(floor: u64, keys: u64) -> u64 {
     floor.max(keys / 2)
 }
 
-/// Asks for a snapshot whenever one is due, until the node is dropped.
-pub(crate) async fn run(node: Weak<RegionRaft>) {
-    let mut ticker = tokio::time::interval(CHECK_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The applied index a requested snapshot has not yet reached: no second request until the
-    // metrics show a snapshot at or past it (or it is given up on).
-    let mut requested: Option<(u64, tokio::time::Instant)> = None;
-    loop {
-        ticker.tick().await;
-        let Some(node) = node.upgrade() else {
-            return;
-        };
-        let (applied, snapshot) = node.applied_and_snapshot_index();
-        if let Some((at, since)) = requested {
-            let done = snapshot.is_some_and(|index| index >= at);
-            if !done && since.elapsed() < Duration::from_secs(60) {
-                continue;
-            }
-            requested = None;
+/// What the node reports at one check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Progress {
+    /// Index of the last applied entry.
+    pub(crate) applied: u64,
+    /// Index of the last entry the current snapshot covers.
+    pub(crate) snapshot: Option<u64>,
+    /// Keys in the state.
+    pub(crate) keys: u64,
+}
+
+/// The schedule of one node: when to ask openraft for a snapshot.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    floor: u64,
+    /// The applied index of the outstanding request and when it was made: no second request
+    /// until a snapshot covers that index (or [`GIVE_UP_AFTER`] has passed).
+    requested: Option<(u64, Instant)>,
+}
+
+impl Schedule {
+    /// A schedule with at least `floor` entries between snapshots.
+    pub(crate) fn new(floor: u64) -> Self {
+        Self {
+            floor,
+            requested: None,
         }
-        let keys = node.key_count() as u64;
-        let since_last = applied.saturating_sub(snapshot.unwrap_or(0));
-        if applied > 0 && since_last >= entries_between_snapshots(node.snapshot_floor(), keys) {
-            if let Err(e) = node.trigger_snapshot().await {
-                tracing::warn!(error = %e, "could not ask for a snapshot");
-                continue;
+    }
+
+    /// Whether to ask for a snapshot now; if so, the request is noted as outstanding.
+    pub(crate) fn due(&mut self, progress: Progress, now: Instant) -> bool {
+        if let Some((at, since)) = self.requested {
+            let done = progress.snapshot.is_some_and(|index| index >= at);
+            if !done && now.duration_since(since) < GIVE_UP_AFTER {
+                return false;
             }
-            requested = Some((applied, tokio::time::Instant::now()));
+            self.requested = None;
         }
+        let since_last = progress
+            .applied
+            .saturating_sub(progress.snapshot.unwrap_or(0));
+        let due = progress.applied > 0
+            && since_last >= entries_between_snapshots(self.floor, progress.keys);
+        if due {
+            self.requested = Some((progress.applied, now));
+        }
+        due
+    }
+
+    /// The request could not be made: the next check may ask again.
+    pub(crate) fn request_failed(&mut self) {
+        self.requested = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::entries_between_snapshots;
+    use super::*;
 
     #[test]
     fn the_interval_is_the_floor_until_the_state_outgrows_it() {
@@ -68,5 +91,34 @@ mod tests {
         assert_eq!(entries_between_snapshots(5000, 40_000), 20_000);
         assert_eq!(entries_between_snapshots(5000, 1_000_000), 500_000);
         assert_eq!(entries_between_snapshots(100, 1_000), 500);
+    }
+
+    fn at(applied: u64, snapshot: Option<u64>, keys: u64) -> Progress {
+        Progress {
+            applied,
+            snapshot,
+            keys,
+        }
+    }
+
+    #[test]
+    fn one_request_at_a_time_until_a_snapshot_covers_it() {
+        let start = Instant::now();
+        let mut schedule = Schedule::new(100);
+        assert!(!schedule.due(at(0, None, 0), start));
+        assert!(!schedule.due(at(99, None, 10), start));
+        assert!(schedule.due(at(100, None, 10), start));
+        // Outstanding: not asked again while no snapshot covers index 100.
+        assert!(!schedule.due(at(250, None, 10), start + Duration::from_secs(1)));
+        // Covered; 80 entries since, below the floor.
+        assert!(!schedule.due(at(180, Some(100), 10), start + Duration::from_secs(2)));
+        // A large state stretches the interval: 1,000 keys need 500 entries.
+        assert!(!schedule.due(at(550, Some(100), 1000), start + Duration::from_secs(3)));
+        assert!(schedule.due(at(600, Some(100), 1000), start + Duration::from_secs(3)));
+        // A request that never completes is given up on after a minute.
+        assert!(!schedule.due(at(1200, Some(100), 1000), start + Duration::from_secs(30)));
+        assert!(schedule.due(at(1200, Some(100), 1000), start + Duration::from_secs(64)));
+        schedule.request_failed();
+        assert!(schedule.due(at(1200, Some(100), 1000), start + Duration::from_secs(65)));
     }
 }
