@@ -698,3 +698,55 @@ fn a_snapshot_from_before_key_use_tracking_loads_with_none_recorded() {
         .is_ok());
     assert_eq!(state.key_use_tracking_start_ms(), Some(7));
 }
+
+#[test]
+fn pages_of_keys_and_aliases_start_after_their_marker() {
+    let state = state_with_keys_and_aliases(25);
+    let account = "111122223333";
+    let ids = |after: Option<&str>| -> Vec<String> {
+        state
+            .keys_after(account, after)
+            .map(|k| k.key_id.clone())
+            .collect()
+    };
+    let all = ids(None);
+    assert_eq!(all.len(), 25);
+    assert!(all.windows(2).all(|w| w[0] < w[1]));
+    // Paging by the last id of each page visits every key once, in order.
+    let mut paged = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page: Vec<String> = ids(marker.as_deref()).into_iter().take(7).collect();
+        if page.is_empty() {
+            break;
+        }
+        marker = page.last().cloned();
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    // A marker between two ids, and one past the last.
+    assert_eq!(
+        ids(Some("11111111-2222-3333-4444-000000000009x")),
+        all[10..].to_vec()
+    );
+    assert!(ids(Some("ffffffff-ffff-ffff-ffff-ffffffffffff")).is_empty());
+    // Another account's keys are not in the pages.
+    let two = state_with_two_accounts();
+    assert_eq!(two.keys_after(OTHER, None).count(), 1);
+    assert_eq!(two.keys_after(OTHER, Some(K3)).count(), 0);
+
+    let names: Vec<String> = state
+        .aliases_after(account, Some("alias/restored-19"))
+        .map(|(name, _)| name.clone())
+        .collect();
+    // Name order: restored-2, restored-20 .. restored-24 follow restored-19.
+    assert_eq!(
+        names,
+        ["2", "20", "21", "22", "23", "24", "3", "4", "5", "6", "7", "8", "9"]
+            .iter()
+            .map(|n| format!("alias/restored-{n}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(state.aliases_after(account, None).count(), 25);
+    assert_eq!(state.aliases_after(OTHER, None).count(), 0);
+}
