@@ -18,7 +18,7 @@ use aws_sdk_kms::types::{
 };
 use std::path::Path;
 use std::process::Command;
-use trent_tests::{Cluster, Regions};
+use trent_tests::{new_key, Cluster, Regions};
 
 const CN: &str = "cn-north-1";
 const US: &str = "us-east-1";
@@ -393,14 +393,7 @@ async fn encryption(cn: &Cluster, dir: &Path) {
         assert_eq!(opened.plaintext().unwrap().as_ref(), plaintext.as_slice());
     }
     // ReEncrypt from SM2PKE to a symmetric key.
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let symmetric = new_key(&kms).await;
     let re = kms
         .re_encrypt()
         .source_key_id(&key_id)
@@ -634,14 +627,7 @@ async fn key_agreement_and_imported_material(cn: &Cluster, dir: &Path) {
 
 async fn data_key_pairs(cn: &Cluster, dir: &Path) {
     let kms = cn.client(0);
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let symmetric = new_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
         .key_id(&symmetric)
@@ -730,14 +716,7 @@ async fn refused_outside_china(regions: &Regions) {
             Some("KeySpec SM2 is not supported in this Region.")
         );
     }
-    let symmetric = us
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let symmetric = new_key(&us).await;
     let pair = us
         .generate_data_key_pair()
         .key_id(&symmetric)

@@ -137,7 +137,7 @@ fn rewrite<Old: Serialize + DeserializeOwned, New: Serialize + DeserializeOwned 
 
 /// Migrates the format-3 store `db` (in `dir`) to format 4: the snapshot's bytes move from the
 /// `data` value to a file of `files`.
-pub(crate) fn v3_to_v4(db: &Db, files: &SnapshotFiles, dir: &Path) -> Result<bool, StoreError> {
+pub(crate) fn v3_to_v4(db: &Db, files: &SnapshotFiles, dir: &Path) -> Result<(), StoreError> {
     let family = cf(db, CF_SNAPSHOT).map_err(|e| e.into_store_error("snapshot"))?;
     let meta_cf = cf(db, CF_META).map_err(|e| e.into_store_error("meta"))?;
     let meta = crate::state_machine::read_meta(db).map_err(|e| e.into_store_error("snapshot"))?;
@@ -170,5 +170,5 @@ pub(crate) fn v3_to_v4(db: &Db, files: &SnapshotFiles, dir: &Path) -> Result<boo
         snapshot_moved_to_file = moved,
         "migrated the store from on-disk format {FORMAT_V3} to {FORMAT_VERSION}"
     );
-    Ok(moved)
+    Ok(())
 }

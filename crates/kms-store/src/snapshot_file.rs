@@ -71,25 +71,30 @@ impl SnapshotFiles {
 
     /// Writes `data` as the file of snapshot `id` (streamed, fsynced, renamed into place).
     pub(crate) fn write<T: Serialize>(&self, id: &str, data: &T) -> Result<FileDigest, DbError> {
-        let partial = self.dir.join(format!("{}.{PARTIAL}", checked_id(id)?));
-        let file = File::create(&partial)?;
-        let mut out = BufWriter::with_capacity(BUFFER_BYTES, Hashing::new(file));
-        out.write_all(&[FORMAT_JSON])?;
-        serde_json::to_writer(&mut out, data).map_err(crate::codec::CodecError::from)?;
-        let hashing = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        let (file, digest) = hashing.finish();
-        file.sync_all()?;
-        drop(file);
-        self.adopt(&partial, id)?;
-        Ok(digest)
+        self.write_with(id, |out| {
+            out.write_all(&[FORMAT_JSON])?;
+            serde_json::to_writer(out, data).map_err(crate::codec::CodecError::from)?;
+            Ok(())
+        })
     }
 
     /// Writes `bytes` (an encoded snapshot of store format 3) as the file of snapshot `id`, for
     /// the migration to format 4.
     pub(crate) fn write_bytes(&self, id: &str, bytes: &[u8]) -> Result<FileDigest, DbError> {
+        self.write_with(id, |out| Ok(out.write_all(bytes)?))
+    }
+
+    /// Writes the file of snapshot `id` with `fill` as `<id>.partial`, hashing what passes,
+    /// then fsyncs it and renames it into place.
+    fn write_with(
+        &self,
+        id: &str,
+        fill: impl FnOnce(&mut BufWriter<Hashing<File>>) -> Result<(), DbError>,
+    ) -> Result<FileDigest, DbError> {
         let partial = self.dir.join(format!("{}.{PARTIAL}", checked_id(id)?));
-        let mut hashing = Hashing::new(File::create(&partial)?);
-        hashing.write_all(bytes)?;
+        let mut out = BufWriter::with_capacity(BUFFER_BYTES, Hashing::new(File::create(&partial)?));
+        fill(&mut out)?;
+        let hashing = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         let (file, digest) = hashing.finish();
         file.sync_all()?;
         drop(file);

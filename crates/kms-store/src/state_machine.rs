@@ -170,8 +170,8 @@ impl StateMachineStore {
     }
 }
 
-/// Reads the persisted snapshot metadata. A `data` value beside it means a store format 4
-/// does not write (migration removes it).
+/// Reads the persisted snapshot metadata (the snapshot's bytes are in its file; a format-3
+/// `data` value is moved there by the migration before this is read at open).
 pub(crate) fn read_meta(db: &Db) -> Result<Option<PersistedSnapshotMeta>, DbError> {
     let cf = cf(db, CF_SNAPSHOT)?;
     match db.get_pinned_cf(cf, KEY_SNAPSHOT_META)? {
