@@ -221,7 +221,8 @@ pub struct RaftTuning {
     pub heartbeat_ms: u64,
     /// Lower bound of the election timeout in ms.
     pub election_timeout_ms: u64,
-    /// Snapshot after this many applied entries.
+    /// Snapshot after this many applied entries, or after half as many as the state holds keys
+    /// if that is more (kms-raft's snapshot schedule).
     pub snapshot_after_entries: u64,
 }
 
