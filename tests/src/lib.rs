@@ -232,8 +232,6 @@ impl Cluster {
         };
         topology.api_tls = options.api_tls;
         topology.raft_tls = options.raft_tls;
-        // With identities comes STS, whose token key every node shares.
-        topology.sts = options.identities.is_some();
         topology.identities = options.identities.clone();
         let written = topology.write().unwrap();
         let mut clusters: Vec<Cluster> = names

@@ -214,6 +214,10 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
         assert!(!data.join(region).join("root.key").exists(), "{region}");
         assert!(data.join(region).join("root.sealed").is_file(), "{region}");
     }
+    // Its shared STS token key is no longer an STS key (sessions are sealed with keys derived
+    // from each region's root key); it is kept as the secrets key for `secret_sealed` values.
+    assert!(!data.join("sts.key").exists());
+    assert!(data.join("secrets.key").is_file());
 
     let second = up(&data);
     eventually(Duration::from_secs(180), "trent up is ready again", || {

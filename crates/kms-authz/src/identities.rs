@@ -22,12 +22,13 @@
 //!
 //! Roles are assumed through STS (`AssumeRole` on the KMS port). Temporary credentials are
 //! stateless: the session token is the session (access key id, secret, role, session name,
-//! expiry) sealed with the STS token key (`sts_key` in the node config, shared by every node
-//! of every region), so any node can check it. A session ends at its expiry, or when its role
-//! is removed from the identities file.
+//! expiry) sealed with the region's session keys ([`crate::session_token`]), which exist once
+//! the node is unsealed, so any node of the region, and of its linked peer regions, can check
+//! it. A session ends at its expiry, or when its role is removed from the identities file.
 //! Secrets are held as given (SigV4 needs the secret itself to verify a signature); keep the file
 //! mode 0600. They are never logged, and `Debug` does not print them.
 
+use crate::session_token::SessionKeys;
 use crate::{bail, setup_error, SetupError};
 use kms_api::CredentialStore;
 use kms_crypto::{KeyMaterial, RootKey, WrapContext};
@@ -192,17 +193,17 @@ struct KeyEntry {
     /// The secret as it is (keep the file mode 0600).
     #[serde(default)]
     secret: Option<String>,
-    /// The secret sealed with the STS token key (`trent seal-secret`), so the file holds no
-    /// usable secret without that key.
+    /// The secret sealed with the node's secrets key (`secrets_key`, made by `trent
+    /// seal-secret`), so the file holds no usable secret without that key.
     #[serde(default)]
     secret_sealed: Option<String>,
 }
 
-/// Seals an access key's secret for the identities file (`secret_sealed`), with the STS token
-/// key every node holds.
-pub fn seal_secret(sts_key: &RootKey, access_key_id: &str, secret: &str) -> String {
+/// Seals an access key's secret for the identities file (`secret_sealed`), with the secrets
+/// key the nodes hold (`secrets_key` in the node config).
+pub fn seal_secret(secrets_key: &RootKey, access_key_id: &str, secret: &str) -> String {
     use base64::Engine;
-    let sealed = sts_key.wrap(
+    let sealed = secrets_key.wrap(
         &KeyMaterial::from_bytes(secret.as_bytes().to_vec()),
         &WrapContext::identity_secret(access_key_id),
     );
@@ -210,20 +211,22 @@ pub fn seal_secret(sts_key: &RootKey, access_key_id: &str, secret: &str) -> Stri
 }
 
 fn unseal_secret(
-    sts_key: Option<&RootKey>,
+    secrets_key: Option<&RootKey>,
     access_key_id: &str,
     sealed: &str,
 ) -> Result<String, SetupError> {
     use base64::Engine;
-    let Some(key) = sts_key else {
-        bail!("access key {access_key_id}: secret_sealed needs the node's sts_key");
+    let Some(key) = secrets_key else {
+        bail!("access key {access_key_id}: secret_sealed needs the node's secrets_key");
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sealed.trim())
         .map_err(|_| setup_error!("access key {access_key_id}: secret_sealed is not base64"))?;
     let context = WrapContext::identity_secret(access_key_id);
     let plain = key.unwrap(&bytes, &context).map_err(|_| {
-        setup_error!("access key {access_key_id}: secret_sealed does not open with this sts_key")
+        setup_error!(
+            "access key {access_key_id}: secret_sealed does not open with this secrets_key"
+        )
     })?;
     String::from_utf8(plain.as_bytes().to_vec())
         .map_err(|_| setup_error!("access key {access_key_id}: sealed secret is not text"))
@@ -232,7 +235,9 @@ fn unseal_secret(
 /// The identities a node authenticates and authorizes against.
 pub struct IdentityStore {
     account: String,
-    sts_key: Option<RootKey>,
+    secrets_key: Option<RootKey>,
+    /// The region's STS session keys, from the unseal on.
+    session_keys: RwLock<Option<SessionKeys>>,
     clock: Clock,
     root_credentials: Vec<RootCredential>,
     path: Option<PathBuf>,
@@ -251,18 +256,20 @@ impl std::fmt::Debug for IdentityStore {
 
 impl IdentityStore {
     /// The node config's credentials (as the account's root user) and, if `path` is given, the
-    /// identities file. With `sts_key`, STS sessions are sealed with it (expiring by `clock`)
-    /// and sealed secrets in the file open with it. Fails if the file does not parse.
+    /// identities file. Sealed secrets in the file open with `secrets_key`; sessions expire by
+    /// `clock`, and are made and checked once [`IdentityStore::set_session_keys`] has given
+    /// the region's keys. Fails if the file does not parse.
     pub fn new(
         account: &str,
         root_credentials: &[RootCredential],
         path: Option<&Path>,
-        sts_key: Option<RootKey>,
+        secrets_key: Option<RootKey>,
         clock: Clock,
     ) -> Result<IdentityStore, SetupError> {
         let store = IdentityStore {
             account: account.to_string(),
-            sts_key,
+            secrets_key,
+            session_keys: RwLock::new(None),
             clock,
             root_credentials: root_credentials.to_vec(),
             path: path.map(Path::to_path_buf),
@@ -347,7 +354,7 @@ impl IdentityStore {
                     let secret = match (key.secret, key.secret_sealed) {
                         (Some(secret), None) => secret,
                         (None, Some(sealed)) => {
-                            unseal_secret(self.sts_key.as_ref(), &key.id, &sealed)?
+                            unseal_secret(self.secrets_key.as_ref(), &key.id, &sealed)?
                         }
                         _ => bail!(
                             "access key {}: give exactly one of secret and secret_sealed",
@@ -448,6 +455,40 @@ impl IdentityStore {
 }
 
 impl IdentityStore {
+    /// Hands over the region's own session key (after the unseal): from now on the node makes
+    /// sessions and checks the ones its region made.
+    pub fn set_session_keys(&self, region: &str, own: RootKey) {
+        *self
+            .session_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(SessionKeys::new(region, own));
+    }
+
+    /// Adds the session key shared with `peer` (a linked region): sessions made from now on
+    /// hold an entry for it, and sessions it made open here. Ignored before
+    /// [`IdentityStore::set_session_keys`].
+    pub fn add_peer_session_key(&self, peer: &str, key: RootKey) {
+        if let Some(keys) = self
+            .session_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            keys.add_peer(peer, key);
+        }
+    }
+
+    /// The peer regions whose session key is known.
+    pub fn session_peers(&self) -> Vec<String> {
+        self.session_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|keys| keys.peers().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
     /// Issues temporary credentials for `role_arn` to `caller`, if the role's trust policy
     /// (and, where it delegates to the account, the caller's identity policies) allows
     /// `sts:AssumeRole`.
@@ -458,11 +499,6 @@ impl IdentityStore {
         session_name: &str,
         duration_s: i64,
     ) -> Result<SessionCredentials, KmsError> {
-        let Some(key) = &self.sts_key else {
-            return Err(KmsError::UnsupportedOperation(
-                "STS is not configured on this node (no sts_key).".into(),
-            ));
-        };
         let denied = || {
             KmsError::AccessDenied(format!(
                 "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
@@ -493,9 +529,19 @@ impl IdentityStore {
         };
         let json =
             serde_json::to_vec(&session).map_err(|e| KmsError::KmsInternal(e.to_string()))?;
-        let sealed = key.wrap(&KeyMaterial::from_bytes(json), &WrapContext::sts_session());
-        use base64::Engine;
-        let token = base64::engine::general_purpose::STANDARD.encode(sealed);
+        let token = match self
+            .session_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(keys) => keys.seal(&json),
+            None => {
+                return Err(KmsError::KmsInternal(
+                    "STS sessions are made once the node is unsealed.".into(),
+                ))
+            }
+        };
         let role_name = role.arn.rsplit('/').next().unwrap_or_default();
         Ok(SessionCredentials {
             access_key_id,
@@ -513,12 +559,12 @@ impl IdentityStore {
     /// Opens a session token: the session, if the token is genuine, belongs to
     /// `access_key_id` (when given) and its role still exists.
     fn open_session(&self, token: &str) -> Option<(Session, Arc<Role>)> {
-        use base64::Engine;
-        let key = self.sts_key.as_ref()?;
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(token)
-            .ok()?;
-        let json = key.unwrap(&sealed, &WrapContext::sts_session()).ok()?;
+        let json = self
+            .session_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()?
+            .open(token)?;
         let session: Session = serde_json::from_slice(json.as_bytes()).ok()?;
         let role = self.snapshot().roles.get(&session.role_arn).cloned()?;
         Some((session, role))
@@ -643,6 +689,110 @@ mod tests {
         ]
     }
 
+    /// Regions `us-east-1` and `us-west-2` (linked) and `eu-north-1` (not), each a store over
+    /// one identities file with role `app` that alice may assume.
+    fn regions_with_a_role(dir: &Path) -> Vec<IdentityStore> {
+        let path = dir.join("identities.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[users]]
+account = "111122223333"
+name = "alice"
+access_keys = [{ id = "A1", secret = "s1" }]
+
+[[roles]]
+account = "111122223333"
+name = "app"
+trust_policy = '{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"sts:AssumeRole"}]}'
+"#,
+        )
+        .unwrap();
+        let roots: Vec<RootKey> = (0..3).map(|_| RootKey::generate()).collect();
+        let names = ["us-east-1", "us-west-2", "eu-north-1"];
+        let stores: Vec<IdentityStore> = (0..3)
+            .map(|i| {
+                let store =
+                    IdentityStore::new("111122223333", &root(), Some(&path), None, Clock::system())
+                        .unwrap();
+                store.set_session_keys(names[i], roots[i].sts_session_key());
+                store
+            })
+            .collect();
+        let (east, west) = (roots[0].transport_key(), roots[1].transport_key());
+        stores[0].add_peer_session_key(
+            names[1],
+            east.peer_session_key(names[0], names[1], &west.public_key())
+                .unwrap(),
+        );
+        stores[1].add_peer_session_key(
+            names[0],
+            west.peer_session_key(names[1], names[0], &east.public_key())
+                .unwrap(),
+        );
+        stores
+    }
+
+    #[test]
+    fn sessions_sign_in_their_region_and_its_linked_peers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = regions_with_a_role(dir.path());
+        let alice = stores[0].principal("A1").unwrap();
+        let role = "arn:aws:iam::111122223333:role/app";
+        let made = stores[0].assume_role(&alice, role, "s1", 900).unwrap();
+        for store in &stores[..2] {
+            assert_eq!(
+                store
+                    .session_secret(&made.access_key_id, &made.session_token)
+                    .unwrap()
+                    .as_deref(),
+                Some(made.secret_access_key.as_str())
+            );
+            assert_eq!(
+                store.session_principal(&made.session_token).unwrap().arn,
+                "arn:aws:sts::111122223333:assumed-role/app/s1"
+            );
+            // Bound to its access key id.
+            assert!(store
+                .session_secret("ASIAOTHER", &made.session_token)
+                .unwrap()
+                .is_none());
+        }
+        // The unlinked region cannot open it.
+        assert!(stores[2]
+            .session_secret(&made.access_key_id, &made.session_token)
+            .unwrap()
+            .is_none());
+        assert!(stores[2].session_principal(&made.session_token).is_none());
+        // A session made in the peer opens back in the first region.
+        let back = stores[1].assume_role(&alice, role, "s2", 900).unwrap();
+        assert!(stores[0].session_principal(&back.session_token).is_some());
+        assert_eq!(stores[0].session_peers(), ["us-west-2"]);
+    }
+
+    #[test]
+    fn no_session_is_made_or_opened_before_the_unseal() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = regions_with_a_role(dir.path());
+        let alice = stores[0].principal("A1").unwrap();
+        let made = stores[0]
+            .assume_role(&alice, "arn:aws:iam::111122223333:role/app", "s1", 900)
+            .unwrap();
+        let sealed = IdentityStore::new(
+            "111122223333",
+            &root(),
+            Some(&dir.path().join("identities.toml")),
+            None,
+            Clock::system(),
+        )
+        .unwrap();
+        assert!(sealed.session_principal(&made.session_token).is_none());
+        assert!(matches!(
+            sealed.assume_role(&alice, "arn:aws:iam::111122223333:role/app", "s1", 900),
+            Err(KmsError::KmsInternal(_))
+        ));
+    }
+
     #[test]
     fn root_credentials_and_users_resolve_and_the_file_reloads() {
         let dir = tempfile::tempdir().unwrap();
@@ -712,7 +862,7 @@ mod tests {
     }
 
     #[test]
-    fn sealed_secrets_open_with_the_sts_key_and_only_for_their_access_key() {
+    fn sealed_secrets_open_with_the_secrets_key_and_only_for_their_access_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("identities.toml");
         let sts = RootKey::generate();

@@ -3,6 +3,7 @@
 //! - [`identities`]: the access keys of the node config (the account's root user), IAM users
 //!   and roles from the reloadable identities file, and STS session tokens.
 //! - [`sts`]: AssumeRole and GetCallerIdentity.
+//! - [`session_token`]: the session token's format and the region's keys that seal it.
 //! - [`caller`]: the [`Caller`] of one request (principal, action, condition keys), built once
 //!   per request and passed down explicitly.
 //! - [`condition_keys`]: the condition keys a request supplies.
@@ -23,6 +24,7 @@ pub mod caller;
 pub mod condition_keys;
 pub mod grant_tokens;
 pub mod identities;
+pub mod session_token;
 pub mod sts;
 
 pub use authorizer::Authorizer;

@@ -56,10 +56,11 @@ pub struct NodeConfig {
     /// The audit log (hash-chained JSON Lines); `<data_dir>/audit.jsonl` when not set.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
-    /// The STS token key (a 32-byte key file like a root key, `trent root-key --create`),
-    /// shared by every node of every region; enables AssumeRole.
-    #[serde(default)]
-    pub sts_key: Option<PathBuf>,
+    /// The key that opens `secret_sealed` values in the identities file (a 32-byte key file
+    /// like a root key, `trent root-key --create`; `trent seal-secret` seals with it). Read
+    /// from `sts_key` too, its name before STS sessions got keys of their own.
+    #[serde(default, alias = "sts_key")]
+    pub secrets_key: Option<PathBuf>,
     /// Mutual TLS between this region's nodes on the Raft port (this node's certificate from
     /// the internal CA). Required unless `insecure_plaintext_raft` is set.
     #[serde(default)]
@@ -432,7 +433,7 @@ mod tests {
             raft: RaftTuning::default(),
             identities: None,
             audit_log: None,
-            sts_key: None,
+            secrets_key: None,
             raft_tls: None,
             insecure_plaintext_raft: false,
             deny_list: None,

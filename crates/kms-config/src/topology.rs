@@ -9,7 +9,7 @@
 //! <root>/pki/<region>/node<id>.pem, .key          each node's certificate
 //! <root>/pki/operator.pem, .key                   for `/raft/status` (tools, tests)
 //! <root>/pki/revoked.txt                          the deny-list every node reads
-//! <root>/sts.key                                  with sts
+//! <root>/secrets.key                              with secrets_key (opens `secret_sealed`)
 //! <root>/identities.toml                          with identities
 //! <root>/<region>/root.key                        the region root key (no softhsm_module)
 //! <root>/<region>/root.sealed                     it sealed by SoftHSM2 (softhsm_module)
@@ -135,8 +135,9 @@ pub struct Topology {
     pub raft_tls: bool,
     /// TLS on the KMS API port (the region's certificate from the local CA).
     pub api_tls: bool,
-    /// Create the STS token key and point every node at it (enables AssumeRole).
-    pub sts: bool,
+    /// Point every node's `secrets_key` at `<root>/secrets.key` (created if missing), the key
+    /// that opens `secret_sealed` values in the identities file.
+    pub secrets_key: bool,
     /// The text of an identities file every node reads (IAM users, roles, policies).
     pub identities: Option<String>,
     /// Comment lines at the top of every config file.
@@ -163,8 +164,8 @@ pub struct WrittenNode {
 
 impl Topology {
     /// A topology under `root` with the default account, the one access key `credential`,
-    /// default Raft tunables, mutual TLS on the Raft port, a plain-HTTP KMS API, no STS and no
-    /// identities file.
+    /// default Raft tunables, mutual TLS on the Raft port, a plain-HTTP KMS API, no secrets key
+    /// and no identities file.
     pub fn new(root: &Path, regions: Vec<RegionPlan>, credential: Credential) -> Topology {
         Topology {
             root: root.to_path_buf(),
@@ -174,7 +175,7 @@ impl Topology {
             raft: RaftTuning::default(),
             raft_tls: true,
             api_tls: false,
-            sts: false,
+            secrets_key: false,
             identities: None,
             header: Vec::new(),
             softhsm_module: None,
@@ -223,9 +224,9 @@ impl Topology {
             .context("loading the operator certificate")
     }
 
-    /// The STS token key file.
-    pub fn sts_key_path(&self) -> PathBuf {
-        self.root.join("sts.key")
+    /// The secrets key file (see [`Topology::secrets_key`]).
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.root.join("secrets.key")
     }
 
     /// The identities file.
@@ -356,7 +357,7 @@ impl Topology {
             raft: self.raft.clone(),
             identities: self.identities.is_some().then(|| self.identities_path()),
             audit_log: node.audit_log.clone(),
-            sts_key: self.sts.then(|| self.sts_key_path()),
+            secrets_key: self.secrets_key.then(|| self.secrets_key_path()),
             raft_tls: self.raft_tls.then(|| RaftTls {
                 ca_cert: self.ca_cert(),
                 cert: cert.clone(),
@@ -407,8 +408,9 @@ impl Topology {
             kms_link::generate_local_pki(&self.pki_dir(), &regions)
                 .context("creating the local PKI")?;
         }
-        if self.sts {
-            RootKey::load_or_create(&self.sts_key_path()).context("creating the STS token key")?;
+        if self.secrets_key {
+            RootKey::load_or_create(&self.secrets_key_path())
+                .context("creating the secrets key")?;
         }
         if let Some(text) = &self.identities {
             let path = self.identities_path();
@@ -522,7 +524,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut topology = two_regions(dir.path());
         topology.raft_tls = true;
-        topology.sts = true;
+        topology.secrets_key = true;
         topology.identities = Some("# no users\n".into());
         topology.header = vec!["generated".into()];
         let written = topology.write().expect("write");
@@ -553,7 +555,7 @@ mod tests {
             "pki/us-west-2/node3.key",
             "pki/operator.pem",
             "pki/revoked.txt",
-            "sts.key",
+            "secrets.key",
             "identities.toml",
         ] {
             assert!(dir.path().join(file).is_file(), "{file}");

@@ -10,7 +10,7 @@
 //! | --- | --- |
 //! | [`WrapContext::material`] | `{key_id}/{material_id}` |
 //! | [`WrapContext::identity_secret`] | `trent-identity-secret-v1/{access_key_id}` |
-//! | [`WrapContext::sts_session`] | `trent-sts-session-v1` |
+//! | [`WrapContext::sts_session`] | `trent-sts-session-v2/{issuer}/{verifier}` |
 //! | [`WrapContext::import_wrapping_key`] | `trent-import-wrapping-key-v1/{key_id}/{token_id}` |
 //! | [`WrapContext::sealed_root_key`] | `trent-sealed-root-key-v1/{region}` |
 //! | [`WrapContext::root_key_generation`] | `trent-root-key-generation-v1/{generation}` |
@@ -19,7 +19,7 @@
 //!
 //! The wrapping format adds its own prefix (`trent-wrap-v1`) in front of a [`WrapContext`].
 
-/// What material wrapped with a root key (or the STS token key) is bound to. Wrapping with one
+/// What material wrapped with a root key (or a key derived like one) is bound to. Wrapping with one
 /// context and unwrapping with another fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrapContext(Vec<u8>);
@@ -35,9 +35,10 @@ impl WrapContext {
         WrapContext(format!("trent-identity-secret-v1/{access_key_id}").into_bytes())
     }
 
-    /// An STS session, sealed into the session token handed to the client.
-    pub fn sts_session() -> WrapContext {
-        WrapContext(b"trent-sts-session-v1".to_vec())
+    /// An STS session made in region `issuer`, sealed for region `verifier` (the issuer itself,
+    /// or a linked peer) into the session token handed to the client.
+    pub fn sts_session(issuer: &str, verifier: &str) -> WrapContext {
+        WrapContext(format!("trent-sts-session-v2/{issuer}/{verifier}").into_bytes())
     }
 
     /// The private half of a GetParametersForImport wrapping key pair for KMS key `key_id`,
@@ -114,8 +115,8 @@ mod tests {
             b"trent-identity-secret-v1/AKIAEXAMPLE"
         );
         assert_eq!(
-            WrapContext::sts_session().as_bytes(),
-            b"trent-sts-session-v1"
+            WrapContext::sts_session("us-east-1", "us-west-2").as_bytes(),
+            b"trent-sts-session-v2/us-east-1/us-west-2"
         );
         assert_eq!(
             WrapContext::import_wrapping_key("k", "t").as_bytes(),
@@ -140,7 +141,8 @@ mod tests {
             WrapContext::material("b", "b").as_bytes().to_vec(),
             WrapContext::identity_secret("a").as_bytes().to_vec(),
             WrapContext::identity_secret("b").as_bytes().to_vec(),
-            WrapContext::sts_session().as_bytes().to_vec(),
+            WrapContext::sts_session("a", "b").as_bytes().to_vec(),
+            WrapContext::sts_session("b", "a").as_bytes().to_vec(),
             WrapContext::key_store_secret("a").as_bytes().to_vec(),
             WrapContext::import_wrapping_key("a", "b")
                 .as_bytes()
@@ -191,9 +193,9 @@ mod tests {
                  44cee9cb80de5f3ea1d4be0dfdb33f0e0469d2ebe27db46c97234a8b",
             ),
             (
-                WrapContext::sts_session(),
+                WrapContext::sts_session("us-east-1", "us-east-1"),
                 "01000102030405060708090a0be7a374b8614064bc25e83d201d44d6c233673587\
-                 44cee9cb80de5f3ea1d4be0dd5420a0b59c3085277c3033468f6f8f4",
+                 44cee9cb80de5f3ea1d4be0da95b957316d82cdc32ed4647e6534025",
             ),
         ];
         for (context, wrapped) in &vectors {

@@ -10,7 +10,8 @@
 //! XKS proxy's keys that a KMS unwraps for it). Every binding format (what a wrap or a seal
 //! is bound to) is built here: [`WrapContext`], [`SealContext`]. It also supplies the rustls
 //! provider of every TLS configuration ([`tls_provider`]), and the Shamir split of a seal key
-//! ([`shamir`]). Imported key material (wrapping keys, unwrapping, AWS's checks) is
+//! ([`shamir`]). The keys of STS session tokens, one per region and one per pair of linked
+//! regions, are [`session_keys`]. Imported key material (wrapping keys, unwrapping, AWS's checks) is
 //! [`import`].
 //!
 //! The [`Keyring`] holds the root key and the later generations of the key that wraps material.
@@ -38,6 +39,7 @@ pub mod mac;
 mod material;
 mod primitives;
 mod root_key;
+pub mod session_keys;
 pub mod shamir;
 pub mod store_ciphertext;
 mod tls;

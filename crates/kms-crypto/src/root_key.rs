@@ -342,7 +342,7 @@ mod tests {
             WrapContext::material("key-2", "mat-1"),
             WrapContext::material("key-1", "mat-2"),
             WrapContext::identity_secret("key-1"),
-            WrapContext::sts_session(),
+            WrapContext::sts_session("key-1", "mat-1"),
         ] {
             assert_eq!(
                 root.unwrap(&w, &other).unwrap_err(),

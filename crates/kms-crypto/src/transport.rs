@@ -95,6 +95,26 @@ impl TransportKey {
     }
 }
 
+impl TransportKey {
+    /// X25519 of this private key with `peer_public` (static-static), handed to `kdf`; for the
+    /// peer session key ([`crate::session_keys`]).
+    pub(crate) fn agree_static<T>(
+        &self,
+        peer_public: &[u8],
+        kdf: impl FnOnce(&[u8]) -> Result<T, CryptoError>,
+    ) -> Result<T, CryptoError> {
+        if peer_public.len() != X25519_LEN {
+            return Err(bad_recipient());
+        }
+        agree(
+            &self.private,
+            UnparsedPublicKey::new(&X25519, peer_public),
+            bad_recipient(),
+            kdf,
+        )
+    }
+}
+
 impl fmt::Debug for TransportKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TransportKey(public={})", hex::encode(self.public))
@@ -193,7 +213,12 @@ impl KeyType for Len {
     }
 }
 
-fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<(), ()> {
+pub(crate) fn hkdf_sha256(
+    salt: &[u8],
+    ikm: &[u8],
+    info: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), ()> {
     Salt::new(HKDF_SHA256, salt)
         .extract(ikm)
         .expand(info, Len(out.len()))

@@ -214,7 +214,7 @@ impl RegionLink {
     }
 
     /// The transport public key of `region`, fetched once over the authenticated channel.
-    async fn transport_public(&self, region: &str) -> Result<Vec<u8>, LinkError> {
+    pub async fn transport_public(&self, region: &str) -> Result<Vec<u8>, LinkError> {
         let peer = self.peer(region)?;
         if let Some(key) = peer
             .transport_public

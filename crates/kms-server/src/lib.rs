@@ -51,6 +51,7 @@ pub mod seal_state;
 pub mod seed;
 mod seed_file;
 mod service;
+mod sts_peers;
 pub mod supervisor;
 mod tags_policies;
 mod validate;

@@ -27,11 +27,12 @@ enum Commands {
         config: PathBuf,
     },
     /// Seal an access key's secret (read from standard input) for an identities file's
-    /// `secret_sealed`, with the STS token key the nodes hold.
+    /// `secret_sealed`, with the secrets key the nodes hold.
     SealSecret {
-        /// The STS token key file (`sts_key` in the node config).
-        #[arg(long)]
-        sts_key: PathBuf,
+        /// The secrets key file (`secrets_key` in the node config; `trent root-key --create`
+        /// makes one).
+        #[arg(long, alias = "sts-key")]
+        secrets_key: PathBuf,
         /// The access key id the secret belongs to (the sealed secret is bound to it).
         #[arg(long)]
         access_key_id: String,
@@ -734,10 +735,10 @@ pub async fn main() -> anyhow::Result<()> {
         Commands::Audit { command } => audit(command),
         Commands::Operator { command } => operator(command).await,
         Commands::SealSecret {
-            sts_key,
+            secrets_key,
             access_key_id,
         } => {
-            let key = kms_crypto::RootKey::load(&sts_key)?;
+            let key = kms_crypto::RootKey::load(&secrets_key)?;
             let mut secret = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut secret)?;
             println!(

@@ -107,10 +107,10 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         }
         None => None,
     };
-    let sts_key = match &config.sts_key {
+    let secrets_key = match &config.secrets_key {
         Some(path) => Some(
             RootKey::load(path)
-                .with_context(|| format!("loading the STS token key {}", path.display()))?,
+                .with_context(|| format!("loading the secrets key {}", path.display()))?,
         ),
         None => None,
     };
@@ -128,7 +128,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             &config.account_id,
             &root_credentials,
             config.identities.as_deref(),
-            sts_key,
+            secrets_key,
             clock.clone(),
         )
         .context("loading identities")?,
@@ -398,7 +398,9 @@ async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>
         kms_tx,
     } = unsealing;
     let root_key = seal.wait_unsealed().await;
+    identities.set_session_keys(&config.region, root_key.sts_session_key());
     let mut tasks = Vec::new();
+    let session_identities = identities.clone();
     let mut kms = Kms::new(
         raft,
         root_key.clone(),
@@ -432,6 +434,10 @@ async fn serve_unsealed(unsealing: Unsealing) -> Vec<tokio::task::JoinHandle<()>
     }
     let kms = Arc::new(kms);
     if let Some((replication, listener)) = link_parts {
+        tasks.push(tokio::spawn(crate::sts_peers::learn(
+            replication.clone(),
+            session_identities,
+        )));
         tasks.extend(replication.spawn_shippers(kms.clone()));
         let router = replication
             .router(kms.clone())
