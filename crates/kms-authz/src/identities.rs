@@ -455,35 +455,36 @@ impl IdentityStore {
 }
 
 impl IdentityStore {
+    fn session_keys(&self) -> std::sync::RwLockReadGuard<'_, Option<SessionKeys>> {
+        self.session_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn session_keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<SessionKeys>> {
+        self.session_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Hands over the region's own session key (after the unseal): from now on the node makes
     /// sessions and checks the ones its region made.
     pub fn set_session_keys(&self, region: &str, own: RootKey) {
-        *self
-            .session_keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(SessionKeys::new(region, own));
+        *self.session_keys_mut() = Some(SessionKeys::new(region, own));
     }
 
     /// Adds the session key shared with `peer` (a linked region): sessions made from now on
     /// hold an entry for it, and sessions it made open here. Ignored before
     /// [`IdentityStore::set_session_keys`].
     pub fn add_peer_session_key(&self, peer: &str, key: RootKey) {
-        if let Some(keys) = self
-            .session_keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_mut()
-        {
+        if let Some(keys) = self.session_keys_mut().as_mut() {
             keys.add_peer(peer, key);
         }
     }
 
     /// The peer regions whose session key is known.
     pub fn session_peers(&self) -> Vec<String> {
-        self.session_keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.session_keys()
             .as_ref()
             .map(|keys| keys.peers().map(str::to_string).collect())
             .unwrap_or_default()
@@ -529,12 +530,7 @@ impl IdentityStore {
         };
         let json =
             serde_json::to_vec(&session).map_err(|e| KmsError::KmsInternal(e.to_string()))?;
-        let token = match self
-            .session_keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
+        let token = match self.session_keys().as_ref() {
             Some(keys) => keys.seal(&json),
             None => {
                 return Err(KmsError::KmsInternal(
@@ -559,12 +555,7 @@ impl IdentityStore {
     /// Opens a session token: the session, if the token is genuine, belongs to
     /// `access_key_id` (when given) and its role still exists.
     fn open_session(&self, token: &str) -> Option<(Session, Arc<Role>)> {
-        let json = self
-            .session_keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()?
-            .open(token)?;
+        let json = self.session_keys().as_ref()?.open(token)?;
         let session: Session = serde_json::from_slice(json.as_bytes()).ok()?;
         let role = self.snapshot().roles.get(&session.role_arn).cloned()?;
         Some((session, role))

@@ -79,11 +79,12 @@ impl SessionKeys {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(token.trim())
             .ok()?;
-        let mut reader = Reader(&bytes);
-        if reader.byte()? != TOKEN_VERSION {
+        let (&version, rest) = bytes.split_first()?;
+        if version != TOKEN_VERSION {
             return None;
         }
-        let issuer = std::str::from_utf8(reader.short()?).ok()?;
+        let (issuer, rest) = short(rest)?;
+        let issuer = std::str::from_utf8(issuer).ok()?;
         let key = if issuer == self.region {
             &self.own
         } else {
@@ -91,16 +92,18 @@ impl SessionKeys {
         };
         // The whole token is read first: a truncated or padded one is refused, whichever entry
         // is this region's.
+        let (&count, mut rest) = rest.split_first()?;
         let mut mine = None;
-        for _ in 0..reader.byte()? {
-            let verifier = reader.short()?;
-            let len = u16::from_be_bytes([reader.byte()?, reader.byte()?]);
-            let sealed = reader.take(usize::from(len))?;
+        for _ in 0..count {
+            let (verifier, after) = short(rest)?;
+            let (len, after) = after.split_first_chunk::<2>()?;
+            let (sealed, after) = after.split_at_checked(usize::from(u16::from_be_bytes(*len)))?;
             if verifier == self.region.as_bytes() {
                 mine = Some(sealed);
             }
+            rest = after;
         }
-        if !reader.0.is_empty() {
+        if !rest.is_empty() {
             return None;
         }
         key.unwrap(mine?, &WrapContext::sts_session(issuer, &self.region))
@@ -115,26 +118,10 @@ fn push_short(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[..usize::from(len)]);
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn short(&mut self) -> Option<&'a [u8]> {
-        let len = self.byte()?;
-        self.take(usize::from(len))
-    }
+/// Splits a one-byte length and that many bytes off the front of `bytes`.
+fn short(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    rest.split_at_checked(usize::from(len))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kms_authz::IdentityStore;
-use kms_replication::Replication;
+use kms_crypto::RootKey;
+use kms_replication::{RegionLink, Replication};
 
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -16,38 +17,38 @@ const RETRY: Duration = Duration::from_secs(1);
 pub async fn learn(replication: Arc<Replication>, identities: Arc<IdentityStore>) {
     let link = replication.link();
     let mut missing: Vec<String> = link.peer_regions().map(str::to_string).collect();
-    let mut warned = false;
+    let mut first_round = true;
     while !missing.is_empty() {
         let mut still = Vec::new();
         for peer in missing {
-            match link.transport_public(&peer).await {
-                Ok(public) => {
-                    match link
-                        .transport_key()
-                        .peer_session_key(link.region(), &peer, &public)
-                    {
-                        Ok(key) => {
-                            identities.add_peer_session_key(&peer, key);
-                            tracing::info!(peer = %peer, "STS sessions now open in the peer region");
-                        }
-                        Err(e) => {
-                            tracing::error!(peer = %peer, error = %e, "the peer's transport key is unusable");
-                            still.push(peer);
-                        }
-                    }
+            match shared_key(link, &peer).await {
+                Ok(key) => {
+                    identities.add_peer_session_key(&peer, key);
+                    tracing::info!(peer = %peer, "STS sessions now open in the peer region");
                 }
                 Err(e) => {
-                    if !warned {
-                        tracing::info!(peer = %peer, error = %e, "cannot reach the peer region for its STS session key yet; retrying");
+                    if first_round {
+                        tracing::info!(peer = %peer, error = %e, "no STS session key for the peer region yet; retrying");
                     }
                     still.push(peer);
                 }
             }
         }
         missing = still;
+        first_round = false;
         if !missing.is_empty() {
-            warned = true;
             tokio::time::sleep(RETRY).await;
         }
     }
+}
+
+/// The session key this region shares with `peer`, from the peer's transport public key.
+async fn shared_key(link: &RegionLink, peer: &str) -> Result<RootKey, String> {
+    let public = link
+        .transport_public(peer)
+        .await
+        .map_err(|e| e.to_string())?;
+    link.transport_key()
+        .peer_session_key(link.region(), peer, &public)
+        .map_err(|e| e.to_string())
 }
