@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trent-target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-multi-region jepsen-planted-stale-reads jepsen-planted-ack-before-commit jepsen-planted-smoke jepsen-regression-snapshot-install jepsen-regression-paused-leader jepsen-wipe-follower fuzz
+.PHONY: run test build deps verify fix bench clean-data jepsen jepsen-smoke jepsen-partitions jepsen-multi-region jepsen-planted-stale-reads jepsen-planted-ack-before-commit jepsen-planted-smoke jepsen-regression-snapshot-install jepsen-regression-paused-leader jepsen-wipe-follower jepsen-membership fuzz
 
 # Install what a fresh Debian machine lacks (RocksDB's bindgen needs libclang).
 deps:
@@ -25,6 +25,7 @@ test: build
 	$(MAKE) --no-print-directory jepsen-smoke
 	$(MAKE) --no-print-directory jepsen-planted-smoke
 	$(MAKE) --no-print-directory jepsen-wipe-follower
+	$(MAKE) --no-print-directory jepsen-membership
 
 # Static gates: formatting, the crypto-backend boundary, no module import cycles, unused dependencies, licences/bans/
 # sources (and advisories where a local database exists), lints, and warning-free docs.
@@ -62,8 +63,8 @@ JEPSEN_MRK_RUN = $(BIN)/jl run --regions 2 --workload multi-region --nemesis $(J
 JEPSEN_MRK_REPORT = $(JEPSEN_STORE)/multi-region-$(subst $(comma),+,$(JEPSEN_MRK_NEMESIS))/latest/report.html
 
 jepsen: build
-	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all,clock-skew --time 120 --trent $(TRENT_TEST) --store $(JEPSEN_STORE); \
-	first=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all+clock-skew/latest/report.html"; \
+	$(BIN)/jl run --workload all --nemesis kill,pause,kill-leader,kill-majority,kill-all,clock-skew,membership --time 120 --trent $(TRENT_TEST) --store $(JEPSEN_STORE); \
+	first=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/all-kill+pause+kill-leader+kill-majority+kill-all+clock-skew+membership/latest/report.html"; \
 	$(JEPSEN_MRK_RUN); \
 	second=$$?; echo "jepsen-lite report (two regions): $(JEPSEN_MRK_REPORT)"; \
 	if [ $$first -ne 0 ]; then exit $$first; fi; exit $$second
@@ -133,6 +134,17 @@ JEPSEN_WIPE_FOLLOWER = $(BIN)/jl run --workload key-state,create-set --nemesis w
 jepsen-wipe-follower: build
 	$(JEPSEN_WIPE_FOLLOWER); \
 	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/key-state,create-set-wipe-follower/latest/report.html"; exit $$status
+
+# Membership changes under load (`membership`): the leader removes a follower, which keeps
+# running, or removes one whose disk is then wiped; the heal adds it back as an operator would
+# (`/raft/members/add`). `membership` checks each node is a voter again, `catch_up` that it
+# caught up (a wiped one from a snapshot), the workload checkers that nothing acknowledged was
+# lost. ~45 s; part of `make test`.
+JEPSEN_MEMBERSHIP = $(BIN)/jl run --workload key-state,create-set --nemesis membership --time 30 --heal-window 4 --fault-window 5 --snapshot-after-entries 100 --seed 11 --trent $(BIN)/trent --store $(JEPSEN_STORE)
+
+jepsen-membership: build
+	$(JEPSEN_MEMBERSHIP); \
+	status=$$?; echo "jepsen-lite report: $(JEPSEN_STORE)/key-state,create-set-membership/latest/report.html"; exit $$status
 
 jepsen-regression-snapshot-install: build
 	$(JEPSEN_REGRESSION_SNAPSHOT); \

@@ -59,6 +59,10 @@ pub fn failover_grace() -> Duration {
 pub struct NodeSpec {
     /// Raft node id within its region (1-based).
     pub id: u64,
+    /// Whether it forms its region when its store is empty (the region's first node): a
+    /// wiped bootstrap node would form a region of its own, so `membership`'s `replace` never
+    /// picks it.
+    pub bootstrap: bool,
     /// 1-based position among all nodes of the run (netns namespace and address).
     pub slot: u64,
     /// The name used in the history and logs: `n1`, `n2`, ... (`e1`.., `w1`.. with two regions).
@@ -141,7 +145,7 @@ pub struct Db {
     /// One Raft proxy per node (same order as `nodes`), or none.
     proxies: Vec<RaftProxy>,
     /// Per region (same order as `regions`), a client for its Raft ports presenting the
-    /// operator certificate (which may read `/raft/status` only).
+    /// operator certificate (`/raft/status`, and `/raft/members` for the `membership` fault).
     status_clients: Vec<reqwest::Client>,
     procs: Mutex<Procs>,
 }
@@ -257,6 +261,7 @@ impl Db {
             let name = node.name;
             let spec = NodeSpec {
                 id: node.config.node_id,
+                bootstrap: node.config.bootstrap,
                 slot,
                 region: node.config.region.clone(),
                 region_index: node.region_index,
@@ -703,6 +708,19 @@ impl Db {
         crashed
     }
 
+    /// Node `index`'s `GET /raft/members` (the membership it knows), if it answers within 2 s.
+    pub async fn members(&self, index: usize) -> Option<serde_json::Value> {
+        let addr = &self.nodes[index].raft_addr;
+        topology::check_target(addr).ok()?;
+        let response = self.status_clients[self.nodes[index].region_index]
+            .get(format!("https://{addr}/raft/members"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_slice(&response.bytes().await.ok()?).ok()
+    }
+
     /// Node `index`'s `/raft/status`, if it answers within 500 ms.
     pub async fn status(&self, index: usize) -> Option<serde_json::Value> {
         let addr = &self.nodes[index].raft_addr;
@@ -738,6 +756,49 @@ impl Db {
             }
         }
         None
+    }
+
+    /// Asks region `region`'s leader to change its membership: `POST /raft/members/{action}`
+    /// (`add`, `remove`) with `body`, presenting the operator certificate. Answers the
+    /// membership the leader reports after the change, or why it was not made.
+    pub async fn change_membership(
+        &self,
+        region: usize,
+        action: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
+        let Some(leader) = self.leader_in(region).await else {
+            bail!("region {} has no leader", self.regions[region]);
+        };
+        let addr = &self.nodes[leader].raft_addr;
+        topology::check_target(addr)?;
+        let response = self.status_clients[region]
+            .post(format!("https://{addr}/raft/members/{action}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .timeout(timeout)
+            .send()
+            .await
+            .with_context(|| format!("POST /raft/members/{action} to {addr}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("/raft/members/{action}: {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("/raft/members/{action}: {text}"))
+    }
+
+    /// The names of region `region`'s voters in a membership answer (`{"voters": {"1": ...}}`).
+    pub fn voter_names(&self, region: usize, membership: &serde_json::Value) -> Vec<String> {
+        let Some(voters) = membership["voters"].as_object() else {
+            return Vec::new();
+        };
+        self.region_nodes(region)
+            .into_iter()
+            .filter(|&i| voters.contains_key(&self.nodes[i].id.to_string()))
+            .map(|i| self.nodes[i].name.clone())
+            .collect()
     }
 
     /// Node name -> region name, for every node.

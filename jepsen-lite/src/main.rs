@@ -43,7 +43,7 @@ struct RunArgs {
     #[arg(long, default_value = "key-state")]
     workload: String,
     /// Comma-separated faults: kill, pause, kill-leader, pause-leader, kill-majority, kill-all,
-    /// kill-follower, clock-skew, lag-follower, wipe-follower, with --topology netns
+    /// kill-follower, clock-skew, lag-follower, wipe-follower, membership, with --topology netns
     /// partition-isolate-leader,
     /// partition-isolate-follower, partition-bridge, partition-ring, packet-loss, and with
     /// --regions 2 region-split (or none).

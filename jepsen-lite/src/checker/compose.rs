@@ -2,14 +2,15 @@
 //! that workload's events plus the nemesis events (so one workload's keys never look like
 //! phantoms to another), then the run-wide checks: `liveness` and `catch_up` on the whole
 //! history, `availability_during_pause` (when the run pauses nodes and has a single-region
-//! workload) on every event but the multi-region workload's, `fault_coverage` and `logs`.
+//! workload) on every event but the multi-region workload's, `membership` (when the run
+//! changes membership), `fault_coverage` and `logs`.
 //! Also [`check_history`] (every checker a bare history needs) and the per-`f` [`stats`].
 
 use super::availability::{check_availability_during_pause, PauseOptions};
 use super::catch_up::{check_catch_up, CatchUpOptions};
 use super::coverage::check_fault_coverage;
 use super::logs::{check_logs, UnexpectedExit};
-use super::{crypto, key_state, liveness, mrk, set_full, CheckResult};
+use super::{crypto, key_state, liveness, membership, mrk, set_full, CheckResult};
 use crate::generator::Workload;
 use crate::history::{Event, EventType, Process};
 use crate::recorder::Recorder;
@@ -68,6 +69,9 @@ pub fn check_run(recorder: &Recorder, checks: &RunChecks) -> Vec<ScopedResult> {
             &recorder.events_except(Workload::MultiRegion),
             options,
         ));
+    }
+    if checks.faults.contains(&"membership") {
+        run_wide.push(membership::check_membership(&events));
     }
     run_wide.push(check_fault_coverage(&events, &checks.faults));
     run_wide.push(check_logs(checks.nodes_dir, checks.exits));

@@ -11,7 +11,7 @@
 //! | [`liveness`] | `liveness` | the final (post-heal) operations all succeeded |
 //! | [`catch_up`] | `catch_up` | every node a heal brought back, and every node after the final heal, reached its leader's applied index within the bound and then served a read (guards "snapshot install refused") |
 //! | [`availability`] | `availability_during_pause` | while one node is SIGSTOPped, the others answer within the bound once the election has had time (guards "paused leader stalls reads everywhere") |
-//!
+//! | [`membership`] | `membership` | every node a membership change took out is a voter again after the heal, beside the voters that stayed |
 //! | [`coverage`] | `fault_coverage` | every requested fault kind was installed at least once |
 //! | [`logs`] | `logs` | no node panicked or exited without being killed |
 //!
@@ -30,6 +30,7 @@ pub mod key_state;
 pub mod linearizable;
 pub mod liveness;
 pub mod logs;
+pub mod membership;
 pub mod mrk;
 pub mod set_full;
 #[cfg(test)]

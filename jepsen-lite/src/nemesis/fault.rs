@@ -39,6 +39,11 @@ pub enum Fault {
     /// SIGKILL one follower and delete its Raft store (log, vote, snapshots: a replaced disk);
     /// the heal starts it empty and it catches up from the leader's snapshot.
     WipeFollower,
+    /// Change the region's membership through the leader's `/raft/members`, as an operator
+    /// would: `remove` takes a live follower out of the region (it keeps running), `replace`
+    /// takes one out, kills it and wipes its store (a dead disk). The heal adds it back (a
+    /// learner, then a voter once caught up).
+    Membership,
 }
 
 /// The share (in percent) of peer packets a `packet-loss` node drops.
@@ -73,12 +78,13 @@ impl Fault {
 
     /// The other faults, in CLI order (`packet-loss` needs `--topology netns`, `region-split`
     /// needs `--regions 2`).
-    pub const OTHER: [Fault; 5] = [
+    pub const OTHER: [Fault; 6] = [
         Fault::ClockSkew,
         Fault::PacketLoss,
         Fault::RegionSplit,
         Fault::LagFollower,
         Fault::WipeFollower,
+        Fault::Membership,
     ];
 
     /// Whether this is a network partition (netns only).
@@ -131,6 +137,7 @@ impl Fault {
             Fault::RegionSplit => "region-split",
             Fault::LagFollower => "lag-follower",
             Fault::WipeFollower => "wipe-follower",
+            Fault::Membership => "membership",
         }
     }
 
@@ -162,7 +169,7 @@ impl Fault {
                          pause-leader, kill-majority, kill-all, kill-follower, clock-skew, \
                          partition-isolate-leader, partition-isolate-follower, \
                          partition-bridge, partition-ring, packet-loss, region-split, lag-follower, \
-                         wipe-follower or none"
+                         wipe-follower, membership or none"
                     )
                 })?;
             if !faults.contains(&fault) {
@@ -236,5 +243,9 @@ mod tests {
         );
         assert_eq!(Fault::WipeFollower.history_name(), "wipe_follower");
         assert!(!Fault::WipeFollower.needs_netns());
+        assert_eq!(Fault::parse_list("membership"), Ok(vec![Fault::Membership]));
+        assert_eq!(Fault::Membership.history_name(), "membership");
+        assert_eq!(Fault::Membership.coverage_name(), "membership");
+        assert!(!Fault::Membership.needs_netns() && !Fault::Membership.needs_regions());
     }
 }

@@ -35,6 +35,10 @@ pub struct Nemesis {
     pub prober: Prober,
 }
 
+/// How long the heal of a `membership` fault keeps trying to add its node back (the leader
+/// itself gives a learner 120 s to catch up).
+const REJOIN_TIMEOUT: Duration = Duration::from_secs(150);
+
 /// The catch-up probes still running when [`Nemesis::run`] returns.
 pub type Probes = tokio::task::JoinSet<anyhow::Result<()>>;
 
@@ -48,6 +52,9 @@ impl Nemesis {
         let epoch = Arc::new(AtomicU64::new(0));
         // Victims' last_log_index just before they were killed.
         let mut last_logs: HashMap<usize, u64> = HashMap::new();
+        // The node a `membership` fault took out of its region (region, node), re-added at
+        // the heal.
+        let mut removed: Option<(usize, usize)> = None;
         loop {
             self.sleep_until(deadline.min(Instant::now() + self.heal_window), deadline)
                 .await;
@@ -71,6 +78,10 @@ impl Nemesis {
                 self.install_region_split()?
             } else if fault == Fault::LagFollower {
                 self.install_lag_follower().await?
+            } else if fault == Fault::Membership {
+                let (nodes, extra, taken) = self.install_membership(&mut last_logs).await?;
+                removed = taken;
+                (nodes, extra)
             } else {
                 self.install(fault, &mut last_logs).await?
             };
@@ -88,7 +99,18 @@ impl Nemesis {
             }
             self.sleep_until(deadline.min(Instant::now() + self.fault_window), deadline)
                 .await;
-            let healed = self.db.heal_all()?;
+            let mut healed = self.db.heal_all()?;
+            // A removed node rejoins as an operator would add it: it must be running first.
+            let rejoined = match removed.take() {
+                Some((region, node)) => {
+                    let name = &self.db.nodes[node].name;
+                    if !healed.contains(name) {
+                        healed.push(name.clone());
+                    }
+                    Some(self.heal_membership(region, node).await)
+                }
+                None => None,
+            };
             let healed_at = Instant::now();
             let after = format!("stop_{}", fault.history_name());
             for name in &healed {
@@ -107,6 +129,13 @@ impl Nemesis {
             }
             last_logs.clear();
             let mut value = json!({ "nodes": healed, "status": "installed" });
+            if let Some(rejoined) = rejoined {
+                value["status"] = rejoined["status"].clone();
+                value["voters"] = rejoined["voters"].clone();
+                if let Some(error) = rejoined.get("error") {
+                    value["error"] = error.clone();
+                }
+            }
             if fault == Fault::ClockSkew {
                 let reset: BTreeMap<&str, i64> = nodes.iter().map(|n| (n.as_str(), 0)).collect();
                 value["offsets_ms"] = json!(reset);
@@ -217,7 +246,8 @@ impl Nemesis {
             | Fault::ClockSkew
             | Fault::PacketLoss
             | Fault::RegionSplit
-            | Fault::LagFollower => Vec::new(),
+            | Fault::LagFollower
+            | Fault::Membership => Vec::new(),
         };
         if !matches!(fault, Fault::Pause | Fault::PauseLeader) {
             for &index in &targets {
@@ -248,6 +278,126 @@ impl Nemesis {
             }
         }
         Ok((hit, extra))
+    }
+
+    /// Takes a random live follower of a (seeded) region out of the region through the
+    /// leader's `/raft/members/remove`, then (action `replace`, drawn from the seed) kills it
+    /// and wipes its Raft store, as for a dead disk; a `remove`d node keeps running. Returns
+    /// it, the event's fields (`action`, `leader`, `voters` after the change, `region`), and
+    /// the (region, node) to re-add at the heal. Skipped without a leader, without a follower,
+    /// or when the leader refuses the change.
+    async fn install_membership(
+        &mut self,
+        last_logs: &mut HashMap<usize, u64>,
+    ) -> anyhow::Result<(Vec<String>, Value, Option<(usize, usize)>)> {
+        let (region, region_field) = self.pick_region();
+        let mut extra = match region_field {
+            Value::Null => json!({}),
+            field => field,
+        };
+        let Some(leader) = self.db.wait_leader_in(region, Duration::from_secs(3)).await else {
+            return Ok((Vec::new(), extra, None));
+        };
+        extra["leader"] = json!(self.db.nodes[leader].name);
+        let followers: Vec<usize> = self
+            .db
+            .live_in(region)
+            .into_iter()
+            .filter(|&i| i != leader)
+            .collect();
+        // A wiped bootstrap node would form a region of its own: it is only ever removed.
+        let wipeable: Vec<usize> = followers
+            .iter()
+            .copied()
+            .filter(|&i| !self.db.nodes[i].bootstrap)
+            .collect();
+        let replace = self.rng.index(2) == 1 && !wipeable.is_empty();
+        let pool = if replace { &wipeable } else { &followers };
+        if pool.is_empty() {
+            return Ok((Vec::new(), extra, None));
+        }
+        let node = pool[self.rng.index(pool.len())];
+        extra["action"] = json!(if replace { "replace" } else { "remove" });
+        let id = self.db.nodes[node].id;
+        let membership = match self
+            .db
+            .change_membership(
+                region,
+                "remove",
+                json!({ "id": id }),
+                Duration::from_secs(10),
+            )
+            .await
+        {
+            Ok(membership) => membership,
+            Err(e) => {
+                extra["error"] = json!(format!("{e:#}"));
+                return Ok((Vec::new(), extra, None));
+            }
+        };
+        extra["voters"] = json!(self.db.voter_names(region, &membership));
+        if replace && self.db.kill(node) {
+            self.db.wipe_raft_store(node)?;
+            // It comes back with no log at all (catch_up's `needed_snapshot`).
+            last_logs.insert(node, 0);
+        }
+        Ok((
+            vec![self.db.nodes[node].name.clone()],
+            extra,
+            Some((region, node)),
+        ))
+    }
+
+    /// Adds the removed `node` back to `region` (`/raft/members/add`: a learner, then a voter
+    /// once within the leader's catch-up slack), retrying through leader changes for up to
+    /// [`REJOIN_TIMEOUT`]. Answers `{"status": "installed" | "failed", "voters": [...]}`, with
+    /// the last `error` if it failed.
+    async fn heal_membership(&self, region: usize, node: usize) -> Value {
+        let spec = &self.db.nodes[node];
+        let body = json!({ "id": spec.id, "raft_addr": spec.peer_raft_addr });
+        let deadline = Instant::now() + REJOIN_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let error = match self
+                .db
+                .change_membership(
+                    region,
+                    "add",
+                    body.clone(),
+                    left.max(Duration::from_secs(1)),
+                )
+                .await
+            {
+                Ok(membership) => {
+                    let voters = self.db.voter_names(region, &membership);
+                    if voters.contains(&spec.name) {
+                        return json!({ "status": "installed", "voters": voters });
+                    }
+                    format!("added, but the voters are {voters:?}")
+                }
+                // An earlier attempt may have finished after its answer was lost.
+                Err(e) if format!("{e}").contains("already a voter") => {
+                    let voters = self.voters_now(region).await;
+                    return json!({ "status": "installed", "voters": voters });
+                }
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                let voters = self.voters_now(region).await;
+                return json!({ "status": "failed", "voters": voters, "error": error });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The names of `region`'s voters as its leader reports them (`GET /raft/members`), or
+    /// none if it does not answer.
+    async fn voters_now(&self, region: usize) -> Vec<String> {
+        let Some((leader, _)) = self.db.leader_status_in(region).await else {
+            return Vec::new();
+        };
+        let members = self.db.members(leader).await.unwrap_or(Value::Null);
+        self.db.voter_names(region, &members)
     }
 
     /// Cuts every peer's Raft traffic to a random follower of a (seeded) region; returns it and

@@ -67,6 +67,17 @@
 //! log is purged behind its snapshot, streams it the snapshot. Recorded as
 //! `start_wipe_follower` / `stop_wipe_follower`; the catch-up probes check it comes back.
 //!
+//! `membership` (both topologies): changes the membership of a (seeded) region through its
+//! leader's `/raft/members`, with the operator certificate, as `trent cluster` does. The seed
+//! picks a live follower and an action: `remove` takes it out of the region while it keeps
+//! running; `replace` takes it out, SIGKILLs it and deletes its Raft store (a dead disk; never
+//! the region's bootstrap node, which would form a region of its own). The heal restarts it
+//! and adds it back (`/raft/members/add`: a learner, then a voter once caught up, retried
+//! through leader changes for up to 150 s). Recorded as `start_membership` (`"action"`,
+//! `"leader"`, `"voters"` after the removal) and `stop_membership` (`"voters"` after the
+//! re-add, `"status": "failed"` with `"error"` if it could not be made); the `membership`
+//! checker judges that the node is a voter again, `catch_up` that it caught up.
+//!
 //! Files: [`fault`] (the kinds), [`injector`] (the loop that installs and heals them) and
 //! [`catch_up`] (the probes after each heal).
 
