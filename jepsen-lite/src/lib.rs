@@ -20,6 +20,7 @@
 //! | [`report`] | checker/perf, timeline | `report.html` and the verdict table |
 //! | [`store`] | store | run directories |
 //! | [`runner`] | core/run! | one `jl run`: the sequence of the above |
+//! | [`live`] | nemesis (by hand) | `jl nemesis`: faults on a running `trent up` cluster |
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -28,6 +29,7 @@ pub mod client;
 pub mod db;
 pub mod generator;
 pub mod history;
+pub mod live;
 pub mod nemesis;
 pub mod proxy;
 pub mod recorder;

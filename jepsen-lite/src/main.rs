@@ -33,6 +33,20 @@ enum Commands {
     /// them, veths jl-v1..6, bridge jl-br0), e.g. after the harness itself was SIGKILLed.
     /// `jl run --topology netns` also does this before and after each run.
     TeardownNetns,
+    /// Faults on a cluster already running under `trent up`: kill REGION/N, kill-leader
+    /// [REGION], pause REGION/N, pause-leader [REGION], partition REGION/N (root), heal, status.
+    Nemesis(NemesisArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct NemesisArgs {
+    /// The running cluster's `cluster.json` (`trent up` writes it in its data directory).
+    #[arg(long, default_value = "data/cluster.json")]
+    cluster: PathBuf,
+    /// kill, kill-leader, pause, pause-leader, partition, heal or status.
+    fault: String,
+    /// The node (`us-east-1/2`) or, for kill-leader and pause-leader, the region.
+    target: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -247,6 +261,12 @@ fn options(args: &RunArgs) -> Result<RunOptions, String> {
     })
 }
 
+fn nemesis(args: NemesisArgs) -> anyhow::Result<String> {
+    let action = jepsen_lite::live::Action::parse(&args.fault, args.target)?;
+    let cluster = jepsen_lite::live::LiveCluster::open(&args.cluster)?;
+    tokio::runtime::Runtime::new()?.block_on(cluster.run(&action))
+}
+
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -254,6 +274,16 @@ fn main() {
             jepsen_lite::topology::teardown_netns();
             0
         }
+        Commands::Nemesis(args) => match nemesis(args) {
+            Ok(done) => {
+                println!("{done}");
+                0
+            }
+            Err(e) => {
+                eprintln!("jl nemesis: {e:#}");
+                1
+            }
+        },
         Commands::Run(args) => match options(&args) {
             Err(e) => {
                 eprintln!("jl: {e}");

@@ -6,6 +6,8 @@
 //! file and STS key), starts the nodes, and can SIGKILL, SIGTERM and restart any of them.
 #![allow(clippy::unwrap_used)]
 
+pub mod local_up;
+
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 pub use kms_config::NodeAddrs;
 use kms_config::{RegionPlan, Topology};
@@ -33,6 +35,11 @@ pub fn trent_binary() -> PathBuf {
 /// planted bugs) compiled in. Only clusters started with [`ClusterOptions::test_hooks`] use it.
 pub fn trent_test_binary() -> PathBuf {
     built_binary("trent-test")
+}
+
+/// jepsen-lite's `jl` binary, built beside `trent` by `make build`.
+pub fn jl_binary() -> PathBuf {
+    built_binary("jl")
 }
 
 fn built_binary(name: &str) -> PathBuf {

@@ -3,58 +3,19 @@
 //! drives single nodes; `--restart on-failure` brings a killed node back by itself; a second
 //! `trent up` on the same data directory keeps the keys.
 //!
-//! `trent up` listens on its fixed local ports (127.0.0.1:8101-8103 for one region of three).
+//! `trent up` listens on its fixed local ports (127.0.0.1:8101-8103 for one region of three);
+//! the helpers are `trent_tests::local_up`.
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::primitives::Blob;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
+use trent_tests::local_up::{
+    api, decrypts_through, kill9, node_cmd, pid_of, status, stop_up, up, up_output, wait_up,
+    StopOnPanic,
+};
 use trent_tests::{client_for, eventually, new_key, poll, trent_binary};
-
-/// The KMS API address of node `n` of the first region under `trent up`.
-fn api(n: u32) -> String {
-    format!("127.0.0.1:{}", 8100 + n)
-}
-
-fn up(data: &Path, restart: &str) -> Child {
-    let out = std::fs::File::create(data.join(format!("up-{restart}.out"))).unwrap();
-    Command::new(trent_binary())
-        .args(["up", "--data-dir"])
-        .arg(data)
-        .args(["--restart", restart])
-        .env("TRENT_REGIONS", "us-east-1")
-        .env("TRENT_NODES_PER_REGION", "3")
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .unwrap()
-}
-
-fn node_cmd(data: &Path, args: &[&str]) -> Output {
-    Command::new(trent_binary())
-        .arg("node")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap()
-}
-
-/// `trent node status`, one line per node.
-fn status(data: &Path) -> String {
-    let out = node_cmd(data, &["status"]);
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The pid `trent node status` reports for `node`, if it is running.
-fn pid_of(data: &Path, node: &str) -> Option<u32> {
-    status(data).lines().find_map(|line| {
-        let rest = line.strip_prefix(node)?.strip_prefix(" running pid ")?;
-        rest.trim().parse().ok()
-    })
-}
 
 /// `trent cluster status --data-dir DATA`: whether it exited 0, and what it printed.
 fn cluster_status(data: &Path) -> (bool, String) {
@@ -69,61 +30,6 @@ fn cluster_status(data: &Path) -> (bool, String) {
     )
 }
 
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn up_output(data: &Path, restart: &str) -> String {
-    std::fs::read_to_string(data.join(format!("up-{restart}.out"))).unwrap_or_default()
-}
-
-/// Waits until the cluster is up (`trent up` writes cluster.json once every node answered).
-async fn wait_up(data: &Path, up: &mut Child) {
-    let cluster_json = data.join("cluster.json");
-    eventually(Duration::from_secs(180), "trent up is ready", || {
-        let ready = cluster_json.exists() && data.join("trent-up.sock").exists();
-        async move { ready }
-    })
-    .await;
-    assert!(up.try_wait().unwrap().is_none(), "trent up exited");
-}
-
-/// Decrypts `blob` through node `n`, retrying while the region elects a leader.
-async fn decrypts_through(n: u32, blob: &Blob) -> bool {
-    let kms = client_for(&api(n), "test", "test");
-    poll(Duration::from_secs(30), || {
-        let kms = kms.clone();
-        let blob = blob.clone();
-        async move {
-            let answer = kms.decrypt().ciphertext_blob(blob).send().await.ok()?;
-            (answer.plaintext()?.as_ref() == b"kept").then_some(())
-        }
-    })
-    .await
-    .is_some()
-}
-
-fn stop_up(mut up: Child) {
-    let pid = up.id();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    for _ in 0..300 {
-        if let Some(status) = up.try_wait().unwrap() {
-            assert!(status.success(), "trent up ended with {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = up.kill();
-    panic!("trent up did not stop within 30 s of SIGTERM");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_cluster_outlives_a_killed_node_and_drives_single_nodes() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,6 +37,7 @@ async fn the_local_cluster_outlives_a_killed_node_and_drives_single_nodes() {
 
     // --restart never: a killed node is reported and stays down; the region carries on.
     let mut first = up(data, "never");
+    let _guard = StopOnPanic::guard(&first);
     wait_up(data, &mut first).await;
     let kms = client_for(&api(1), "test", "test");
     let key = new_key(&kms).await;
@@ -225,6 +132,7 @@ async fn the_local_cluster_outlives_a_killed_node_and_drives_single_nodes() {
     // --restart on-failure, on the same data: the key is still there, and a killed node comes
     // back by itself.
     let mut again = up(data, "on-failure");
+    let _again_guard = StopOnPanic::guard(&again);
     wait_up(data, &mut again).await;
     assert!(
         decrypts_through(1, &blob).await,

@@ -7,7 +7,9 @@
 //! can drive it).
 //!
 //! The socket speaks one request line and one answer line per connection: `start us-east-1/2`,
-//! answered `ok ...` or `error ...`.
+//! answered `ok ...` or `error ...`. `nodes` answers one JSON line describing every node (name,
+//! region, id, pid if running, API and Raft addresses), for tools that drive the running
+//! cluster, such as `jl nemesis`.
 
 use crate::config::NodeConfig;
 use anyhow::{bail, Context};
@@ -246,6 +248,9 @@ impl Supervisor {
         if verb == "status" {
             return Ok(self.status());
         }
+        if verb == "nodes" {
+            return Ok(self.describe());
+        }
         let Some(target) = words.next() else {
             bail!("usage: start|stop|restart REGION/N, or status");
         };
@@ -271,7 +276,7 @@ impl Supervisor {
                 self.spawn(index)?;
                 Ok(format!("restarted {target}"))
             }
-            other => bail!("unknown request '{other}': start, stop, restart or status"),
+            other => bail!("unknown request '{other}': start, stop, restart, status or nodes"),
         }
     }
 
@@ -286,6 +291,26 @@ impl Supervisor {
             })
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// Every node as one JSON line: `{"nodes": [{"name", "region", "id", "pid", "api_addr",
+    /// "raft_addr"}]}`, `pid` null for a node that is not running.
+    fn describe(&self) -> String {
+        let nodes: Vec<serde_json::Value> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "name": n.name(),
+                    "region": n.config.region,
+                    "id": n.config.node_id,
+                    "pid": n.pid(),
+                    "api_addr": n.config.api_addr,
+                    "raft_addr": n.config.raft_addr,
+                })
+            })
+            .collect();
+        serde_json::json!({ "nodes": nodes }).to_string()
     }
 
     /// Stops one node (SIGTERM, then SIGKILL after the grace period); a stopped node stays
