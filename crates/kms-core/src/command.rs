@@ -311,6 +311,12 @@ pub enum Command {
     },
     /// Moves a store to another connection state (Connect, Disconnect, the leader's probe).
     SetCustomKeyStoreConnection(crate::ConnectionChange),
+    /// After a restore: asks each of `regions` (the linked regions) to send again what it
+    /// knows of the multi-region keys it shares with this one (`RegionMessage::Resync`).
+    ResyncWith {
+        /// The regions to ask.
+        regions: Vec<String>,
+    },
 }
 
 /// What a successfully applied command returns to its proposer.

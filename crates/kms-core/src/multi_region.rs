@@ -146,6 +146,25 @@ pub enum RegionMessage {
         /// The epoch the replica knew.
         epoch: u64,
     },
+    /// A region restored from a backup to each linked region: send me again what you know of
+    /// every multi-region key we share (the restore lost what arrived after the backup, and
+    /// the sender's outbox counts it as delivered).
+    Resync,
+    /// A replica to its primary, answering [`RegionMessage::Resync`]: the shared properties as
+    /// this replica holds them, and its own description, policy and tags (which a primary that
+    /// lost the key entirely takes for its own).
+    ReportShared {
+        /// Shared properties, material included.
+        shared: SharedProps,
+        /// The replica's description.
+        description: String,
+        /// The replica's key policy.
+        policy: String,
+        /// The replica's tags.
+        tags: BTreeMap<String, String>,
+        /// The owning account.
+        account_id: String,
+    },
 }
 
 impl RegionMessage {
@@ -154,8 +173,10 @@ impl RegionMessage {
         match self {
             RegionMessage::CreateReplica { shared, .. }
             | RegionMessage::SyncShared { shared }
-            | RegionMessage::TakePrimary { shared } => &shared.key_id,
+            | RegionMessage::TakePrimary { shared }
+            | RegionMessage::ReportShared { shared, .. } => &shared.key_id,
             RegionMessage::ReplicaDeleted { key_id, .. } => key_id,
+            RegionMessage::Resync => "",
         }
     }
 
@@ -164,8 +185,9 @@ impl RegionMessage {
         match self {
             RegionMessage::CreateReplica { shared, .. }
             | RegionMessage::SyncShared { shared }
-            | RegionMessage::TakePrimary { shared } => Some(shared),
-            RegionMessage::ReplicaDeleted { .. } => None,
+            | RegionMessage::TakePrimary { shared }
+            | RegionMessage::ReportShared { shared, .. } => Some(shared),
+            RegionMessage::ReplicaDeleted { .. } | RegionMessage::Resync => None,
         }
     }
 }
@@ -230,6 +252,10 @@ pub enum OutboxKind {
         /// The epoch it knew.
         epoch: u64,
     },
+    /// [`RegionMessage::Resync`] (not about one key: `key_id` is empty).
+    Resync,
+    /// [`RegionMessage::ReportShared`].
+    ReportShared,
 }
 
 impl KeyRecord {

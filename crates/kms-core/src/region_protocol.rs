@@ -329,7 +329,129 @@ impl State {
                 region: gone,
                 ..
             } => self.forget_replica(key_id, gone, region, now_ms),
+            RegionMessage::Resync => self.resync_for(from_region),
+            RegionMessage::ReportShared {
+                shared,
+                description,
+                policy,
+                tags,
+                account_id,
+            } => {
+                if !self.keys.contains_key(&shared.key_id) {
+                    if shared.primary_region != region {
+                        // Not ours to hold: the primary restores its replicas itself.
+                        return RegionReply::Applied {
+                            epoch: 0,
+                            shared_version: 0,
+                        };
+                    }
+                    // A primary the restore lost entirely, back from its replica.
+                    self.create_replica(
+                        shared,
+                        region,
+                        description,
+                        policy,
+                        tags,
+                        account_id,
+                        now_ms,
+                    );
+                }
+                self.apply_report(shared, region)
+            }
         }
+    }
+
+    /// Queues [`RegionMessage::Resync`] for each of `regions` not already asked.
+    pub(crate) fn request_resync(&mut self, regions: &[String]) {
+        for region in regions {
+            let queued = self
+                .outbox
+                .values()
+                .any(|e| e.to_region == *region && e.kind == OutboxKind::Resync);
+            if !queued {
+                self.enqueue(region, "", OutboxKind::Resync);
+            }
+        }
+    }
+
+    /// Answers a restored region's [`RegionMessage::Resync`]: every key this region leads with
+    /// a replica in `peer` is sent to it again (as a creation, so a replica the restore lost
+    /// comes back, with this primary's description, policy and tags), and every replica here
+    /// whose primary is `peer` reports its shared properties to it.
+    fn resync_for(&mut self, peer: &str) -> RegionReply {
+        let mut creations = Vec::new();
+        let mut reports = Vec::new();
+        for (key_id, key) in self.keys.iter() {
+            let Some(mrk) = key.mrk.as_ref() else {
+                continue;
+            };
+            if key.is_mrk_primary() {
+                if mrk.replicas.contains_key(peer) {
+                    creations.push((
+                        key_id.clone(),
+                        OutboxKind::CreateReplica {
+                            description: key.description.clone(),
+                            policy: key.policy.clone(),
+                            tags: key.tags.clone(),
+                        },
+                    ));
+                }
+            } else if mrk.primary_region == peer {
+                reports.push(key_id.clone());
+            }
+        }
+        for (key_id, _) in &creations {
+            // Whatever it acknowledged before, it may hold less now.
+            if let Some(acked) = self
+                .keys
+                .get_mut(key_id)
+                .and_then(|k| k.mrk.as_mut())
+                .and_then(|m| m.replicas.get_mut(peer))
+            {
+                *acked = 0;
+            }
+        }
+        for (key_id, kind) in creations {
+            let queued = self
+                .outbox
+                .values()
+                .any(|e| e.to_region == peer && e.key_id == key_id && e.kind == kind);
+            if !queued {
+                self.enqueue(peer, &key_id, kind);
+            }
+        }
+        for key_id in reports {
+            let queued = self.outbox.values().any(|e| {
+                e.to_region == peer && e.key_id == key_id && e.kind == OutboxKind::ReportShared
+            });
+            if !queued {
+                self.enqueue(peer, &key_id, OutboxKind::ReportShared);
+            }
+        }
+        RegionReply::Applied {
+            epoch: 0,
+            shared_version: 0,
+        }
+    }
+
+    /// Takes a replica's report after a restore. Shared properties at a newer `(epoch,
+    /// shared_version)` than this region's are its own history that the restore lost: at this
+    /// region's epoch only this region could have written them, and a newer epoch is a move of
+    /// the primary role this region missed. Adopting them (material versions are joined by id)
+    /// means a later change never reuses a version number with different contents.
+    fn apply_report(&mut self, shared: &SharedProps, region: &str) -> RegionReply {
+        let reply = self.apply_shared(shared);
+        if let Some(key) = self.keys.get_mut(&shared.key_id) {
+            if key.is_mrk_primary() && key.region() == region {
+                if key.next_rotation_ms.is_none() {
+                    key.next_rotation_ms = shared.next_rotation_ms;
+                }
+                let key_id = shared.key_id.clone();
+                self.sync_replicas(&key_id);
+                self.complete_staged_rotation(&key_id);
+            }
+        }
+        reply
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -553,6 +675,9 @@ impl State {
     /// entry is gone or obsolete (its key was deleted, or the hand-over already settled).
     pub fn outbound_message(&self, seq: u64) -> Option<RegionMessage> {
         let entry = self.outbox.get(&seq)?;
+        if entry.kind == OutboxKind::Resync {
+            return Some(RegionMessage::Resync);
+        }
         if let OutboxKind::ReplicaDeleted { region, epoch } = &entry.kind {
             return Some(RegionMessage::ReplicaDeleted {
                 key_id: entry.key_id.clone(),
@@ -586,7 +711,14 @@ impl State {
                 shared.primary_region = entry.to_region.clone();
                 Some(RegionMessage::TakePrimary { shared })
             }
-            OutboxKind::ReplicaDeleted { .. } => None,
+            OutboxKind::ReportShared => key.is_mrk_replica().then(|| RegionMessage::ReportShared {
+                shared,
+                description: key.description.clone(),
+                policy: key.policy.clone(),
+                tags: key.tags.clone(),
+                account_id: key.account_id.clone(),
+            }),
+            OutboxKind::ReplicaDeleted { .. } | OutboxKind::Resync => None,
         }
     }
 
@@ -617,6 +749,8 @@ impl State {
                 self.replica_answered(key_id, to, reply, &entry.kind);
             }
             OutboxKind::TakePrimary => self.handover_answered(key_id, to, reply),
+            // Nothing waits on these answers: the messages they brought about are queued.
+            OutboxKind::Resync | OutboxKind::ReportShared => {}
         }
     }
 

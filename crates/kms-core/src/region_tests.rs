@@ -479,3 +479,216 @@ fn messages_are_well_formed_for_every_outbox_kind() {
     assert!(matches!(message, RegionMessage::CreateReplica { .. }));
     assert_eq!(message.key_id(), KEY);
 }
+
+// A region restored from a backup has lost what reached it after the backup, while its peers
+// count that as delivered. `ResyncWith` (committed after the restore) asks them again.
+
+impl World {
+    /// Replaces `region`'s state by a restore of `backup` (the real restore path, parts and
+    /// all), then commits the resync with every other region.
+    fn restore(&mut self, region: &str, backup: &State) {
+        let mut restored = State::default();
+        let parts = backup.split_for_restore(1 << 20);
+        let count = parts.len() as u32;
+        for (part, image) in parts.into_iter().enumerate() {
+            let done = restored.apply(&Command::Restore {
+                backup_id: "backup".into(),
+                part: part as u32,
+                parts: count,
+                image,
+                restore_ms: 5_000,
+            });
+            assert!(done.0.is_ok(), "{done:?}");
+        }
+        self.regions.insert(region.to_string(), restored);
+        let others: Vec<String> = REGIONS
+            .iter()
+            .filter(|r| **r != region)
+            .map(|r| r.to_string())
+            .collect();
+        self.apply(region, Command::ResyncWith { regions: others })
+            .unwrap();
+    }
+
+    fn material_ids(&self, region: &str) -> Vec<String> {
+        self.key(region)
+            .map(|k| k.materials.iter().map(|m| m.material_id.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn a_restored_primary_takes_back_a_rotation_from_its_replica_and_never_forks() {
+    let mut world = World::new();
+    world.replicate(REGIONS[0], REGIONS[1]).unwrap();
+    world.settle();
+    let backup = world.state(REGIONS[0]).clone();
+    world.rotate(REGIONS[0]).unwrap();
+    world.settle();
+    let rotated = world.material_ids(REGIONS[1]);
+    assert_eq!(rotated.len(), 2);
+
+    world.restore(REGIONS[0], &backup);
+    assert_eq!(
+        world.material_ids(REGIONS[0]).len(),
+        1,
+        "the backup predates the rotation"
+    );
+    world.settle();
+    let primary = world.key(REGIONS[0]).unwrap();
+    assert!(primary.is_mrk_primary());
+    assert_eq!(world.material_ids(REGIONS[0]), rotated);
+    assert_eq!(
+        primary.current_material(),
+        world.key(REGIONS[1]).unwrap().current_material()
+    );
+    assert_eq!(primary.rotations.len(), 1);
+
+    // The next rotation builds on what the replica holds: one history, three versions.
+    world.rotate(REGIONS[0]).unwrap();
+    world.settle();
+    let ids = world.material_ids(REGIONS[0]);
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[..2], rotated[..]);
+    assert_eq!(ids, world.material_ids(REGIONS[1]));
+    world.assert_one_primary_per_epoch();
+}
+
+#[test]
+fn a_restored_replica_gets_what_its_primary_sent_after_the_backup() {
+    let mut world = World::new();
+    world.replicate(REGIONS[0], REGIONS[1]).unwrap();
+    world.settle();
+    let backup = world.state(REGIONS[1]).clone();
+    world.rotate(REGIONS[0]).unwrap();
+    world.settle();
+
+    world.restore(REGIONS[1], &backup);
+    assert_eq!(world.material_ids(REGIONS[1]).len(), 1);
+    world.settle();
+    assert_eq!(
+        world.material_ids(REGIONS[1]),
+        world.material_ids(REGIONS[0])
+    );
+    assert_eq!(
+        world.key(REGIONS[1]).unwrap().description,
+        "replica in us-west-2",
+        "a replica the restore kept keeps its own properties"
+    );
+}
+
+#[test]
+fn a_replica_made_after_the_backup_comes_back() {
+    let mut world = World::new();
+    let backup = world.state(REGIONS[2]).clone();
+    world.replicate(REGIONS[0], REGIONS[2]).unwrap();
+    world.rotate(REGIONS[0]).unwrap();
+    world.settle();
+
+    world.restore(REGIONS[2], &backup);
+    assert!(world.key(REGIONS[2]).is_none());
+    world.settle();
+    let replica = world.key(REGIONS[2]).expect("the replica is back");
+    assert!(replica.is_mrk_replica());
+    assert_eq!(replica.key_state, KeyState::Enabled);
+    assert_eq!(
+        world.material_ids(REGIONS[2]),
+        world.material_ids(REGIONS[0])
+    );
+    let primary = world.key(REGIONS[0]).unwrap();
+    assert_eq!(replica.policy, primary.policy);
+    assert!(primary
+        .mrk
+        .as_ref()
+        .unwrap()
+        .replicas
+        .contains_key(REGIONS[2]));
+}
+
+#[test]
+fn a_restored_region_learns_that_the_primary_moved_after_the_backup() {
+    let mut world = World::new();
+    world.replicate(REGIONS[0], REGIONS[1]).unwrap();
+    world.settle();
+    let backup = world.state(REGIONS[0]).clone();
+    world
+        .apply(
+            REGIONS[0],
+            Command::StartPrimaryHandover {
+                key_id: KEY.into(),
+                to_region: REGIONS[1].into(),
+            },
+        )
+        .unwrap();
+    world.settle();
+    assert!(world.key(REGIONS[1]).unwrap().is_mrk_primary());
+
+    world.restore(REGIONS[0], &backup);
+    // Until the resync lands, the restored region still believes in the old epoch.
+    assert!(world.key(REGIONS[0]).unwrap().is_mrk_primary());
+    world.settle();
+    let old = world.key(REGIONS[0]).unwrap();
+    assert!(old.is_mrk_replica(), "{:?}", old.mrk);
+    assert_eq!(old.mrk.as_ref().unwrap().epoch, 2);
+    assert_eq!(world.claimed_primaries().len(), 1);
+    assert_eq!(world.claimed_primaries()[0].0, REGIONS[1]);
+}
+
+#[test]
+fn a_primary_the_restore_lost_entirely_comes_back_from_its_replica() {
+    let mut world = World::new();
+    // Backed up before the key existed.
+    let backup = State::default();
+    world.replicate(REGIONS[0], REGIONS[1]).unwrap();
+    world.rotate(REGIONS[0]).unwrap();
+    world.settle();
+    let before = world.material_ids(REGIONS[0]);
+
+    world.restore(REGIONS[0], &backup);
+    assert!(world.key(REGIONS[0]).is_none());
+    world.settle();
+    let primary = world.key(REGIONS[0]).expect("the primary is back");
+    assert!(primary.is_mrk_primary());
+    assert_eq!(primary.key_state, KeyState::Enabled);
+    assert_eq!(world.material_ids(REGIONS[0]), before);
+    assert!(primary
+        .mrk
+        .as_ref()
+        .unwrap()
+        .replicas
+        .contains_key(REGIONS[1]));
+    // It leads again: a rotation reaches the replica.
+    world.rotate(REGIONS[0]).unwrap();
+    world.settle();
+    assert_eq!(world.material_ids(REGIONS[1]).len(), 3);
+    assert_eq!(
+        world.material_ids(REGIONS[0]),
+        world.material_ids(REGIONS[1])
+    );
+}
+
+#[test]
+fn a_resync_asked_twice_changes_nothing_more() {
+    let mut world = World::new();
+    world.replicate(REGIONS[0], REGIONS[1]).unwrap();
+    world.settle();
+    let regions = vec![REGIONS[1].to_string()];
+    world
+        .apply(
+            REGIONS[0],
+            Command::ResyncWith {
+                regions: regions.clone(),
+            },
+        )
+        .unwrap();
+    world
+        .apply(REGIONS[0], Command::ResyncWith { regions })
+        .unwrap();
+    assert_eq!(world.pending().len(), 1, "one request per region");
+    world.settle();
+    let primary = world.key(REGIONS[0]).unwrap();
+    let replica = world.key(REGIONS[1]).unwrap();
+    assert_eq!(primary.materials, replica.materials);
+    assert_eq!(replica.description, "replica in us-west-2");
+    world.assert_one_primary_per_epoch();
+}

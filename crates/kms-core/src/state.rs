@@ -332,6 +332,10 @@ impl State {
             Command::SetCustomKeyStoreConnection(change) => {
                 self.set_custom_key_store_connection(change)
             }
+            Command::ResyncWith { regions } => {
+                self.request_resync(regions);
+                Ok(CommandOutput::Empty)
+            }
             Command::Batch(commands) => Ok(CommandOutput::Batch(
                 commands
                     .iter()

@@ -6,6 +6,9 @@
 //! The region keeps serving meanwhile. A restore checks, before anything is written, that the
 //! file is whole, that it is of this region, and that this node's root key opens the backup's
 //! key material (a backup is useless without the root of trust of the region that wrote it).
+//! After the last part it commits `ResyncWith` for the linked regions: each sends its
+//! multi-region keys shared with this region again (kms-core's `region_protocol`), so what
+//! reached the lost region after the backup comes back from them.
 
 use crate::backup_file::BackupFile;
 use crate::seal_state::SealState;
@@ -26,11 +29,15 @@ pub const MAX_RESTORE_BYTES: usize = 1024 * 1024 * 1024;
 /// About how large one restore part's JSON may be: one Raft entry, far below the Raft
 /// endpoints' body limits even beside a batch of other entries.
 const PART_BYTES: usize = 1024 * 1024;
+/// How often the resync after a restore is tried (a second apart) before the restore reports it.
+const RESYNC_ATTEMPTS: u32 = 5;
 
 /// What the two endpoints need.
 #[derive(Clone)]
 pub(crate) struct BackupRoutes {
     pub region: String,
+    /// The linked regions, asked after a restore to send their multi-region keys again.
+    pub peers: Vec<String>,
     pub raft: Arc<RegionRaft>,
     pub seal: Arc<SealState>,
     pub clock: Clock,
@@ -160,15 +167,43 @@ async fn restore(AxumState(routes): AxumState<BackupRoutes>, body: Bytes) -> Res
             );
         }
     }
+    // What reached this region after the backup is gone here but counted as delivered by
+    // the peers: ask each of them to send its multi-region keys again.
+    if !routes.peers.is_empty() {
+        let resync = Command::ResyncWith {
+            regions: routes.peers.clone(),
+        };
+        let mut attempt = 0;
+        while let Err(e) = routes.raft.write(resync.clone()).await {
+            attempt += 1;
+            if attempt == RESYNC_ATTEMPTS {
+                let status = StatusCode::from_u16(e.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return refusal(
+                    status,
+                    format!(
+                        "restored, but asking {} to send their multi-region keys again failed \
+                         ({}: {e}): until they do, this region lacks what they sent after the \
+                         backup",
+                        routes.peers.join(", "),
+                        e.aws_code()
+                    ),
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
     tracing::info!(
         keys = header.summary.keys,
         parts = count,
         backup_index = ?header.applied_index,
+        resync_with = ?routes.peers,
         "restored a backup"
     );
     axum::Json(serde_json::json!({
         "restored": header.summary,
         "parts": count,
+        "resync_with": routes.peers,
         "backup_applied_index": header.applied_index,
         "backup_created_ms": header.created_ms,
     }))

@@ -216,6 +216,11 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
         .internal_router()
         .merge(crate::backup_ops::router(crate::backup_ops::BackupRoutes {
             region: config.region.clone(),
+            peers: config
+                .link
+                .as_ref()
+                .map(|link| link.peers.keys().cloned().collect())
+                .unwrap_or_default(),
             raft: raft.clone(),
             seal: seal.clone(),
             clock: clock.clone(),
