@@ -5,6 +5,7 @@
 //! body from a member. The region keeps serving through it.
 #![allow(clippy::unwrap_used)]
 
+use kms_types::wire_version::{LINK, RAFT};
 use std::time::Duration;
 use trent_tests::{eventually, Cluster, REGION};
 
@@ -92,6 +93,7 @@ async fn the_raft_port_refuses_and_logs_every_attack() {
     // way the refusal must be in the log (checked below).
     let huge = member
         .post(url("vote"))
+        .header(RAFT.header, RAFT.version)
         .body(vec![0u8; 1024 * 1024])
         .send()
         .await;
@@ -106,16 +108,44 @@ async fn the_raft_port_refuses_and_logs_every_attack() {
     );
     let garbage = member
         .post(url("vote"))
+        .header(RAFT.header, RAFT.version)
         .body(vec![0xffu8; 16])
         .send()
         .await
         .unwrap();
     assert_eq!(garbage.status(), 400);
+    // A member of another Raft wire version (or of a release before versions) is refused
+    // before its body is read, with both versions named.
+    for (sent, named) in [
+        (Some("7"), "Raft wire version 7"),
+        (None, "no Raft wire version"),
+    ] {
+        let mut request = member.post(url("vote")).body(vec![0xffu8; 16]);
+        if let Some(version) = sent {
+            request = request.header(RAFT.header, version);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 409);
+        assert_eq!(
+            answer.headers()[RAFT.header].to_str().unwrap(),
+            RAFT.version.to_string()
+        );
+        let why = answer.text().await.unwrap();
+        assert!(
+            why.contains(named) && why.contains(&RAFT.version.to_string()),
+            "{why}"
+        );
+    }
 
     // 5. Revoke node 3 while node 1 runs: its requests are refused from then on.
     std::fs::write(pki.deny_list(), format!("{REGION}/3\n")).unwrap();
     eventually(Duration::from_secs(10), "node 3 is refused", || async {
-        let answer = member.post(url("vote")).body(vec![0xffu8; 16]).send().await;
+        let answer = member
+            .post(url("vote"))
+            .header(RAFT.header, RAFT.version)
+            .body(vec![0xffu8; 16])
+            .send()
+            .await;
         answer.is_ok_and(|a| a.status() == 403)
     })
     .await;
@@ -255,11 +285,25 @@ async fn a_peer_region_proves_nothing_on_a_callers_behalf() {
     });
     let answer = link
         .post(&url)
+        .header(LINK.header, LINK.version)
         .body(claim.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 400);
+    // Without the link wire version (a release before versions) it is refused unread.
+    let unversioned = link
+        .post(&url)
+        .body(claim.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unversioned.status(), 409);
+    assert!(unversioned
+        .text()
+        .await
+        .unwrap()
+        .contains("no link wire version"));
 
     // 2. A request in the caller's name signed with a secret that is not the caller's, and
     // 3. the same request unsigned.
@@ -320,7 +364,13 @@ async fn a_peer_region_proves_nothing_on_a_callers_behalf() {
         (forwarded(Some(&stale), "attacker-4"), "Signature expired"),
         (forwarded(Some(&for_west), "attacker-5"), "valid region"),
     ] {
-        let answer = link.post(&url).body(call.to_string()).send().await.unwrap();
+        let answer = link
+            .post(&url)
+            .header(LINK.header, LINK.version)
+            .body(call.to_string())
+            .send()
+            .await
+            .unwrap();
         let text = answer.text().await.unwrap();
         assert!(text.contains("Err") && text.contains(expected), "{text}");
     }

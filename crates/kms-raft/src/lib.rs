@@ -13,8 +13,11 @@ mod node;
 mod read_barrier;
 mod snapshot_schedule;
 mod wire;
+pub mod wire_version;
 mod write_batcher;
 
+/// The on-disk format version of the node's store (kms-store's), for status and metrics.
+pub use kms_store::FORMAT_VERSION as STORE_FORMAT_VERSION;
 pub use membership::{MembershipError, MembershipView};
 pub use node::{RaftSettings, RegionRaft};
 pub use openraft::BasicNode;

@@ -2,6 +2,7 @@
 //! peer's `/raft/*` endpoints with bincode bodies.
 
 use crate::wire::{decode, encode, limits};
+use crate::wire_version;
 use kms_store::TypeConfig;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -21,6 +22,8 @@ pub(crate) struct HttpNetworkFactory {
     pub(crate) http: reqwest::Client,
     /// `http` or `https` (mutual TLS between the region's nodes).
     pub(crate) scheme: &'static str,
+    /// The Raft wire version this node speaks (`wire_version`).
+    pub(crate) version: u32,
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
@@ -32,6 +35,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
             addr: node.addr.clone(),
             http: self.http.clone(),
             scheme: self.scheme,
+            version: self.version,
         }
     }
 }
@@ -42,6 +46,7 @@ pub(crate) struct PeerClient {
     addr: String,
     http: reqwest::Client,
     scheme: &'static str,
+    version: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +71,19 @@ impl PeerClient {
         let response = self
             .http
             .post(url)
+            .header(wire_version::HEADER, self.version)
             .timeout(option.hard_ttl())
             .body(body)
             .send()
             .await
             .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        if response.status() == reqwest::StatusCode::CONFLICT {
+            // A peer of another Raft wire version: its reason names both.
+            let why = response.text().await.unwrap_or_default();
+            wire_version::warn_refused(&self.addr, &why);
+            let error = TransportError(format!("peer {} refused: {why}", self.addr));
+            return Err(RPCError::Network(NetworkError::new(&error)));
+        }
         if !response.status().is_success() {
             let error = TransportError(format!("peer answered HTTP {}", response.status()));
             return Err(RPCError::Network(NetworkError::new(&error)));

@@ -46,6 +46,9 @@ pub struct RaftSettings {
     /// The local IP address plain-HTTP connections to peers are made from (`None`: the
     /// system's choice), for a host with several addresses. Not used with `tls_client`.
     pub source_ip: Option<IpAddr>,
+    /// The Raft wire version this node speaks and requires of its peers
+    /// ([`crate::wire_version`]); a test build may speak another to test the refusal.
+    pub wire_version: u32,
 }
 
 impl Default for RaftSettings {
@@ -57,6 +60,7 @@ impl Default for RaftSettings {
             leader_wait: Duration::from_secs(5),
             tls_client: None,
             source_ip: None,
+            wire_version: crate::wire_version::RAFT_WIRE_VERSION,
         }
     }
 }
@@ -124,6 +128,7 @@ impl RegionRaft {
         let network = HttpNetworkFactory {
             http: http.clone(),
             scheme,
+            version: settings.wire_version,
         };
         let raft = Raft::new(node_id, Arc::new(config), network, log_store, state_machine)
             .await
@@ -222,6 +227,11 @@ impl RegionRaft {
     /// The client this node reaches its peers with.
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// The Raft wire version this node speaks.
+    pub fn wire_version(&self) -> u32 {
+        self.settings.wire_version
     }
 
     /// This node's id.
@@ -328,6 +338,7 @@ impl RegionRaft {
         let response = self
             .http
             .post(format!("{}://{addr}/raft/{path}", self.scheme()))
+            .header(crate::wire_version::HEADER, self.settings.wire_version)
             .timeout(attempt_timeout)
             .body(body)
             .send()
@@ -339,6 +350,12 @@ impl RegionRaft {
                     PostError::Lost(e.to_string())
                 }
             })?;
+        if response.status() == reqwest::StatusCode::CONFLICT {
+            // Refused before it was looked at: a peer of another Raft wire version.
+            let why = response.text().await.unwrap_or_default();
+            crate::wire_version::warn_refused(addr, &why);
+            return Err(PostError::Unsent(format!("{addr} refused: {why}")));
+        }
         response
             .bytes()
             .await
@@ -452,6 +469,10 @@ impl RegionRaft {
                 "/raft/read-index",
                 post(read_index).layer(DefaultBodyLimit::max(limits::SMALL)),
             )
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.settings.wire_version,
+                crate::wire_version::require,
+            ))
             .route("/raft/status", axum::routing::get(status))
             .with_state(self.clone())
     }
@@ -575,6 +596,7 @@ async fn status(AxumState(node): AxumState<Shared>) -> axum::Json<serde_json::Va
         "last_applied_index": metrics.last_applied.map(|l| l.index),
         "snapshot_index": metrics.snapshot.map(|l| l.index),
         "purged_index": metrics.purged.map(|l| l.index),
+        "raft_wire_version": node.settings.wire_version,
     }))
 }
 

@@ -8,6 +8,7 @@
 use crate::Region;
 use kms_core::{RegionMessage, RegionReply};
 use kms_crypto::{SealContext, TransportKey};
+use kms_types::wire_version::LINK;
 use kms_types::KmsError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -80,8 +81,23 @@ pub struct RegionLink {
     peers: BTreeMap<String, Peer>,
     transport_key: TransportKey,
     deny_list: std::sync::Arc<kms_link::tls::DenyList>,
+    /// The link wire version this node speaks and requires (kms-types' `wire_version::LINK`).
+    wire_version: u32,
     #[cfg(feature = "testing")]
     fault_file: Option<std::path::PathBuf>,
+}
+
+/// The link wire version of this build; a `testing` build speaks `TRENT_TEST_LINK_WIRE_VERSION`
+/// instead when it is set, to test the refusal.
+pub fn link_wire_version() -> u32 {
+    #[cfg(feature = "testing")]
+    if let Some(version) = std::env::var("TRENT_TEST_LINK_WIRE_VERSION")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return version;
+    }
+    LINK.version
 }
 
 impl RegionLink {
@@ -112,9 +128,15 @@ impl RegionLink {
             peers: clients,
             transport_key,
             deny_list: std::sync::Arc::default(),
+            wire_version: link_wire_version(),
             #[cfg(feature = "testing")]
             fault_file: std::env::var_os("TRENT_TEST_LINK_FAULT_FILE").map(Into::into),
         })
+    }
+
+    /// The link wire version this node speaks.
+    pub fn wire_version(&self) -> u32 {
+        self.wire_version
     }
 
     /// Refuses peers on `deny_list` (revoked nodes of any region) from now on.
@@ -197,12 +219,19 @@ impl RegionLink {
                 .client
                 .post(format!("https://{addr}{path}"))
                 .header("content-type", "application/json")
+                .header(LINK.header, self.wire_version)
                 .body(body.clone())
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await;
             match sent {
                 Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => {
+                    // A peer region of another link wire version: its reason names both.
+                    let why = response.text().await.unwrap_or_default();
+                    tracing::warn!(%region, %addr, "the peer region refused this node's link traffic: {why}");
+                    detail = format!("{addr} refused: {why}");
+                }
                 Ok(response) => detail = format!("{addr} answered {}", response.status()),
                 Err(e) => detail = format!("{addr}: {e}"),
             }

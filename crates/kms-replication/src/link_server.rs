@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use kms_core::{Command, CommandOutput, RegionMessage};
 use kms_crypto::SealContext;
 use kms_link::tls::PeerInfo;
+use kms_types::wire_version::LINK;
 use kms_types::KmsError;
 use std::sync::Arc;
 
@@ -79,7 +80,36 @@ pub fn router<R: Region>(kms: Arc<R>, link: Arc<RegionLink>) -> Router {
             post(reset::<R>).layer(DefaultBodyLimit::max(limits::SMALL)),
         )
         .layer(axum::middleware::map_response(log_oversized))
+        .layer(axum::middleware::from_fn_with_state(
+            link.wire_version(),
+            require_wire_version,
+        ))
         .with_state(LinkState { kms, link })
+}
+
+/// Refuses a request of another link wire version (409, the reason naming both) and stamps
+/// every answer with this node's version.
+async fn require_wire_version(
+    State(ours): State<u32>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let theirs = request
+        .headers()
+        .get(LINK.header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut response = match LINK.check(theirs.as_deref(), ours) {
+        Ok(()) => next.run(request).await,
+        Err(why) => {
+            tracing::warn!(path = %request.uri().path(), "refused a link request: {why}");
+            refuse(StatusCode::CONFLICT, why)
+        }
+    };
+    response
+        .headers_mut()
+        .insert(LINK.header, axum::http::HeaderValue::from(ours));
+    response
 }
 
 async fn log_oversized(response: Response) -> Response {

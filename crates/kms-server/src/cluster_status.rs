@@ -126,6 +126,15 @@ pub(crate) async fn survey(
                     }
                 }
             }
+            let wires: std::collections::BTreeSet<String> = views
+                .iter()
+                .filter_map(|v| v.build_label("raft_wire"))
+                .collect();
+            if wires.len() > 1 {
+                problems.push(format!(
+                    "nodes speak different Raft wire versions: {wires:?}"
+                ));
+            }
             match leaders.len() {
                 0 => {}
                 1 if !leaders.contains(&-1) => {}
@@ -158,6 +167,17 @@ impl View {
         self.samples
             .as_ref()
             .map_or_else(|_| "-".to_string(), |s| family(s, name))
+    }
+
+    /// A label of the node's `trent_build_info` (`version`, `raft_wire`, `link_wire`,
+    /// `store_format`).
+    pub(crate) fn build_label(&self, label: &str) -> Option<String> {
+        let samples = self.samples.as_ref().ok()?;
+        let (labels, _) = samples.get("trent_build_info")?.first()?;
+        labels.split(',').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name.trim() == label).then(|| value.trim().trim_matches('"').to_string())
+        })
     }
 
     /// `leader`, `follower`, `sealed` or `unreachable`.
@@ -216,6 +236,14 @@ pub async fn report(targets: Vec<Target>) -> anyhow::Result<(String, bool)> {
                             view.family("trent_raft_replication_lag_entries")
                         ));
                     }
+                    let label = |name: &str| view.build_label(name).unwrap_or("-".into());
+                    line.push_str(&format!(
+                        "  trent {}  raft-wire {}  link-wire {}  store {}",
+                        label("version"),
+                        label("raft_wire"),
+                        label("link_wire"),
+                        label("store_format"),
+                    ));
                     line
                 }
             };

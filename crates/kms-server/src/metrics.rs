@@ -40,6 +40,15 @@ struct RegionLabel {
     region: String,
 }
 
+/// What this node runs: the release, and the versions of its wires and of its store's format.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    raft_wire: String,
+    link_wire: String,
+    store_format: String,
+}
+
 /// The node's metrics. Request metrics are fed by [`RequestObserver::observe`]; the rest is read
 /// when scraped.
 pub struct Metrics {
@@ -57,6 +66,7 @@ pub struct Metrics {
     outbox: Family<RegionLabel, Gauge>,
     pending_key_uses: Gauge,
     sealed: Gauge,
+    build: Family<BuildLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -140,8 +150,16 @@ impl Metrics {
             "sealed",
             "1 while this node is sealed (its root key not yet unsealed)",
         );
+        let build = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "1, labelled with the release and the Raft wire, link wire and store format versions \
+             this node speaks",
+            build.clone(),
+        );
         Metrics {
             sealed,
+            build,
             registry,
             requests,
             latency,
@@ -156,6 +174,20 @@ impl Metrics {
             outbox,
             pending_key_uses,
         }
+    }
+
+    /// Records the wire versions this node speaks and its store's format (its release is this
+    /// build's), as `trent_build_info`.
+    pub fn set_build(&self, raft_wire: u32, link_wire: u32, store_format: u32) {
+        self.build.clear();
+        self.build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                raft_wire: raft_wire.to_string(),
+                link_wire: link_wire.to_string(),
+                store_format: store_format.to_string(),
+            })
+            .set(1);
     }
 
     /// Reads the node's current view into the gauges (while sealed, only `sealed` and the

@@ -60,6 +60,7 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
             None => None,
         },
         source_ip: None,
+        wire_version: raft_wire_version(),
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
@@ -156,6 +157,11 @@ pub async fn serve_with_clock(config: NodeConfig, clock: Clock) -> anyhow::Resul
     seal_state::start(&seal, config.seal.as_ref(), config.root_key_path.clone())?;
     let credentials: Arc<dyn CredentialStore + Send + Sync> = identities.clone();
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    metrics.set_build(
+        raft.wire_version(),
+        kms_replication::link::link_wire_version(),
+        kms_raft::STORE_FORMAT_VERSION,
+    );
     let observers = crate::metrics::Observers(vec![Arc::new(audit), metrics.clone()]);
     let api_config =
         ApiConfig::new(config.served_regions(), credentials).with_observer(Arc::new(observers));
@@ -500,4 +506,21 @@ async fn shutdown_signal() {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
+}
+
+/// The Raft wire version this node speaks: kms-types' `wire_version::RAFT`, or in a `testing`
+/// build `TRENT_TEST_RAFT_WIRE_VERSION` when it is set, to test how peers refuse it.
+fn raft_wire_version() -> u32 {
+    #[cfg(feature = "testing")]
+    if let Some(version) = std::env::var("TRENT_TEST_RAFT_WIRE_VERSION")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        tracing::warn!(
+            version,
+            "speaking another Raft wire version (testing build)"
+        );
+        return version;
+    }
+    kms_types::wire_version::RAFT.version
 }

@@ -12,6 +12,7 @@ mod ids;
 pub mod model;
 mod operation;
 pub mod request;
+pub mod wire_version;
 
 pub use blob::Blob;
 pub use clock::{system_now_ms, Clock};
