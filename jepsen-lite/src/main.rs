@@ -33,8 +33,8 @@ enum Commands {
     /// them, veths jl-v1..6, bridge jl-br0), e.g. after the harness itself was SIGKILLed.
     /// `jl run --topology netns` also does this before and after each run.
     TeardownNetns,
-    /// Faults on a cluster already running under `trent up`: kill REGION/N, kill-leader
-    /// [REGION], pause REGION/N, pause-leader [REGION], partition REGION/N (root), heal, status.
+    /// Faults on a cluster already running under `trent up`: kill REGION/N, kill-leader (of
+    /// REGION, if given), pause REGION/N, pause-leader, partition REGION/N (root), heal, status.
     Nemesis(NemesisArgs),
 }
 
