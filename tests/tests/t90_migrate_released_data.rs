@@ -18,8 +18,36 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use trent_tests::{client_with_credentials_in, eventually, poll, trent_binary};
 
-fn fixture() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v2-fed589d")
+/// The released version's data (store format 2).
+const RELEASED: &str = "v2-fed589d";
+/// Data of the current store format (4), kept so that every later format change is tested
+/// against real data of this one.
+const CURRENT: &str = "v4-244b566";
+
+/// Both tests use `make run`'s fixed ports: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Unpacks fixture `name`'s `data.tar.gz` into `into`; returns its data dir and expected.json.
+fn unpack(name: &str, into: &Path) -> (std::path::PathBuf, Value) {
+    let unpacked = Command::new("tar")
+        .arg("xzf")
+        .arg(fixture(name).join("data.tar.gz"))
+        .arg("-C")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(name).join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    (into.join("data"), expected)
 }
 
 /// The first node's API address of `region` under `trent up`.
@@ -180,19 +208,9 @@ async fn check_everything(expected: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let unpacked = Command::new("tar")
-        .arg("xzf")
-        .arg(fixture().join("data.tar.gz"))
-        .arg("-C")
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(unpacked.success());
-    let data = dir.path().join("data");
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
-            .unwrap();
+    let (data, expected) = unpack(RELEASED, dir.path());
     assert_eq!(migrations_logged(&data), 0);
 
     let first = up(&data);
@@ -232,4 +250,27 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
         6,
         "a second start migrates nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_of_the_current_format_is_served_as_written_without_a_migration() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Made by `tests/fixtures/v4-244b566/make-fixture.sh` in another directory: the configs
+    // `trent up` regenerates name this one.
+    let (data, expected) = unpack(CURRENT, dir.path());
+    let first = up(&data);
+    let ready = data.join("trent-up.sock");
+    eventually(Duration::from_secs(180), "trent up is ready", || {
+        let up = ready.exists();
+        async move { up }
+    })
+    .await;
+    check_everything(&expected).await;
+    stop(first);
+    assert_eq!(migrations_logged(&data), 0, "format 4 is current");
+    for region in ["us-east-1", "us-west-2"] {
+        assert!(data.join(region).join("root.sealed").is_file(), "{region}");
+        assert!(!data.join(region).join("root.key").exists(), "{region}");
+    }
 }

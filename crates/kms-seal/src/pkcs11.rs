@@ -120,14 +120,19 @@ pub fn init_softhsm_token(
         conf: dir.join("softhsm2.conf"),
         pin_file: dir.join("user.pin"),
     };
-    if token.conf.exists() && token.pin_file.exists() {
-        return Ok(token);
-    }
     let conf = format!(
         "# SoftHSM2 token of a local Trent cluster (trent up).\n\
          directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
         dir.join("tokens").display()
     );
+    if token.conf.exists() && token.pin_file.exists() {
+        // The directory may have moved since (a data directory copied or restored elsewhere):
+        // the config names its token directory by absolute path.
+        if std::fs::read_to_string(&token.conf).map_err(io)? != conf {
+            std::fs::write(&token.conf, &conf).map_err(io)?;
+        }
+        return Ok(token);
+    }
     std::fs::write(&token.conf, conf).map_err(io)?;
     let user_pin = Zeroizing::new(hex::encode(kms_crypto::random_bytes(16)));
     let so_pin = Zeroizing::new(hex::encode(kms_crypto::random_bytes(16)));
@@ -277,5 +282,37 @@ mod tests {
             )
             .unwrap();
         assert_eq!(opened.as_slice(), b"data key");
+    }
+
+    #[test]
+    fn a_token_directory_that_moved_still_opens() {
+        let first = tempfile::tempdir().unwrap();
+        let config = softhsm_seal(first.path(), "trent-moved", "r1");
+        let blob = wrap(&config, "r1", &[5u8; 32]).unwrap();
+        // The whole directory is moved, as `mv data elsewhere` would.
+        let second = tempfile::tempdir().unwrap();
+        let moved = second.path().join("data");
+        std::fs::rename(first.path(), &moved).unwrap();
+        let module = find_softhsm2_module().unwrap();
+        let token = init_softhsm_token(&module, &moved.join("hsm"), "trent-moved").unwrap();
+        let conf = std::fs::read_to_string(&token.conf).unwrap();
+        assert!(
+            conf.contains(
+                &moved
+                    .canonicalize()
+                    .unwrap()
+                    .join("hsm/tokens")
+                    .display()
+                    .to_string()
+            ),
+            "{conf}"
+        );
+        let config = Pkcs11Config {
+            sealed_root_key: moved.join("root.sealed"),
+            pin_file: token.pin_file.clone(),
+            softhsm2_conf: Some(token.conf.clone()),
+            ..config
+        };
+        assert_eq!(unwrap(&config, "r1", &blob).unwrap().as_slice(), &[5u8; 32]);
     }
 }
