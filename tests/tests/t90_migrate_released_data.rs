@@ -107,6 +107,22 @@ fn migrations_logged(data: &Path) -> usize {
         .sum()
 }
 
+/// How many `pre-migration-format-2` backups (each a RocksDB with its `CURRENT` file) the
+/// nodes' data directories under `data/<region>/` hold.
+fn pre_migration_backups(data: &Path) -> usize {
+    ["us-east-1", "us-west-2"]
+        .iter()
+        .flat_map(|region| std::fs::read_dir(data.join(region)).unwrap())
+        .filter_map(Result::ok)
+        .filter(|node| {
+            node.path()
+                .join("pre-migration-format-2")
+                .join("CURRENT")
+                .is_file()
+        })
+        .count()
+}
+
 async fn check_everything(expected: &Value) {
     for (region, keys) in expected["keys"].as_object().unwrap() {
         let kms = client_with_credentials_in(api(region), region, "test", "test");
@@ -227,6 +243,8 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
         6,
         "each of the six stores migrated once"
     );
+    // Each store was backed up, as format 2 left it, before it was migrated.
+    assert_eq!(pre_migration_backups(&data), 6);
     // The released version's plaintext root keys are now sealed by the SoftHSM2 token.
     for region in ["us-east-1", "us-west-2"] {
         assert!(!data.join(region).join("root.key").exists(), "{region}");
@@ -250,6 +268,7 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
         6,
         "a second start migrates nothing"
     );
+    assert_eq!(pre_migration_backups(&data), 6, "and backs up nothing more");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,6 +138,9 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
         reason: e.to_string(),
     })?;
     let found = db::check_format(&db, dir)?;
+    if found != db::Found::Current {
+        migrate::back_up_before_migrating(&db, dir, found)?;
+    }
     if found == db::Found::V2 {
         migrate::v2_to_v3(&db, dir)?;
     }

@@ -2,6 +2,15 @@
 //! bincode records) to format 3 (self-describing JSON records), then format 3 to this build's
 //! format 4 (the snapshot bytes in a file rather than a RocksDB value).
 //!
+//! ## The backup first
+//!
+//! Before either migration the store is copied as it is, with a RocksDB checkpoint (hard links
+//! to its table files, a copy of the rest), to `pre-migration-format-<N>/` in the data
+//! directory, and the path is logged. A migration that fails, or a result the operator does
+//! not trust, can be undone by stopping the node and putting that directory's files back. A
+//! backup left by an earlier attempt that was cut off is kept as it is: it holds the older
+//! state. Once the node has run well, the directory may be deleted.
+//!
 //! ## 3 to 4
 //!
 //! The `data` value is written unchanged as the snapshot's file (fsynced, renamed into place),
@@ -23,7 +32,7 @@
 //! added since. The fixture test (`tests/tests/t90_migrate_released_data.rs`, data written by
 //! fed589d's binary) fails if that breaks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rocksdb::{IteratorMode, WriteBatch};
 use serde::de::DeserializeOwned;
@@ -31,7 +40,8 @@ use serde::Serialize;
 
 use crate::codec::{decode_v2, encode};
 use crate::db::{
-    cf, synced, Db, DbError, CF_LOGS, CF_META, CF_SNAPSHOT, FORMAT_V3, FORMAT_VERSION, KEY_FORMAT,
+    cf, synced, Db, DbError, Found, CF_LOGS, CF_META, CF_SNAPSHOT, FORMAT_V2, FORMAT_V3,
+    FORMAT_VERSION, KEY_FORMAT,
 };
 use crate::log_store::{KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE};
 use crate::released_v2;
@@ -169,6 +179,40 @@ pub(crate) fn v3_to_v4(db: &Db, files: &SnapshotFiles, dir: &Path) -> Result<(),
         dir = %dir.display(),
         snapshot_moved_to_file = moved,
         "migrated the store from on-disk format {FORMAT_V3} to {FORMAT_VERSION}"
+    );
+    Ok(())
+}
+
+/// The directory [`back_up_before_migrating`] writes for a store of `format`.
+pub(crate) fn backup_dir(dir: &Path, format: u32) -> PathBuf {
+    dir.join(format!("pre-migration-format-{format}"))
+}
+
+/// Copies the store as it is (a RocksDB checkpoint) to [`backup_dir`] before it is migrated;
+/// keeps a backup an earlier, cut-off attempt left.
+pub(crate) fn back_up_before_migrating(
+    db: &Db,
+    dir: &Path,
+    found: Found,
+) -> Result<(), StoreError> {
+    let format = match found {
+        Found::V2 => FORMAT_V2,
+        Found::V3 => FORMAT_V3,
+        Found::Current => return Ok(()),
+    };
+    let target = backup_dir(dir, format);
+    if target.exists() {
+        tracing::info!(
+            backup = %target.display(),
+            "a backup of the store from an earlier migration attempt is kept"
+        );
+        return Ok(());
+    }
+    rocksdb::checkpoint::Checkpoint::new(db)?.create_checkpoint(&target)?;
+    tracing::info!(
+        backup = %target.display(),
+        format,
+        "backed up the store before migrating it (delete the backup once the node runs well)"
     );
     Ok(())
 }

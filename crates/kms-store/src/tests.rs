@@ -684,9 +684,30 @@ async fn a_format_2_store_is_migrated_at_open() {
             .read(|s| ["k1", "k2", "k3"].iter().all(|k| s.key(k).is_some())));
     }
     assert_eq!(stamp(dir.path()), FORMAT_VERSION);
-    // A second open is a plain format-4 open.
+    // The store as it was before the migration is kept beside it, whole: format 2, every record.
+    let backup = migrate::backup_dir(dir.path(), 2);
+    assert_eq!(stamp(&backup), 2);
+    {
+        let old = db::open(&backup).unwrap();
+        let kept = old
+            .iterator_cf(cf(&old, CF_LOGS).unwrap(), rocksdb::IteratorMode::Start)
+            .count();
+        assert_eq!(kept, entries.len());
+    }
+    // A second open is a plain format-4 open, and backs up nothing more.
     let (log, _sm) = open(dir.path()).unwrap();
     assert_eq!(log.clone().try_get_log_entries(..).await.unwrap(), entries);
+    let backups = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("pre-migration-")
+        })
+        .count();
+    assert_eq!(backups, 1);
 }
 
 #[tokio::test]
