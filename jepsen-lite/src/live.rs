@@ -226,9 +226,10 @@ impl LiveCluster {
 
     fn kill(&self, node: &LiveNode) -> anyhow::Result<String> {
         signal(Self::pid(node)?, "-KILL")?;
+        // A partition of it stays recorded: its rules still drop traffic to its Raft port
+        // until `heal` removes them.
         let mut installed = self.installed()?;
         installed.paused.retain(|n| *n != node.name);
-        installed.partitioned.remove(&node.name);
         self.save(&installed)?;
         Ok(format!("killed {} (pid {})", node.name, Self::pid(node)?))
     }
