@@ -3,8 +3,7 @@
 //! material (RSAES_OAEP_SHA_1/256 with `pkeyutl`, RSA_AES_KEY_WRAP_SHA_1/256 with
 //! `enc -id-aes256-wrap-pad` and `pkeyutl`), ImportKeyMaterial, use. Results are checked outside
 //! Trent: signatures verify in openssl with the public key of the local private key, MACs equal
-//! `openssl dgst -hmac`. Then deletion, re-import and expiry across a leader kill, and a
-//! multi-Region key of imported material in two regions.
+//! `openssl dgst -hmac`. Then deletion, re-import and expiry across a leader kill.
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
@@ -16,7 +15,7 @@ use aws_sdk_kms::types::{
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use trent_tests::{Cluster, Regions};
+use trent_tests::Cluster;
 
 fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
     let output = Command::new("openssl")
@@ -689,154 +688,4 @@ async fn material_expires_once_on_time_on_every_node_across_a_leader_kill() {
 
 fn kms_for(cluster: &Cluster, node: usize) -> aws_sdk_kms::Client {
     cluster.client(node)
-}
-
-/// Multi-Region keys of imported material, as AWS defines them: the primary starts
-/// PendingImport and cannot be replicated until it has material; its replica starts
-/// PendingImport too (no material crosses regions); other material is refused there with
-/// IncorrectKeyMaterialException, the same material makes it Enabled, and a ciphertext of
-/// either region decrypts in the other.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_multi_region_key_of_imported_material_takes_the_same_material_in_each_region() {
-    let regions = Regions::start(&["us-east-1", "us-west-2"], 1).await;
-    let east = regions.region(0).client(0);
-    let west = regions.region(1).client(0);
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    openssl(&["rand", "-out", "material.bin", "32"], dir);
-    openssl(&["rand", "-out", "other.bin", "32"], dir);
-
-    let created = east
-        .create_key()
-        .origin(OriginType::External)
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
-    let key = created.key_id().to_string();
-    assert!(key.starts_with("mrk-"), "{key}");
-    assert_eq!(created.key_state(), Some(&KeyState::PendingImport));
-    let early = east
-        .replicate_key()
-        .key_id(&key)
-        .replica_region("us-west-2")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(early.code(), Some("KMSInvalidStateException"), "{early:?}");
-
-    let (spec, algorithm) = (WrappingKeySpec::Rsa2048, AlgorithmSpec::RsaesOaepSha256);
-    let material_id = import(
-        &east,
-        dir,
-        &key,
-        spec.clone(),
-        algorithm.clone(),
-        "material.bin",
-        None,
-    )
-    .await
-    .unwrap();
-    east.replicate_key()
-        .key_id(&key)
-        .replica_region("us-west-2")
-        .send()
-        .await
-        .unwrap();
-    let state = |kms: aws_sdk_kms::Client, key: String| async move {
-        kms.describe_key()
-            .key_id(key)
-            .send()
-            .await
-            .ok()
-            .and_then(|d| d.key_metadata)
-            .and_then(|m| m.key_state().cloned())
-    };
-    trent_tests::eventually(
-        Duration::from_secs(30),
-        "the replica waits for its import",
-        || {
-            let check = state(west.clone(), key.clone());
-            async move { check.await == Some(KeyState::PendingImport) }
-        },
-    )
-    .await;
-    let unusable = west
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(unusable.code(), Some("KMSInvalidStateException"));
-
-    // Other material is refused; the same material makes the replica usable.
-    let other = import(
-        &west,
-        dir,
-        &key,
-        spec.clone(),
-        algorithm.clone(),
-        "other.bin",
-        None,
-    )
-    .await;
-    assert_eq!(other, Err("IncorrectKeyMaterialException".to_string()));
-    assert_eq!(
-        state(west.clone(), key.clone()).await,
-        Some(KeyState::PendingImport)
-    );
-    let same = import(&west, dir, &key, spec, algorithm, "material.bin", None)
-        .await
-        .unwrap();
-    assert_eq!(
-        same, material_id,
-        "the same material has the same id in every region"
-    );
-    assert_eq!(
-        state(west.clone(), key.clone()).await,
-        Some(KeyState::Enabled)
-    );
-
-    for (from, to) in [(&east, &west), (&west, &east)] {
-        let blob = from
-            .encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"imported everywhere".to_vec()))
-            .send()
-            .await
-            .unwrap()
-            .ciphertext_blob
-            .unwrap();
-        let opened = to.decrypt().ciphertext_blob(blob).send().await.unwrap();
-        assert_eq!(opened.plaintext().unwrap().as_ref(), b"imported everywhere");
-    }
-    // Rotating onto new imported material is not offered for multi-Region keys yet.
-    let new_material = east
-        .get_parameters_for_import()
-        .key_id(&key)
-        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
-        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
-        .send()
-        .await
-        .unwrap();
-    let wrapped = openssl_wrap(
-        dir,
-        new_material.public_key().unwrap().as_ref(),
-        &AlgorithmSpec::RsaesOaepSha256,
-        "other.bin",
-    );
-    let refused = east
-        .import_key_material()
-        .key_id(&key)
-        .import_token(new_material.import_token().unwrap().clone())
-        .encrypted_key_material(Blob::new(wrapped))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .import_type(aws_sdk_kms::types::ImportType::NewKeyMaterial)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Some("UnsupportedOperationException"));
 }

@@ -156,12 +156,6 @@ impl State {
             ImportType::NewKeyMaterial if key.materials.is_empty() => {
                 key.materials.push(material.clone());
             }
-            ImportType::NewKeyMaterial if key.multi_region => {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "{} is a multi-Region key; importing new key material into it for a rotation is not supported by Trent yet.",
-                    key.arn
-                )));
-            }
             ImportType::NewKeyMaterial => {
                 let known = key.material(id).is_some()
                     || key

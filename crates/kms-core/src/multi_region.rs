@@ -103,24 +103,6 @@ pub struct SharedProps {
 }
 
 impl SharedProps {
-    /// For a key of imported material (origin EXTERNAL): the material's ids without its bytes.
-    /// AWS copies no imported material between regions; each replica must be given the same
-    /// material by its own import, which the slots let it recognise (a different material has
-    /// another id and is refused).
-    pub fn imported_material_as_slots(&mut self) {
-        for material in &mut self.materials {
-            if material.import.is_some() {
-                material.wrapped.clear();
-                material.import = Some(crate::ImportedMaterial {
-                    imported: false,
-                    valid_to_ms: None,
-                    description: String::new(),
-                });
-            }
-        }
-        self.staged = None;
-    }
-
     /// Every piece of material the message carries (versions, then staged).
     pub fn materials_mut(&mut self) -> impl Iterator<Item = &mut WrappedMaterial> {
         self.materials

@@ -9,7 +9,7 @@ use crate::{
     CommandOutput, KeyRecord, MultiRegionState, OutboxEntry, OutboxKind, RegionMessage,
     RegionReply, RotationRecord, SharedProps, StagedRotation, State, WrappedMaterial,
 };
-use kms_types::{key_arn, KeyState, KmsError, Origin, RotationType};
+use kms_types::{key_arn, KeyState, KmsError, RotationType};
 use std::collections::BTreeMap;
 
 impl State {
@@ -474,10 +474,7 @@ impl State {
             key_spec: shared.key_spec,
             key_usage: shared.key_usage,
             origin: shared.origin,
-            // An EXTERNAL key's replica gets only slots: it waits for its own import.
-            key_state: if shared.materials.is_empty()
-                || !shared.materials.iter().all(WrappedMaterial::is_present)
-            {
+            key_state: if shared.materials.is_empty() {
                 KeyState::PendingImport
             } else {
                 KeyState::Enabled
@@ -690,9 +687,6 @@ impl State {
         }
         let key = self.keys.get(&entry.key_id)?;
         let mut shared = key.shared_props()?;
-        if key.origin == Origin::External {
-            shared.imported_material_as_slots();
-        }
         match &entry.kind {
             OutboxKind::CreateReplica {
                 description,

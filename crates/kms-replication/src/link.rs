@@ -278,8 +278,7 @@ impl RegionLink {
         if let Some(shared) = message.shared_mut() {
             let recipient = self.transport_public(to_region).await?;
             let key_id = shared.key_id.clone();
-            // Imported material is not sent: only its slot (id, no bytes) travels.
-            for material in shared.materials_mut().filter(|m| m.is_present()) {
+            for material in shared.materials_mut() {
                 let plain = keys
                     .unwrap_material(&key_id, &material.material_id, &material.wrapped)
                     .map_err(|e| LinkError::Seal(e.to_string()))?;

@@ -244,11 +244,6 @@ fn rewrap<R: Region>(
     };
     let key_id = shared.key_id.clone();
     for material in shared.materials_mut() {
-        if !material.is_present() {
-            // A slot of imported material: an id, never bytes.
-            material.wrapped.clear();
-            continue;
-        }
         let sealed_to = SealContext::region_material(from, &to, &key_id, &material.material_id);
         let plain = state
             .link

@@ -108,8 +108,12 @@ impl Call<'_> {
         }
         match shape.origin {
             Origin::AwsKms => {}
-            // A multi-Region key of imported material: every region imports the same material
-            // (its replicas get the material's id, never its bytes).
+            Origin::External if multi_region => {
+                return Err(KmsError::UnsupportedOperation(
+                    "Multi-Region keys with imported key material are not supported by Trent yet."
+                        .into(),
+                ))
+            }
             Origin::External => crate::key_kinds::check_external_spec(shape.spec)?,
             other => {
                 return Err(KmsError::UnsupportedOperation(format!(
