@@ -689,6 +689,14 @@ impl Db {
             .collect()
     }
 
+    /// Indices of region `region`'s running, unpaused nodes other than `leader`.
+    pub fn live_followers_in(&self, region: usize, leader: usize) -> Vec<usize> {
+        self.live_in(region)
+            .into_iter()
+            .filter(|&i| i != leader)
+            .collect()
+    }
+
     /// Checks whether any node exited on its own (not killed by the harness); returns
     /// `(name, exit status)` for each and forgets them, so a heal restarts them.
     pub fn reap_crashed(&self) -> Vec<(String, String)> {

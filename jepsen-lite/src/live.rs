@@ -84,8 +84,6 @@ pub struct LiveNode {
     pub name: String,
     /// Its region.
     pub region: String,
-    /// Its Raft id.
-    pub id: u64,
     /// Its process, if running.
     pub pid: Option<u32>,
     /// Its KMS API address.

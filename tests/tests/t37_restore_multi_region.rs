@@ -9,7 +9,7 @@
 use aws_sdk_kms::primitives::Blob;
 use std::process::Output;
 use std::time::Duration;
-use trent_tests::{eventually, run_trent, Cluster, Regions};
+use trent_tests::{encrypt, eventually, new_mrk, run_trent, Cluster, Regions};
 
 const EAST: &str = "us-east-1";
 const WEST: &str = "us-west-2";
@@ -27,17 +27,6 @@ fn operator(cluster: &Cluster, region: &str, args: &[&str]) -> Output {
         &pki,
     ]);
     run_trent(&all)
-}
-
-async fn new_mrk(kms: &aws_sdk_kms::Client) -> String {
-    kms.create_key()
-        .multi_region(true)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id
 }
 
 /// Replicates `key_id` to us-west-2 and waits until the replica is Enabled there.
@@ -77,17 +66,6 @@ async fn current_material(kms: &aws_sdk_kms::Client, key_id: &str) -> Option<Str
         .ok()?
         .key_metadata?
         .current_key_material_id
-}
-
-async fn encrypt(kms: &aws_sdk_kms::Client, key_id: &str, text: &[u8]) -> Blob {
-    kms.encrypt()
-        .key_id(key_id)
-        .plaintext(Blob::new(text.to_vec()))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap()
 }
 
 async fn decrypts(kms: &aws_sdk_kms::Client, blob: &Blob, text: &[u8]) -> bool {
@@ -130,10 +108,10 @@ async fn a_restored_region_takes_back_its_multi_region_keys_from_its_peer() {
             && current_material(&east, &kept).await == current_material(&west, &kept).await
     })
     .await;
-    let rotated = encrypt(&east, &kept, b"under the rotated material").await;
+    let rotated = encrypt(&east, &kept, "under the rotated material").await;
     let later = new_mrk(&east).await;
     replicate(&east, &west, &later).await;
-    let under_later = encrypt(&east, &later, b"under a key made after the backup").await;
+    let under_later = encrypt(&east, &later, "under a key made after the backup").await;
 
     // us-east-1 is destroyed and restored from the backup.
     let lost = &mut regions.regions[0];
@@ -198,7 +176,7 @@ async fn a_restored_region_takes_back_its_multi_region_keys_from_its_peer() {
         },
     )
     .await;
-    let newest = encrypt(&east, &kept, b"after the restore").await;
+    let newest = encrypt(&east, &kept, "after the restore").await;
     assert!(decrypts(&west, &newest, b"after the restore").await);
     assert!(decrypts(&west, &rotated, b"under the rotated material").await);
 }

@@ -77,6 +77,18 @@ fn up(data: &Path) -> Child {
         .unwrap()
 }
 
+/// Starts `trent up` on `data` and waits until it is ready (its control socket is there).
+async fn up_ready(data: &Path) -> Child {
+    let started = up(data);
+    let ready = data.join("trent-up.sock");
+    eventually(Duration::from_secs(180), "trent up is ready", || {
+        let up = ready.exists();
+        async move { up }
+    })
+    .await;
+    started
+}
+
 fn stop(mut up: Child) {
     Command::new("kill")
         .args(["-INT", &up.id().to_string()])
@@ -229,13 +241,7 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
     let (data, expected) = unpack(RELEASED, dir.path());
     assert_eq!(migrations_logged(&data), 0);
 
-    let first = up(&data);
-    let ready = data.join("trent-up.sock");
-    eventually(Duration::from_secs(180), "trent up is ready", || {
-        let up = ready.exists();
-        async move { up }
-    })
-    .await;
+    let first = up_ready(&data).await;
     check_everything(&expected).await;
     stop(first);
     assert_eq!(
@@ -255,12 +261,7 @@ async fn the_released_versions_data_is_migrated_and_keeps_every_key() {
     assert!(!data.join("sts.key").exists());
     assert!(data.join("secrets.key").is_file());
 
-    let second = up(&data);
-    eventually(Duration::from_secs(180), "trent up is ready again", || {
-        let up = ready.exists();
-        async move { up }
-    })
-    .await;
+    let second = up_ready(&data).await;
     check_everything(&expected).await;
     stop(second);
     assert_eq!(
@@ -278,13 +279,7 @@ async fn data_of_the_current_format_is_served_as_written_without_a_migration() {
     // Made by `tests/fixtures/v4-244b566/make-fixture.sh` in another directory: the configs
     // `trent up` regenerates name this one.
     let (data, expected) = unpack(CURRENT, dir.path());
-    let first = up(&data);
-    let ready = data.join("trent-up.sock");
-    eventually(Duration::from_secs(180), "trent up is ready", || {
-        let up = ready.exists();
-        async move { up }
-    })
-    .await;
+    let first = up_ready(&data).await;
     check_everything(&expected).await;
     stop(first);
     assert_eq!(migrations_logged(&data), 0, "format 4 is current");

@@ -299,12 +299,7 @@ impl Nemesis {
             return Ok((Vec::new(), extra, None));
         };
         extra["leader"] = json!(self.db.nodes[leader].name);
-        let followers: Vec<usize> = self
-            .db
-            .live_in(region)
-            .into_iter()
-            .filter(|&i| i != leader)
-            .collect();
+        let followers = self.db.live_followers_in(region, leader);
         // A wiped bootstrap node would form a region of its own: it is only ever removed.
         let wipeable: Vec<usize> = followers
             .iter()
@@ -417,12 +412,7 @@ impl Nemesis {
             return Ok((Vec::new(), extra));
         };
         extra["leader"] = self.db.nodes[leader].name.clone().into();
-        let followers: Vec<usize> = self
-            .db
-            .live_in(region)
-            .into_iter()
-            .filter(|&i| i != leader)
-            .collect();
+        let followers = self.db.live_followers_in(region, leader);
         if followers.is_empty() {
             return Ok((Vec::new(), extra));
         }
